@@ -1,0 +1,59 @@
+"""The frozen, typo-rejecting pydantic base every scenario object derives from, and a way to fail with several located errors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+__all__ = ["Frozen", "Loc", "Violation", "MODEL_RULE", "SCENARIO_RULE", "fail"]
+
+#: A location inside the scenario, as pydantic writes it: keys and list indices from the root.
+Loc = tuple[str | int, ...]
+#: A broken cross-field rule: where it is and what is wrong.
+Violation = tuple[Loc, str]
+
+#: Error type of a rule between fields of one model (a producer, a retry policy, a distribution).
+MODEL_RULE = "model_rule"
+#: Error type of a rule across the whole scenario (routing, warmup); these only run once every field is valid.
+SCENARIO_RULE = "scenario_rule"
+
+
+class Frozen(BaseModel):
+    """Base model: unknown keys are errors (a typo must never be silently ignored) and instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
+
+
+def fail(title: str, violations: Sequence[Violation], values: object = None, kind: str = MODEL_RULE) -> None:
+    """Raise one ValidationError carrying every violation at its own location.
+
+    Parameters
+    ----------
+    title : str
+        The model name, as pydantic uses in its error title.
+    violations : sequence of (loc, message)
+        Locations are relative to the model being validated; pydantic prefixes the model's own
+        location when this is raised inside a validator.
+    values : object, optional
+        The input reported for each error.
+    kind : str, default MODEL_RULE
+        The pydantic error type, ``MODEL_RULE`` or ``SCENARIO_RULE``.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        Always, if ``violations`` is non-empty; otherwise returns.
+    """
+    if not violations:
+        return
+    details = [
+        InitErrorDetails(
+            type=PydanticCustomError(kind, "{message}", {"message": message}),
+            loc=loc,
+            input=values,
+        )
+        for loc, message in violations
+    ]
+    raise ValidationError.from_exception_data(title, details)

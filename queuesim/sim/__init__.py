@@ -1,0 +1,11 @@
+"""The simulation layer: the only package that imports SimPy.
+
+``simulate(scenario, replication)`` wires a validated :class:`~queuesim.scenario.Scenario` into live
+components (producers, brokers, worker pools) on one SimPy environment, runs it to ``duration`` and
+returns the columnar event records.
+"""
+
+from queuesim.sim.build import simulate
+from queuesim.sim.recorder import Delivery, Outcome, RunRecord
+
+__all__ = ["simulate", "RunRecord", "Outcome", "Delivery"]

@@ -6,6 +6,6 @@ returns the columnar event records.
 """
 
 from queuesim.sim.build import simulate
-from queuesim.sim.recorder import Delivery, Outcome, RunRecord
+from queuesim.records import Delivery, Outcome, RunRecord
 
 __all__ = ["simulate", "RunRecord", "Outcome", "Delivery"]

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 from simpy import Environment
 from simpy.events import Timeout
 
-from queuesim.sim.recorder import Delivery, Outcome, Recorder
+from queuesim.records import Delivery, Outcome
+from queuesim.sim.recorder import Recorder
 
 if TYPE_CHECKING:
     from queuesim.sim.worker import Consumer

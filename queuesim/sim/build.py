@@ -14,7 +14,8 @@ import simpy
 
 from queuesim.sim.broker import Broker, SqsBroker
 from queuesim.sim.producer import Producer
-from queuesim.sim.recorder import Delivery, Recorder, RunRecord
+from queuesim.records import Delivery, RunRecord
+from queuesim.sim.recorder import Recorder
 from queuesim.sim.rng import component_rng, stream, uniform_stream
 from queuesim.sim.worker import Pool
 

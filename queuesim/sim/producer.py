@@ -12,7 +12,8 @@ from simpy import Environment
 from simpy.events import Timeout
 
 from queuesim.sim.broker import Broker
-from queuesim.sim.recorder import Outcome, Recorder
+from queuesim.records import Outcome
+from queuesim.sim.recorder import Recorder
 from queuesim.sim.retry import backoff_delay
 
 

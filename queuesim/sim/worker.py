@@ -14,7 +14,8 @@ from simpy import Environment
 from simpy.events import Timeout
 
 from queuesim.sim.broker import Broker
-from queuesim.sim.recorder import Delivery, Outcome, Recorder
+from queuesim.records import Delivery, Outcome
+from queuesim.sim.recorder import Recorder
 
 
 class Consumer:

@@ -1,0 +1,108 @@
+"""Per-message quantities derived from one run's raw records (first receive, service times...).
+
+Everything downstream (summary, time series, tables) reads these instead of recomputing them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from queuesim.records import Delivery, RunRecord
+
+
+@dataclass
+class Derived:
+    """One replication's records with the window applied and common per-row quantities computed."""
+
+    rec: RunRecord
+
+    @property
+    def window(self) -> tuple[float, float]:
+        return self.rec.warmup, self.rec.duration
+
+    @cached_property
+    def request_in(self) -> np.ndarray:
+        """Requests created at or after the warmup: the ones every statistic counts."""
+        return self.rec.requests["created"] >= self.rec.warmup
+
+    @cached_property
+    def message_in(self) -> np.ndarray:
+        return self.request_in[self.rec.messages["request"]]
+
+    @cached_property
+    def delivery_in(self) -> np.ndarray:
+        return self.message_in[self.rec.deliveries["message"]]
+
+    @cached_property
+    def received(self) -> np.ndarray:
+        """Delivery rows that a worker received (not dead-letter moves, late deletes or open spells)."""
+        return self.rec.deliveries["worker"] >= 0
+
+    @cached_property
+    def delivery_queue(self) -> np.ndarray:
+        return self.rec.messages["queue"][self.rec.deliveries["message"]]
+
+    @cached_property
+    def first_receive(self) -> np.ndarray:
+        """Time each message was first received (NaN if never); rows are in time order."""
+        d = self.rec.deliveries
+        n = len(self.rec.messages["created"])
+        out = np.full(n, np.nan)
+        rows = np.flatnonzero(self.received)
+        msgs, first = np.unique(d["message"][rows], return_index=True)
+        out[msgs] = d["until"][rows[first]]
+        return out
+
+    @cached_property
+    def service(self) -> np.ndarray:
+        """Service time of every finished processing (per delivery row, NaN where none finished)."""
+        d = self.rec.deliveries
+        return d["finished"] - d["until"]
+
+    @cached_property
+    def first_service(self) -> np.ndarray:
+        """Per message: end of its first finished processing (NaN if none)."""
+        d = self.rec.deliveries
+        n = len(self.rec.messages["created"])
+        out = np.full(n, np.nan)
+        rows = np.flatnonzero(~np.isnan(d["finished"]))
+        order = rows[np.argsort(d["finished"][rows], kind="stable")]
+        msgs, first = np.unique(d["message"][order], return_index=True)
+        out[msgs] = d["finished"][order[first]]
+        return out
+
+    @cached_property
+    def delivery_pool(self) -> np.ndarray:
+        """Pool index of the receiving worker per delivery row, -1 where nobody received it."""
+        w = self.rec.deliveries["worker"]
+        out = np.full(len(w), -1, dtype=np.int32)
+        ok = w >= 0
+        out[ok] = self.rec.worker_pool[w[ok]]
+        return out
+
+    def status_is(self, status: Delivery) -> np.ndarray:
+        return self.rec.deliveries["status"] == status
+
+
+def overlap(start: np.ndarray, end: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Length of each interval [start, end) inside [lo, hi]; NaN ends run to ``hi``."""
+    end = np.where(np.isnan(end), hi, end)
+    return np.clip(np.minimum(end, hi) - np.maximum(start, lo), 0.0, None)
+
+
+def step_max(start: np.ndarray, end: np.ndarray, lo: float, hi: float) -> int:
+    """Largest number of intervals [start, end) open at one instant of [lo, hi]."""
+    if start.size == 0:
+        return 0
+    ends = end[~np.isnan(end)]
+    times = np.concatenate([start, ends])
+    deltas = np.concatenate([np.ones(start.size, np.int64), -np.ones(ends.size, np.int64)])
+    order = np.lexsort((deltas, times))  # at equal times a departure counts before an arrival
+    times, level = times[order], np.cumsum(deltas[order])
+    before = np.searchsorted(times, lo, side="right")
+    at_lo = level[before - 1] if before > 0 else 0
+    inside = (times >= lo) & (times <= hi)
+    return int(max(at_lo, level[inside].max() if inside.any() else 0))

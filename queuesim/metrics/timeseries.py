@@ -1,0 +1,85 @@
+"""Time series of a run (``timeseries.csv``): per time bucket, averaged over replications.
+
+Columns: ``time`` (bucket start, s), ``depth.<queue>`` (time-average waiting messages),
+``in_service.<pool>`` (time-average busy workers), and per-bucket counts ``produced``,
+``accepted``, ``rejected`` (503s), ``gave_up``, ``completed``, ``lost``, ``dead_lettered``,
+plus ``throughput`` (completed per second). ``warmup`` marks buckets before the warmup ends.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from queuesim.metrics.derive import Derived
+from queuesim.records import Outcome, RunRecord
+
+TARGET_BUCKETS = 200
+
+
+def bucket_width(duration: float, target: int = TARGET_BUCKETS) -> float:
+    """A round bucket width (1, 2 or 5 × 10^k seconds) giving about ``target`` buckets."""
+    raw = duration / target
+    exp = math.floor(math.log10(raw))
+    for step in (1, 2, 5, 10):
+        width = step * 10.0**exp
+        if width >= raw:
+            return width
+    return 10.0 ** (exp + 1)
+
+
+def time_average(start: np.ndarray, end: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Time-average number of open intervals [start, end) over each bucket given by ``edges``."""
+    hi = edges[-1]
+    end = np.where(np.isnan(end), hi, end)
+    # integral of the count from 0 to t = sum over intervals of their length clipped to [0, t]
+    s, e = np.sort(start), np.sort(end)
+    cs, ce = np.concatenate([[0.0], np.cumsum(s)]), np.concatenate([[0.0], np.cumsum(e)])
+    ks = np.searchsorted(s, edges, side="right")
+    ke = np.searchsorted(e, edges, side="right")
+    integral = (ks * edges - cs[ks]) - (ke * edges - ce[ke])
+    return np.diff(integral) / np.diff(edges)
+
+
+def _counts(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    times = times[~np.isnan(times)]
+    return np.histogram(times, bins=edges)[0].astype(float)
+
+
+def _one(d: Derived, edges: np.ndarray) -> dict[str, np.ndarray]:
+    rec = d.rec
+    req, msg, dl = rec.requests, rec.messages, rec.deliveries
+    cols: dict[str, np.ndarray] = {}
+    for qi, q in enumerate(rec.queues):
+        spell = d.delivery_queue == qi
+        cols[f"depth.{q}"] = time_average(dl["since"][spell], dl["until"][spell], edges)
+    for pi, p in enumerate(rec.pools):
+        mine = d.delivery_pool == pi
+        cols[f"in_service.{p}"] = time_average(dl["until"][mine], dl["finished"][mine], edges)
+    root = msg["stage"] == 0
+    cols["produced"] = _counts(req["created"], edges)
+    cols["accepted"] = _counts(msg["accepted"][root], edges)
+    cols["rejected"] = _counts(rec.rejections["time"], edges)
+    for name, code in (("gave_up", Outcome.GAVE_UP), ("completed", Outcome.COMPLETED),
+                       ("lost", Outcome.LOST), ("dead_lettered", Outcome.DEAD_LETTERED)):
+        cols[name] = _counts(req["done"][req["outcome"] == code], edges)
+    return cols
+
+
+def timeseries(records: Sequence[RunRecord], width: float | None = None) -> pd.DataFrame:
+    """Bucketed time series over [0, duration], averaged over replications."""
+    duration, warmup = records[0].duration, records[0].warmup
+    width = width or bucket_width(duration)
+    edges = np.arange(0.0, duration + width * 0.5, width)
+    if edges[-1] < duration:
+        edges = np.append(edges, duration)
+    edges[-1] = duration
+    parts = [_one(Derived(r), edges) for r in records]
+    cols = {k: np.mean([p[k] for p in parts], axis=0) for k in parts[0]}
+    df = pd.DataFrame({"time": edges[:-1], **cols})
+    df["throughput"] = df["completed"] / np.diff(edges)
+    df["warmup"] = edges[1:] <= warmup
+    return df

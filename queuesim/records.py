@@ -1,0 +1,69 @@
+"""The event-record contract between the simulation and the metrics: codes, columns, RunRecord.
+
+The simulation appends to ``array`` buffers in the hot loop and hands them over as numpy columns.
+
+Four tables, every column documented here (``metrics`` turns them into DataFrames):
+
+requests (one row per producer message)
+    ``producer`` index, ``created`` time, ``done`` (time its last work ended, NaN if not settled),
+    ``outcome`` (:class:`Outcome`).
+messages (one row per message at each queue; a request's root message plus every fan-out child)
+    ``request``, ``queue`` index, ``stage`` (0 for a producer's message), ``created`` (first publish
+    attempt), ``accepted`` (publish accepted, NaN if never), ``attempts`` (publish attempts),
+    ``receives``, ``processings`` (finished processings, duplicates included), ``done`` (when it
+    settled), ``worker`` (the worker whose processing settled it, -1 if none), ``outcome``.
+deliveries (one row per waiting spell of a message in a queue: a spell ends when a worker receives
+    the message, or it is dead-lettered, or deleted while visible; open spells are closed at the end)
+    ``message``, ``since`` (became waiting), ``until`` (spell end, NaN if still waiting),
+    ``worker`` (-1 if not received), ``finished`` (processing end, NaN if none), ``status`` (:class:`Delivery`).
+rejections (one row per refused publish attempt, an HTTP 503): ``message``, ``time``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+NAN = float("nan")
+
+
+class Outcome(IntEnum):
+    """How a request (or one message) ended. The first settling event wins."""
+
+    IN_FLIGHT = 0
+    COMPLETED = 1
+    GAVE_UP = 2
+    LOST = 3
+    DEAD_LETTERED = 4
+
+
+class Delivery(IntEnum):
+    """What became of one waiting spell and the delivery that ended it."""
+
+    WAITING = 0  # still waiting at the end of the run
+    IN_SERVICE = 1  # received, processing not finished at the end
+    HELD = 2  # processed, held by a worker waiting for room downstream at the end
+    DONE = 3  # processed and acknowledged (or nothing to acknowledge)
+    STALE = 4  # processed, but the delete failed: the message had been received again
+    DEAD_LETTERED = 5  # receive count exceeded: moved to the dead-letter queue
+    DELETED = 6  # a late delete removed it while it was visible again
+
+
+@dataclass
+class RunRecord:
+    """The raw outcome of one simulation: the four tables as numpy columns plus the model's names."""
+
+    replication: int
+    duration: float
+    warmup: float
+    producers: list[str]
+    queues: list[str]
+    pools: list[str]
+    worker_pool: np.ndarray  # pool index of each worker
+    requests: dict[str, np.ndarray]
+    messages: dict[str, np.ndarray]
+    deliveries: dict[str, np.ndarray]
+    rejections: dict[str, np.ndarray]
+    extra: dict[str, object] = field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""Closed-form queueing results (Erlang B/C, M/M/c/K, Pollaczek-Khinchine, Jackson, Little) for tests, plots and plans."""
+"""Closed-form queueing results (Erlang B/C, M/M/c/K, P-K, Jackson, Little) for tests and plans."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class QueueMetrics:
-    """Steady-state means of one service station.
+    r"""Steady-state means of one service station.
 
     Times are in the unit of the rates passed in (seconds when rates are per second).
     Every instance satisfies Little's law: ``in_system == throughput * sojourn`` and
@@ -61,7 +61,7 @@ class QueueMetrics:
     p_block : float
         Probability that an arrival is refused because the system is full; 0 for infinite queues.
     throughput : float
-        Rate of admitted customers, :math:`\\lambda (1 - p_{block})`.
+        Rate of admitted customers, :math:`\lambda (1 - p_{block})`.
     """
 
     wait: float
@@ -75,7 +75,7 @@ class QueueMetrics:
 
 
 class NetworkMetrics(NamedTuple):
-    """Per-node metrics of an open network and the mean end-to-end sojourn of an external arrival.
+    r"""Per-node metrics of an open network and the mean end-to-end sojourn of an external arrival.
 
     A named tuple so that ``nodes, sojourn = jackson_tandem(...)`` unpacks.
 
@@ -83,9 +83,9 @@ class NetworkMetrics(NamedTuple):
     ----------
     nodes : tuple of QueueMetrics
         One entry per node (stage), in input order; ``nodes[i].throughput`` is the node's total
-        arrival rate :math:`\\lambda_i` from the traffic equations.
+        arrival rate :math:`\lambda_i` from the traffic equations.
     sojourn : float
-        Mean time from entering the network to leaving it, :math:`\\sum_i L_i / \\sum_i \\gamma_i`
+        Mean time from entering the network to leaving it, :math:`\sum_i L_i / \sum_i \gamma_i`
         (Little's law on the whole network); for a tandem line, the sum of the stage sojourns.
     """
 
@@ -94,7 +94,7 @@ class NetworkMetrics(NamedTuple):
 
     @property
     def in_system(self) -> float:
-        """Mean number of customers in the whole network, :math:`\\sum_i L_i`."""
+        r"""Mean number of customers in the whole network, :math:`\sum_i L_i`."""
         return math.fsum(node.in_system for node in self.nodes)
 
 
@@ -182,9 +182,9 @@ def _erlang_c_from_b(c: int, a: float, b: float) -> float:
 
 
 def erlang_b(c: int, a: float) -> float:
-    """Blocking probability of the Erlang loss system M/M/c/c (Erlang's B formula).
+    r"""Blocking probability of the Erlang loss system M/M/c/c (Erlang's B formula).
 
-    .. math:: B(c, a) = \\frac{a^c / c!}{\\sum_{k=0}^{c} a^k / k!}
+    .. math:: B(c, a) = \frac{a^c / c!}{\sum_{k=0}^{c} a^k / k!}
 
     computed with the recurrence :math:`B(0) = 1`, :math:`B(k) = a B(k-1) / (k + a B(k-1))`,
     which is stable for any number of servers (no factorials or powers are formed). By the
@@ -195,7 +195,7 @@ def erlang_b(c: int, a: float) -> float:
     c : int
         Number of servers, >= 0 (B(0, a) = 1: with no server everything is lost).
     a : float
-        Offered load in Erlangs, :math:`a = \\lambda / \\mu = \\lambda E[S]`, >= 0.
+        Offered load in Erlangs, :math:`a = \lambda / \mu = \lambda E[S]`, >= 0.
 
     Returns
     -------
@@ -221,9 +221,9 @@ def erlang_b(c: int, a: float) -> float:
 
 
 def erlang_c(c: int, a: float) -> float:
-    """Probability that an arrival has to wait in M/M/c (Erlang's C formula).
+    r"""Probability that an arrival has to wait in M/M/c (Erlang's C formula).
 
-    .. math:: C(c, a) = \\frac{B(c, a)}{1 - \\rho\\,(1 - B(c, a))}, \\qquad \\rho = a / c,
+    .. math:: C(c, a) = \frac{B(c, a)}{1 - \rho\,(1 - B(c, a))}, \qquad \rho = a / c,
 
     built on :func:`erlang_b`, so it is stable for hundreds or thousands of servers.
 
@@ -232,7 +232,7 @@ def erlang_c(c: int, a: float) -> float:
     c : int
         Number of servers, >= 1.
     a : float
-        Offered load in Erlangs, :math:`a = \\lambda / \\mu`, with ``0 <= a < c``.
+        Offered load in Erlangs, :math:`a = \lambda / \mu`, with ``0 <= a < c``.
 
     Returns
     -------
@@ -260,18 +260,18 @@ def erlang_c(c: int, a: float) -> float:
 
 
 def mm1(lam: float, mu: float) -> QueueMetrics:
-    """Steady-state metrics of the M/M/1 queue.
+    r"""Steady-state metrics of the M/M/1 queue.
 
-    With :math:`\\rho = \\lambda / \\mu < 1`: :math:`W = 1/(\\mu - \\lambda)`,
-    :math:`W_q = \\rho/(\\mu - \\lambda)`, :math:`L = \\rho/(1 - \\rho)`,
-    :math:`L_q = \\rho^2/(1 - \\rho)`, :math:`P(\\text{wait}) = \\rho`.
+    With :math:`\rho = \lambda / \mu < 1`: :math:`W = 1/(\mu - \lambda)`,
+    :math:`W_q = \rho/(\mu - \lambda)`, :math:`L = \rho/(1 - \rho)`,
+    :math:`L_q = \rho^2/(1 - \rho)`, :math:`P(\text{wait}) = \rho`.
 
     Parameters
     ----------
     lam : float
-        Arrival rate :math:`\\lambda`, >= 0.
+        Arrival rate :math:`\lambda`, >= 0.
     mu : float
-        Service rate :math:`\\mu` of the server, > 0.
+        Service rate :math:`\mu` of the server, > 0.
 
     Returns
     -------
@@ -280,7 +280,7 @@ def mm1(lam: float, mu: float) -> QueueMetrics:
     Raises
     ------
     ValueError
-        If a parameter is invalid or :math:`\\lambda \\ge \\mu`.
+        If a parameter is invalid or :math:`\lambda \ge \mu`.
 
     References
     ----------
@@ -304,9 +304,9 @@ def mm1(lam: float, mu: float) -> QueueMetrics:
 
 
 def mm1_sojourn_quantile(lam: float, mu: float, q: float) -> float:
-    """The q-quantile of the sojourn time in M/M/1 (FCFS), which is Exp(:math:`\\mu - \\lambda`).
+    r"""The q-quantile of the sojourn time in M/M/1 (FCFS), which is Exp(:math:`\mu - \lambda`).
 
-    .. math:: t_q = -\\ln(1 - q) / (\\mu - \\lambda)
+    .. math:: t_q = -\ln(1 - q) / (\mu - \lambda)
 
     Parameters
     ----------
@@ -320,7 +320,7 @@ def mm1_sojourn_quantile(lam: float, mu: float, q: float) -> float:
     Returns
     -------
     float
-        Time :math:`t_q` with :math:`P(W \\le t_q) = q`.
+        Time :math:`t_q` with :math:`P(W \le t_q) = q`.
 
     Raises
     ------
@@ -349,11 +349,11 @@ def _mmc_checked(lam: float, mu: float, c: int) -> tuple[float, float, int, floa
 
 
 def mmc(lam: float, mu: float, c: int) -> QueueMetrics:
-    """Steady-state metrics of the M/M/c queue (infinite waiting room, FCFS).
+    r"""Steady-state metrics of the M/M/c queue (infinite waiting room, FCFS).
 
-    With :math:`a = \\lambda/\\mu`, :math:`\\rho = a/c < 1` and :math:`C = C(c, a)`
-    (:func:`erlang_c`): :math:`W_q = C / (c\\mu - \\lambda)`, :math:`W = W_q + 1/\\mu`,
-    :math:`L_q = \\lambda W_q`, :math:`L = \\lambda W`, :math:`P(\\text{wait}) = C`.
+    With :math:`a = \lambda/\mu`, :math:`\rho = a/c < 1` and :math:`C = C(c, a)`
+    (:func:`erlang_c`): :math:`W_q = C / (c\mu - \lambda)`, :math:`W = W_q + 1/\mu`,
+    :math:`L_q = \lambda W_q`, :math:`L = \lambda W`, :math:`P(\text{wait}) = C`.
 
     Parameters
     ----------
@@ -371,7 +371,7 @@ def mmc(lam: float, mu: float, c: int) -> QueueMetrics:
     Raises
     ------
     ValueError
-        If a parameter is invalid or :math:`\\lambda \\ge c\\mu`.
+        If a parameter is invalid or :math:`\lambda \ge c\mu`.
 
     References
     ----------
@@ -394,9 +394,9 @@ def mmc(lam: float, mu: float, c: int) -> QueueMetrics:
 
 
 def mmc_wait_cdf(lam: float, mu: float, c: int, t: float) -> float:
-    """Distribution function of the waiting time in queue of M/M/c (FCFS).
+    r"""Distribution function of the waiting time in queue of M/M/c (FCFS).
 
-    .. math:: P(W_q \\le t) = 1 - C\\, e^{-(c\\mu - \\lambda) t}, \\qquad t \\ge 0,
+    .. math:: P(W_q \le t) = 1 - C\, e^{-(c\mu - \lambda) t}, \qquad t \ge 0,
 
     an atom of mass :math:`1 - C` at zero plus an exponential tail.
 
@@ -410,7 +410,7 @@ def mmc_wait_cdf(lam: float, mu: float, c: int, t: float) -> float:
     Returns
     -------
     float
-        :math:`P(W_q \\le t)`.
+        :math:`P(W_q \le t)`.
 
     Raises
     ------
@@ -432,12 +432,12 @@ def mmc_wait_cdf(lam: float, mu: float, c: int, t: float) -> float:
 
 
 def mmc_wait_quantile(lam: float, mu: float, c: int, q: float) -> float:
-    """The q-quantile of the waiting time in queue of M/M/c (FCFS).
+    r"""The q-quantile of the waiting time in queue of M/M/c (FCFS).
 
-    Inverting :math:`P(W_q > t) = C e^{-(c\\mu - \\lambda) t}`:
+    Inverting :math:`P(W_q > t) = C e^{-(c\mu - \lambda) t}`:
 
-    .. math:: t_q = \\frac{\\ln\\big(C / (1 - q)\\big)}{c\\mu - \\lambda} \\text{ if } q > 1 - C,
-              \\text{ else } 0
+    .. math:: t_q = \frac{\ln\big(C / (1 - q)\big)}{c\mu - \lambda} \text{ if } q > 1 - C,
+              \text{ else } 0
 
     (the quantile falls in the atom at zero when at least a fraction q does not wait).
 
@@ -451,7 +451,7 @@ def mmc_wait_quantile(lam: float, mu: float, c: int, q: float) -> float:
     Returns
     -------
     float
-        Smallest :math:`t \\ge 0` with :math:`P(W_q \\le t) \\ge q`.
+        Smallest :math:`t \ge 0` with :math:`P(W_q \le t) \ge q`.
 
     Raises
     ------
@@ -476,17 +476,18 @@ def _wait_quantile(erl_c: float, theta: float, q: float) -> float:
 
 
 def mmc_sojourn_cdf(lam: float, mu: float, c: int, t: float) -> float:
-    """Distribution function of the sojourn time (wait plus service) in M/M/c (FCFS).
+    r"""Distribution function of the sojourn time (wait plus service) in M/M/c (FCFS).
 
-    The sojourn is :math:`W_q + S` with :math:`S \\sim \\text{Exp}(\\mu)` independent of
+    The sojourn is :math:`W_q + S` with :math:`S \sim \text{Exp}(\mu)` independent of
     :math:`W_q`, and :math:`W_q` is 0 with probability :math:`1 - C` and otherwise
-    :math:`\\text{Exp}(\\theta)`, :math:`\\theta = c\\mu - \\lambda`. Hence
+    :math:`\text{Exp}(\theta)`, :math:`\theta = c\mu - \lambda`. Hence
 
-    .. math:: P(W \\le t) = (1 - C)(1 - e^{-\\mu t})
-              + C \\left(1 - \\frac{\\theta e^{-\\mu t} - \\mu e^{-\\theta t}}{\\theta - \\mu}\\right),
+    .. math:: P(W \le t) = (1 - C)(1 - e^{-\mu t})
+              + C \left(1 - \frac{\theta e^{-\mu t} - \mu e^{-\theta t}}
+                                  {\theta - \mu}\right),
 
-    with the limit :math:`1 - e^{-\\mu t}(1 + \\mu t)` for the last bracket's tail when
-    :math:`\\theta = \\mu`. For c = 1 this is :math:`1 - e^{-(\\mu - \\lambda) t}`.
+    with the limit :math:`1 - e^{-\mu t}(1 + \mu t)` for the last bracket's tail when
+    :math:`\theta = \mu`. For c = 1 this is :math:`1 - e^{-(\mu - \lambda) t}`.
 
     Parameters
     ----------
@@ -498,7 +499,7 @@ def mmc_sojourn_cdf(lam: float, mu: float, c: int, t: float) -> float:
     Returns
     -------
     float
-        :math:`P(W \\le t)`.
+        :math:`P(W \le t)`.
 
     Raises
     ------
@@ -582,26 +583,26 @@ def _truncated_geometric_mean(m: int, x: float) -> float:
 
 
 def mmck(lam: float, mu: float, c: int, K: int) -> QueueMetrics:
-    """Steady-state metrics of the M/M/c/K queue (c servers, at most K customers in the system).
+    r"""Steady-state metrics of the M/M/c/K queue (c servers, at most K customers in the system).
 
     ``K`` counts customers in service too, so ``K >= c``; a queuesim queue with ``capacity``
     waiting places served by ``c`` workers is M/M/c/K with ``K = capacity + c``. Arrivals that
     find K customers present are lost. The chain is finite, so any load (also
-    :math:`\\rho \\ge 1`) has a steady state.
+    :math:`\rho \ge 1`) has a steady state.
 
-    With :math:`a = \\lambda/\\mu` and :math:`\\rho = a/c`, the stationary distribution is
+    With :math:`a = \lambda/\mu` and :math:`\rho = a/c`, the stationary distribution is
 
-    .. math:: p_n = p_0 \\frac{a^n}{n!} \\; (n \\le c), \\qquad
-              p_n = p_0 \\frac{a^c}{c!} \\rho^{n-c} \\; (c < n \\le K),
+    .. math:: p_n = p_0 \frac{a^n}{n!} \; (n \le c), \qquad
+              p_n = p_0 \frac{a^c}{c!} \rho^{n-c} \; (c < n \le K),
 
-    and :math:`p_{block} = p_K` (PASTA), throughput :math:`\\lambda_e = \\lambda(1 - p_K)`,
-    :math:`L_q = \\sum_{n > c} (n - c) p_n`, :math:`L = L_q + \\lambda_e/\\mu`,
-    :math:`W_q = L_q/\\lambda_e`, :math:`W = W_q + 1/\\mu`, utilization
-    :math:`\\lambda_e/(c\\mu)`, and :math:`P(\\text{wait} \\mid \\text{admitted}) =
-    \\sum_{n=c}^{K-1} p_n / (1 - p_K)`.
+    and :math:`p_{block} = p_K` (PASTA), throughput :math:`\lambda_e = \lambda(1 - p_K)`,
+    :math:`L_q = \sum_{n > c} (n - c) p_n`, :math:`L = L_q + \lambda_e/\mu`,
+    :math:`W_q = L_q/\lambda_e`, :math:`W = W_q + 1/\mu`, utilization
+    :math:`\lambda_e/(c\mu)`, and :math:`P(\text{wait} \mid \text{admitted}) =
+    \sum_{n=c}^{K-1} p_n / (1 - p_K)`.
 
     No factorial or power is formed: the mass below c comes from the Erlang B recurrence
-    (:math:`\\sum_{n<c} p_n / p_c = (c/a) / B(c-1, a)`) and the mass from c to K is a truncated
+    (:math:`\sum_{n<c} p_n / p_c = (c/a) / B(c-1, a)`) and the mass from c to K is a truncated
     geometric series summed in closed form in log space, so the cost is O(c) for any K and
     there is no overflow for hundreds of servers or K in the billions.
 
@@ -645,14 +646,24 @@ def mmck(lam: float, mu: float, c: int, K: int) -> QueueMetrics:
     a = lam / mu
     m = K - c  # number of waiting places
     x = math.log(a) - math.log(c)  # log rho
-    # Log-weights relative to p_c: all states below c; states c..K; states c..K-1.
-    log_below = math.log(c) - math.log(a) - _log_erlang_b(c - 1, a)
-    log_from_c = _log_geometric_sum(m, x)
-    log_from_c_not_full = _log_geometric_sum(m - 1, x)
+    # Log-weights of: all states below c; states c..K; states c..K-1; state K. They are taken
+    # relative to the heaviest tail state (c when rho <= 1, K when rho > 1) so that every log
+    # stays O(c + log K): relative to p_c, log p_K = m log rho would be ~1e13 for K = 1e12,
+    # and differences of such numbers keep only a few significant digits.
+    if x > 0.0:
+        log_below = math.log(c) - math.log(a) - _log_erlang_b(c - 1, a) - m * x
+        log_from_c = _log_geometric_sum(m, -x)
+        log_from_c_not_full = -x + _log_geometric_sum(m - 1, -x)
+        log_full = 0.0
+    else:
+        log_below = math.log(c) - math.log(a) - _log_erlang_b(c - 1, a)
+        log_from_c = _log_geometric_sum(m, x)
+        log_from_c_not_full = _log_geometric_sum(m - 1, x)
+        log_full = m * x
     log_total = _logaddexp(log_below, log_from_c)
 
     p_from_c = math.exp(log_from_c - log_total)  # P(N >= c)
-    p_block = math.exp(m * x - log_total)  # P(N = K)
+    p_block = math.exp(log_full - log_total)  # P(N = K)
     # P(N < K) and P(c <= N < K) are summed directly rather than as 1 - p_K and
     # P(N >= c) - p_K, which cancel badly when rho is large and p_K is close to 1.
     p_admit = math.exp(_logaddexp(log_below, log_from_c_not_full) - log_total)
@@ -660,7 +671,9 @@ def mmck(lam: float, mu: float, c: int, K: int) -> QueueMetrics:
 
     queue_length = p_from_c * _truncated_geometric_mean(m, x)
     throughput = lam * p_admit
-    busy = a * p_admit  # mean number of busy servers = lambda_e / mu
+    # Mean number of busy servers, lambda_e / mu; the min only absorbs a last-ulp rounding
+    # excess when every server is saturated (a * p_admit -> c from either side).
+    busy = min(a * p_admit, float(c))
     wait = queue_length / throughput
     sojourn = wait + 1.0 / mu
     return QueueMetrics(
@@ -680,15 +693,15 @@ def mmck(lam: float, mu: float, c: int, K: int) -> QueueMetrics:
 
 
 def mg1(lam: float, mean_service: float, scv_service: float) -> QueueMetrics:
-    """Steady-state means of the M/G/1 queue (FCFS) by the Pollaczek-Khinchine formula.
+    r"""Steady-state means of the M/G/1 queue (FCFS) by the Pollaczek-Khinchine formula.
 
-    With :math:`\\rho = \\lambda E[S] < 1` and :math:`E[S^2] = E[S]^2 (1 + c_s^2)`:
+    With :math:`\rho = \lambda E[S] < 1` and :math:`E[S^2] = E[S]^2 (1 + c_s^2)`:
 
-    .. math:: W_q = \\frac{\\lambda E[S^2]}{2(1 - \\rho)}
-              = \\frac{\\rho E[S] (1 + c_s^2)}{2 (1 - \\rho)},
+    .. math:: W_q = \frac{\lambda E[S^2]}{2(1 - \rho)}
+              = \frac{\rho E[S] (1 + c_s^2)}{2 (1 - \rho)},
 
-    :math:`W = W_q + E[S]`, :math:`L_q = \\lambda W_q`, :math:`L = \\lambda W`, and
-    :math:`P(\\text{wait}) = \\rho` (PASTA: the server is busy a fraction ρ of the time).
+    :math:`W = W_q + E[S]`, :math:`L_q = \lambda W_q`, :math:`L = \lambda W`, and
+    :math:`P(\text{wait}) = \rho` (PASTA: the server is busy a fraction rho of the time).
 
     Parameters
     ----------
@@ -707,7 +720,7 @@ def mg1(lam: float, mean_service: float, scv_service: float) -> QueueMetrics:
     Raises
     ------
     ValueError
-        If a parameter is invalid or :math:`\\rho \\ge 1`.
+        If a parameter is invalid or :math:`\rho \ge 1`.
 
     References
     ----------
@@ -733,16 +746,16 @@ def mg1(lam: float, mean_service: float, scv_service: float) -> QueueMetrics:
 
 
 def md1(lam: float, mu: float) -> QueueMetrics:
-    """Steady-state means of the M/D/1 queue: :func:`mg1` with constant service time 1/μ.
+    r"""Steady-state means of the M/D/1 queue: :func:`mg1` with constant service time 1/μ.
 
-    .. math:: W_q = \\frac{\\rho}{2 \\mu (1 - \\rho)}
+    .. math:: W_q = \frac{\rho}{2 \mu (1 - \rho)}
 
     Parameters
     ----------
     lam : float
         Arrival rate, >= 0.
     mu : float
-        Service rate (the service time is exactly :math:`1/\\mu`), > 0.
+        Service rate (the service time is exactly :math:`1/\mu`), > 0.
 
     Returns
     -------
@@ -751,7 +764,7 @@ def md1(lam: float, mu: float) -> QueueMetrics:
     Raises
     ------
     ValueError
-        If a parameter is invalid or :math:`\\lambda \\ge \\mu`.
+        If a parameter is invalid or :math:`\lambda \ge \mu`.
 
     References
     ----------
@@ -768,16 +781,16 @@ def mgc_allen_cunneen(
     c: int,
     scv_arrival: float = 1.0,
 ) -> QueueMetrics:
-    """Approximate means of the G/G/c queue by the Allen-Cunneen formula.
+    r"""Approximate means of the G/G/c queue by the Allen-Cunneen formula.
 
-    .. math:: W_q \\approx W_q^{M/M/c} \\cdot \\frac{c_a^2 + c_s^2}{2},
-              \\qquad W_q^{M/M/c} = \\frac{C(c, a)}{c\\mu - \\lambda}
+    .. math:: W_q \approx W_q^{M/M/c} \cdot \frac{c_a^2 + c_s^2}{2},
+              \qquad W_q^{M/M/c} = \frac{C(c, a)}{c\mu - \lambda}
 
     This is an **approximation**, not an exact result: it is exact for M/M/c
     (:math:`c_a^2 = c_s^2 = 1`) and for M/G/1 (where it reduces to Pollaczek-Khinchine), and
-    is typically within a few percent to ~10 % for moderate-to-heavy load; it is least reliable
-    at light load and for very bursty arrivals. ``p_wait`` is the M/M/c Erlang C probability,
-    also an approximation for non-exponential times.
+    is good at moderate-to-heavy load; it is least reliable at light load and for very bursty
+    arrivals, so validate against simulation before relying on it there. ``p_wait`` is the
+    M/M/c Erlang C probability, also an approximation for non-exponential times.
 
     Parameters
     ----------
@@ -801,7 +814,7 @@ def mgc_allen_cunneen(
     Raises
     ------
     ValueError
-        If a parameter is invalid or :math:`\\lambda E[S] \\ge c`.
+        If a parameter is invalid or :math:`\lambda E[S] \ge c`.
 
     References
     ----------
@@ -832,11 +845,11 @@ def mgc_allen_cunneen(
 
 
 def jackson_tandem(lam: float, stages: Sequence[tuple[float, int]]) -> NetworkMetrics:
-    """Open tandem line of M/M/c stations fed by a Poisson stream (Jackson / Burke).
+    r"""Open tandem line of M/M/c stations fed by a Poisson stream (Jackson / Burke).
 
     By Burke's theorem the departures of a stable M/M/c queue are Poisson(λ), so every stage
     behaves as an independent M/M/c with arrival rate λ and the mean end-to-end sojourn is
-    :math:`\\sum_i W_i`.
+    :math:`\sum_i W_i`.
 
     Parameters
     ----------
@@ -882,17 +895,17 @@ def jackson_network(
     mus: npt.ArrayLike,
     servers: Sequence[int] | int = 1,
 ) -> NetworkMetrics:
-    """Open Jackson network of M/M/c nodes with Markovian routing.
+    r"""Open Jackson network of M/M/c nodes with Markovian routing.
 
-    Solves the traffic equations :math:`\\lambda = \\gamma + \\lambda P`, i.e.
-    :math:`(I - P)^T \\lambda = \\gamma`, then treats node i as an independent M/M/c_i with
-    arrival rate :math:`\\lambda_i` (Jackson's product-form theorem). The mean end-to-end
-    sojourn of an external arrival is :math:`\\sum_i L_i / \\sum_i \\gamma_i` by Little's law.
+    Solves the traffic equations :math:`\lambda = \gamma + \lambda P`, i.e.
+    :math:`(I - P)^T \lambda = \gamma`, then treats node i as an independent M/M/c_i with
+    arrival rate :math:`\lambda_i` (Jackson's product-form theorem). The mean end-to-end
+    sojourn of an external arrival is :math:`\sum_i L_i / \sum_i \gamma_i` by Little's law.
 
     Parameters
     ----------
     external_rates : array_like, shape (n,)
-        Poisson arrival rates :math:`\\gamma_i` from outside into each node, >= 0, not all 0.
+        Poisson arrival rates :math:`\gamma_i` from outside into each node, >= 0, not all 0.
     routing_matrix : array_like, shape (n, n)
         :math:`P_{ij}` = probability that a customer leaving node i goes next to node j;
         entries >= 0, row sums <= 1 (the remainder leaves the network). Every customer must
@@ -905,13 +918,13 @@ def jackson_network(
     Returns
     -------
     NetworkMetrics
-        ``nodes[i].throughput`` is the total arrival rate :math:`\\lambda_i` of node i.
+        ``nodes[i].throughput`` is the total arrival rate :math:`\lambda_i` of node i.
 
     Raises
     ------
     ValueError
         If shapes or values are invalid, the network is not open (some customers never leave),
-        or any node is unstable (:math:`\\lambda_i \\ge c_i \\mu_i`).
+        or any node is unstable (:math:`\lambda_i \ge c_i \mu_i`).
 
     References
     ----------
@@ -923,7 +936,9 @@ def jackson_network(
     routing = np.asarray(routing_matrix, dtype=float)
     rates = np.asarray(mus, dtype=float)
     if gamma.ndim != 1 or gamma.size == 0:
-        raise ValueError(f"external_rates must be a non-empty 1-D sequence, got shape {gamma.shape}")
+        raise ValueError(
+            f"external_rates must be a non-empty 1-D sequence, got shape {gamma.shape}"
+        )
     n = gamma.size
     if routing.shape != (n, n):
         raise ValueError(f"routing_matrix must have shape ({n}, {n}), got {routing.shape}")
@@ -968,7 +983,7 @@ def jackson_network(
 
 
 def littles_law_L(lam: float, W: float) -> float:  # noqa: N802 - L is the textbook symbol
-    """Mean number in a system from Little's law, :math:`L = \\lambda W`.
+    r"""Mean number in a system from Little's law, :math:`L = \lambda W`.
 
     Parameters
     ----------
@@ -995,9 +1010,9 @@ def littles_law_L(lam: float, W: float) -> float:  # noqa: N802 - L is the textb
 
 
 def offered_load(lam: float, mean_service: float, c: int = 1) -> float:
-    """Offered load per server, :math:`\\rho = \\lambda E[S] / c`.
+    r"""Offered load per server, :math:`\rho = \lambda E[S] / c`.
 
-    With ``c = 1`` (the default) this is the total offered load :math:`a = \\lambda E[S]` in
+    With ``c = 1`` (the default) this is the total offered load :math:`a = \lambda E[S]` in
     Erlangs, the ``a`` of :func:`erlang_b` and :func:`erlang_c`; with ``c`` servers it is the
     traffic intensity, which must be below 1 for an infinite queue to be stable.
 
@@ -1013,7 +1028,7 @@ def offered_load(lam: float, mean_service: float, c: int = 1) -> float:
     Returns
     -------
     float
-        :math:`\\lambda E[S] / c`.
+        :math:`\lambda E[S] / c`.
 
     Raises
     ------
@@ -1046,10 +1061,10 @@ def _min_servers(lam: float, mu: float, good_enough: Callable[[int, float], bool
 
 
 def min_servers_for_wait(lam: float, mu: float, target_wait_quantile_s: float, q: float) -> int:
-    """Smallest number of M/M/c servers whose q-quantile of waiting time meets a target.
+    r"""Smallest number of M/M/c servers whose q-quantile of waiting time meets a target.
 
-    Finds the least c with :math:`\\lambda < c\\mu` and :func:`mmc_wait_quantile`
-    :math:`(\\lambda, \\mu, c, q) \\le` ``target_wait_quantile_s``. This is the analytic Erlang-C
+    Finds the least c with :math:`\lambda < c\mu` and :func:`mmc_wait_quantile`
+    :math:`(\lambda, \mu, c, q) \le` ``target_wait_quantile_s``. This is the analytic Erlang-C
     staffing estimate; it assumes Poisson arrivals and exponential service.
 
     Parameters
@@ -1083,16 +1098,14 @@ def min_servers_for_wait(lam: float, mu: float, target_wait_quantile_s: float, q
     mu = _real("mu", mu, positive=True)
     target = _real("target_wait_quantile_s", target_wait_quantile_s)
     q = _probability("q", q)
-    return _min_servers(
-        lam, mu, lambda c, erl_c: _wait_quantile(erl_c, c * mu - lam, q) <= target
-    )
+    return _min_servers(lam, mu, lambda c, erl_c: _wait_quantile(erl_c, c * mu - lam, q) <= target)
 
 
 def min_servers_for_mean_wait(lam: float, mu: float, target: float) -> int:
-    """Smallest number of M/M/c servers whose mean wait in queue meets a target.
+    r"""Smallest number of M/M/c servers whose mean wait in queue meets a target.
 
-    Finds the least c with :math:`\\lambda < c\\mu` and
-    :math:`W_q = C(c, a)/(c\\mu - \\lambda) \\le` ``target``. Analytic Erlang-C estimate;
+    Finds the least c with :math:`\lambda < c\mu` and
+    :math:`W_q = C(c, a)/(c\mu - \lambda) \le` ``target``. Analytic Erlang-C estimate;
     assumes Poisson arrivals and exponential service.
 
     Parameters

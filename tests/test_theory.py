@@ -1,0 +1,476 @@
+"""Checks of queuesim.theory against textbook values, exact fractions, identities and brute force."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from queuesim import theory
+from queuesim.theory import (
+    NetworkMetrics,
+    QueueMetrics,
+    erlang_b,
+    erlang_c,
+    jackson_network,
+    jackson_tandem,
+    littles_law_L,
+    md1,
+    mg1,
+    mgc_allen_cunneen,
+    min_servers_for_mean_wait,
+    min_servers_for_wait,
+    mm1,
+    mm1_sojourn_quantile,
+    mmc,
+    mmc_sojourn_cdf,
+    mmc_wait_cdf,
+    mmc_wait_quantile,
+    mmck,
+    offered_load,
+)
+
+REL = 1e-9
+
+
+def assert_metrics_close(got: QueueMetrics, want: QueueMetrics, rel: float = REL) -> None:
+    for field in QueueMetrics.__dataclass_fields__:
+        g, w = getattr(got, field), getattr(want, field)
+        assert g == pytest.approx(w, rel=rel, abs=1e-12), field
+
+
+def assert_little(m: QueueMetrics, mean_service: float) -> None:
+    """Little's law at the whole station and at the queue, and W = Wq + E[S]."""
+    assert m.in_system == pytest.approx(m.throughput * m.sojourn, rel=1e-9, abs=1e-12)
+    assert m.queue_length == pytest.approx(m.throughput * m.wait, rel=1e-9, abs=1e-12)
+    assert m.sojourn - m.wait == pytest.approx(mean_service, rel=1e-9)
+    assert 0.0 <= m.utilization <= 1.0
+    assert 0.0 <= m.p_wait <= 1.0
+    assert 0.0 <= m.p_block <= 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Independent references: exact rational arithmetic and a numerically solved birth-death chain.
+
+
+def exact_erlang_b(c: int, a: Fraction) -> Fraction:
+    terms = [a**k / math.factorial(k) for k in range(c + 1)]
+    return terms[-1] / sum(terms)
+
+
+def exact_erlang_c(c: int, a: Fraction) -> Fraction:
+    below = sum(a**k / math.factorial(k) for k in range(c))
+    top = a**c / math.factorial(c) * c / (c - a)
+    return top / (below + top)
+
+
+def brute_force_mmck(lam: float, mu: float, c: int, K: int) -> QueueMetrics:
+    """Solve pi Q = 0, sum(pi) = 1 for the M/M/c/K generator and read the metrics off pi."""
+    n_states = K + 1
+    Q = np.zeros((n_states, n_states))
+    for n in range(n_states):
+        if n < K:
+            Q[n, n + 1] = lam
+        if n > 0:
+            Q[n, n - 1] = min(n, c) * mu
+        Q[n, n] = -Q[n].sum()
+    A = np.vstack([Q.T, np.ones(n_states)])
+    rhs = np.zeros(n_states + 1)
+    rhs[-1] = 1.0
+    pi = np.linalg.lstsq(A, rhs, rcond=None)[0]
+    states = np.arange(n_states)
+    p_block = pi[K]
+    throughput = lam * (1.0 - p_block)
+    queue_length = float(np.sum(np.maximum(states - c, 0) * pi))
+    in_system = float(np.sum(states * pi))
+    busy = float(np.sum(np.minimum(states, c) * pi))
+    return QueueMetrics(
+        wait=queue_length / throughput,
+        sojourn=in_system / throughput,
+        queue_length=queue_length,
+        in_system=in_system,
+        utilization=busy / c,
+        p_wait=float(pi[c:K].sum() / (1.0 - p_block)),
+        p_block=float(p_block),
+        throughput=throughput,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Erlang B and C.
+
+
+def test_erlang_b_textbook_value() -> None:
+    assert erlang_b(10, 5.0) == pytest.approx(0.018384570336648, rel=1e-12)
+
+
+def test_erlang_c_textbook_value() -> None:
+    assert erlang_c(2, 1.0) == pytest.approx(1 / 3, rel=1e-14)
+
+
+@pytest.mark.parametrize("c, a", [(1, "1/2"), (3, "2"), (7, "13/2"), (20, "15"), (40, "1/3")])
+def test_erlang_b_and_c_match_exact_rationals(c: int, a: str) -> None:
+    exact_a = Fraction(a)
+    assert erlang_b(c, float(exact_a)) == pytest.approx(
+        float(exact_erlang_b(c, exact_a)), rel=1e-12
+    )
+    assert erlang_c(c, float(exact_a)) == pytest.approx(
+        float(exact_erlang_c(c, exact_a)), rel=1e-12
+    )
+
+
+def test_erlang_b_edge_cases() -> None:
+    assert erlang_b(0, 3.0) == 1.0
+    assert erlang_b(5, 0.0) == 0.0
+    assert erlang_b(1, 1.0) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("a", [1.0, 250.0, 480.0, 499.9, 2000.0])
+def test_erlang_b_large_c_is_finite_and_a_probability(a: float) -> None:
+    b = erlang_b(500, a)
+    assert math.isfinite(b) and 0.0 <= b <= 1.0
+    if a < 500:
+        c = erlang_c(500, a)
+        assert math.isfinite(c) and b <= c <= 1.0
+
+
+def test_erlang_c_large_c_heavy_load_is_close_to_one() -> None:
+    # Halfin-Whitt regime: with beta = (c - a)/sqrt(a) fixed, C stays bounded away from 0 and 1.
+    assert 0.0 < erlang_c(500, 500 - 0.5 * math.sqrt(500)) < 1.0
+    assert erlang_c(5000, 4999.999) > 0.99
+
+
+# ---------------------------------------------------------------------------------------------
+# Single stations.
+
+
+def test_mmc_with_one_server_equals_mm1() -> None:
+    assert_metrics_close(mmc(0.7, 1.3, 1), mm1(0.7, 1.3), rel=1e-12)
+
+
+def test_mm1_textbook_values() -> None:
+    m = mm1(0.5, 1.0)
+    assert (m.wait, m.sojourn, m.queue_length, m.in_system) == pytest.approx((1.0, 2.0, 0.5, 1.0))
+    assert m.p_wait == m.utilization == pytest.approx(0.5)
+
+
+def test_mmc_two_servers_closed_form() -> None:
+    # M/M/2: Wq = rho^2 / (mu (1 - rho^2)) with rho = lam / (2 mu).
+    lam, mu = 1.2, 1.0
+    rho = lam / (2 * mu)
+    assert mmc(lam, mu, 2).wait == pytest.approx(rho**2 / (mu * (1 - rho**2)), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "metrics, mean_service",
+    [
+        (mm1(0.3, 1.0), 1.0),
+        (mmc(7.5, 1.0, 9), 1.0),
+        (mmc(480.0, 1.0, 500), 1.0),
+        (mmck(3.0, 0.5, 4, 9), 2.0),
+        (mmck(30.0, 1.0, 10, 25), 1.0),
+        (mmck(2.0, 1.0, 1, 10**9), 1.0),
+        (mg1(0.8, 1.0, 2.5), 1.0),
+        (md1(0.5, 2.0), 0.5),
+        (mgc_allen_cunneen(3.0, 1.0, 0.5, 4, 1.5), 1.0),
+    ],
+)
+def test_littles_law_inside_every_result(metrics: QueueMetrics, mean_service: float) -> None:
+    assert_little(metrics, mean_service)
+
+
+def test_mmc_zero_load() -> None:
+    m = mmc(0.0, 2.0, 3)
+    assert (m.wait, m.queue_length, m.in_system, m.p_wait) == (0.0, 0.0, 0.0, 0.0)
+    assert m.sojourn == pytest.approx(0.5)
+
+
+def test_mmc_wait_quantile_inverts_cdf() -> None:
+    lam, mu, c = 8.0, 1.0, 10
+    erl_c = erlang_c(c, lam / mu)
+    for q in (0.9, 0.95, 0.99):
+        t = mmc_wait_quantile(lam, mu, c, q)
+        assert t > 0
+        assert mmc_wait_cdf(lam, mu, c, t) == pytest.approx(q, rel=1e-12)
+    # Quantiles inside the atom at zero: at least a fraction q never waits.
+    assert mmc_wait_quantile(lam, mu, c, 1 - erl_c) == 0.0
+    assert mmc_wait_quantile(lam, mu, c, 0.1) == 0.0
+
+
+def test_mm1_sojourn_quantile_is_exponential() -> None:
+    lam, mu = 0.6, 1.0
+    assert mm1_sojourn_quantile(lam, mu, 0.5) == pytest.approx(math.log(2) / 0.4)
+    t = mm1_sojourn_quantile(lam, mu, 0.99)
+    assert mmc_sojourn_cdf(lam, mu, 1, t) == pytest.approx(0.99, rel=1e-12)
+
+
+@pytest.mark.parametrize("lam, mu, c", [(2.5, 1.0, 3), (1.0, 1.0, 2), (3.0, 2.0, 2), (0.2, 1.0, 4)])
+def test_mmc_sojourn_cdf_integrates_to_mean(lam: float, mu: float, c: int) -> None:
+    # E[W] = integral of (1 - F); (1.0, 1.0, 2) has theta == mu, the removable singularity.
+    # Composite Simpson (error ~ h^4) over a horizon where the tail is below e^-40.
+    t, h = np.linspace(0.0, 40.0 / min(mu, c * mu - lam), 2_001, retstep=True)
+    survival = np.array([1.0 - mmc_sojourn_cdf(lam, mu, c, float(x)) for x in t])
+    weights = np.ones_like(t)
+    weights[1:-1:2], weights[2:-1:2] = 4.0, 2.0
+    mean = float(h / 3.0 * np.dot(weights, survival))
+    assert mean == pytest.approx(mmc(lam, mu, c).sojourn, rel=1e-6)
+    assert mmc_sojourn_cdf(lam, mu, c, -1.0) == 0.0
+
+
+def test_mmc_sojourn_cdf_continuous_across_theta_equals_mu() -> None:
+    # theta = c mu - lam = mu at lam = 1 for (mu, c) = (1, 2).
+    at = mmc_sojourn_cdf(1.0, 1.0, 2, 1.7)
+    near = mmc_sojourn_cdf(1.0 + 1e-9, 1.0, 2, 1.7)
+    assert near == pytest.approx(at, rel=1e-8)
+
+
+# ---------------------------------------------------------------------------------------------
+# M/M/c/K.
+
+
+@pytest.mark.parametrize(
+    "lam, mu, c, K",
+    [
+        (0.5, 1.0, 1, 1),
+        (0.5, 1.0, 1, 6),
+        (2.0, 1.0, 1, 5),
+        (3.0, 1.0, 3, 3),
+        (2.5, 1.0, 3, 8),
+        (6.0, 1.0, 3, 8),
+        (3.0, 1.0, 3, 12),
+        (0.3, 2.0, 5, 7),
+        (9.0, 0.5, 6, 40),
+    ],
+)
+def test_mmck_matches_brute_force_chain(lam: float, mu: float, c: int, K: int) -> None:
+    assert_metrics_close(mmck(lam, mu, c, K), brute_force_mmck(lam, mu, c, K), rel=1e-8)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    lam=st.floats(0.01, 20.0),
+    mu=st.floats(0.1, 5.0),
+    c=st.integers(1, 8),
+    extra=st.integers(0, 30),
+)
+def test_mmck_matches_brute_force_chain_property(lam: float, mu: float, c: int, extra: int) -> None:
+    assert_metrics_close(
+        mmck(lam, mu, c, c + extra), brute_force_mmck(lam, mu, c, c + extra), rel=1e-6
+    )
+
+
+@pytest.mark.parametrize("rho", [0.3, 0.9, 0.999, 1.0, 1.001, 1.5, 4.0])
+@pytest.mark.parametrize("K", [1, 2, 10, 60])
+def test_mmck_single_server_matches_mm1k_closed_form(rho: float, K: int) -> None:
+    # P_K = rho^K (1 - rho) / (1 - rho^(K+1)), and L is the truncated geometric mean.
+    m = mmck(rho, 1.0, 1, K)
+    if rho == 1.0:
+        p_block, in_system = 1 / (K + 1), K / 2
+    else:
+        p_block = rho**K * (1 - rho) / (1 - rho ** (K + 1))
+        in_system = rho / (1 - rho) - (K + 1) * rho ** (K + 1) / (1 - rho ** (K + 1))
+    assert m.p_block == pytest.approx(p_block, rel=1e-9)
+    assert m.in_system == pytest.approx(in_system, rel=1e-9)
+
+
+def test_mmck_continuous_through_rho_one() -> None:
+    # Exercises the series branch of the truncated geometric mean on both sides of rho = 1.
+    at = mmck(4.0, 1.0, 4, 1000)
+    for eps in (1e-13, 1e-9, -1e-9, -1e-13):
+        assert_metrics_close(mmck(4.0 * (1 + eps), 1.0, 4, 1000), at, rel=1e-5)
+    assert_metrics_close(mmck(4.0, 1.0, 4, 200), brute_force_mmck(4.0, 1.0, 4, 200), rel=1e-8)
+
+
+@pytest.mark.parametrize(
+    "lam, mu, c", [(0.5, 1.0, 1), (7.0, 1.0, 9), (480.0, 1.0, 500), (0.01, 1.0, 500)]
+)
+def test_mmck_with_huge_K_converges_to_mmc(lam: float, mu: float, c: int) -> None:
+    assert_metrics_close(mmck(lam, mu, c, c + 10**9), mmc(lam, mu, c), rel=1e-9)
+
+
+def test_mmck_with_K_equal_c_is_erlang_loss() -> None:
+    m = mmck(7.0, 1.0, 10, 10)
+    assert m.p_block == pytest.approx(erlang_b(10, 7.0), rel=1e-12)
+    assert m.p_wait == 0.0 and m.wait == 0.0 and m.queue_length == 0.0
+
+
+@pytest.mark.parametrize("lam", [1.0, 400.0, 500.0, 650.0, 1e6])
+@pytest.mark.parametrize("K", [500, 510, 5_000, 10**12])
+def test_mmck_large_c_and_K_is_stable(lam: float, K: int) -> None:
+    m = mmck(lam, 1.0, 500, K)
+    assert all(math.isfinite(getattr(m, f)) for f in QueueMetrics.__dataclass_fields__)
+    assert 0.0 <= m.p_block <= 1.0 and 0.0 <= m.p_wait <= 1.0 and 0.0 <= m.utilization <= 1.0
+    assert m.throughput <= min(lam, 500.0) * (1 + 1e-12)
+    assert_little(m, 1.0)
+
+
+def test_mmck_overloaded_saturates_servers() -> None:
+    m = mmck(1e6, 1.0, 500, 10**12)
+    assert m.throughput == pytest.approx(500.0, rel=1e-9)
+    assert m.p_block == pytest.approx(1 - 500 / 1e6, rel=1e-9)
+    assert m.p_wait == pytest.approx(1.0)
+
+
+def test_mmck_zero_load() -> None:
+    m = mmck(0.0, 2.0, 2, 5)
+    assert m.throughput == 0.0 and m.in_system == 0.0 and m.sojourn == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# General service.
+
+
+def test_mg1_with_exponential_service_equals_mm1() -> None:
+    assert_metrics_close(mg1(0.7, 1 / 1.3, 1.0), mm1(0.7, 1.3), rel=1e-12)
+
+
+def test_md1_wait_formula() -> None:
+    lam, mu = 0.8, 2.0
+    rho = lam / mu
+    assert md1(lam, mu).wait == pytest.approx(rho / (2 * mu * (1 - rho)), rel=1e-12)
+    # Deterministic service halves the M/M/1 wait.
+    assert md1(lam, mu).wait == pytest.approx(mm1(lam, mu).wait / 2, rel=1e-12)
+
+
+def test_allen_cunneen_is_exact_where_it_should_be() -> None:
+    assert_metrics_close(mgc_allen_cunneen(2.5, 1.0, 1.0, 3), mmc(2.5, 1.0, 3), rel=1e-12)
+    assert_metrics_close(mgc_allen_cunneen(0.6, 1.0, 0.3, 1), mg1(0.6, 1.0, 0.3), rel=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks.
+
+
+def test_jackson_tandem_is_sum_of_mmc_stages() -> None:
+    nodes, sojourn = jackson_tandem(2.0, [(0.3, 1), (1.0, 3), (0.1, 1)])
+    expected = [mmc(2.0, 1 / 0.3, 1), mmc(2.0, 1.0, 3), mmc(2.0, 10.0, 1)]
+    for got, want in zip(nodes, expected, strict=True):
+        assert_metrics_close(got, want)
+    assert sojourn == pytest.approx(sum(m.sojourn for m in expected))
+
+
+def test_jackson_network_tandem_agrees_with_jackson_tandem() -> None:
+    routing = [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
+    net = jackson_network([2.0, 0.0, 0.0], routing, [1 / 0.3, 1.0, 10.0], [1, 3, 1])
+    line = jackson_tandem(2.0, [(0.3, 1), (1.0, 3), (0.1, 1)])
+    assert isinstance(net, NetworkMetrics)
+    assert net.sojourn == pytest.approx(line.sojourn, rel=1e-12)
+    assert net.in_system == pytest.approx(line.in_system, rel=1e-12)
+
+
+def test_jackson_network_feedback_queue() -> None:
+    # Single node with feedback p: lam = gamma / (1 - p); end-to-end time = visits * W.
+    gamma, p, mu = 1.0, 0.25, 2.0
+    net = jackson_network([gamma], [[p]], [mu])
+    lam = gamma / (1 - p)
+    assert net.nodes[0].throughput == pytest.approx(lam)
+    assert_metrics_close(net.nodes[0], mm1(lam, mu))
+    assert net.sojourn == pytest.approx(mm1(lam, mu).sojourn / (1 - p), rel=1e-12)
+
+
+def test_jackson_network_traffic_equations_hand_solved() -> None:
+    # lam0 = 1 + 0.5 lam2, lam1 = 0.6 lam0, lam2 = 0.4 lam0 + lam1  =>  lam = (2, 1.2, 2).
+    routing = [[0.0, 0.6, 0.4], [0.0, 0.0, 1.0], [0.5, 0.0, 0.0]]
+    net = jackson_network([1.0, 0.0, 0.0], routing, [3.0, 2.0, 1.5], [1, 1, 2])
+    rates = [node.throughput for node in net.nodes]
+    assert rates == pytest.approx([2.0, 1.2, 2.0], rel=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers and capacity planning.
+
+
+def test_littles_law_and_offered_load() -> None:
+    assert littles_law_L(4.0, 0.25) == 1.0
+    assert offered_load(10.0, 0.5) == 5.0
+    assert offered_load(10.0, 0.5, 4) == 1.25
+
+
+@pytest.mark.parametrize("lam, mu", [(5.0, 1.0), (100.0, 1.0), (0.3, 2.0), (900.0, 2.0)])
+def test_min_servers_for_mean_wait_is_minimal(lam: float, mu: float) -> None:
+    target = 0.05 / mu
+    c = min_servers_for_mean_wait(lam, mu, target)
+    assert mmc(lam, mu, c).wait <= target
+    assert c == 1 or lam >= (c - 1) * mu or mmc(lam, mu, c - 1).wait > target
+
+
+@pytest.mark.parametrize(
+    "lam, mu, target, q", [(5.0, 1.0, 0.2, 0.95), (100.0, 1.0, 0.0, 0.8), (900.0, 2.0, 0.01, 0.99)]
+)
+def test_min_servers_for_wait_is_minimal(lam: float, mu: float, target: float, q: float) -> None:
+    c = min_servers_for_wait(lam, mu, target, q)
+    assert mmc_wait_quantile(lam, mu, c, q) <= target
+    assert lam >= (c - 1) * mu or mmc_wait_quantile(lam, mu, c - 1, q) > target
+
+
+def test_min_servers_zero_load() -> None:
+    assert min_servers_for_mean_wait(0.0, 1.0, 1.0) == 1
+    assert min_servers_for_wait(0.0, 1.0, 0.0, 0.99) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation.
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: erlang_b(-1, 1.0),
+        lambda: erlang_b(2.5, 1.0),  # type: ignore[arg-type]
+        lambda: erlang_b(True, 1.0),
+        lambda: erlang_b(3, -0.1),
+        lambda: erlang_b(3, math.nan),
+        lambda: erlang_c(0, 0.5),
+        lambda: erlang_c(2, 2.0),  # rho = 1: no steady state
+        lambda: erlang_c(2, 3.0),
+        lambda: mm1(1.0, 1.0),
+        lambda: mm1(0.5, 0.0),
+        lambda: mm1(-0.5, 1.0),
+        lambda: mm1(0.5, math.inf),
+        lambda: mmc(3.0, 1.0, 3),
+        lambda: mmc(1.0, 1.0, 0),
+        lambda: mmc_wait_quantile(1.0, 1.0, 2, 1.0),
+        lambda: mmc_wait_quantile(1.0, 1.0, 2, -0.1),
+        lambda: mm1_sojourn_quantile(0.5, 1.0, 1.5),
+        lambda: mmck(1.0, 1.0, 3, 2),  # K < c
+        lambda: mmck(1.0, 1.0, 0, 2),
+        lambda: mmck(1.0, -1.0, 1, 2),
+        lambda: mg1(1.0, 1.0, 0.5),
+        lambda: mg1(0.5, 1.0, -0.5),
+        lambda: mg1(0.5, 0.0, 1.0),
+        lambda: md1(2.0, 1.0),
+        lambda: mgc_allen_cunneen(4.0, 1.0, 1.0, 4),
+        lambda: mgc_allen_cunneen(1.0, 1.0, 1.0, 4, scv_arrival=-1.0),
+        lambda: jackson_tandem(1.0, []),
+        lambda: jackson_tandem(1.0, [(0.5, 1), (2.0, 1)]),  # second stage unstable
+        lambda: jackson_tandem(1.0, [(0.5, 0)]),
+        lambda: jackson_network([1.0], [[1.0]], [2.0]),  # customers never leave
+        lambda: jackson_network([1.0, 0.0], [[0.0, 0.7], [0.0, 0.0]], [2.0]),  # mus shape
+        lambda: jackson_network([1.0, 0.0], [[0.0, 0.7], [0.6, 0.6]], [2.0, 2.0]),  # row sum > 1
+        lambda: jackson_network([1.0, -1.0], [[0.0, 0.0], [0.0, 0.0]], [2.0, 2.0]),
+        lambda: jackson_network([0.0, 0.0], [[0.0, 0.0], [0.0, 0.0]], [2.0, 2.0]),
+        lambda: jackson_network(
+            [1.0, 0.0], [[0.0, 1.0], [0.0, 0.0]], [2.0, 0.5]
+        ),  # node 1 unstable
+        lambda: littles_law_L(-1.0, 1.0),
+        lambda: offered_load(1.0, 0.0),
+        lambda: min_servers_for_mean_wait(1.0, 1.0, 0.0),
+        lambda: min_servers_for_wait(1.0, 1.0, -1.0, 0.9),
+        lambda: min_servers_for_wait(1.0, 1.0, 1.0, 1.0),
+    ],
+)
+def test_invalid_parameters_raise_value_error(call) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError):
+        call()
+
+
+def test_public_api_is_curated() -> None:
+    assert sorted(theory.__all__) == sorted(
+        name
+        for name, obj in vars(theory).items()
+        if not name.startswith("_") and getattr(obj, "__module__", None) == theory.__name__
+    )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-__all__ = ["Frozen", "Loc", "Violation", "MODEL_RULE", "SCENARIO_RULE", "fail"]
+__all__ = ["Frozen", "Int", "Float", "Loc", "Violation", "MODEL_RULE", "SCENARIO_RULE", "fail"]
 
 #: A location inside the scenario, as pydantic writes it: keys and list indices from the root.
 Loc = tuple[str | int, ...]
@@ -18,6 +19,22 @@ Violation = tuple[Loc, str]
 MODEL_RULE = "model_rule"
 #: Error type of a rule across the whole scenario (routing, warmup); these only run once every field is valid.
 SCENARIO_RULE = "scenario_rule"
+
+
+def _not_bool(kind: str) -> Any:
+    def check(value: Any) -> Any:
+        # pydantic's lax mode reads true as 1; in YAML `count: yes` is a slip, not one worker.
+        if isinstance(value, bool):
+            raise PydanticCustomError(kind, "{reason}", {"reason": f"must be a number, got {str(value).lower()}"})
+        return value
+
+    return check
+
+
+#: An int that refuses booleans.
+Int = Annotated[int, BeforeValidator(_not_bool("int_type"))]
+#: A float that refuses booleans.
+Float = Annotated[float, BeforeValidator(_not_bool("float_type"))]
 
 
 class Frozen(BaseModel):

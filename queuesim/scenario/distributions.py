@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 import numpy as np
 from pydantic import BeforeValidator, Field, model_validator
 
-from ._base import Frozen, fail
+from ._base import Float, Frozen, fail
 from .units import Duration, PositiveDuration, format_duration
 
 __all__ = [
@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 # A plain positive float for shape parameters; cv has no unit.
-_PositiveFloat = Annotated[float, Field(gt=0)]
+_PositiveFloat = Annotated[Float, Field(gt=0)]
 
 
 class BaseDistribution(Frozen):

@@ -16,7 +16,12 @@ __all__ = ["did_you_mean", "routing_violations", "topological_order", "find_cycl
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""`` if none is close."""
-    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
+    options = [str(c) for c in choices]
+    close = difflib.get_close_matches(str(name), options, n=1, cutoff=0.6)
+    # An abbreviation ('expo') is too short for difflib's ratio but unambiguous as a prefix.
+    prefixed = [c for c in options if len(str(name)) >= 2 and c.startswith(str(name))]
+    if not close and len(prefixed) == 1:
+        close = prefixed
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -32,8 +37,8 @@ def _edges(queues: Sequence[str], pools: Mapping[str, tuple[str | None, str | No
     known = set(queues)
     edges: dict[str, list[tuple[str, str]]] = {q: [] for q in queues}
     for pool, (source, target) in pools.items():
-        if source in known and target in known:
-            edges[source].append((pool, target))  # type: ignore[index]
+        if source is not None and target is not None and source in known and target in known:
+            edges[source].append((pool, target))
     return edges
 
 
@@ -54,41 +59,108 @@ def find_cycles(queues: Sequence[str], pools: Mapping[str, tuple[str | None, str
         alternating queue and pool names starting and ending at the same queue.
     """
     edges = _edges(queues, pools)
-    state: dict[str, int] = {}  # 1 = on the DFS stack, 2 = finished
-    stack: list[tuple[str, str | None]] = []  # (queue, pool that led here)
+    state: dict[str, int] = {}  # 1 = on the DFS path, 2 = finished
+    path: list[str] = []  # queues on the DFS path
+    via: list[str] = []  # via[i] is the pool that leads from path[i] to path[i + 1]
     cycles: list[tuple[str, list[str]]] = []
 
     def visit(queue: str) -> None:
         state[queue] = 1
+        path.append(queue)
         for pool, target in edges[queue]:
             if state.get(target) == 1:
-                start = next(i for i, (q, _) in enumerate(stack) if q == target) if target != queue else len(stack)
-                walk = [*stack[start:], (queue, None)] if target != queue else [(queue, None)]
-                names: list[str] = []
-                for q, _ in walk:
-                    names.append(q)
-                names_with_pools: list[str] = []
-                for i, q in enumerate(names):
-                    names_with_pools.append(q)
-                    via = walk[i + 1][1] if i + 1 < len(walk) else pool
-                    names_with_pools.append(f"({via})")
-                cycles.append((pool, [*names_with_pools, target]))
+                start = path.index(target)
+                hops = [*via[start:], pool]
+                cycles.append((pool, [name for q, p in zip(path[start:], hops) for name in (q, p)] + [target]))
             elif target not in state:
-                stack.append((queue, None))
-                stack[-1] = (queue, stack[-1][1])
-                stack_entry_pool = pool
-                stack.append((target, stack_entry_pool))
-                stack.pop()
-                stack.pop()
-                stack.append((queue, _incoming.get(queue)))
-                _incoming[target] = pool
+                via.append(pool)
                 visit(target)
-                stack.pop()
+                via.pop()
+        path.pop()
         state[queue] = 2
 
-    _incoming: dict[str, str | None] = {}
     for queue in queues:
         if queue not in state:
-            _incoming[queue] = None
             visit(queue)
     return cycles
+
+
+def topological_order(queues: Sequence[str], pools: Mapping[str, tuple[str | None, str | None]]) -> list[str]:
+    """Order queues so every queue comes after all queues feeding it; ties keep file order.
+
+    Parameters
+    ----------
+    queues : sequence of str
+        Queue names, in file order.
+    pools : mapping of pool name to (from, to)
+
+    Returns
+    -------
+    list of str
+        Every queue once. Queues on a cycle (which validation rejects) are appended in file order.
+    """
+    edges = _edges(queues, pools)
+    indegree = {q: 0 for q in queues}
+    for outgoing in edges.values():
+        for _, target in outgoing:
+            indegree[target] += 1
+    order: list[str] = []
+    ready = [q for q in queues if indegree[q] == 0]
+    position = {q: i for i, q in enumerate(queues)}
+    while ready:
+        queue = min(ready, key=position.__getitem__)
+        ready.remove(queue)
+        order.append(queue)
+        for _, target in edges[queue]:
+            indegree[target] -= 1
+            if indegree[target] == 0:
+                ready.append(target)
+    return order + [q for q in queues if q not in set(order)]
+
+
+def routing_violations(
+    queues: Sequence[str],
+    producers: Mapping[str, str | None],
+    pools: Mapping[str, tuple[str | None, str | None]],
+    check_unread: bool = True,
+) -> list[Violation]:
+    """Check that the routing names existing queues, reads every queue and has no cycle.
+
+    Parameters
+    ----------
+    queues : sequence of str
+        Queue names, in file order.
+    producers : mapping of producer name to its ``to``
+        None where the value is missing or not a name (already reported elsewhere).
+    pools : mapping of pool name to (from, to)
+        None where absent or not a name.
+    check_unread : bool, default True
+        Whether to report queues no pool reads; a caller that could not read every pool's
+        ``from`` turns this off to avoid blaming the wrong queue.
+
+    Returns
+    -------
+    list of (loc, message)
+        Locations such as ``('workers', 'fulfil', 'from')``.
+    """
+    known = list(queues)
+    found: list[Violation] = []
+    for name, target in producers.items():
+        if target is not None and target not in known:
+            found.append((("producers", name, "to"), _unknown_queue(target, known)))
+    for name, (source, target) in pools.items():
+        if source is not None and source not in known:
+            found.append((("workers", name, "from"), _unknown_queue(source, known)))
+        if target is not None and target not in known:
+            found.append((("workers", name, "to"), _unknown_queue(target, known)))
+    if check_unread:
+        read = {source for source, _ in pools.values()}
+        for queue in known:
+            if queue not in read:
+                found.append((("queues", queue), f"no worker pool reads queue {queue!r}; add a pool with `from: {queue}`"))
+    for pool, cycle in find_cycles(known, pools):
+        shown = " → ".join(f"[{n}]" if i % 2 else n for i, n in enumerate(cycle))
+        found.append(
+            (("workers", pool, "to"), f"routing cycle {shown} ([pools] between queues): messages would circulate forever")
+        )
+    return found

@@ -1,0 +1,134 @@
+"""``--set path.to.key=value`` overrides, applied to plain scenario data before validation."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml
+
+from ..errors import Problem, ScenarioError
+from ._base import Loc
+
+__all__ = ["OVERRIDE_SOURCE", "parse_override", "apply_overrides", "apply_overrides_collecting"]
+
+#: The ``source`` of every problem caused by an override.
+OVERRIDE_SOURCE = "--set"
+
+
+def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
+    """Split ``'workers.fulfil.count=12'`` into a key path and a value.
+
+    Parameters
+    ----------
+    text : str
+        ``dotted.path=value``. The value is read as a YAML scalar or flow collection, so ``12`` is
+        an int, ``5ms`` a string, ``{dist: constant, value: 5ms}`` a mapping and an empty value null.
+
+    Returns
+    -------
+    (path, value)
+        ``path`` is the tuple of dotted segments.
+
+    Raises
+    ------
+    ValueError
+        If there is no ``=``, a path segment is empty, or the value is not valid YAML.
+    """
+    key, sep, raw = text.partition("=")
+    if not sep:
+        raise ValueError(f"expected path=value, like workers.fulfil.count=12, got {text!r}")
+    path = tuple(part.strip() for part in key.split("."))
+    if not all(path):
+        raise ValueError(f"empty key in path {key.strip()!r}, in {text!r}")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or str(error)
+        raise ValueError(f"cannot read value {raw.strip()!r} as YAML: {problem}") from None
+    return path, value
+
+
+def _set(data: dict[str, Any], path: tuple[str, ...], value: Any) -> Loc:
+    """Set ``value`` at ``path`` inside ``data``, creating missing mappings; return the path as written in the data."""
+    node: Any = data
+    written: list[str | int] = []
+    for depth, part in enumerate(path):
+        last = depth == len(path) - 1
+        where = ".".join(path[:depth]) or "the scenario"
+        if isinstance(node, list):
+            if not (part.isdigit() and int(part) < len(node)):
+                raise ValueError(f"{where} is a list of {len(node)}; {part!r} is not an index into it")
+            index: str | int = int(part)
+        elif isinstance(node, dict):
+            index = part
+        else:
+            raise ValueError(f"{where} is {node!r}, not a mapping, so it has no key {part!r}")
+        written.append(index)
+        if last:
+            node[index] = value
+        else:
+            child = node[index] if isinstance(node, list) else node.get(index)
+            if child is None:  # missing or null: the override creates the mapping
+                child = {}
+                node[index] = child
+            node = child
+    return tuple(written)
+
+
+def apply_overrides_collecting(data: Mapping[str, Any], overrides: Sequence[str]) -> tuple[dict[str, Any], list[Loc], list[Problem]]:
+    """Apply overrides to a deep copy of ``data``, collecting problems instead of raising.
+
+    Parameters
+    ----------
+    data : mapping
+        Scenario data as loaded from YAML; not modified.
+    overrides : sequence of str
+        ``path=value`` strings, applied in order (a later one wins).
+
+    Returns
+    -------
+    (data, paths, problems)
+        The new data, the path each applied override wrote, and one problem per override that
+        could not be applied (source ``--set``, no line).
+    """
+    result = copy.deepcopy(dict(data))
+    paths: list[Loc] = []
+    problems: list[Problem] = []
+    for text in overrides:
+        try:
+            path, value = parse_override(text)
+            paths.append(_set(result, path, value))
+        except ValueError as error:
+            field = text.partition("=")[0].strip() if "=" in text else ""
+            problems.append(Problem(OVERRIDE_SOURCE, None, field, str(error)))
+    return result, paths, problems
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Return a deep copy of ``data`` with ``path=value`` overrides applied.
+
+    Parameters
+    ----------
+    data : mapping
+        Scenario data as loaded from YAML; not modified.
+    overrides : sequence of str
+        For example ``['workers.fulfil.count=12', 'workers.fulfil.service={dist: constant, value: 5ms}']``.
+        A path into a mapping that does not exist yet is created; whether the result is a valid
+        scenario is for validation to say.
+
+    Returns
+    -------
+    dict
+        The overridden data.
+
+    Raises
+    ------
+    ScenarioError
+        Listing every override that is malformed or cannot be applied.
+    """
+    result, _, problems = apply_overrides_collecting(data, overrides)
+    if problems:
+        raise ScenarioError(problems)
+    return result

@@ -1,0 +1,126 @@
+"""The simulator against closed-form queueing theory.
+
+Each test runs independent replications with a warm-up and checks that theory lies within a
+tolerance computed from the spread of the replication estimates (see ``assert_close_to_theory``):
+longer runs give tighter tolerances, and nothing is tuned to one seed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import assert_close_to_theory, scenario
+from queuesim import run, theory
+from queuesim.executors import SerialExecutor
+from queuesim.metrics import summarize
+
+
+def per_replication(text: str, replications: int, **sets: object) -> list[dict]:
+    result = run(scenario(text, **sets), replications=replications, executor=SerialExecutor())
+    return [summarize([rec]) for rec in result.records]
+
+
+MMC = """
+    seed: 11
+    duration: {duration}
+    warmup: {warmup}
+    producers:
+      web: {{to: jobs, rate: {rate}}}
+    queues:
+      jobs: {{broker: {broker}}}
+    workers:
+      pool: {{from: jobs, count: {c}, service: {service}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("rate", "c", "broker", "duration"),
+    [(80, 1, "redis", "300s"), (360, 4, "redis", "300s"), (280, 4, "sqs", "120s"), (1500, 20, "redis", "60s")],
+    ids=["M/M/1 rho=0.8", "M/M/4 rho=0.9", "M/M/4 rho=0.7 sqs", "M/M/20 rho=0.75"],
+)
+def test_mmc_mean_wait_matches_erlang_c(rate: float, c: int, broker: str, duration: str) -> None:
+    mu = 100.0  # service mean 10 ms
+    reps = per_replication(MMC.format(duration=duration, warmup="10s", rate=rate, broker=broker, c=c,
+                                      service="{dist: exponential, mean: 10ms}"), 10)
+    expected = theory.mmc(rate, mu, c)
+    assert_close_to_theory([r["latency"]["queue_wait"]["mean"] for r in reps], expected.wait, "Wq")
+    assert_close_to_theory([r["latency"]["end_to_end"]["mean"] for r in reps], expected.sojourn, "W")
+    assert_close_to_theory([r["workers"]["pool"]["utilization"] for r in reps], expected.utilization, "rho")
+    assert_close_to_theory([r["queues"]["jobs"]["mean_depth"] for r in reps], expected.queue_length, "Lq")
+
+
+def test_mmc_wait_percentile_matches_erlang_c_tail() -> None:
+    rate, mu, c = 360.0, 100.0, 4
+    reps = per_replication(MMC.format(duration="150s", warmup="10s", rate=rate, broker="redis", c=c,
+                                      service="{dist: exponential, mean: 10ms}"), 10)
+    for key, q in (("p90", 0.90), ("p99", 0.99)):
+        assert_close_to_theory([r["latency"]["queue_wait"][key] for r in reps],
+                               theory.mmc_wait_quantile(rate, mu, c, q), f"Wq {key}")
+
+
+@pytest.mark.parametrize(("rate", "c", "capacity"), [(240, 2, 3), (90, 1, 5), (700, 8, 4)])
+def test_bounded_queue_blocking_matches_mmck(rate: float, c: int, capacity: int) -> None:
+    text = MMC.format(duration=f"{40_000 // rate}s", warmup="5s", rate=rate, broker="redis", c=c,
+                      service="{dist: exponential, mean: 10ms}").replace(
+        "{broker: redis}", f"{{broker: redis, capacity: {capacity}}}")
+    reps = per_replication(text, 8)
+    expected = theory.mmck(rate, 100.0, c, capacity + c)
+    assert_close_to_theory([r["rates"]["rejection"] for r in reps], expected.p_block, "P(block)")
+    assert_close_to_theory([r["queues"]["jobs"]["mean_depth"] for r in reps], expected.queue_length, "Lq")
+    assert_close_to_theory([r["latency"]["queue_wait"]["mean"] for r in reps], expected.wait, "Wq")
+
+
+@pytest.mark.parametrize(
+    ("service", "mean", "scv"),
+    [("10ms", 0.010, 0.0), ("{dist: gamma, mean: 10ms, cv: 2}", 0.010, 4.0),
+     ("{dist: uniform, low: 0ms, high: 20ms}", 0.010, 1 / 3)],
+    ids=["M/D/1", "M/G/1 gamma cv=2", "M/G/1 uniform"],
+)
+def test_single_server_matches_pollaczek_khinchine(service: str, mean: float, scv: float) -> None:
+    rate = 70.0
+    reps = per_replication(MMC.format(duration="400s", warmup="20s", rate=rate, broker="redis", c=1,
+                                      service=service), 10)
+    expected = theory.mg1(rate, mean, scv)
+    assert_close_to_theory([r["latency"]["queue_wait"]["mean"] for r in reps], expected.wait, "Wq (P-K)")
+
+
+def test_tandem_pipeline_matches_jackson() -> None:
+    text = """
+        seed: 5
+        duration: 300s
+        warmup: 20s
+        producers:
+          web: {to: first, rate: 50/s}
+        queues:
+          first: {broker: redis}
+          second: {broker: redis}
+        workers:
+          a: {from: first, count: 1, service: {dist: exponential, mean: 12ms}, to: second}
+          b: {from: second, count: 2, service: {dist: exponential, mean: 30ms}}
+    """
+    reps = per_replication(text, 10)
+    expected = theory.jackson_tandem(50.0, [(0.012, 1), (0.030, 2)])
+    assert_close_to_theory([r["latency"]["end_to_end"]["mean"] for r in reps], expected.sojourn, "W network")
+    for name, node in zip(("first", "second"), expected.nodes):
+        assert_close_to_theory([r["queues"][name]["mean_wait"] for r in reps], node.wait, f"Wq {name}")
+
+
+@pytest.mark.parametrize("broker", ["redis", "sqs"])
+def test_littles_law_holds_per_queue(broker: str) -> None:
+    text = MMC.format(duration="120s", warmup="10s", rate=300, broker=broker, c=4,
+                      service="{dist: lognormal, mean: 10ms, cv: 3}")
+    if broker == "sqs":
+        # a visibility timeout shorter than some services: waits include redelivery spells
+        text = text.replace("{broker: sqs}", "{broker: sqs, visibility_timeout: 40ms}")
+    result = run(scenario(text), executor=SerialExecutor())
+    s = result.summary
+    q = s["queues"]["jobs"]
+    if broker == "sqs":
+        assert q["redeliveries"] > 0
+    spells = result.deliveries
+    longest = float((spells["until"].fillna(s["duration"]) - spells["since"]).max())
+    # the two sides differ only by the waits that straddle the window's edges
+    edge = 2 * q["max_depth"] * longest / s["window"]
+    lam_w = q["throughput"] * q["mean_wait"]
+    print(f"Little {broker}: L={q['mean_depth']:.5f} lambda*W={lam_w:.5f} edge bound {edge:.2g}")
+    assert abs(q["mean_depth"] - lam_w) <= edge

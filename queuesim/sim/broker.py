@@ -7,8 +7,10 @@ the broker still holds).
 
 A message is *waiting* from its accepted publish until a worker receives it (broker latency
 included), and again whenever an at-least-once broker makes it visible after a visibility timeout.
-``capacity`` bounds the waiting count; in-flight (received) messages do not count, as with SQS's
-``ApproximateNumberOfMessagesVisible``.
+``capacity`` bounds what publishes can add to the waiting count; in-flight (received) messages do
+not count, as with SQS's ``ApproximateNumberOfMessagesVisible``. A message whose visibility timeout
+expires re-enters without that check (the broker already stores it), so an at-least-once queue can
+briefly hold up to ``capacity`` + (messages then held by workers).
 """
 
 from __future__ import annotations

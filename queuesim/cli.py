@@ -73,19 +73,22 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
     for col in ("mean", "p50", "p90", "p99", "p999", "max"):
         lt.add_column(col, justify="right")
     for name, label in (("end_to_end", "end to end"), ("queue_wait", "queue wait"),
-                        ("service", "service"), ("ack", "ack (publish)")):
+                        ("service", "service"), ("ack", "publish ack")):
         d = lat[name]
         lt.add_row(label, *(_ms(d[c]) for c in ("mean", "p50", "p90", "p99", "p999", "max")))
 
-    qt = Table(title="queues and workers", title_justify="left")
-    for col in ("name", "mean depth", "max depth", "mean wait", "503s", "DLQ", "utilization"):
-        qt.add_column(col, justify="right" if col != "name" else "left")
+    qt = Table(title="queues", title_justify="left")
+    for col in ("queue", "mean depth", "max depth", "mean wait", "503s", "redelivered", "DLQ"):
+        qt.add_column(col, justify="left" if col == "queue" else "right")
     for name, q in summary["queues"].items():
-        qt.add_row(f"queue {name}", f"{q['mean_depth']:.2f}", f"{q['max_depth']:,}", _ms(q["mean_wait"]),
-                   f"{q['rejected']:,}", f"{q['dead_lettered']:,}", "")
+        qt.add_row(name, f"{q['mean_depth']:.2f}", f"{q['max_depth']:,}", _ms(q["mean_wait"]),
+                   f"{q['rejected']:,}", f"{q['redeliveries']:,}", f"{q['dead_lettered']:,}")
+    wt = Table(title="workers", title_justify="left")
+    for col in ("pool", "workers", "utilization", "processed"):
+        wt.add_column(col, justify="left" if col == "pool" else "right")
     for name, w in summary["workers"].items():
-        qt.add_row(f"workers {name} ×{w['count']}", "", "", "", "", "", f"{w['utilization']:.1%}")
-    return [head, lt, qt]
+        wt.add_row(name, str(w["count"]), f"{w['utilization']:.1%}", f"{w['completed']:,}")
+    return [head, lt, qt, wt]
 
 
 @app.command()

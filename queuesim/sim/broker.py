@@ -28,6 +28,8 @@ from queuesim.sim.recorder import Recorder
 if TYPE_CHECKING:
     from queuesim.sim.worker import Consumer
 
+_IN_SERVICE, _DONE = int(Delivery.IN_SERVICE), int(Delivery.DONE)  # hot path: plain ints
+
 
 class Broker:
     """A queue with redis-like at-most-once delivery: a receive removes the message (BRPOP)."""
@@ -108,7 +110,7 @@ class Broker:
         now = self.env._now
         if not self._admit(message, since, now):
             return False
-        row = self.rec.spell(message, since, now, consumer.wid, Delivery.IN_SERVICE)
+        row = self.rec.spell(message, since, now, consumer.wid, _IN_SERVICE)
         receipt = self._receives[message] + 1
         self._receives[message] = receipt
         consumer.start(message, row, receipt)
@@ -130,7 +132,7 @@ class Broker:
 
     def ack(self, message: int, receipt: int) -> Delivery:
         """A processing of receive number ``receipt`` finished; returns the delivery's final status."""
-        return Delivery.DONE
+        return _DONE
 
     def open_spells(self) -> list[tuple[int, float]]:
         """Messages still waiting (queued or in transit) at the end of the run."""

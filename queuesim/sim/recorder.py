@@ -60,11 +60,15 @@ class Columns:
                 np.empty(0, col.typecode) for name, col in self.cols.items()}
 
 
+# plain ints: an IntEnum member lookup costs more than the store it feeds, in the hot loop
+_COMPLETED = int(Outcome.COMPLETED)
+
+
 class Recorder:
     """Columnar store shared by every component of one run.
 
     Components keep direct references to the arrays they write, so the hot loop does an index
-    store and nothing else.
+    store and nothing else. ``Columns.grow`` extends the arrays in place, so references stay valid.
     """
 
     def __init__(self) -> None:
@@ -73,57 +77,59 @@ class Recorder:
         self.deliveries = Columns(_DELIVERIES)
         self.rejections = Columns(_REJECTIONS)
         self.bookkeeping = Columns(_OPEN)  # grows with requests
+        r, m, d, b = self.requests.cols, self.messages.cols, self.deliveries.cols, self.bookkeeping.cols
+        self._r_producer, self._r_created, self._r_done, self._r_outcome = (
+            r["producer"], r["created"], r["done"], r["outcome"])
+        self._m_request, self._m_queue, self._m_stage, self._m_created = (
+            m["request"], m["queue"], m["stage"], m["created"])
+        self._m_outcome, self._m_done, self._m_worker = m["outcome"], m["done"], m["worker"]
+        self._d_message, self._d_since, self._d_until, self._d_worker, self._d_status = (
+            d["message"], d["since"], d["until"], d["worker"], d["status"])
+        self._open, self._failed = b["open"], b["failed"]
 
     # -- requests -------------------------------------------------------------------------------
     def new_request(self, producer: int, now: float) -> int:
-        r = self.requests
-        rid = r.next_row()
+        rid = self.requests.next_row()
         if rid == self.bookkeeping.capacity:
             self.bookkeeping.grow()
-        r.cols["producer"][rid] = producer
-        r.cols["created"][rid] = now
+        self._r_producer[rid] = producer
+        self._r_created[rid] = now
         return rid
 
     # -- messages -------------------------------------------------------------------------------
     def new_message(self, request: int, queue: int, stage: int, now: float) -> int:
-        m = self.messages
-        mid = m.next_row()
-        cols = m.cols
-        cols["request"][mid] = request
-        cols["queue"][mid] = queue
-        cols["stage"][mid] = stage
-        cols["created"][mid] = now
-        self.bookkeeping.cols["open"][request] += 1
+        mid = self.messages.next_row()
+        self._m_request[mid] = request
+        self._m_queue[mid] = queue
+        self._m_stage[mid] = stage
+        self._m_created[mid] = now
+        self._open[request] += 1
         return mid
 
-    def settle(self, message: int, outcome: Outcome, now: float, worker: int = -1) -> None:
+    def settle(self, message: int, outcome: int, now: float, worker: int = -1) -> None:
         """Settle a message once (first event wins) and settle its request when nothing is left open."""
-        m = self.messages.cols
-        if m["outcome"][message]:
+        if self._m_outcome[message]:
             return
-        m["outcome"][message] = outcome
-        m["done"][message] = now
-        m["worker"][message] = worker
-        rid = m["request"][message]
-        book = self.bookkeeping.cols
-        if outcome != Outcome.COMPLETED and not book["failed"][rid]:
-            book["failed"][rid] = outcome
-        left = book["open"][rid] - 1
-        book["open"][rid] = left
+        self._m_outcome[message] = outcome
+        self._m_done[message] = now
+        self._m_worker[message] = worker
+        rid = self._m_request[message]
+        if outcome != _COMPLETED and not self._failed[rid]:
+            self._failed[rid] = outcome
+        left = self._open[rid] - 1
+        self._open[rid] = left
         if left == 0:
-            self.requests.cols["outcome"][rid] = book["failed"][rid] or Outcome.COMPLETED
-            self.requests.cols["done"][rid] = now
+            self._r_outcome[rid] = self._failed[rid] or _COMPLETED
+            self._r_done[rid] = now
 
     # -- deliveries -----------------------------------------------------------------------------
-    def spell(self, message: int, since: float, until: float, worker: int, status: Delivery) -> int:
-        d = self.deliveries
-        row = d.next_row()
-        cols = d.cols
-        cols["message"][row] = message
-        cols["since"][row] = since
-        cols["until"][row] = until
-        cols["worker"][row] = worker
-        cols["status"][row] = status
+    def spell(self, message: int, since: float, until: float, worker: int, status: int) -> int:
+        row = self.deliveries.next_row()
+        self._d_message[row] = message
+        self._d_since[row] = since
+        self._d_until[row] = until
+        self._d_worker[row] = worker
+        self._d_status[row] = status
         return row
 
     def reject(self, message: int, now: float) -> None:

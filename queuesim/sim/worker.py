@@ -17,6 +17,8 @@ from queuesim.sim.broker import Broker
 from queuesim.records import Delivery, Outcome
 from queuesim.sim.recorder import Recorder
 
+_HELD, _COMPLETED = int(Delivery.HELD), int(Outcome.COMPLETED)  # hot path: plain ints
+
 
 class Consumer:
     """One worker of a pool."""
@@ -47,7 +49,7 @@ class Consumer:
             self._acknowledge(now)
         else:
             self.pending = pool.fanout
-            pool.d_status[self.row] = Delivery.HELD
+            pool.d_status[self.row] = _HELD
             self._publish_children()
 
     def _publish_children(self) -> None:
@@ -73,7 +75,7 @@ class Consumer:
         message = self.message
         pool.d_status[self.row] = pool.upstream.ack(message, self.receipt)
         pool.m_processings[message] += 1
-        pool.rec.settle(message, Outcome.COMPLETED, now, self.wid)
+        pool.rec.settle(message, _COMPLETED, now, self.wid)
         pool.completed += 1
         pool.upstream.take(self)
 

@@ -11,11 +11,14 @@ messages (one row per message at each queue; a request's root message plus every
     ``request``, ``queue`` index, ``stage`` (0 for a producer's message), ``created`` (first publish
     attempt), ``accepted`` (publish accepted, NaN if never), ``attempts`` (publish attempts),
     ``receives``, ``processings`` (finished processings, duplicates included), ``done`` (when it
-    settled), ``worker`` (the worker whose processing settled it, -1 if none), ``outcome``.
+    settled), ``worker`` (the worker whose processing settled it, -1 if none), ``outcome``,
+    ``reason`` (:class:`Loss`, why it was lost), ``poison`` (1: it fails on every attempt).
 deliveries (one row per waiting spell of a message in a queue: a spell ends when a worker receives
     the message, or it is dead-lettered, or deleted while visible; open spells are closed at the end)
     ``message``, ``since`` (became waiting), ``until`` (spell end, NaN if still waiting),
-    ``worker`` (-1 if not received), ``finished`` (processing end, NaN if none), ``status`` (:class:`Delivery`).
+    ``worker`` (-1 if not received), ``finished`` (processing end, NaN if none), ``status`` (:class:`Delivery`),
+    ``started`` (processing start: later than ``until`` when the message waited in a prefetch buffer),
+    ``delivery`` (the message's receive number at its queue: 1 for the first delivery).
 rejections (one row per refused publish attempt, an HTTP 503): ``message``, ``time``.
 """
 
@@ -49,6 +52,22 @@ class Delivery(IntEnum):
     STALE = 4  # processed, but the delete failed: the message had been received again
     DEAD_LETTERED = 5  # receive count exceeded: moved to the dead-letter queue
     DELETED = 6  # a late delete removed it while it was visible again
+    FAILED = 7  # the handler failed (or timed out): not acknowledged
+    CRASHED = 8  # the worker crashed holding it
+    DROPPED = 9  # the broker dropped it while waiting (overflow, eviction, restart)
+    DEDUPED = 10  # an idempotent worker recognised a duplicate and skipped the work
+
+
+class Loss(IntEnum):
+    """Why a message was lost (``messages.reason``); NONE for every other outcome."""
+
+    NONE = 0
+    WORKER_CRASH = 1  # its worker died holding it, on an at-most-once broker
+    FAILURE = 2  # its handler failed or timed out, and nothing redelivers it
+    BROKER_RESTART = 3  # the broker restarted before persisting it
+    OVERFLOW = 4  # a full queue dropped it (drop-head)
+    EVICTION = 5  # a full Redis evicted it (allkeys-lru)
+    NO_SUBSCRIBER = 6  # pub/sub: no worker was free when it was published
 
 
 @dataclass

@@ -509,13 +509,13 @@ def test_parameter_of_another_distribution() -> None:
 
 def test_discriminator_errors_point_at_the_tag() -> None:
     assert problems_of(edit(BASE, "broker: sqs", "broker: kafka")) == [
-        f"{SOURCE}:11: queues.orders.broker: must be one of: redis, sqs (got 'kafka')"
+        f"{SOURCE}:11: queues.orders.broker: must be one of: redis, sqs, rabbitmq (got 'kafka')"
     ]
     assert problems_of(edit(BASE, "broker: sqs", "broker: reddis")) == [
-        f"{SOURCE}:11: queues.orders.broker: must be one of: redis, sqs (got 'reddis'; did you mean 'redis'?)"
+        f"{SOURCE}:11: queues.orders.broker: must be one of: redis, sqs, rabbitmq (got 'reddis'; did you mean 'redis'?)"
     ]
     # A missing key is reported at its parent's line.
-    assert problems_of(edit(BASE, "    broker: sqs\n", "")) == [f"{SOURCE}:10: queues.orders.broker: required: one of redis, sqs"]
+    assert problems_of(edit(BASE, "    broker: sqs\n", "")) == [f"{SOURCE}:10: queues.orders.broker: required: one of redis, sqs, rabbitmq"]
     assert problems_of(edit(BASE, "dist: exponential", "dist: expo")) == [
         f"{SOURCE}:17: workers.fulfil.service.dist: must be one of: exponential, constant, uniform, lognormal, gamma, empirical "
         "(got 'expo'; did you mean 'exponential'?)"

@@ -10,7 +10,9 @@ from pydantic_core import PydanticCustomError
 
 from ._base import SCENARIO_RULE, Float, Frozen, Int, Violation, fail
 from .distributions import Constant, Distribution
+from .faults import BrokerFault, Chance, Crash, Variants
 from .routing import routing_violations, topological_order
+from .study import Cost, Slo, SweepSpec, study_violations
 from .units import Duration, PositiveDuration, PositiveRate, format_duration
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "QueueBase",
     "RedisQueue",
     "SqsQueue",
+    "RabbitQueue",
     "Queue",
     "WorkerPool",
     "Scenario",
@@ -108,21 +111,68 @@ class QueueBase(Frozen):
 
 
 class RedisQueue(QueueBase):
-    """A Redis list used as a queue: a received message is gone (at-most-once delivery)."""
+    """Redis used as a broker, in one of four patterns (``mode``).
+
+    ``list``: LPUSH/BRPOP, a received message is gone (at-most-once: lost if its worker crashes).
+    ``reliable``: LMOVE into a processing list; a reaper re-queues copies left there longer than
+    ``reclaim_after`` (at-least-once; a merely slow worker gives a duplicate).
+    ``stream``: consumer groups; unacknowledged entries stay in the pending-entries list and are
+    claimed again (XAUTOCLAIM) once idle for ``min_idle``; ``max_deliveries`` dead-letters an entry
+    delivered that many times (an application rule: Redis has none).
+    ``pubsub``: a message goes only to a worker free at that instant; the rest are dropped.
+    ``persistence`` decides what a broker restart loses; ``maxmemory`` (in messages) with
+    ``policy`` what a full instance does: refuse writes (503) or silently evict the oldest.
+    """
 
     broker: Literal["redis"] = "redis"
+    mode: Literal["list", "reliable", "stream", "pubsub"] = "list"
+    reclaim_after: PositiveDuration = 30.0
+    min_idle: PositiveDuration = 30.0
+    max_deliveries: Int | None = Field(None, ge=1)
+    persistence: Literal["none", "aof-everysec", "aof-always", "rdb"] = "aof-everysec"
+    snapshot_every: PositiveDuration = 300.0
+    maxmemory: Int | None = Field(None, ge=1)
+    policy: Literal["noeviction", "allkeys-lru"] = "noeviction"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rdb_shorthand(cls, data: Any) -> Any:
+        # `persistence: {rdb: {every: 5m}}` is the same as `persistence: rdb` + `snapshot_every: 5m`
+        if isinstance(data, dict) and isinstance(data.get("persistence"), dict):
+            spec = data["persistence"]
+            if set(spec) == {"rdb"} and isinstance(spec["rdb"], dict) and set(spec["rdb"]) <= {"every"}:
+                data = {**data, "persistence": "rdb"}
+                if "every" in spec["rdb"]:
+                    data["snapshot_every"] = spec["rdb"]["every"]
+        return data
+
+    @model_validator(mode="after")
+    def _mode_fields(self) -> RedisQueue:
+        if self.max_deliveries is not None and self.mode not in ("stream", "reliable"):
+            fail("RedisQueue", [(("max_deliveries",), "only `stream` and `reliable` modes redeliver")], self.max_deliveries)
+        if self.mode == "pubsub" and self.capacity is not None:
+            fail("RedisQueue", [(("capacity",), "pub/sub keeps no backlog: a message no worker takes at once is dropped")], self.capacity)
+        return self
 
 
 class SqsQueue(QueueBase):
     """An SQS queue: a received message is hidden for ``visibility_timeout`` and reappears unless deleted.
 
     With ``max_receives`` set, a message received that many times goes to a dead-letter queue
-    instead of reappearing; None means no dead-letter queue.
+    instead of reappearing; None means no dead-letter queue. ``kind: standard`` may deliver a
+    message again on its own: a delete reaches every replica except with ``duplicate_probability``.
+    ``kind: fifo`` has no such duplicates, keeps order within each of ``groups`` message groups
+    (a group with a message in flight is blocked; None: every message its own group) and is
+    limited to ``tps`` sends and receives per second (300/s, the quota without batching).
     """
 
     broker: Literal["sqs"] = "sqs"
     visibility_timeout: PositiveDuration = 30.0
     max_receives: Int | None = Field(None, ge=1, le=1000)
+    kind: Literal["standard", "fifo"] = "standard"
+    duplicate_probability: Float = Field(0.0, ge=0, le=1)
+    groups: Int | None = Field(None, ge=1)
+    tps: PositiveRate | None = None
 
     @field_validator("visibility_timeout")
     @classmethod
@@ -131,9 +181,44 @@ class SqsQueue(QueueBase):
             raise PydanticCustomError("duration", "{reason}", {"reason": f"must be ≤ 12h (the SQS maximum), got {format_duration(value)}"})
         return value
 
+    @model_validator(mode="after")
+    def _kind_fields(self) -> SqsQueue:
+        if self.kind == "fifo" and self.duplicate_probability:
+            fail("SqsQueue", [(("duplicate_probability",), "FIFO queues do not deliver spontaneous duplicates")], self.duplicate_probability)
+        if self.kind == "standard" and self.groups is not None:
+            fail("SqsQueue", [(("groups",), "message groups order FIFO queues only (set kind: fifo)")], self.groups)
+        if self.kind == "standard" and self.tps is not None:
+            fail("SqsQueue", [(("tps",), "standard queues have no per-queue throughput quota (set kind: fifo)")], self.tps)
+        return self
+
+    @property
+    def throughput_limit(self) -> float | None:
+        """Sends (and receives) per second: ``tps``, or 300/s for a FIFO queue."""
+        return self.tps if self.tps is not None else (300.0 if self.kind == "fifo" else None)
+
+
+class RabbitQueue(QueueBase):
+    """A RabbitMQ (AMQP 0-9-1) queue: at-least-once with manual acks.
+
+    Each consumer may hold ``prefetch`` unacknowledged messages (basic.qos). A failed message is
+    requeued at once (basic.nack, requeue=true); when a consumer's connection drops (a crash)
+    every message it held is requeued. ``delivery_limit`` dead-letters a message delivered more
+    often (quorum queues, 20 by default since RabbitMQ 4.0; classic queues have none). A full
+    queue (``capacity``) drops its oldest message (``overflow: drop-head``, RabbitMQ's default)
+    or refuses the publish (``reject-publish``: a 503 to the producer). ``ack: auto`` removes a
+    message on delivery (at-most-once).
+    """
+
+    broker: Literal["rabbitmq"] = "rabbitmq"
+    prefetch: Int = Field(10, ge=1)
+    overflow: Literal["drop-head", "reject-publish"] = "drop-head"
+    delivery_limit: Int | None = Field(None, ge=1)
+    ack: Literal["manual", "auto"] = "manual"
+    consumer_timeout: PositiveDuration = 1800.0
+
 
 #: Field type for any queue, chosen by its ``broker`` key. New broker kinds join this union.
-Queue = Annotated[Union[RedisQueue, SqsQueue], Field(discriminator="broker")]
+Queue = Annotated[Union[RedisQueue, SqsQueue, RabbitQueue], Field(discriminator="broker")]
 
 
 class WorkerPool(Frozen):
@@ -148,6 +233,20 @@ class WorkerPool(Frozen):
     service: Distribution
     to: str | None = None
     fanout: Int = Field(1, ge=1)
+    # faults (queuesim.scenario.faults): what the broker does with the message in hand decides
+    # whether it is lost, redelivered later or requeued at once
+    crash: Crash | None = None
+    mtbf: PositiveDuration | None = None
+    failure: Chance | None = None
+    poison: Chance | None = None
+    timeout: PositiveDuration | None = None
+    idempotent: bool = False
+    dedupe: Duration = 0.001
+
+    @property
+    def restart(self) -> float:
+        """Seconds a crashed worker stays down (``crash.restart``, 5 s by default)."""
+        return self.crash.restart if self.crash is not None else 5.0
 
     @model_validator(mode="after")
     def _fanout_needs_a_target(self) -> WorkerPool:
@@ -177,6 +276,14 @@ class Scenario(Frozen):
     producers: Annotated[dict[Name, Producer], Field(min_length=1)]
     queues: Annotated[dict[Name, Queue], Field(min_length=1)]
     workers: Annotated[dict[Name, WorkerPool], Field(min_length=1)]
+    # Optional study sections (queuesim.scenario.study): what `queuesim sweep` varies, the limits
+    # `plan` and sweep tables check, and the prices that give each run a cost.
+    sweep: SweepSpec | None = None
+    slo: Slo | None = None
+    cost: Cost | None = None
+    # scheduled broker faults, and named override sets that `queuesim compare` runs side by side
+    faults: list[BrokerFault] = []
+    variants: Variants = {}
 
     @model_validator(mode="after")
     def _whole_scenario_rules(self) -> Scenario:
@@ -188,6 +295,12 @@ class Scenario(Frozen):
             {name: p.to for name, p in self.producers.items()},
             self._pool_edges(),
         )
+        found += study_violations(self, check_values=not found)
+        for i, fault in enumerate(self.faults):
+            if fault.queue not in self.queues:
+                found.append((("faults", i, "queue"), f"unknown queue '{fault.queue}'"))
+            if fault.at >= self.duration:
+                found.append((("faults", i, "at"), f"must be < duration ({format_duration(self.duration)})"))
         fail("Scenario", found, kind=SCENARIO_RULE)
         return self
 

@@ -1,9 +1,10 @@
 """Queues and their delivery semantics: one FIFO mechanism, the broker kind filled in as hooks.
 
 Like SimPy's ``BaseResource`` with its ``_do_put``/``_do_get``, :class:`Broker` owns the waiting
-messages, the idle consumers and the back-pressure waiters; a broker kind overrides only
-``_admit`` (may this delivery go ahead?) and ``ack`` (what a finished processing does to the copy
-the broker still holds).
+messages, the idle consumers, the back-pressure waiters and the broker's up/down state; a broker
+kind overrides only the hooks: ``_admit`` (may this delivery go ahead?), ``ack`` (a processing
+finished), ``nack`` (it failed), ``consumer_lost`` (a worker crashed holding messages) and
+``_lose_unpersisted`` (what a restart forgets).
 
 A message is *waiting* from its accepted publish until a worker receives it (broker latency
 included), and again whenever an at-least-once broker makes it visible after a visibility timeout.
@@ -11,28 +12,32 @@ included), and again whenever an at-least-once broker makes it visible after a v
 not count, as with SQS's ``ApproximateNumberOfMessagesVisible``. A message whose visibility timeout
 expires re-enters without that check (the broker already stores it), so an at-least-once queue can
 briefly hold up to ``capacity`` + (messages then held by workers).
+
+Consumers ask for work with :meth:`Broker.take` once per free *credit* (1, or a RabbitMQ prefetch
+count), and sit in ``idle`` once per credit the broker could not fill.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from simpy import Environment
 from simpy.events import Timeout
 
-from queuesim.records import Delivery, Outcome
+from queuesim.records import Delivery, Loss
 from queuesim.sim.recorder import Recorder
 
 if TYPE_CHECKING:
     from queuesim.sim.worker import Consumer
 
 _IN_SERVICE, _DONE = int(Delivery.IN_SERVICE), int(Delivery.DONE)  # hot path: plain ints
+Held = tuple[int, int, int]  # (message, delivery row, receipt) a consumer holds
 
 
 class Broker:
-    """A queue with redis-like at-most-once delivery: a receive removes the message (BRPOP)."""
+    """A queue with Redis-list-like at-most-once delivery: a receive removes the message (BRPOP)."""
 
     kind = "redis"
 
@@ -53,19 +58,22 @@ class Broker:
         self.rec = rec
         self.ready: deque[tuple[int, float]] = deque()  # (message, waiting since), FIFO
         self.in_transit: dict[int, float] = {}  # accepted, not yet receivable (broker latency)
-        self.idle: deque[Consumer] = deque()  # consumers blocked on an empty queue, longest idle first
+        self.idle: deque[Consumer] = deque()  # free consumer credits, longest idle first
         self.space_waiters: deque[Callable[[], None]] = deque()  # publishers blocked on a full queue
         self.waiting = 0
+        self.down = False  # during an outage or restart: publishes fail, receives block
         self._accepted = rec.messages["accepted"]
         self._receives = rec.messages["receives"]
+        self._d_status = rec.deliveries["status"]
+        self._d_delivery = rec.deliveries["delivery"]
 
     # -- publishing -----------------------------------------------------------------------------
     def has_room(self) -> bool:
-        return self.waiting < self.capacity
+        return not self.down and self.waiting < self.capacity
 
     def publish(self, message: int) -> bool:
-        """Offer a message; False is a 503 (the queue is at capacity)."""
-        if self.waiting >= self.capacity:
+        """Offer a message; False is a 503 (the queue is full or the broker is down)."""
+        if self.down or (self.waiting >= self.capacity and not self._make_room()):
             return False
         now = self.env._now
         self.waiting += 1
@@ -79,25 +87,30 @@ class Broker:
             )
         return True
 
+    def _make_room(self) -> bool:
+        """A full queue was published to: may it drop something to accept the message? (No: a 503.)"""
+        return False
+
     def _land(self, message: int, since: float) -> None:
-        del self.in_transit[message]
-        self._arrive(message, since)
+        if self.in_transit.pop(message, None) is not None:  # absent: lost in a restart meanwhile
+            self._arrive(message, since)
 
     def _arrive(self, message: int, since: float) -> None:
         """A message becomes receivable: hand it to an idle consumer or queue it."""
-        if self.idle:
+        if self.idle and not self.down:
             self._deliver(self.idle.popleft(), message, since)
         else:
             self.ready.append((message, since))
 
     # -- consuming ------------------------------------------------------------------------------
     def take(self, consumer: Consumer) -> None:
-        """A free consumer asks for work: deliver the oldest waiting message, or park it as idle."""
-        ready = self.ready
-        while ready:
-            message, since = ready.popleft()
-            if self._deliver(consumer, message, since):
-                return
+        """A consumer offers one credit: deliver the oldest waiting message, or park the credit."""
+        if not self.down:
+            ready = self.ready
+            while ready:
+                message, since = ready.popleft()
+                if self._deliver(consumer, message, since):
+                    return
         self.idle.append(consumer)
 
     def _deliver(self, consumer: Consumer, message: int, since: float) -> bool:
@@ -113,6 +126,7 @@ class Broker:
         row = self.rec.spell(message, since, now, consumer.wid, _IN_SERVICE)
         receipt = self._receives[message] + 1
         self._receives[message] = receipt
+        self._d_delivery[row] = receipt
         consumer.start(message, row, receipt)
         return True
 
@@ -120,6 +134,15 @@ class Broker:
         # deferred to a zero-delay event so a blocked worker never re-enters this broker mid-delivery
         waiter = self.space_waiters.popleft()
         Timeout(self.env, 0).callbacks.append(lambda _e: waiter())
+
+    def pass_wake(self) -> None:
+        """A woken publisher had died meanwhile: give the room to the next one."""
+        if self.space_waiters and self.has_room():
+            self._wake_publisher()
+
+    def forget_consumer(self, consumer: Consumer) -> None:
+        """Withdraw every parked credit of a consumer (it crashed)."""
+        self.idle = deque(c for c in self.idle if c is not consumer)
 
     # -- semantics hooks ------------------------------------------------------------------------
     def _skip(self, message: int) -> bool:
@@ -130,82 +153,71 @@ class Broker:
         """May this receive be delivered? (At-least-once brokers dead-letter here.)"""
         return True
 
-    def ack(self, message: int, receipt: int) -> Delivery:
+    def ack(self, message: int, receipt: int) -> int:
         """A processing of receive number ``receipt`` finished; returns the delivery's final status."""
         return _DONE
 
-    def open_spells(self) -> list[tuple[int, float]]:
-        """Messages still waiting (queued or in transit) at the end of the run."""
-        return [(m, s) for m, s in self.ready if not self._skip(m)] + list(self.in_transit.items())
+    def nack(self, message: int, receipt: int, reason: Loss) -> None:
+        """A processing failed: at-most-once, the message is gone with it."""
+        self.rec.lose(message, reason, self.env._now)
 
+    def consumer_lost(self, held: Iterable[Held]) -> None:
+        """A consumer crashed holding these deliveries: at-most-once, they are lost."""
+        now = self.env._now
+        for message, _row, _receipt in held:
+            self.rec.lose(message, Loss.WORKER_CRASH, now)
 
-class SqsBroker(Broker):
-    """SQS-like at-least-once delivery with a visibility timeout and an optional dead-letter queue.
+    # -- broker faults --------------------------------------------------------------------------
+    def fail(self, kind: str, length: float) -> None:
+        """Start an outage or a restart lasting ``length`` seconds."""
+        self.down = True
+        if kind == "restart":
+            self._lose_unpersisted(self.env._now)
+        self._connections_dropped()
+        Timeout(self.env, length).callbacks.append(lambda _e: self._recover())
 
-    A receive hides the message for ``visibility_timeout``; a delete with the latest receipt removes
-    it. If the timeout expires first the message is visible again and can be received by another
-    worker, whose processing is a duplicate; a delete holding a receipt older than the latest
-    receive fails (the message had been received again), as SQS's receipt handles do.
-    """
+    def _lose_unpersisted(self, now: float) -> None:
+        """A restart forgets what was not persisted; this broker kind persists everything."""
 
-    kind = "sqs"
+    def _connections_dropped(self) -> None:
+        """Consumers' connections break when the broker goes down (RabbitMQ requeues here)."""
 
-    def __init__(self, *args: object, visibility_timeout: float, max_receives: int | None, **kw: object):
-        super().__init__(*args, **kw)  # type: ignore[arg-type]
-        self.visibility_timeout = visibility_timeout
-        self.max_receives = max_receives
-        # every set below holds only live messages, so memory follows the backlog, not the run length
-        self.hidden: dict[int, int] = {}  # received, not deleted: message -> latest receipt
-        self.visible_again: dict[int, float] = {}  # expired, waiting again: message -> since
-        self.gone: set[int] = set()  # deleted while visible: skip its queued entry
-        self.dead_lettered = 0
+    def _recover(self) -> None:
+        self.down = False
+        for _ in range(len(self.idle)):
+            if not self.ready:
+                break
+            self.take(self.idle.popleft())
+        for _ in range(len(self.space_waiters)):
+            if self.waiting >= self.capacity:
+                break
+            self._wake_publisher()
 
-    def _skip(self, message: int) -> bool:
-        if message in self.gone:
-            self.gone.discard(message)
-            return True
+    def drop_waiting(self, keep: Callable[[int, float], bool], reason: Loss) -> None:
+        """Drop every waiting message (queued or in transit) for which ``keep(message, since)`` is False."""
+        now = self.env._now
+        kept: deque[tuple[int, float]] = deque()
+        for message, since in self.ready:
+            if self._skip_quietly(message):
+                continue
+            if keep(message, since):
+                kept.append((message, since))
+            else:
+                self._drop(message, since, now, reason)
+        self.ready = kept
+        for message, since in list(self.in_transit.items()):
+            if not keep(message, since):
+                del self.in_transit[message]
+                self._drop(message, since, now, reason)
+
+    def _skip_quietly(self, message: int) -> bool:
         return False
 
-    def _admit(self, message: int, since: float, now: float) -> bool:
-        self.visible_again.pop(message, None)
-        receipt = self._receives[message] + 1
-        if self.max_receives is not None and receipt > self.max_receives:
-            self.rec.spell(message, since, now, -1, Delivery.DEAD_LETTERED)
-            self.dead_lettered += 1
-            self.rec.settle(message, Outcome.DEAD_LETTERED, now)
-            return False
-        self.hidden[message] = receipt
-        Timeout(self.env, self.visibility_timeout).callbacks.append(
-            lambda _e, m=message, r=receipt: self._expire(m, r)
-        )
-        return True
-
-    def _expire(self, message: int, receipt: int) -> None:
-        if self.hidden.get(message) != receipt:
-            return  # deleted, or received again since this timer was set
-        del self.hidden[message]
-        now = self.env._now
-        self.waiting += 1
-        self.visible_again[message] = now
-        self._arrive(message, now)
-
-    def ack(self, message: int, receipt: int) -> Delivery:
-        if self.hidden.get(message) == receipt:
-            del self.hidden[message]
-            return Delivery.DONE
-        if message in self.visible_again and self._receives[message] == receipt:
-            # its visibility expired but nobody received it again: the delete still lands
-            since = self.visible_again.pop(message)
-            self.gone.add(message)
-            self.rec.spell(message, since, self.env._now, -1, Delivery.DELETED)
-            self.waiting -= 1
-            if self.space_waiters:
-                self._wake_publisher()
-            return Delivery.DONE
-        return Delivery.STALE
+    def _drop(self, message: int, since: float, now: float, reason: Loss) -> None:
+        self.waiting -= 1
+        self.rec.spell(message, since, now, -1, Delivery.DROPPED)
+        self.rec.lose(message, reason, now)
 
     def open_spells(self) -> list[tuple[int, float]]:
-        return [(m, s) for m, s in self.ready if m not in self.gone] + list(self.in_transit.items())
-
-
-__all__ = ["Broker", "SqsBroker"]
+        """Messages still waiting (queued or in transit) at the end of the run."""
+        return [(m, s) for m, s in self.ready if not self._skip_quietly(m)] + list(self.in_transit.items())

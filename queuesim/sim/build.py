@@ -7,17 +7,22 @@ This is the one place where the description becomes running state (Ciw keeps its
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
 
-from queuesim.sim.broker import Broker, SqsBroker
+from simpy.events import Timeout
+
+from queuesim.sim.broker import Broker
+from queuesim.sim.rabbitmq import RabbitBroker
+from queuesim.sim.redis import RedisListBroker, RedisPubSubBroker, RedisReliableBroker
+from queuesim.sim.sqs import SqsBroker, SqsFifoBroker
 from queuesim.sim.producer import Producer
 from queuesim.records import Delivery, RunRecord
 from queuesim.sim.recorder import Recorder
 from queuesim.sim.rng import component_rng, stream, uniform_stream
-from queuesim.sim.worker import Pool
+from queuesim.sim.worker import Faults, Pool
 
 if TYPE_CHECKING:
     from queuesim.scenario import Scenario
@@ -35,6 +40,52 @@ def _interarrival(producer: object, rng: np.random.Generator) -> Callable[[], fl
         return stream(producer.interarrival, rng)  # type: ignore[attr-defined]
     scale = 1.0 / producer.rate  # type: ignore[attr-defined]
     return stream(_Exponential(scale), rng)
+
+
+def _broker(env: simpy.Environment, index: int, name: str, q: Any, rec: Recorder, seed: int,
+            replication: int, restarted: bool) -> Broker:
+    """The live broker for one queue's description."""
+    args = (env, index, name, q.capacity, _latency(q, seed, replication, name), rec)
+    if q.broker == "sqs":
+        dupes = uniform_stream(component_rng(seed, replication, f"queue:{name}:duplicates"))
+        common = dict(visibility_timeout=q.visibility_timeout, max_receives=q.max_receives)
+        if q.kind == "fifo":
+            groups = uniform_stream(component_rng(seed, replication, f"queue:{name}:groups"))
+            return SqsFifoBroker(*args, groups=q.groups, tps=q.throughput_limit, group_of=groups, **common)
+        return SqsBroker(*args, duplicate_probability=q.duplicate_probability, uniform=dupes, **common)
+    if q.broker == "rabbitmq":
+        return RabbitBroker(*args, overflow=q.overflow, delivery_limit=q.delivery_limit,
+                            auto_ack=q.ack == "auto", consumer_timeout=q.consumer_timeout)
+    broker: Broker
+    if q.mode == "list":
+        broker = RedisListBroker(*args)
+    elif q.mode == "pubsub":
+        broker = RedisPubSubBroker(*args)
+    else:
+        idle = q.reclaim_after if q.mode == "reliable" else q.min_idle
+        broker = RedisReliableBroker(*args, mode=q.mode, idle=idle, max_deliveries=q.max_deliveries)
+    broker.configure(q.persistence, q.snapshot_every, q.maxmemory, q.policy, track=restarted)  # type: ignore[attr-defined]
+    return broker
+
+
+def _faults(w: Any, seed: int, replication: int, name: str) -> Faults | None:
+    """The fault settings of a pool, each on its own random stream (None when it has none)."""
+    if not (w.crash or w.failure or w.poison or w.timeout or w.mtbf or w.idempotent):
+        return None
+    clock = _Exponential(w.mtbf or 1.0)
+    return Faults(
+        crash=w.crash.probability if w.crash else 0.0,
+        failure=w.failure.probability if w.failure else 0.0,
+        poison=w.poison.probability if w.poison else 0.0,
+        timeout=w.timeout,
+        mtbf=w.mtbf,
+        restart=w.restart,
+        idempotent=w.idempotent,
+        dedupe=w.dedupe,
+        uniform=uniform_stream(component_rng(seed, replication, f"workers:{name}:faults")),
+        poison_uniform=uniform_stream(component_rng(seed, replication, f"workers:{name}:poison")),
+        clock=stream(clock, component_rng(seed, replication, f"workers:{name}:mtbf")),
+    )
 
 
 class _Exponential:
@@ -63,21 +114,22 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
     env = simpy.Environment()
     rec = Recorder()
 
-    brokers: dict[str, Broker] = {}
-    for qi, (qname, q) in enumerate(scenario.queues.items()):
-        args = (env, qi, qname, q.capacity, _latency(q, seed, replication, qname), rec)
-        if q.broker == "sqs":
-            brokers[qname] = SqsBroker(*args, visibility_timeout=q.visibility_timeout, max_receives=q.max_receives)
-        else:
-            brokers[qname] = Broker(*args)
+    restarted = {f.queue for f in scenario.faults if f.kind == "restart"}
+    brokers: dict[str, Broker] = {
+        qname: _broker(env, qi, qname, q, rec, seed, replication, qname in restarted)
+        for qi, (qname, q) in enumerate(scenario.queues.items())
+    }
 
     pools: list[Pool] = []
     worker_pool: list[int] = []
     for pi, (pname, w) in enumerate(scenario.workers.items()):
         service = stream(w.service, component_rng(seed, replication, f"workers:{pname}:service"))
+        upstream = scenario.queues[w.from_]
         pool = Pool(
             env, pi, pname, len(worker_pool), w.count, brokers[w.from_], service,
             brokers[w.to] if w.to else None, w.fanout, rec,
+            credits=upstream.prefetch if upstream.broker == "rabbitmq" else 1,
+            faults=_faults(w, seed, replication, pname),
         )
         worker_pool.extend([pi] * w.count)
         pools.append(pool)
@@ -92,6 +144,11 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
             uniform_stream(component_rng(seed, replication, f"producer:{rname}:retry")), rec,
         ))
 
+    for fault in scenario.faults:
+        broker = brokers[fault.queue]
+        Timeout(env, fault.at).callbacks.append(
+            lambda _e, b=broker, f=fault: b.fail(f.kind, f.length)
+        )
     for pool in pools:
         pool.start()
     for producer in producers:
@@ -111,5 +168,10 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
         queues=list(scenario.queues),
         pools=list(scenario.workers),
         worker_pool=np.asarray(worker_pool, dtype=np.int32),
-        extra={"dead_lettered": {n: getattr(b, "dead_lettered", 0) for n, b in brokers.items()}},
+        extra={
+            "dead_lettered": {n: getattr(b, "dead_lettered", 0) for n, b in brokers.items()},
+            "pools": {p.name: {"crashes": p.crashes, "failures": p.failures, "deduplicated": p.deduplicated}
+                      for p in pools},
+            "faults": [f.model_dump() for f in scenario.faults],
+        },
     )

@@ -13,11 +13,11 @@ _REQUESTS = {"producer": ("h", 0), "created": ("d", NAN), "done": ("d", NAN), "o
 _MESSAGES = {
     "request": ("q", 0), "queue": ("h", 0), "stage": ("h", 0), "created": ("d", NAN),
     "accepted": ("d", NAN), "attempts": ("h", 0), "receives": ("h", 0), "processings": ("h", 0),
-    "done": ("d", NAN), "worker": ("i", -1), "outcome": ("b", 0),
+    "done": ("d", NAN), "worker": ("i", -1), "outcome": ("b", 0), "reason": ("b", 0), "poison": ("b", 0),
 }
 _DELIVERIES = {
     "message": ("q", 0), "since": ("d", NAN), "until": ("d", NAN), "worker": ("i", -1),
-    "finished": ("d", NAN), "status": ("b", 0),
+    "finished": ("d", NAN), "status": ("b", 0), "started": ("d", NAN), "delivery": ("h", 0),
 }
 _REJECTIONS = {"message": ("q", 0), "time": ("d", NAN)}
 # internal per-request bookkeeping: messages not yet settled, and the first failure
@@ -62,6 +62,7 @@ class Columns:
 
 # plain ints: an IntEnum member lookup costs more than the store it feeds, in the hot loop
 _COMPLETED = int(Outcome.COMPLETED)
+_LOST = int(Outcome.LOST)
 
 
 class Recorder:
@@ -105,6 +106,12 @@ class Recorder:
         self._m_created[mid] = now
         self._open[request] += 1
         return mid
+
+    def lose(self, message: int, reason: int, now: float) -> None:
+        """Settle a message as lost, remembering why (a no-op if it had settled already)."""
+        if not self._m_outcome[message]:
+            self.messages.cols["reason"][message] = reason
+            self.settle(message, _LOST, now)
 
     def settle(self, message: int, outcome: int, now: float, worker: int = -1) -> None:
         """Settle a message once (first event wins) and settle its request when nothing is left open."""

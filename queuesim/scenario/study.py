@@ -1,0 +1,646 @@
+"""The optional study sections of a scenario: what to vary (``sweep:``), the service-level objectives (``slo:``) and the prices (``cost:``).
+
+Everything here is plain data and parsing; running a sweep or a plan lives in ``queuesim.sweep``
+and ``queuesim.plan``. Checks that need the rest of the scenario (does ``workers.fulfl.count``
+exist, is every swept value valid) run in :func:`study_violations`, which the scenario calls from
+its whole-scenario rule, so they are reported with file and line like any other problem.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import numbers
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import yaml
+from pydantic import BeforeValidator, ConfigDict, Field, RootModel, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from ._base import Frozen, Loc, Violation, fail
+from .problems import validation_problems
+from .routing import did_you_mean
+from .units import DURATION_UNITS, RATE_UNITS, format_duration, format_rate, parse_duration
+
+if TYPE_CHECKING:
+    from .model import Scenario
+
+__all__ = [
+    "Axis",
+    "parse_axis",
+    "SweepSpec",
+    "Slo",
+    "SloKind",
+    "slo_kind",
+    "parse_slo_limit",
+    "LATENCY_KINDS",
+    "LATENCY_STATS",
+    "LIMITABLE_RATES",
+    "QUEUE_FIGURES",
+    "POOL_FIGURES",
+    "Cost",
+    "slo_name_problems",
+    "path_problem",
+    "axis_value_problems",
+    "set_path",
+    "study_violations",
+]
+
+# ---------------------------------------------------------------------------------------------
+# Sweep axes: ``4..16``, ``200/s..2000/s:10``, ``redis,sqs``, ``[5ms, 10ms]``.
+
+#: What the values of an axis are: plain numbers, durations (seconds), rates (per second), or other
+#: YAML values (names, booleans, mappings), which the table holds as text.
+AxisKind = Literal["number", "duration", "rate", "other"]
+
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_INT_RE = re.compile(r"^\s*[+-]?\d+\s*$")
+_NUMBER_RE = re.compile(rf"^\s*{_NUMBER}\s*$")
+_DURATION_RE = re.compile(rf"^\s*(?P<number>{_NUMBER})\s*(?P<unit>us|µs|ms|s|m|h)\s*$")
+_RATE_RE = re.compile(rf"^\s*(?P<number>{_NUMBER})\s*/\s*(?P<unit>s|m|h)\s*$")
+_RANGE_RE = re.compile(r"^\s*(?P<start>[^,\[\]{}]+?)\s*\.\.\s*(?P<stop>[^,:\[\]{}]+?)\s*(?::\s*(?P<count>[^:]*?))?\s*$")
+
+_RANGE_HINT = "write start..stop (integers, step 1), start..stop:count (count evenly spaced values) or a list a,b,c"
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One swept setting: a dotted scenario path and the values it takes.
+
+    Attributes
+    ----------
+    path : str
+        Where the values go, e.g. ``workers.fulfil.count``; also the name of its table column.
+    spec : str
+        The values as the user wrote them (``4..16``), for messages and reports.
+    kind : {'number', 'duration', 'rate', 'other'}
+        Durations are held in seconds and rates per second, like every figure in ``summary.json``.
+    values : tuple
+        The table value of each point: int or float for numbers, durations and rates (None for a
+        null), the text as written for other values.
+    settings : tuple
+        What is written into the scenario data for each point: a duration or rate keeps its unit,
+        so a value of the wrong unit is refused by validation rather than misread.
+    labels : tuple of str
+        Short readable forms for messages and plots (``250ms``, ``900/s``).
+    """
+
+    path: str
+    spec: str
+    kind: AxisKind
+    values: tuple[Any, ...]
+    settings: tuple[Any, ...]
+    labels: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def _tidy(x: float) -> float:
+    # 12 significant digits: 0.1 + 0.2 in a linspace prints and compares as 0.3.
+    return float(f"{x:.12g}")
+
+
+def _quantity(text: str) -> tuple[AxisKind, float | int] | None:
+    """A number, duration or rate written as text; None for anything else."""
+    if _INT_RE.match(text):
+        return "number", int(text)
+    if _NUMBER_RE.match(text):
+        return "number", float(text)
+    match = _DURATION_RE.match(text)
+    if match:
+        return "duration", float(match["number"]) * DURATION_UNITS[match["unit"]]
+    match = _RATE_RE.match(text)
+    if match:
+        return "rate", float(match["number"]) / RATE_UNITS[match["unit"]]
+    return None
+
+
+def _label(kind: AxisKind, value: Any) -> str:
+    if value is None:
+        return "null"
+    if kind == "duration":
+        return format_duration(value)
+    if kind == "rate":
+        return format_rate(value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _unit_of(text: str) -> str:
+    match = _DURATION_RE.match(text) or _RATE_RE.match(text)
+    return match["unit"] if match else ""
+
+
+def _parse_range(match: re.Match[str], text: str) -> tuple[AxisKind, list[Any], list[Any], list[str]]:
+    start_text, stop_text, count_text = match["start"], match["stop"], match["count"]
+    start, stop = _quantity(start_text), _quantity(stop_text)
+    for written, parsed in ((start_text, start), (stop_text, stop)):
+        if parsed is None:
+            raise ValueError(f"cannot read {written!r} in {text!r} as a number, duration (250ms) or rate (900/s)")
+    assert start is not None and stop is not None
+    (kind, a), (stop_kind, b) = start, stop
+    if kind != stop_kind:
+        raise ValueError(f"{text!r} starts with a {kind} and stops with a {stop_kind}; write both ends the same way")
+    if count_text is None:
+        if not (kind == "number" and isinstance(a, int) and isinstance(b, int)):
+            raise ValueError(f"{text!r}: give the number of values, e.g. {start_text}..{stop_text}:10 (only integer ranges step by 1)")
+        if b < a:
+            raise ValueError(f"empty range {text!r}: {a} is above {b} (write {b}..{a})")
+        values: list[Any] = list(range(a, b + 1))
+    else:
+        if not _INT_RE.match(count_text):
+            raise ValueError(f"count {count_text!r} in {text!r} must be a whole number of values")
+        count = int(count_text)
+        if count < 1:
+            raise ValueError(f"empty range {text!r}: the count must be at least 1")
+        if count == 1 and a != b:
+            raise ValueError(f"{text!r}: one value cannot span {start_text}..{stop_text}; give a count of 2 or more")
+        # Space the values in the unit the range starts in, so 5ms..20ms:4 writes 5ms, 10ms, 15ms, 20ms.
+        unit = _unit_of(start_text)
+        scale = DURATION_UNITS[unit] if kind == "duration" else 1 / RATE_UNITS[unit] if kind == "rate" else 1.0
+        step = 0.0 if count == 1 else (b - a) / scale / (count - 1)
+        written = [_tidy(a / scale + i * step) for i in range(count)]
+        if kind == "number":
+            integral = isinstance(a, int) and isinstance(b, int) and all(v.is_integer() for v in written)
+            values = [int(v) for v in written] if integral else written
+            return kind, values, list(values), [_label(kind, v) for v in values]
+        settings = [f"{v:.12g}{unit}" if kind == "duration" else f"{v:.12g}/{unit}" for v in written]
+        values = [_quantity(t)[1] for t in settings]  # type: ignore[index]
+        return kind, values, settings, [_label(kind, v) for v in values]
+    return kind, values, list(values), [_label(kind, v) for v in values]
+
+
+def _items(spec: Any) -> list[Any] | None:
+    """The items of a list spec (a YAML list, ``[a, b]`` or ``a,b,c`` text); None if ``spec`` is one value."""
+    if isinstance(spec, (list, tuple)):
+        return list(spec)
+    if isinstance(spec, str):
+        stripped = spec.strip()
+        if stripped.startswith("["):
+            try:
+                loaded = yaml.safe_load(stripped)
+            except yaml.YAMLError as error:
+                raise ValueError(f"cannot read {spec!r} as a YAML list: {getattr(error, 'problem', None) or error}") from None
+            return list(loaded)
+        if "," in stripped and not stripped.startswith("{"):
+            items = []
+            for part in stripped.split(","):
+                if not part.strip():
+                    raise ValueError(f"empty item in the list {spec!r}")
+                try:
+                    items.append(yaml.safe_load(part))
+                except yaml.YAMLError:
+                    items.append(part.strip())
+            return items
+    return None
+
+
+def _classify(item: Any) -> tuple[AxisKind | None, Any, Any, str]:
+    """(kind, table value, setting, label) of one listed item; kind None for a null."""
+    if item is None:
+        return None, None, None, "null"
+    if isinstance(item, numbers.Real) and not isinstance(item, bool):
+        value = int(item) if isinstance(item, numbers.Integral) else float(item)
+        return "number", value, value, _label("number", value)
+    if isinstance(item, str):
+        found = _quantity(item)
+        if found is not None:
+            kind, value = found
+            return kind, value, item.strip(), item.strip()
+        return "other", item, item, item
+    text = json.dumps(item, separators=(", ", ": "), default=str) if isinstance(item, (Mapping, list, tuple)) else str(item).lower()
+    return "other", text, item, text
+
+
+def parse_axis(path: str, spec: Any) -> Axis:
+    """Read the values of one swept path.
+
+    Parameters
+    ----------
+    path : str
+        Dotted scenario path, e.g. ``'producers.web.rate'``.
+    spec : str, number or list
+        ``'4..16'`` (integers, step 1), ``'200/s..2000/s:10'`` (10 evenly spaced values, ends
+        included), ``'redis,sqs'`` or a list (each item read as YAML, like ``--set``), or a
+        single value.
+
+    Returns
+    -------
+    Axis
+
+    Raises
+    ------
+    ValueError
+        With a user-facing message: unreadable or empty range, ends of different units, a list
+        mixing units, a repeated value.
+
+    Examples
+    --------
+    >>> parse_axis("workers.fulfil.count", "4..6").values
+    (4, 5, 6)
+    >>> parse_axis("producers.web.rate", "200/s..2000/s:3").values
+    (200.0, 1100.0, 2000.0)
+    """
+    if spec is None or (isinstance(spec, str) and not spec.strip()):
+        raise ValueError(f"no values; {_RANGE_HINT}")
+    shown = spec if isinstance(spec, str) else json.dumps(spec, default=str)
+    items = _items(spec)
+    if items is None and isinstance(spec, str) and ".." in spec:
+        match = _RANGE_RE.match(spec)
+        if match is None:
+            raise ValueError(f"cannot read {spec!r} as a range; {_RANGE_HINT}")
+        kind, values, settings, labels = _parse_range(match, spec)
+        return Axis(path, shown, kind, tuple(values), tuple(settings), tuple(labels))
+    if items is None:
+        items = [yaml.safe_load(spec) if isinstance(spec, str) else spec]
+    if not items:
+        raise ValueError(f"empty list: give at least one value; {_RANGE_HINT}")
+    classified = [_classify(item) for item in items]
+    kinds = {k for k, *_ in classified if k is not None}
+    quantities = kinds & {"number", "duration", "rate"}
+    if len(quantities) > 1 and "other" not in kinds:
+        mixed = " and ".join(f"{q}s" for q in sorted(quantities))
+        raise ValueError(f"{shown!r} mixes {mixed}; write every value with the same unit")
+    kind: AxisKind = kinds.pop() if len(kinds) == 1 else ("number" if not kinds else "other")
+    # One type per table column: quantities keep their numbers, anything else is held as its text.
+    values = [label for *_, label in classified] if kind == "other" else [v for _, v, _, _ in classified]
+    settings = [s for _, _, s, _ in classified]
+    labels = [label for *_, label in classified]
+    seen: dict[Any, str] = {}
+    for value, label in zip(values, labels):
+        key = json.dumps(value, default=str)
+        if key in seen:
+            raise ValueError(f"{label!r} is listed twice in {shown!r}" + (f" (as {seen[key]!r})" if seen[key] != label else ""))
+        seen[key] = label
+    return Axis(path, shown, kind, tuple(values), tuple(settings), tuple(labels))
+
+
+def _checked_axis_spec(value: Any) -> Any:
+    # Only the path is known here through the dict key, so parse with a placeholder path.
+    try:
+        parse_axis("", value)
+    except ValueError as error:
+        raise PydanticCustomError("sweep_values", "{reason}", {"reason": str(error)}) from None
+    return list(value) if isinstance(value, tuple) else value
+
+
+#: A swept path's values as written: ``'4..16'``, ``'200/s..2000/s:10'``, ``'a,b'`` or a list.
+AxisSpec = Annotated[Any, BeforeValidator(_checked_axis_spec)]
+
+
+class SweepSpec(Frozen):
+    """The ``sweep:`` section: a grid of scenario variants, run with the scenario's replications.
+
+    ``vary`` maps dotted scenario paths to values; the grid is their product, first path
+    slowest. ``seeds: common`` (the default) runs every point with the scenario's seed, so points
+    differ only in what is varied (common random numbers: comparisons between points are much
+    less noisy); ``independent`` gives each point its own seed, derived from the point's values.
+    """
+
+    vary: Annotated[dict[str, AxisSpec], Field(min_length=1)]
+    seeds: Literal["common", "independent"] = "common"
+
+    def axes(self) -> list[Axis]:
+        """The parsed axes, in file order."""
+        return [parse_axis(path, spec) for path, spec in self.vary.items()]
+
+
+# ---------------------------------------------------------------------------------------------
+# SLOs: upper limits keyed by summary.json paths.
+
+#: What an SLO limit measures: a time, a fraction (0.001 or 0.1%) or a number of messages.
+SloKind = Literal["duration", "fraction", "count"]
+
+#: Latency figures in summary.json (``latency.<kind>.<stat>``), in seconds.
+LATENCY_KINDS = ("end_to_end", "queue_wait", "service", "ack")
+LATENCY_STATS = ("mean", "p50", "p90", "p95", "p99", "p999", "max")
+#: Rates that an SLO can bound from above (throughput is better when higher, so it has no SLO).
+LIMITABLE_RATES = ("rejection", "loss", "duplicate", "gave_up")
+#: Per-queue and per-pool figures an SLO can bound: ``queues.<name>.<figure>``, ``workers.<name>.<figure>``.
+QUEUE_FIGURES: dict[str, SloKind] = {"mean_wait": "duration", "mean_depth": "count", "max_depth": "count"}
+POOL_FIGURES: dict[str, SloKind] = {"utilization": "fraction"}
+
+_GLOBAL_SLO_PATHS: dict[str, SloKind] = {
+    **{f"latency.{k}.{s}": "duration" for k in LATENCY_KINDS for s in LATENCY_STATS},
+    **{f"rates.{r}": "fraction" for r in LIMITABLE_RATES},
+}
+
+
+def slo_kind(path: str) -> SloKind:
+    """The kind of figure at a summary.json path an SLO may limit.
+
+    ``queues.<name>.*`` and ``workers.<name>.*`` are accepted for any name here; whether the name
+    exists is checked against the scenario.
+
+    Raises
+    ------
+    ValueError
+        For a path that is not a limitable figure, with a did-you-mean hint.
+    """
+    if path in _GLOBAL_SLO_PATHS:
+        return _GLOBAL_SLO_PATHS[path]
+    parts = path.split(".")
+    if path == "rates.throughput":
+        raise ValueError("rates.throughput is better when higher; an SLO is an upper limit (see `plan` for capacity)")
+    if len(parts) == 3 and parts[0] in ("queues", "workers"):
+        figures = QUEUE_FIGURES if parts[0] == "queues" else POOL_FIGURES
+        if parts[2] in figures:
+            return figures[parts[2]]
+        hint = did_you_mean(parts[2], figures)
+        return _unknown(path, hint or f"; {parts[0]}.<name>. takes {', '.join(figures)}")
+    candidates = [*_GLOBAL_SLO_PATHS, *(f"queues.<name>.{f}" for f in QUEUE_FIGURES), *(f"workers.<name>.{f}" for f in POOL_FIGURES)]
+    hint = did_you_mean(path, candidates)
+    return _unknown(path, hint or "; limits go on latency.<kind>.<stat>, rates.<rate>, queues.<name>.<figure> or workers.<name>.utilization")
+
+
+def _unknown(path: str, hint: str) -> Any:
+    raise ValueError(f"unknown summary path {path!r}{hint}")
+
+
+def _fraction(value: Any, path: str) -> float:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("%") and _NUMBER_RE.match(text[:-1]):
+            value = float(text[:-1]) / 100
+        elif _DURATION_RE.match(text) or _RATE_RE.match(text):
+            raise ValueError(f"{path} is a fraction (write 0.001 or 0.1%), not {'a duration' if _DURATION_RE.match(text) else 'a rate'}")
+        else:
+            raise ValueError(f"expected a fraction like 0.001 or 0.1%, got {value!r}")
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
+        raise ValueError(f"expected a fraction like 0.001 or 0.1%, got {value!r}")
+    if not 0 <= value <= 1:
+        raise ValueError(f"must be between 0 and 1 (a fraction: 0.001 or 0.1%), got {value!r}")
+    return float(value)
+
+
+def parse_slo_limit(path: str, value: Any) -> float:
+    """Parse the limit of one SLO to a float: seconds for latencies, a fraction for rates.
+
+    Parameters
+    ----------
+    path : str
+        summary.json dotted path, e.g. ``'latency.end_to_end.p99'``.
+    value : number or str
+        ``500ms`` or 0.5 (seconds) for a latency; 0.001 or ``'0.1%'`` for a rate or utilization;
+        a number for a depth.
+
+    Raises
+    ------
+    ValueError
+        For an unknown path or a value of the wrong kind.
+    """
+    kind = slo_kind(path)
+    if kind == "duration":
+        if isinstance(value, str) and (_RATE_RE.match(value) or value.strip().endswith("%")):
+            raise ValueError(f"{path} is a latency: give a duration like 500ms, got {value!r}")
+        return parse_duration(value)
+    if kind == "fraction":
+        return _fraction(value, path)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
+        return float(value)
+    raise ValueError(f"expected a number of messages ≥ 0, got {value!r}")
+
+
+class Slo(RootModel[dict[str, float]]):
+    """The ``slo:`` section: upper limits keyed by summary.json dotted paths.
+
+    ``{latency.end_to_end.p99: 500ms, rates.rejection: 0.001, rates.loss: 0}``: a point meets the
+    SLO when every figure is at or below its limit. Limits are held in summary units (seconds,
+    fractions).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_limits(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data  # pydantic reports "must be a mapping"
+        parsed: dict[str, float] = {}
+        found: list[Violation] = []
+        for path, value in data.items():
+            try:
+                parsed[str(path)] = parse_slo_limit(str(path), value)
+            except ValueError as error:
+                found.append(((str(path),), str(error)))
+        fail("Slo", found, data)
+        return parsed
+
+    @property
+    def limits(self) -> dict[str, float]:
+        """Path → limit, in file order."""
+        return dict(self.root)
+
+    def __iter__(self) -> Any:  # type: ignore[override]
+        return iter(self.root)
+
+    def __len__(self) -> int:
+        return len(self.root)
+
+
+# ---------------------------------------------------------------------------------------------
+# Prices.
+
+
+def _price(value: Any) -> Any:
+    def one(x: Any, where: str) -> float:
+        if isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x) and x >= 0:
+            return float(x)
+        raise PydanticCustomError("price", "{reason}", {"reason": f"{where}must be a price ≥ 0, got {x!r}"})
+
+    if isinstance(value, Mapping):
+        return {str(k): one(v, f"{k}: ") for k, v in value.items()}
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return one(value, "")
+    raise PydanticCustomError("price", "{reason}", {"reason": f"must be a price ≥ 0 or a mapping of names to prices, got {value!r}"})
+
+
+#: A price, or one price per pool / queue name.
+Price = Annotated[float | dict[str, float], BeforeValidator(_price)]
+
+
+class Cost(Frozen):
+    """The ``cost:`` section: prices that turn a run into money per hour.
+
+    ``worker_per_hour`` is the price of one worker (one number for every pool, or per pool name);
+    ``broker_per_million_requests`` prices broker API calls (one number, or per queue name). A
+    request is a publish (accepted or refused), a receive or a delete, SQS-style without
+    batching; idle polls are not counted.
+    """
+
+    currency: str = "USD"
+    worker_per_hour: Price = 0.0
+    broker_per_million_requests: Price = 0.0
+
+    def worker_price(self, pool: str) -> float:
+        """Price per hour of one worker of ``pool``."""
+        p = self.worker_per_hour
+        return p.get(pool, 0.0) if isinstance(p, dict) else p
+
+    def broker_price(self, queue: str) -> float:
+        """Price per million requests on ``queue``."""
+        p = self.broker_per_million_requests
+        return p.get(queue, 0.0) if isinstance(p, dict) else p
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks against the whole scenario.
+
+
+def path_problem(data: Any, path: str) -> str | None:
+    """Why ``path`` does not name a setting of the scenario data, or None if it does.
+
+    Parameters
+    ----------
+    data : mapping
+        ``Scenario.to_dict()``: every field, defaults included, so an unset optional field
+        (``queues.orders.capacity``) still has a path.
+    path : str
+        Dotted path, e.g. ``'workers.fulfil.count'``.
+    """
+    if not path or any(not part for part in path.split(".")):
+        return f"empty key in path {path!r}"
+    parts = path.split(".")
+    if parts[0] in ("sweep",):
+        return "the sweep section cannot itself be swept"
+    node = data
+    for depth, part in enumerate(parts):
+        where = ".".join(parts[:depth]) or "the scenario"
+        if isinstance(node, list):
+            if not (part.isdigit() and int(part) < len(node)):
+                return f"unknown path {path!r}: {where} is a list of {len(node)}; {part!r} is not an index into it"
+            node = node[int(part)]
+        elif isinstance(node, Mapping):
+            if part not in node:
+                keys = [str(k) for k in node]
+                hint = did_you_mean(part, keys)
+                if hint:
+                    return f"unknown path {path!r}: {where} has no {part!r}{hint}"
+                return f"unknown path {path!r}: {where} has no {part!r}; it has {', '.join(keys)}"
+            node = node[part]
+        else:
+            return f"unknown path {path!r}: {where} is {node!r}, not a mapping"
+    return None
+
+
+def set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``value`` at an existing dotted ``path`` inside ``data`` (lists are indexed by number)."""
+    parts = path.split(".")
+    node: Any = data
+    for part in parts[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    last = parts[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def _base_data(scenario: Scenario) -> dict[str, Any]:
+    data = scenario.to_dict()
+    data["sweep"] = None
+    return data
+
+
+def axis_value_problems(scenario: Scenario, axis: Axis, limit: int = 3) -> list[str]:
+    """Validate each value of an axis alone on the scenario; messages for the ones that fail.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The base scenario; its ``sweep`` section is ignored.
+    axis : Axis
+        Its path must exist (see :func:`path_problem`).
+    limit : int, default 3
+        Messages kept, at most one per failing field.
+
+    Returns
+    -------
+    list of str
+        ``'<value>: <message>'``, naming the field when the failure is elsewhere (``warmup``).
+    """
+    base = _base_data(scenario)
+    found: list[str] = []
+    seen: set[str] = set()
+    for setting, label in zip(axis.settings, axis.labels):
+        data = copy.deepcopy(base)
+        set_path(data, axis.path, setting)
+        try:
+            type(scenario).model_validate(data)
+        except ValidationError as error:
+            for problem in validation_problems(error, type(scenario), source="", data=data, lines={}):
+                if problem.field in seen:  # one message per field: a wrong unit fails every value alike
+                    continue
+                seen.add(problem.field)
+                where = "" if problem.field in ("", axis.path) else f"{problem.field}: "
+                found.append(f"value {label}: {where}{problem.message}")
+        if len(found) >= limit:
+            break
+    return found[:limit]
+
+
+def _name_problem(kind: str, name: str, names: Sequence[str]) -> str:
+    hint = did_you_mean(name, names)
+    return f"unknown {kind} {name!r}{hint}" if hint else f"unknown {kind} {name!r}; {kind}s are: {', '.join(names)}"
+
+
+def slo_name_problems(slo: Slo, queues: Sequence[str], pools: Sequence[str]) -> list[tuple[str, str]]:
+    """(path, message) for each SLO on ``queues.<name>`` or ``workers.<name>`` whose name is not in the scenario."""
+    found = []
+    for path in slo:
+        kind, name = path.split(".")[:2]
+        if kind == "queues" and name not in queues:
+            found.append((path, _name_problem("queue", name, queues)))
+        elif kind == "workers" and name not in pools:
+            found.append((path, _name_problem("worker pool", name, pools)))
+    return found
+
+
+def study_violations(scenario: Scenario, check_values: bool = True) -> list[Violation]:
+    """Problems of the sweep, slo and cost sections that need the rest of the scenario.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Validated field by field.
+    check_values : bool, default True
+        Also validate each swept value on the scenario (skipped while other whole-scenario rules
+        fail, as every value would fail with them).
+
+    Returns
+    -------
+    list of (loc, message)
+    """
+    found: list[Violation] = []
+    queues, pools = list(scenario.queues), list(scenario.workers)
+    if scenario.slo is not None:
+        found += [(("slo", path), message) for path, message in slo_name_problems(scenario.slo, queues, pools)]
+    if scenario.cost is not None:
+        for field, kind, names in (("worker_per_hour", "worker pool", pools), ("broker_per_million_requests", "queue", queues)):
+            prices = getattr(scenario.cost, field)
+            if isinstance(prices, dict):
+                for name in prices:
+                    if name not in names:
+                        found.append((("cost", field, name), _name_problem(kind, name, names)))
+                missing = [n for n in names if n not in prices]
+                if missing:
+                    found.append((("cost", field), f"no price for {', '.join(missing)}: price every {kind}, or give one number for all"))
+    if scenario.sweep is not None:
+        data = _base_data(scenario)
+        valid: list[tuple[Loc, Axis]] = []
+        for path, spec in scenario.sweep.vary.items():
+            loc: Loc = ("sweep", "vary", path)
+            problem = path_problem(data, path)
+            if problem is not None:
+                found.append((loc, problem))
+            else:
+                valid.append((loc, parse_axis(path, spec)))
+        if check_values and not found:  # with other problems every value would fail with them
+            for loc, axis in valid:
+                found += [(loc, message) for message in axis_value_problems(scenario, axis)]
+    return found
+

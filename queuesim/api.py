@@ -58,6 +58,11 @@ class RunResult:
         out = summarize(self.records, meta)
         out["offered_load"] = self.scenario.offered_load()
         out["warnings"] = list(self.warnings)
+        if out["poison"]["cycling"]:
+            out["warnings"].append(
+                f"{out['poison']['cycling']} poison message(s) were still being redelivered at the end: a queue "
+                "without max_receives / delivery_limit / max_deliveries retries them forever, costing a worker each time"
+            )
         return out
 
     @cached_property
@@ -87,12 +92,14 @@ class RunResult:
         return run_figures(self.requests, self.messages, self.timeseries, self.summary)
 
     def save(self, out_dir: str | Path, plots: bool = True) -> list[Path]:
-        """Write summary.json, messages.parquet, deliveries.parquet, timeseries.csv and the PNG plots."""
+        """Write summary.json, scenario.json (the resolved scenario, overrides applied),
+        messages.parquet, deliveries.parquet, timeseries.csv and the PNG plots."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         written = [out / "summary.json", out / "messages.parquet", out / "deliveries.parquet",
-                   out / "timeseries.csv"]
+                   out / "timeseries.csv", out / "scenario.json"]
         written[0].write_text(json.dumps(self.summary, indent=2) + "\n")
+        written[4].write_text(json.dumps(self.scenario.to_dict(), indent=2) + "\n")
         self.messages.to_parquet(written[1], index=False)
         self.deliveries.to_parquet(written[2], index=False)
         self.timeseries.to_csv(written[3], index=False, float_format="%.6g")

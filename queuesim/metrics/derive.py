@@ -12,6 +12,8 @@ import numpy as np
 
 from queuesim.records import Delivery, RunRecord
 
+_PROCESSED = [int(Delivery.HELD), int(Delivery.DONE), int(Delivery.STALE)]
+
 
 @dataclass
 class Derived:
@@ -57,10 +59,28 @@ class Derived:
         return out
 
     @cached_property
+    def processed(self) -> np.ndarray:
+        """Delivery rows whose processing ran to the end (acknowledged, stale, or held downstream)."""
+        d = self.rec.deliveries
+        return np.isin(d["status"], _PROCESSED) & ~np.isnan(d["finished"])
+
+    @cached_property
     def service(self) -> np.ndarray:
         """Service time of every finished processing (per delivery row, NaN where none finished)."""
         d = self.rec.deliveries
-        return d["finished"] - d["until"]
+        return np.where(self.processed, d["finished"] - d["started"], np.nan)
+
+    @cached_property
+    def busy(self) -> tuple[np.ndarray, np.ndarray]:
+        """(start, end) of every stretch a worker spent on a delivery, failed and crashed ones too."""
+        d = self.rec.deliveries
+        rows = ~np.isnan(d["started"])
+        return d["started"][rows], d["finished"][rows]
+
+    def busy_of(self, pool: int) -> tuple[np.ndarray, np.ndarray]:
+        d = self.rec.deliveries
+        rows = ~np.isnan(d["started"]) & (self.delivery_pool == pool)
+        return d["started"][rows], d["finished"][rows]
 
     @cached_property
     def first_service(self) -> np.ndarray:
@@ -68,7 +88,7 @@ class Derived:
         d = self.rec.deliveries
         n = len(self.rec.messages["created"])
         out = np.full(n, np.nan)
-        rows = np.flatnonzero(~np.isnan(d["finished"]))
+        rows = np.flatnonzero(self.processed)
         order = rows[np.argsort(d["finished"][rows], kind="stable")]
         msgs, first = np.unique(d["message"][order], return_index=True)
         out[msgs] = d["finished"][order[first]]

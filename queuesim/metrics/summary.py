@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from queuesim.metrics import faults as fault_figures
 from queuesim.metrics.derive import Derived, overlap, step_max
 from queuesim.metrics.stats import clean, describe, mean_ci
 from queuesim.records import Delivery, Outcome, RunRecord
@@ -36,7 +37,7 @@ def latency_samples(d: Derived, select: np.ndarray | None = None) -> dict[str, n
     return {
         "end_to_end": req["done"][done] - req["created"][done],
         "queue_wait": (d.first_receive - msg["accepted"])[min_],
-        "service": d.service[din & d.received],
+        "service": d.service[din & d.processed],
         "ack": (msg["accepted"] - msg["created"])[root],
     }
 
@@ -97,6 +98,10 @@ def _queues(deriveds: Sequence[Derived]) -> dict[str, dict[str, float | int | No
         span = (hi - lo) * len(deriveds)
         out[name] = {
             "mean_depth": area / span,
+            "lost": sum(fault_figures.losses(deriveds, qi).values()),
+            "losses": fault_figures.losses(deriveds, qi),
+            "duplicates": fault_figures.duplicates(deriveds, qi),
+            "poison": fault_figures.poison(deriveds, qi)["seen"],
             "max_depth": peak,
             "accepted": accepted,
             "throughput": accepted / span,
@@ -118,14 +123,15 @@ def _pools(deriveds: Sequence[Derived]) -> dict[str, dict[str, float | int]]:
         busy = 0.0
         completed = 0
         for d in deriveds:
-            dl = d.rec.deliveries
             mine = d.delivery_pool == pi
-            busy += overlap(dl["until"][mine], dl["finished"][mine], lo, hi).sum()
-            completed += int(np.count_nonzero(mine & d.delivery_in & ~np.isnan(dl["finished"])))
+            busy += overlap(*d.busy_of(pi), lo, hi).sum()
+            completed += int(np.count_nonzero(mine & d.delivery_in & d.processed))
+        extra = [d.rec.extra.get("pools", {}).get(name, {}) for d in deriveds]
         out[name] = {
             "count": int(counts[pi]),
             "utilization": float(busy / (counts[pi] * (hi - lo) * len(deriveds))),
             "completed": completed,
+            **{k: int(sum(e.get(k, 0) for e in extra)) for k in ("crashes", "failures", "deduplicated")},
         }
     return out
 
@@ -179,5 +185,9 @@ def summarize(records: Sequence[RunRecord], meta: dict | None = None) -> dict:
         "workers": _pools(deriveds),
         "ci95": ci,
         "ci_method": method,
+        "losses": fault_figures.losses(deriveds),
+        "poison": fault_figures.poison(deriveds),
+        "faults": fault_figures.recovery(deriveds, records[0].queues, records[0].extra.get("faults", [])),
     }
+    summary["messages"]["redeliveries"] = sum(q["redeliveries"] for q in summary["queues"].values())
     return summary

@@ -20,12 +20,19 @@ done            when it settled: completed, gave up, lost or dead-lettered (s)
 worker          global index of the worker whose processing settled it (-1 if none)
 pool            that worker's pool
 outcome         completed | gave_up | lost | dead_lettered | in_flight
+reason          why it was lost: worker_crash | failure | broker_restart | overflow | eviction |
+                no_subscriber (none otherwise)
+poison          it fails on every attempt
 in_window       created after the warmup (counted by every statistic)
 ==============  ===================================================================
 
-``deliveries`` (``deliveries.parquet``) holds one row per waiting spell: ``message``, ``queue``,
-``since`` (became waiting), ``until`` (received, dead-lettered or deleted; NaN if still waiting),
-``worker``/``pool`` (receiver; -1/None if none), ``finished`` (processing end), ``status``.
+``deliveries`` (``deliveries.parquet``) holds one row per waiting spell, so every delivery attempt
+of every message: ``message``, ``queue``, ``since`` (became waiting), ``until`` (received,
+dead-lettered, deleted or dropped; NaN if still waiting), ``worker``/``pool`` (receiver; -1/None if
+none), ``started`` (processing start; later than ``until`` after a prefetch buffer), ``finished``
+(processing end, failed or not), ``delivery`` (receive number: 2 and up are redeliveries),
+``status`` (done | stale | failed | crashed | deduped | held | in_service | waiting |
+dead_lettered | deleted | dropped).
 """
 
 from __future__ import annotations
@@ -36,10 +43,11 @@ import numpy as np
 import pandas as pd
 
 from queuesim.metrics.derive import Derived
-from queuesim.records import Delivery, Outcome, RunRecord
+from queuesim.records import Delivery, Loss, Outcome, RunRecord
 
 OUTCOMES = [o.name.lower() for o in Outcome]
 STATUSES = [s.name.lower() for s in Delivery]
+LOSSES = [r.name.lower() for r in Loss]
 
 
 def _cat(codes: np.ndarray, names: Sequence[str]) -> pd.Categorical:
@@ -100,6 +108,8 @@ def messages_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
             "worker": m["worker"],
             "pool": _pool_cat(m["worker"], rec),
             "outcome": _cat(m["outcome"], OUTCOMES),
+            "reason": _cat(m["reason"], LOSSES),
+            "poison": m["poison"].astype(bool),
             "in_window": d.message_in,
         }, copy=False))
     return _concat(frames)
@@ -119,7 +129,9 @@ def deliveries_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
             "until": dl["until"],
             "worker": dl["worker"],
             "pool": _pool_cat(dl["worker"], rec),
+            "started": dl["started"],
             "finished": dl["finished"],
+            "delivery": dl["delivery"],
             "status": _cat(dl["status"], STATUSES),
         }, copy=False))
     return _concat(frames)

@@ -57,8 +57,7 @@ def _one(d: Derived, edges: np.ndarray) -> dict[str, np.ndarray]:
         spell = d.delivery_queue == qi
         cols[f"depth.{q}"] = time_average(dl["since"][spell], dl["until"][spell], edges)
     for pi, p in enumerate(rec.pools):
-        mine = d.delivery_pool == pi
-        cols[f"in_service.{p}"] = time_average(dl["until"][mine], dl["finished"][mine], edges)
+        cols[f"in_service.{p}"] = time_average(*d.busy_of(pi), edges)
     root = msg["stage"] == 0
     cols["produced"] = _counts(req["created"], edges)
     cols["accepted"] = _counts(msg["accepted"][root], edges)

@@ -98,7 +98,9 @@ class Broker:
     def _arrive(self, message: int, since: float) -> None:
         """A message becomes receivable: hand it to an idle consumer or queue it."""
         if self.idle and not self.down:
-            self._deliver(self.idle.popleft(), message, since)
+            consumer = self.idle.popleft()
+            if not self._deliver(consumer, message, since):
+                self.idle.appendleft(consumer)  # it was dead-lettered instead: the credit stays free
         else:
             self.ready.append((message, since))
 

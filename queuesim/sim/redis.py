@@ -180,7 +180,7 @@ class RedisPubSubBroker(RedisState, Broker):
 
     def _arrive(self, message: int, since: float) -> None:
         if self.idle and not self.down:
-            self._deliver(self.idle.popleft(), message, since)
+            self._deliver(self.idle.popleft(), message, since)  # pub/sub never dead-letters
         else:
             self.waiting -= 1
             now = self.env._now

@@ -177,6 +177,7 @@ class Consumer:
 
     def _failed(self, reason: Loss) -> None:
         pool = self.pool
+        pool.d_finished[self.row] = pool.env._now
         pool.d_status[self.row] = Delivery.FAILED
         pool.failures += 1
         pool.upstream.nack(self.message, self.receipt, reason)
@@ -193,6 +194,8 @@ class Consumer:
         held: list[Held] = list(self.buffer)
         if self.message >= 0:
             held.insert(0, (self.message, self.row, self.receipt))
+            if pool.d_finished[self.row] != pool.d_finished[self.row]:  # NaN: it died mid-processing
+                pool.d_finished[self.row] = pool.env._now
             if self.pending and pool.downstream is not None and self.attempt is not None:
                 try:  # it was blocked on a full downstream queue: withdraw that wait
                     pool.downstream.space_waiters.remove(self.attempt)

@@ -132,9 +132,37 @@ def test_example_scenarios_validate_and_run_briefly(path: Path, tmp_path: Path) 
     res = runner.invoke(app, ["validate", str(path)])
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["run", str(path), "--out", str(tmp_path), "--no-plots", "-q",
-                              "--set", "duration=8s", "--set", "warmup=1s", "--replications", "1"])
+                              "--set", "duration=8s", "--set", "warmup=1s", "--set", "faults=[]",
+                              "--replications", "1"])
     assert res.exit_code == 0, res.output
     s = json.loads((tmp_path / "summary.json").read_text())
     m = s["messages"]
     assert m["produced"] > 0
     assert m["produced"] == m["completed"] + m["gave_up"] + m["lost"] + m["dead_lettered"] + m["in_flight"]
+
+
+def test_compare_runs_every_variant_with_the_same_workload(tmp_path: Path) -> None:
+    faceoff = ROOT / "scenarios" / "broker-faceoff.yaml"
+    res = runner.invoke(app, [
+        "compare", str(faceoff), "--out", str(tmp_path), "--replications", "1",
+        "--set", "duration=40s", "--set", "warmup=2s",
+        "--set", "faults=[{at: 15s, queue: orders, kind: restart, downtime: 2s}]",
+    ])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "compare.csv", index_col="variant")
+    assert list(table.index) == ["redis-list", "redis-stream", "sqs-standard", "sqs-fifo", "rabbitmq"]
+    # common random numbers: the same requests arrive in every variant
+    assert table["produced"].nunique() == 1
+    # crashes and failures lose messages on a Redis list only; the others redeliver instead
+    assert table.loc["redis-list", "lost"] > 0
+    assert (table.drop(index="redis-list")["lost"] == 0).all()
+    assert (table.drop(index="redis-list")["redeliveries"] > 0).all()
+    assert (tmp_path / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_variant_is_a_scenario_error(tmp_path: Path) -> None:
+    (tmp_path / "v.yaml").write_text(SMALL + "variants:\n  oops: {queues.orders.capcity: 3}\n")
+    res = _queuesim("compare", "v.yaml", cwd=tmp_path)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    err = " ".join(res.stderr.split())
+    assert "v.yaml:12: queues.orders.capcity: unknown key 'capcity'" in err and "(in variant oops)" in err

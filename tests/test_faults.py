@@ -210,27 +210,36 @@ def test_restart_without_persistence_loses_exactly_the_waiting_messages() -> Non
 
 
 def test_aof_everysec_loses_at_most_the_last_second_and_replays_late_pops() -> None:
-    # arrivals every 0.25 s; restart at 20.6 s; the last fsync was at 20 s: the waiting messages
-    # accepted at 20.25 and 20.5 are lost, and the message popped at 20.25 (accepted at 0.75,
-    # before the fsync) comes back and is processed a second time
-    result = run(scenario(RESTART.format(duration="45s", gap="250ms", persistence="aof-everysec", at="20.6s")),
-                 executor=SerialExecutor())
-    s = result.summary
-    lost = result.messages[result.messages["reason"] == "broker_restart"]
-    assert lost["accepted"].tolist() == [20.25, 20.5]
-    assert (lost["accepted"] > 20.6 - 1.0).all()
-    assert s["messages"]["duplicates"] == 1
-    assert result.messages.set_index("message").loc[2, "processings"] == 2
+    # arrivals every 0.25 s; one worker busy 10 s each; restart at 20.6 s. The last fsync fell at
+    # some t_d in (19.6, 20.6]: exactly the waiting messages accepted after t_d are lost, and a
+    # message popped after t_d but accepted before it comes back and is processed again.
+    for seed in range(6):
+        result = run(scenario(RESTART.format(duration="45s", gap="250ms", persistence="aof-everysec", at="20.6s"),
+                              seed=seed), executor=SerialExecutor())
+        s = result.summary
+        (t_d,) = s["faults"][0]["durable_point"]
+        assert 19.6 < t_d <= 20.6
+        m = result.messages
+        lost = m[m["reason"] == "broker_restart"]
+        # waiting at 20.6: everything accepted from 1.0 to 20.5 s (the worker popped the messages
+        # accepted at 0.25, 0.5 and 0.75 at 0.25, 10.25 and 20.25)
+        waiting = [0.25 * k for k in range(4, 83)]
+        assert lost["accepted"].tolist() == [t for t in waiting if t > t_d]
+        assert (lost["accepted"] > 20.6 - 1.0).all()
+        replayed = m.set_index("message").loc[2]  # accepted 0.75, popped at 20.25
+        assert replayed["processings"] == (2 if t_d < 20.25 else 1)
 
 
 def test_aof_always_loses_nothing_and_rdb_loses_since_the_snapshot() -> None:
     always = summary_of(RESTART.format(duration="30s", gap="250ms", persistence="aof-always", at="20.6s"))
-    assert always["messages"]["lost"] == 0
+    assert always["messages"]["lost"] == 0 and always["faults"][0]["durable_point"] == [20.6]
     text = RESTART.format(duration="30s", gap="250ms", persistence="'{rdb: {every: 5s}}'", at="23.6s")
     result = run(scenario(text.replace("'", "")), executor=SerialExecutor())
+    (t_d,) = result.summary["faults"][0]["durable_point"]
+    assert 18.6 < t_d <= 23.6
     lost = result.messages[result.messages["reason"] == "broker_restart"]
-    assert lost["accepted"].min() > 20.0 and lost["accepted"].max() <= 23.6
-    assert len(lost) == 14  # 20.25 … 23.5 in steps of 0.25
+    assert lost["accepted"].min() > t_d and lost["accepted"].max() <= 23.6
+    assert len(lost) == sum(1 for k in range(1, 95) if t_d < 0.25 * k <= 23.6)
 
 
 def test_outage_refuses_publishes_for_its_duration_and_reports_drain_time() -> None:

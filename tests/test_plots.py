@@ -29,31 +29,22 @@ from queuesim.report.plots import (
     save_all,
     time_unit,
 )
+from queuesim.scenario import Scenario, scenario_from_dict
 from queuesim.sim import simulate
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-class Exp:
-    def __init__(self, mean: float) -> None:
-        self.mean, self.variance = mean, mean * mean
-
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return rng.exponential(self.mean, n)
-
-
-def _scenario(capacity: int, rate: float = 3.6) -> NS:
-    retry = NS(attempts=3, backoff=0.1, multiplier=2, max_backoff=20, jitter="full")
-    return NS(
-        seed=1, duration=600.0, warmup=60.0,
-        producers={"web": NS(to="q", rate=rate, interarrival=None, retry=retry)},
-        queues={"q": NS(broker="redis", capacity=capacity, latency=None, visibility_timeout=30,
-                        max_receives=None)},
-        workers={"w": NS(from_="q", count=4, service=Exp(1.0), to=None, fanout=1)},
-    )
+def _scenario(capacity: int, rate: float = 3.6) -> Scenario:
+    return scenario_from_dict({
+        "seed": 1, "duration": 600.0, "warmup": 60.0,
+        "producers": {"web": {"to": "q", "rate": rate, "retry": {"attempts": 3, "backoff": 0.1, "max_backoff": 20}}},
+        "queues": {"q": {"broker": "redis", "capacity": capacity}},
+        "workers": {"w": {"from": "q", "count": 4, "service": {"dist": "exponential", "mean": 1.0}}},
+    })
 
 
-def _tables(scenario: NS) -> NS:
+def _tables(scenario: Scenario) -> NS:
     records = [simulate(scenario)]
     return NS(requests=requests_frame(records), messages=messages_frame(records),
               timeseries=timeseries(records), summary=summarize(records))

@@ -74,8 +74,11 @@ def recovery(deriveds: Sequence[Derived], queues: Sequence[str], faults: Sequenc
         qi = list(queues).index(fault["queue"])
         start = fault["at"]
         end = start + (fault.get("downtime") or fault.get("duration") or 0.0)
-        peaks, drains, before = [], [], []
+        peaks, drains, before, durable = [], [], [], []
         for d in deriveds:
+            for r in d.rec.extra.get("restarts", {}).get(fault["queue"], []):
+                if r["at"] == start:
+                    durable.append(r["durable_point"])
             times, level = _depth_steps(d, qi)
             i0 = np.searchsorted(times, start, side="left")  # the level just before the fault
             base = int(level[i0 - 1]) if i0 > 0 else 0
@@ -101,4 +104,7 @@ def recovery(deriveds: Sequence[Derived], queues: Sequence[str], faults: Sequenc
             "drain_time": float(np.mean(drains)) if drains else None,
             "drained": len(drains), "replications": len(deriveds),
         })
+        if durable:
+            # Redis: writes after this instant were not on disk when it restarted (per replication)
+            out[-1]["durable_point"] = [None if not np.isfinite(t) else float(t) for t in durable]
     return out

@@ -14,7 +14,7 @@ million rows cost about as much to draw as a thousand.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -391,9 +391,28 @@ def _columns(ts: pd.DataFrame, prefix: str) -> list[str]:
     return [c for c in ts.columns if c.startswith(prefix)]
 
 
-def _time_axes(ts: pd.DataFrame, nrows: int,
-               title: str) -> tuple[Figure, np.ndarray, np.ndarray, TimeUnit]:
-    """Stacked axes sharing a time axis, warm-up shaded; also the bucket edges (s) and the unit."""
+FAULT_COLORS = {"restart": "tab:red", "outage": "tab:orange"}
+
+
+def _mark_faults(ax: Axes, faults: Sequence[Mapping], unit: TimeUnit, label: bool) -> None:
+    """Hatched band over each scheduled broker fault, named in the legend once per kind."""
+    named: set[str] = set()
+    for f in faults:
+        kind = f.get("kind", "fault")
+        start, end = float(f["at"]), float(f.get("end", f["at"]))
+        color = FAULT_COLORS.get(kind, "tab:red")
+        text = f"{kind} ({f.get('queue', '')})" if label and kind not in named else None
+        named.add(kind)
+        if end > start:
+            ax.axvspan(unit(start), unit(end), color=color, alpha=0.15, lw=0, zorder=0.5, label=text)
+        else:
+            ax.axvline(unit(start), color=color, lw=1.2, ls=":", zorder=0.5, label=text)
+
+
+def _time_axes(ts: pd.DataFrame, nrows: int, title: str,
+               faults: Sequence[Mapping] = ()) -> tuple[Figure, np.ndarray, np.ndarray, TimeUnit]:
+    """Stacked axes sharing a time axis, warm-up shaded, broker faults marked; also the bucket
+    edges (s) and the unit."""
     fig, axes = _figure(nrows, 1, sharex=True)
     fig.suptitle(title)
     if len(ts) == 0:
@@ -402,6 +421,7 @@ def _time_axes(ts: pd.DataFrame, nrows: int,
     unit = time_unit(edges[-1])
     for ax in axes:
         _shade_warmup(ax, ts, edges, unit)
+        _mark_faults(ax, faults, unit, label=True)
         _grid(ax)
     axes[-1].set_xlabel(f"time ({unit.name})")
     axes[-1].set_xlim(unit(edges[0]), unit(edges[-1]))
@@ -414,7 +434,8 @@ def queue_depth(timeseries: pd.DataFrame, summary: Mapping | None = None) -> Fig
     Values are time averages over each bucket (and over replications). With ``summary`` each
     pool's worker count is drawn as a dashed line of the same colour.
     """
-    fig, (top, bottom), edges, unit = _time_axes(timeseries, 2, "Queue depth and workers in service")
+    fig, (top, bottom), edges, unit = _time_axes(timeseries, 2, "Queue depth and workers in service",
+                                                 (summary or {}).get("faults") or ())
     top.set_title("waiting messages per queue", fontsize=10)
     top.set_ylabel("messages")
     bottom.set_title("busy workers per pool", fontsize=10)
@@ -452,13 +473,15 @@ FAILURES = (("rejected", "503 rejections/s", "tab:red"), ("gave_up", "gave up/s"
             ("lost", "lost/s", "tab:brown"), ("dead_lettered", "dead-lettered/s", "tab:gray"))
 
 
-def flow(timeseries: pd.DataFrame) -> Figure:
+def flow(timeseries: pd.DataFrame, summary: Mapping | None = None) -> Figure:
     """Throughput (completed requests/s, top) and failure rates per second (bottom) over time.
 
     Failures are 503 rejections of publish attempts, and requests that gave up, were lost or
     dead-lettered. Series that stay at zero are drawn thin beneath the others and marked "(none)".
+    Broker faults listed in ``summary["faults"]`` are shaded.
     """
-    fig, (top, bottom), edges, unit = _time_axes(timeseries, 2, "Flow: throughput and failures")
+    fig, (top, bottom), edges, unit = _time_axes(timeseries, 2, "Flow: throughput and failures",
+                                                 (summary or {}).get("faults") or ())
     top.set_title("throughput", fontsize=10)
     top.set_ylabel("requests/s")
     bottom.set_title("failures", fontsize=10)
@@ -507,7 +530,7 @@ def run_figures(requests: pd.DataFrame, messages: pd.DataFrame, timeseries: pd.D
         "latency_cdf": latency_cdf(requests, messages, summary),
         "latency_hist": latency_histogram(requests, messages),
         "queue_depth": queue_depth(timeseries, summary),
-        "flow": flow(timeseries),
+        "flow": flow(timeseries, summary),
     }
 
 

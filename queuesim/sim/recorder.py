@@ -9,7 +9,9 @@ import numpy as np
 from queuesim.records import NAN, Delivery, Outcome, RunRecord
 
 # name -> (array typecode, value of a row not yet written)
-_REQUESTS = {"producer": ("h", 0), "created": ("d", NAN), "done": ("d", NAN), "outcome": ("b", 0)}
+_REQUESTS = {"producer": ("h", 0), "created": ("d", NAN), "done": ("d", NAN), "outcome": ("b", 0),
+             # client side (queuesim.sim.producer): response received, abandoned, refused by the rate limit
+             "responded": ("d", NAN), "abandoned": ("d", NAN), "throttled": ("d", NAN)}
 _MESSAGES = {
     "request": ("q", 0), "queue": ("h", 0), "stage": ("h", 0), "created": ("d", NAN),
     "accepted": ("d", NAN), "attempts": ("h", 0), "receives": ("h", 0), "processings": ("h", 0),
@@ -87,6 +89,10 @@ class Recorder:
         self._d_message, self._d_since, self._d_until, self._d_worker, self._d_status = (
             d["message"], d["since"], d["until"], d["worker"], d["status"])
         self._open, self._failed = b["open"], b["failed"]
+        # per producer index: called as hook(message, request, outcome, now) when one of its
+        # producer's own (stage-0) messages settles; None when no producer waits for responses
+        self.watch: list | None = None
+        self.extra: dict[str, object] = {}  # merged into RunRecord.extra by freeze
 
     # -- requests -------------------------------------------------------------------------------
     def new_request(self, producer: int, now: float) -> int:
@@ -125,9 +131,22 @@ class Recorder:
             self._failed[rid] = outcome
         left = self._open[rid] - 1
         self._open[rid] = left
-        if left == 0:
+        if left == 0 and not self._r_outcome[rid]:
+            # settled once: a duplicate processing's late children do not reopen the request
             self._r_outcome[rid] = self._failed[rid] or _COMPLETED
             self._r_done[rid] = now
+        watch = self.watch
+        if watch is not None and self._m_stage[message] == 0:
+            hook = watch[self._r_producer[rid]]
+            if hook is not None:
+                hook(message, rid, outcome, now)
+
+    def new_copy(self, request: int, queue: int, now: float) -> int:
+        """Another stage-0 message of a request (a client's retry after a timeout); reopens a settled request."""
+        if self._open[request] == 0 and self._r_outcome[request]:
+            self._r_outcome[request] = 0
+            self._r_done[request] = NAN
+        return self.new_message(request, queue, 0, now)
 
     # -- deliveries -----------------------------------------------------------------------------
     def spell(self, message: int, since: float, until: float, worker: int, status: int) -> int:
@@ -146,6 +165,8 @@ class Recorder:
 
     def freeze(self, **meta: object) -> RunRecord:
         """Hand the used rows over as numpy arrays (zero-copy views of the buffers)."""
+        if self.extra:
+            meta["extra"] = {**self.extra, **meta.get("extra", {})}  # type: ignore[dict-item]
         return RunRecord(
             requests=self.requests.numpy(),
             messages=self.messages.numpy(),

@@ -1,9 +1,9 @@
 """Redis used as a broker: list (BRPOP), reliable list (LMOVE + reaper), streams, pub/sub.
 
 Every mode shares Redis's persistence and memory limits. A restart forgets what was written
-after the last durable point: ``aof-always`` loses nothing, ``aof-everysec`` the last second (the
-fsync runs once a second), ``rdb`` everything since the last snapshot (``snapshot_every``), and
-``none`` everything. Forgetting works both ways: messages accepted after that point are lost, and
+after the last durable point: ``aof-always`` loses nothing, ``aof-everysec`` up to the last second
+(the fsync runs once a second, at a phase drawn per restart), ``rdb`` everything since the last
+snapshot (taken every ``snapshot_every``, the phase drawn likewise), and ``none`` everything. Forgetting works both ways: messages accepted after that point are lost, and
 messages *removed* after it (received by a worker) come back and are delivered again.
 ``maxmemory`` (in messages) with ``noeviction`` refuses writes (a 503); with ``allkeys-lru`` it
 silently evicts the oldest waiting message to make room (lost).
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from queuesim.records import Delivery, Loss
 from queuesim.sim.broker import Broker, Held
@@ -30,7 +30,7 @@ class RedisState:
     track = False  # log receives (only when a restart is scheduled for this queue)
 
     def configure(self, persistence: str, snapshot_every: float, maxmemory: int | None, policy: str,
-                  track: bool) -> None:
+                  track: bool, phase: Callable[[], float]) -> None:
         self.persistence = persistence
         self.snapshot_every = snapshot_every
         self.maxmemory = maxmemory
@@ -39,16 +39,19 @@ class RedisState:
         self.recent: deque[tuple[float, int]] = deque()  # (receive time, message), newest last
         self.restored: set[int] = set()  # brought back by a restart and waiting again
         self.window = 1.0 if persistence == "aof-everysec" else snapshot_every
+        self.phase = phase  # U(0,1): where in its period the last fsync or snapshot fell
+        self.restarts: list[dict[str, float]] = []
 
     def durable_point(self, now: float) -> float:
-        """The latest instant whose writes a restart at ``now`` keeps."""
+        """The latest instant whose writes a restart at ``now`` keeps (recorded in ``restarts``)."""
         if self.persistence == "aof-always":
-            return now
-        if self.persistence == "aof-everysec":
-            return math.floor(now)
-        if self.persistence == "rdb":
-            return math.floor(now / self.snapshot_every) * self.snapshot_every
-        return -math.inf
+            t_d = now
+        elif self.persistence in ("aof-everysec", "rdb"):
+            t_d = now - self.phase() * self.window  # the restart falls anywhere in the period
+        else:
+            t_d = -math.inf
+        self.restarts.append({"at": now, "durable_point": t_d})
+        return t_d
 
     def stored(self) -> int:
         return self.waiting + len(getattr(self, "hidden", ()))  # type: ignore[attr-defined]

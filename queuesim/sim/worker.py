@@ -83,13 +83,10 @@ class Consumer:
 
     # -- delivery -------------------------------------------------------------------------------
     def start(self, message: int, row: int, receipt: int) -> None:
-        """Called by the broker when this worker receives ``message``."""
+        """Called by the broker when this worker receives ``message`` (buffered while it is busy)."""
         if self.message >= 0:
             self.buffer.append((message, row, receipt))
-        else:
-            self._begin(message, row, receipt)
-
-    def _begin(self, message: int, row: int, receipt: int) -> None:
+            return
         self.message = message
         self.row = row
         self.receipt = receipt
@@ -163,7 +160,7 @@ class Consumer:
         """Free again: start the next prefetched delivery, then hand the credit back to the broker."""
         self.message = -1
         if self.buffer:
-            self._begin(*self.buffer.popleft())
+            self.start(*self.buffer.popleft())
         self.pool.upstream.take(self)
 
     # -- faults ---------------------------------------------------------------------------------

@@ -1,0 +1,164 @@
+"""Side-by-side runs: the same workload and faults on different brokers, with common random numbers.
+
+Variants come from a scenario's ``variants:`` section (named sets of ``--set`` style overrides) or
+from several scenario files. Every variant runs with the same seed, and random streams are keyed
+by component name, so arrivals, service draws and fault draws are the same numbers in each: the
+differences come from the broker semantics, not from sampling noise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from queuesim.api import RunResult, run
+from queuesim.errors import Problem, ScenarioError
+from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
+from queuesim.scenario.yaml_lines import line_of, read_yaml
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+#: (column, summary path) of the comparison table, in display order
+COLUMNS = [
+    ("produced", "messages.produced"),
+    ("completed", "messages.completed"),
+    ("throughput", "rates.throughput"),
+    ("lost", "messages.lost"),
+    ("loss_rate", "rates.loss"),
+    ("duplicates", "messages.duplicates"),
+    ("duplicate_rate", "rates.duplicate"),
+    ("redeliveries", "messages.redeliveries"),
+    ("dead_lettered", "messages.dead_lettered"),
+    ("rejection_rate", "rates.rejection"),
+    ("gave_up", "messages.gave_up"),
+    ("in_flight", "messages.in_flight"),
+    ("p50", "latency.end_to_end.p50"),
+    ("p99", "latency.end_to_end.p99"),
+    ("p999", "latency.end_to_end.p999"),
+    ("ack_p99", "latency.ack.p99"),
+    ("poison_cycling", "poison.cycling"),
+]
+
+
+def _get(summary: dict[str, Any], path: str) -> Any:
+    node: Any = summary
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _variant_scenarios(path: str) -> dict[str, Scenario]:
+    """The variants of one scenario file, each validated before anything runs."""
+    base = load_scenario(path)
+    if not base.variants:
+        return {}
+    doc = read_yaml(Path(path).read_text(), path)
+    raw = dict(doc.data)
+    raw.pop("variants", None)
+    out: dict[str, Scenario] = {}
+    problems: list[Problem] = []
+    for name, sets in base.variants.items():
+        overrides = [f"{k}={json.dumps(v)}" for k, v in sets.items()]
+        try:
+            sc = scenario_from_dict(raw, source=path, overrides=overrides)
+        except ScenarioError as err:
+            # point at the variant's line: its overrides caused the problem
+            line = line_of(doc.lines, ("variants", name))
+            problems += [Problem(path, line, p.field, f"{p.message} (in variant {name})") for p in err.problems]
+            continue
+        out[name] = sc.model_copy(update={"name": f"{base.name}:{name}"})
+    if problems:
+        raise ScenarioError(problems)
+    return out
+
+
+@dataclass
+class CompareResult:
+    """The runs of every variant and a one-row-per-variant table of the figures that differ."""
+
+    results: dict[str, RunResult]
+
+    @property
+    def table(self) -> pd.DataFrame:
+        rows = []
+        for name, result in self.results.items():
+            s = result.summary
+            row: dict[str, Any] = {"variant": name, "brokers": ", ".join(
+                sorted({_broker_label(q) for q in result.scenario.queues.values()}))}
+            row.update({col: _get(s, path) for col, path in COLUMNS})
+            for reason, n in s["losses"].items():
+                row[f"lost.{reason}"] = n
+            for i, f in enumerate(s["faults"]):
+                row[f"fault{i + 1}.drain_time"] = f["drain_time"]
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("variant")
+
+    def figure(self) -> Figure:
+        """Loss, duplicates and p99 per variant as three bar panels."""
+        from queuesim.report.compare import comparison_figure
+
+        return comparison_figure(self.table)
+
+    def save(self, out_dir: str | os.PathLike[str], plots: bool = True) -> list[Path]:
+        """Write compare.csv, compare.json (every variant's summary) and compare.png."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        table = self.table
+        paths = [out / "compare.csv", out / "compare.json"]
+        table.to_csv(paths[0])
+        paths[1].write_text(json.dumps({n: r.summary for n, r in self.results.items()}, indent=2) + "\n")
+        if plots:
+            fig = self.figure()
+            paths.append(out / "compare.png")
+            fig.savefig(paths[-1], dpi=100)
+        return paths
+
+
+def _broker_label(q: Any) -> str:
+    if q.broker == "redis":
+        return f"redis {q.mode}"
+    if q.broker == "sqs":
+        return f"sqs {q.kind}"
+    return "rabbitmq"
+
+
+def compare(
+    sources: Sequence[str | os.PathLike[str] | Scenario],
+    *,
+    seed: int | None = None,
+    replications: int | None = None,
+    overrides: Sequence[str] = (),
+    executor: Executor | None = None,
+) -> CompareResult:
+    """Run variants side by side with common random numbers.
+
+    Parameters
+    ----------
+    sources : sequence of paths or Scenarios
+        One scenario with a ``variants:`` section, or several scenarios (one variant each).
+    seed, replications, overrides, executor
+        As for :func:`queuesim.run`; the same seed drives every variant.
+    """
+    variants: dict[str, Scenario | str] = {}
+    if len(sources) == 1 and not isinstance(sources[0], Scenario):
+        variants.update(_variant_scenarios(os.fspath(sources[0])))
+    if not variants:
+        for src in sources:
+            name = src.name if isinstance(src, Scenario) else Path(src).stem
+            variants[name] = src if isinstance(src, Scenario) else os.fspath(src)
+    if seed is None:
+        first = next(iter(variants.values()))
+        seed = first.seed if isinstance(first, Scenario) else load_scenario(first).seed
+    results = {
+        name: run(sc, seed=seed, replications=replications, overrides=overrides, executor=executor)
+        for name, sc in variants.items()
+    }
+    return CompareResult(results)

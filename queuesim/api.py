@@ -162,3 +162,33 @@ def run(
     ]
     records = _replicate(scenario, seed, reps, executor)
     return RunResult(scenario=scenario, records=records, seed=seed, source=source, warnings=warnings)
+
+
+def report(
+    result: RunResult | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    plan: str | os.PathLike[str] | None = None,
+    simulate_peak: bool = True,
+) -> list[Path]:
+    """Write ``report.html`` (self-contained) and ``report.md`` for a run or a sweep.
+
+    Parameters
+    ----------
+    result : RunResult or path
+        A result in memory, or a ``queuesim run`` / ``queuesim sweep`` output directory.
+    out_dir : path, optional
+        Where to write; default ``reports/<result directory name>/`` (required for a RunResult).
+    plan : path, optional
+        A ``plan.json`` to show with a sweep (default: the one in the sweep directory, if any).
+    simulate_peak : bool, default True
+        For a sweep, re-simulate its peak point once to draw queue depth over time.
+
+    Returns
+    -------
+    list of Path
+        ``report.html``, ``report.md`` and the figures written beside report.md.
+    """
+    from queuesim.report import write_report
+
+    return write_report(result, out_dir, plan=plan, simulate_peak=simulate_peak)

@@ -6,8 +6,12 @@ Four tables, every column documented here (``metrics`` turns them into DataFrame
 
 requests (one row per producer message)
     ``producer`` index, ``created`` time, ``done`` (time its last work ended, NaN if not settled),
-    ``outcome`` (:class:`Outcome`).
-messages (one row per message at each queue; a request's root message plus every fan-out child)
+    ``outcome`` (:class:`Outcome`), and the client's view: ``responded`` (the response reached a
+    client that waits for one, ``await_result`` or ``sync``; NaN otherwise), ``abandoned`` (when
+    the client stopped waiting at its ``timeout``; NaN if it did not), ``throttled`` (when its
+    producer's rate limit refused it; NaN if not).
+messages (one row per message at each queue; a request's root message plus every fan-out child,
+    and one more stage-0 message per retry after a client timeout)
     ``request``, ``queue`` index, ``stage`` (0 for a producer's message), ``created`` (first publish
     attempt), ``accepted`` (publish accepted, NaN if never), ``attempts`` (publish attempts),
     ``receives``, ``processings`` (finished processings, duplicates included), ``done`` (when it

@@ -16,8 +16,8 @@ from queuesim.metrics.derive import Derived, overlap, step_max
 from queuesim.metrics.stats import clean, describe, mean_ci
 from queuesim.records import Delivery, Outcome, RunRecord
 
-LATENCIES = ("end_to_end", "queue_wait", "service", "ack")
-RATES = ("throughput", "rejection", "loss", "duplicate", "gave_up")
+LATENCIES = ("end_to_end", "queue_wait", "service", "ack", "response")
+RATES = ("throughput", "rejection", "loss", "duplicate", "gave_up", "offered", "abandoned", "base_load")
 BATCHES = 10  # batch means for a single long run
 
 
@@ -39,7 +39,15 @@ def latency_samples(d: Derived, select: np.ndarray | None = None) -> dict[str, n
         "queue_wait": (d.first_receive - msg["accepted"])[min_],
         "service": d.service[din & d.processed],
         "ack": (msg["accepted"] - msg["created"])[root],
+        # creation → response, for clients that wait for one (await_result, sync); empty otherwise
+        "response": _client_column(req, "responded", rin) - req["created"][rin],
     }
+
+
+def _client_column(req: dict[str, np.ndarray], name: str, rows: np.ndarray) -> np.ndarray:
+    """A client-side request column (queuesim.sim.producer) on ``rows``; all NaN for records without it."""
+    col = req.get(name)
+    return col[rows] if col is not None else np.full(int(np.count_nonzero(rows)), np.nan)
 
 
 def _counts(d: Derived, select: np.ndarray | None = None) -> dict[str, int]:
@@ -61,6 +69,10 @@ def _counts(d: Derived, select: np.ndarray | None = None) -> dict[str, int]:
         "lost": int(oc[Outcome.LOST]),
         "dead_lettered": int(oc[Outcome.DEAD_LETTERED]),
         "in_flight": int(oc[Outcome.IN_FLIGHT]),
+        # client side, outside the conservation invariant: an abandoned request still runs to its
+        # outcome; a throttled one is also counted in gave_up
+        "abandoned": int(np.count_nonzero(~np.isnan(_client_column(req, "abandoned", rin)))),
+        "throttled": int(np.count_nonzero(~np.isnan(_client_column(req, "throttled", rin)))),
     }
 
 
@@ -71,6 +83,8 @@ def _rates(c: dict[str, int], window: float) -> dict[str, float | None]:
         "loss": _ratio(c["lost"], c["produced"]),
         "duplicate": _ratio(c["duplicates"], c["completed"]),
         "gave_up": _ratio(c["gave_up"], c["produced"]),
+        "offered": c["attempts"] / window,  # publish attempts per second, retries included
+        "abandoned": _ratio(c["abandoned"], c["produced"]),
     }
 
 
@@ -171,6 +185,9 @@ def summarize(records: Sequence[RunRecord], meta: dict | None = None) -> dict:
     per_rep = [_counts(d) for d in deriveds]
     counts = {k: sum(c[k] for c in per_rep) for k in per_rep[0]}
     rates = _rates(counts, window * len(records))
+    # the producers' configured (expected) arrivals per second over the window, for offered vs base
+    base = [r.extra.get("base_load") for r in records]
+    rates["base_load"] = float(np.mean(base)) if all(b is not None for b in base) else None
     pooled = {k: np.concatenate([latency_samples(d)[k] for d in deriveds]) for k in LATENCIES}
     method, ci = _ci(deriveds)
     counts.pop("attempts")

@@ -4,6 +4,9 @@ Columns: ``time`` (bucket start, s), ``depth.<queue>`` (time-average waiting mes
 ``in_service.<pool>`` (time-average busy workers), and per-bucket counts ``produced``,
 ``accepted``, ``rejected`` (503s), ``gave_up``, ``completed``, ``lost``, ``dead_lettered``,
 plus ``throughput`` (completed per second). ``warmup`` marks buckets before the warmup ends.
+Client side: ``offered`` (producers' publish attempts, retries included: above ``produced`` in a
+retry storm), ``throttled`` (refused by a producer's rate limit), ``abandoned`` (clients that
+stopped waiting at their timeout).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from queuesim.metrics.derive import Derived
 from queuesim.records import Outcome, RunRecord
 
 TARGET_BUCKETS = 200
+_CLIENT = ("offered", "throttled", "abandoned")  # appended after the original columns
 
 
 def bucket_width(duration: float, target: int = TARGET_BUCKETS) -> float:
@@ -65,6 +69,10 @@ def _one(d: Derived, edges: np.ndarray) -> dict[str, np.ndarray]:
     for name, code in (("gave_up", Outcome.GAVE_UP), ("completed", Outcome.COMPLETED),
                        ("lost", Outcome.LOST), ("dead_lettered", Outcome.DEAD_LETTERED)):
         cols[name] = _counts(req["done"][req["outcome"] == code], edges)
+    rejected_root = msg["stage"][rec.rejections["message"]] == 0
+    cols["offered"] = cols["accepted"] + _counts(rec.rejections["time"][rejected_root], edges)
+    for name in ("throttled", "abandoned"):
+        cols[name] = _counts(req[name], edges) if name in req else np.zeros(len(edges) - 1)
     return cols
 
 
@@ -81,4 +89,4 @@ def timeseries(records: Sequence[RunRecord], width: float | None = None) -> pd.D
     df = pd.DataFrame({"time": edges[:-1], **cols})
     df["throughput"] = df["completed"] / np.diff(edges)
     df["warmup"] = edges[1:] <= warmup
-    return df
+    return df[[c for c in df if c not in _CLIENT] + list(_CLIENT)]  # client columns last

@@ -1,5 +1,7 @@
-"""Reports of a run: matplotlib figures drawn from the metrics tables (no SimPy here)."""
+"""Reports of a run or a sweep: matplotlib figures drawn from the metrics tables (no SimPy here), and
+the HTML/Markdown report built from a result directory."""
 
+from queuesim.report.document import Report, ReportError, build_report, load_input, write_report
 from queuesim.report.plots import (
     STEMS,
     TimeUnit,
@@ -16,4 +18,5 @@ from queuesim.report.plots import (
 __all__ = [
     "latency_cdf", "latency_histogram", "queue_depth", "flow", "run_figures", "save_all",
     "time_unit", "format_duration", "TimeUnit", "STEMS",
+    "build_report", "write_report", "load_input", "Report", "ReportError",
 ]

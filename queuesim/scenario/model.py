@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import BeforeValidator, Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ._base import SCENARIO_RULE, Float, Frozen, Int, Violation, fail
 from .distributions import Constant, Distribution
 from .faults import BrokerFault, Chance, Crash, Variants
+from .load import ArrivalKind, Batch, RateLimit, RateProfile, RateSpec, Trace, _path_only
 from .routing import routing_violations, topological_order
 from .study import Cost, Slo, SweepSpec, study_violations
 from .units import Duration, PositiveDuration, PositiveRate, format_duration
@@ -44,7 +46,11 @@ class RetryPolicy(Frozen):
     """How a producer retries a publish the broker refused (a 503 from a full queue).
 
     ``attempts`` counts the first try, so the default of 1 means no retry. The n-th retry waits
-    ``min(max_backoff, backoff · multiplier**(n-1))`` before jitter.
+    ``min(max_backoff, backoff · multiplier**(n-1))`` before jitter. With ``respect_retry_after``
+    (the default, as RFC 9110 asks) a 503 carrying a Retry-After (the queue's ``retry_after``)
+    makes the client wait max(backoff, Retry-After). With ``on_timeout``, a client that waits for
+    a response (``await_result`` or ``sync``) also retries an attempt that ran past its
+    ``timeout``; the abandoned copy still runs, so every such retry adds work.
     """
 
     attempts: Int = Field(1, ge=1)
@@ -52,6 +58,8 @@ class RetryPolicy(Frozen):
     multiplier: Float = Field(2.0, ge=1)
     max_backoff: Duration = 20.0
     jitter: Jitter = "full"
+    respect_retry_after: bool = True
+    on_timeout: bool = False
 
     @model_validator(mode="after")
     def _cap_above_first_delay(self) -> RetryPolicy:
@@ -61,36 +69,136 @@ class RetryPolicy(Frozen):
 
 
 class Producer(Frozen):
-    """A source of messages published to one queue.
+    """A source of requests published to one queue, and the client behaviour around each publish.
 
-    Exactly one of ``rate`` (Poisson arrivals, per second) or ``interarrival`` (a renewal process
-    with that distribution of gaps) is set.
+    Arrivals: one of ``rate`` (Poisson at a constant rate, or a time-varying ``Schedule``,
+    ``Spike`` or ``Daily`` rate), ``interarrival`` (a renewal process with that distribution of
+    gaps) or ``trace`` (recorded timestamps), and/or ``batch`` (a periodic job). ``arrivals:
+    regular`` spaces a ``rate``'s arrivals evenly instead of at random.
+
+    Client: ``retry`` on a 503; ``rate_limit`` (a token bucket every publish attempt must pass);
+    ``timeout`` (the client stops waiting: counted as abandoned); ``await_result`` (the client
+    waits for the task's result, delivered ``result_latency`` after the task ends); ``sync``
+    (no broker: the pool reading ``to`` serves the request inline, ``to``'s ``capacity`` being
+    the accept backlog). The Python attribute of ``rate`` is ``rate_spec``; :attr:`rate` is the
+    constant rate or None.
     """
 
     to: str
-    rate: PositiveRate | None = None
+    rate_spec: RateSpec | None = Field(None, alias="rate")
     interarrival: Distribution | None = None
+    trace: Annotated[Trace | None, BeforeValidator(_path_only)] = None
+    batch: Batch | None = None
+    arrivals: ArrivalKind = "poisson"
     retry: RetryPolicy = RetryPolicy()
+    rate_limit: RateLimit | None = None
+    timeout: PositiveDuration | None = None
+    await_result: bool = False
+    result_latency: Distribution | None = None
+    sync: bool = False
 
     @model_validator(mode="after")
     def _one_arrival_process(self) -> Producer:
-        if (self.rate is None) == (self.interarrival is None):
-            both = self.rate is not None
-            fail(
-                "Producer",
-                [((), "give only one of `rate` or `interarrival`" if both else "give `rate` (Poisson) or `interarrival` (a distribution)")],
-            )
+        given = [k for k, v in (("rate", self.rate_spec), ("interarrival", self.interarrival), ("trace", self.trace)) if v is not None]
+        if len(given) > 1 or (not given and self.batch is None):
+            if not given or given == ["rate", "interarrival"]:
+                both = bool(given)
+                fail(
+                    "Producer",
+                    [((), "give only one of `rate` or `interarrival`" if both else "give `rate` (Poisson) or `interarrival` (a distribution)")],
+                )
+            fail("Producer", [((), f"give only one of `rate`, `interarrival` or `trace`, not {' and '.join(f'`{k}`' for k in given)} (add periodic jobs with `batch`)")])
         if self.interarrival is not None and self.interarrival.mean <= 0:
             fail("Producer", [(("interarrival",), "mean interarrival time must be > 0")], str(self.interarrival))
+        found: list[Violation] = []
+        if self.arrivals != "poisson" and self.rate_spec is None:
+            found.append((("arrivals",), "applies to `rate` only: an interarrival distribution, a trace or a batch sets its own times"))
+        if self.result_latency is not None and not (self.await_result or self.sync):
+            found.append((("result_latency",), "needs `await_result: true`: nobody reads the result of a fire-and-forget request"))
+        if self.retry.on_timeout and not self.waits_for_response:
+            found.append((("retry", "on_timeout"), "needs `await_result: true` or `sync: true`: a fire-and-forget client has no response to time out on"))
+        elif self.retry.on_timeout and self.timeout is None:
+            found.append((("retry", "on_timeout"), "needs the producer's `timeout`"))
+        fail("Producer", found, None)
         return self
 
     @property
+    def rate(self) -> float | None:
+        """The constant Poisson rate per second, or None (a time-varying rate, interarrival, trace or batch only)."""
+        return self.rate_spec if isinstance(self.rate_spec, float) else None
+
+    @property
+    def profile(self) -> RateProfile | None:
+        """The time-varying rate (a Schedule, Spike or Daily), or None."""
+        return None if self.rate_spec is None or isinstance(self.rate_spec, float) else self.rate_spec
+
+    @property
+    def waits_for_response(self) -> bool:
+        """Whether the client waits for the work to be done (``await_result`` or ``sync``)."""
+        return self.await_result or self.sync
+
+    @property
     def mean_rate(self) -> float:
-        """Messages per second: ``rate``, or 1 / mean interarrival."""
-        if self.rate is not None:
-            return self.rate
-        assert self.interarrival is not None  # guaranteed by validation
-        return 1.0 / self.interarrival.mean
+        """Requests per second in the long run: ``rate``, or 1 / mean interarrival.
+
+        A schedule that ends counts its mean over its steps, a spike its base rate, a daily curve
+        its mean, a trace its count over its span; a batch adds size / every. For the mean over a
+        run's window use :meth:`mean_rate_over`.
+        """
+        base = 0.0
+        if self.rate_spec is not None:
+            base = self.rate_spec if isinstance(self.rate_spec, float) else self.rate_spec.mean_rate
+        elif self.interarrival is not None:
+            base = 1.0 / self.interarrival.mean
+        elif self.trace is not None:
+            base = self.trace.mean_rate
+        return base + (self.batch.mean_rate if self.batch is not None else 0.0)
+
+    def expected_arrivals(self, lo: float, hi: float) -> float:
+        """Expected requests created in [lo, hi) (exact for rates, traces and batches; 1/mean per second for a renewal process)."""
+        span = max(0.0, hi - lo)
+        total = 0.0
+        if isinstance(self.rate_spec, float):
+            total = self.rate_spec * span
+        elif self.rate_spec is not None:
+            total = self.rate_spec.cumulative(hi) - self.rate_spec.cumulative(lo)
+        elif self.interarrival is not None:
+            total = span / self.interarrival.mean
+        elif self.trace is not None:
+            total = self.trace.expected(lo, hi)
+        if self.batch is not None:
+            total += self.batch.expected(lo, hi)
+        return float(total)
+
+    def mean_rate_over(self, lo: float, hi: float) -> float:
+        """Mean requests per second over [lo, hi), e.g. a run's window (warmup, duration)."""
+        return self.expected_arrivals(lo, hi) / (hi - lo) if hi > lo else 0.0
+
+    def scaled(self, factor: float) -> Producer:
+        """This producer with its load multiplied by ``factor`` (rates, batch sizes rounded, trace speed)."""
+        update: dict[str, Any] = {}
+        if self.rate_spec is not None:
+            update["rate_spec"] = self.rate_spec * factor if isinstance(self.rate_spec, float) else self.rate_spec.scaled(factor)
+        if self.interarrival is not None:
+            update["interarrival"] = _scaled_gaps(self.interarrival, factor)
+        if self.trace is not None:
+            scaled_trace = self.trace.model_copy(update={"speed": self.trace.speed * factor})
+            scaled_trace._times = array("d", (self.trace.times / factor).tolist())
+            update["trace"] = scaled_trace
+        if self.batch is not None:
+            update["batch"] = self.batch.model_copy(update={"size": max(1, round(self.batch.size * factor))})
+        return self.model_copy(update=update)
+
+
+def _scaled_gaps(dist: Any, factor: float) -> Any:
+    """An interarrival distribution with its times divided by ``factor``."""
+    data = dist.model_dump()
+    for key in ("mean", "value", "low", "high"):
+        if isinstance(data.get(key), float):
+            data[key] = data[key] / factor
+    if "samples" in data:
+        data["samples"] = [x / factor for x in data["samples"]]
+    return type(dist).model_validate(data)
 
 
 class QueueBase(Frozen):
@@ -103,6 +211,8 @@ class QueueBase(Frozen):
     broker: str
     capacity: Int | None = Field(None, ge=0)
     latency: Distribution = Constant(value=0.0)
+    # Retry-After carried by this queue's 503s (queuesim.scenario.load; honoured per retry.respect_retry_after)
+    retry_after: PositiveDuration | None = None
 
     @property
     def bounded(self) -> bool:

@@ -47,6 +47,7 @@ __all__ = [
     "path_problem",
     "axis_value_problems",
     "set_path",
+    "scenario_data",
     "study_violations",
 ]
 
@@ -253,8 +254,8 @@ def parse_axis(path: str, spec: Any) -> Axis:
         match = _RANGE_RE.match(spec)
         if match is None:
             raise ValueError(f"cannot read {spec!r} as a range; {_RANGE_HINT}")
-        kind, values, settings, labels = _parse_range(match, spec)
-        return Axis(path, shown, kind, tuple(values), tuple(settings), tuple(labels))
+        range_kind, values, settings, labels = _parse_range(match, spec)
+        return Axis(path, shown, range_kind, tuple(values), tuple(settings), tuple(labels))
     if items is None:
         items = [yaml.safe_load(spec) if isinstance(spec, str) else spec]
     if not items:
@@ -351,14 +352,11 @@ def slo_kind(path: str) -> SloKind:
         if parts[2] in figures:
             return figures[parts[2]]
         hint = did_you_mean(parts[2], figures)
-        return _unknown(path, hint or f"; {parts[0]}.<name>. takes {', '.join(figures)}")
+        raise ValueError(f"unknown summary path {path!r}{hint or f'; {parts[0]}.<name>. takes ' + ', '.join(figures)}")
     candidates = [*_GLOBAL_SLO_PATHS, *(f"queues.<name>.{f}" for f in QUEUE_FIGURES), *(f"workers.<name>.{f}" for f in POOL_FIGURES)]
     hint = did_you_mean(path, candidates)
-    return _unknown(path, hint or "; limits go on latency.<kind>.<stat>, rates.<rate>, queues.<name>.<figure> or workers.<name>.utilization")
-
-
-def _unknown(path: str, hint: str) -> Any:
-    raise ValueError(f"unknown summary path {path!r}{hint}")
+    where = "; limits go on latency.<kind>.<stat>, rates.<rate>, queues.<name>.<figure> or workers.<name>.utilization"
+    raise ValueError(f"unknown summary path {path!r}{hint or where}")
 
 
 def _fraction(value: Any, path: str) -> float:
@@ -370,7 +368,7 @@ def _fraction(value: Any, path: str) -> float:
             raise ValueError(f"{path} is a fraction (write 0.001 or 0.1%), not {'a duration' if _DURATION_RE.match(text) else 'a rate'}")
         else:
             raise ValueError(f"expected a fraction like 0.001 or 0.1%, got {value!r}")
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         raise ValueError(f"expected a fraction like 0.001 or 0.1%, got {value!r}")
     if not 0 <= value <= 1:
         raise ValueError(f"must be between 0 and 1 (a fraction: 0.001 or 0.1%), got {value!r}")
@@ -400,7 +398,7 @@ def parse_slo_limit(path: str, value: Any) -> float:
         return parse_duration(value)
     if kind == "fraction":
         return _fraction(value, path)
-    if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
         return float(value)
     raise ValueError(f"expected a number of messages ≥ 0, got {value!r}")
 
@@ -435,7 +433,7 @@ class Slo(RootModel[dict[str, float]]):
         """Path → limit, in file order."""
         return dict(self.root)
 
-    def __iter__(self) -> Any:  # type: ignore[override]
+    def __iter__(self) -> Any:
         return iter(self.root)
 
     def __len__(self) -> int:
@@ -448,7 +446,7 @@ class Slo(RootModel[dict[str, float]]):
 
 def _price(value: Any) -> Any:
     def one(x: Any, where: str) -> float:
-        if isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x) and x >= 0:
+        if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0:
             return float(x)
         raise PydanticCustomError("price", "{reason}", {"reason": f"{where}must be a price ≥ 0, got {x!r}"})
 
@@ -528,11 +526,16 @@ def path_problem(data: Any, path: str) -> str | None:
 
 
 def set_path(data: dict[str, Any], path: str, value: Any) -> None:
-    """Set ``value`` at an existing dotted ``path`` inside ``data`` (lists are indexed by number)."""
+    """Set ``value`` at a dotted ``path`` inside ``data``, creating missing mappings (lists are indexed by number)."""
     parts = path.split(".")
     node: Any = data
     for part in parts[:-1]:
-        node = node[int(part)] if isinstance(node, list) else node[part]
+        if isinstance(node, list):
+            node = node[int(part)]
+        else:
+            if not isinstance(node.get(part), (dict, list)):
+                node[part] = {}
+            node = node[part]
     last = parts[-1]
     if isinstance(node, list):
         node[int(last)] = value
@@ -540,9 +543,14 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
         node[last] = value
 
 
-def _base_data(scenario: Scenario) -> dict[str, Any]:
-    data = scenario.to_dict()
-    data["sweep"] = None
+def scenario_data(scenario: Scenario) -> dict[str, Any]:
+    """The scenario as its author wrote it, as plain data, without its ``sweep`` section: the base of every variant.
+
+    Only fields that were set are kept, so a variant can change a kind (``queues.orders.broker``
+    from redis to sqs) without the defaults of the old kind (redis' ``mode``) coming along.
+    """
+    data = scenario.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    data.pop("sweep", None)
     return data
 
 
@@ -563,7 +571,7 @@ def axis_value_problems(scenario: Scenario, axis: Axis, limit: int = 3) -> list[
     list of str
         ``'<value>: <message>'``, naming the field when the failure is elsewhere (``warmup``).
     """
-    base = _base_data(scenario)
+    base = scenario_data(scenario)
     found: list[str] = []
     seen: set[str] = set()
     for setting, label in zip(axis.settings, axis.labels):
@@ -630,7 +638,7 @@ def study_violations(scenario: Scenario, check_values: bool = True) -> list[Viol
                 if missing:
                     found.append((("cost", field), f"no price for {', '.join(missing)}: price every {kind}, or give one number for all"))
     if scenario.sweep is not None:
-        data = _base_data(scenario)
+        data = scenario.to_dict()  # every field, defaults included, so an unset option still has a path
         valid: list[tuple[Loc, Axis]] = []
         for path, spec in scenario.sweep.vary.items():
             loc: Loc = ("sweep", "vary", path)

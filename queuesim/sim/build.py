@@ -18,7 +18,7 @@ from queuesim.sim.broker import Broker
 from queuesim.sim.rabbitmq import RabbitBroker
 from queuesim.sim.redis import RedisListBroker, RedisPubSubBroker, RedisReliableBroker
 from queuesim.sim.sqs import SqsBroker, SqsFifoBroker
-from queuesim.sim.producer import Producer
+from queuesim.sim.producer import Producer, wire_producers
 from queuesim.records import Delivery, RunRecord
 from queuesim.sim.recorder import Recorder
 from queuesim.sim.rng import component_rng, stream, uniform_stream
@@ -64,7 +64,9 @@ def _broker(env: simpy.Environment, index: int, name: str, q: Any, rec: Recorder
     else:
         idle = q.reclaim_after if q.mode == "reliable" else q.min_idle
         broker = RedisReliableBroker(*args, mode=q.mode, idle=idle, max_deliveries=q.max_deliveries)
-    broker.configure(q.persistence, q.snapshot_every, q.maxmemory, q.policy, track=restarted)  # type: ignore[attr-defined]
+    phase = uniform_stream(component_rng(seed, replication, f"queue:{name}:persistence"))
+    broker.configure(q.persistence, q.snapshot_every, q.maxmemory, q.policy,  # type: ignore[attr-defined]
+                     track=restarted, phase=phase)
     return broker
 
 
@@ -134,15 +136,8 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
         worker_pool.extend([pi] * w.count)
         pools.append(pool)
 
-    producers: list[Producer] = []
-    for ri, (rname, p) in enumerate(scenario.producers.items()):
-        r = p.retry
-        producers.append(Producer(
-            env, ri, rname, brokers[p.to],
-            _interarrival(p, component_rng(seed, replication, f"producer:{rname}:arrivals")),
-            scenario.duration, r.attempts, (r.jitter, r.backoff, r.multiplier, r.max_backoff),
-            uniform_stream(component_rng(seed, replication, f"producer:{rname}:retry")), rec,
-        ))
+    # producers and their clients (queuesim.sim.producer); a sync producer's queue becomes an inline backlog
+    producers: list[Producer] = wire_producers(env, scenario, brokers, pools, rec, seed, replication)
 
     for fault in scenario.faults:
         broker = brokers[fault.queue]
@@ -173,5 +168,6 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
             "pools": {p.name: {"crashes": p.crashes, "failures": p.failures, "deduplicated": p.deduplicated}
                       for p in pools},
             "faults": [f.model_dump() for f in scenario.faults],
+            "restarts": {n: b.restarts for n, b in brokers.items() if getattr(b, "restarts", None)},
         },
     )

@@ -1,24 +1,75 @@
-"""Producers: open-loop clients that create requests and publish them, retrying on a 503.
+"""Producers: open-loop clients that create requests and publish them, with the client behaviour around each publish.
 
 Arrivals chain one event to the next (no process per message); a refused publish schedules its
 own retry after the backoff, so retries never delay the next arrival, as with real clients.
+
+Client behaviour, each optional:
+
+- a token bucket (``rate_limit``) every publish attempt must pass; an attempt that finds it empty
+  ends the request at the client (throttled, settled as gave up, never retried);
+- ``Retry-After`` on a 503: the retry waits max(backoff, Retry-After);
+- ``timeout``: without ``retry.on_timeout`` it is the client's overall deadline from creation
+  (backoff included); a client still without its answer at the deadline abandons the request.
+  A client still retrying 503s stops (the request gives up); work already accepted runs on;
+- ``await_result`` / ``sync``: the client waits for its response, which arrives when the
+  request's first-stage task ends (plus ``result_latency`` for a result store); with
+  ``retry.on_timeout`` each attempt waits at most ``timeout`` from its accepted publish, then the
+  client publishes a new copy after the backoff (the abandoned copy still runs: the retry storm's
+  extra work), until ``retry.attempts`` publishes have been made in all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
+import numpy as np
 from simpy import Environment
 from simpy.events import Timeout
 
-from queuesim.sim.broker import Broker
 from queuesim.records import Outcome
+from queuesim.scenario.load import sync_violations
+from queuesim.sim import arrivals
+from queuesim.sim.broker import Broker
+from queuesim.sim.direct import DirectBroker
+from queuesim.sim.ratelimit import TokenBucket
 from queuesim.sim.recorder import Recorder
 from queuesim.sim.retry import backoff_delay
+from queuesim.sim.rng import component_rng, stream, uniform_stream
+
+if TYPE_CHECKING:
+    from queuesim.scenario import Scenario
+    from queuesim.sim.worker import Pool
+
+_COMPLETED, _GAVE_UP = int(Outcome.COMPLETED), int(Outcome.GAVE_UP)  # hot path: plain ints
+
+#: ``(time, count)`` arrival instants of an extra arrival source (see :mod:`queuesim.sim.arrivals`).
+Arrivals = Iterator[tuple[float, int]]
 
 
 class Producer:
-    """One producer: its arrival stream, its target queue and its retry policy."""
+    """One producer: its arrival streams, its target queue, its retry policy and its client settings.
+
+    Parameters
+    ----------
+    interarrival : callable or None
+        Gaps of the constant-rate or renewal arrival stream (the original, bit-stable path);
+        None when the arrivals come only from ``sources``.
+    sources : sequence of Arrivals
+        Further arrival streams (time-varying rates, batch jobs, trace replay).
+    retry_after : float or None
+        Retry-After of the target's 503s, when the client honours it.
+    limiter : TokenBucket or None
+    timeout : float or None
+    per_try : bool
+        ``retry.on_timeout``: ``timeout`` applies to each accepted attempt, which is retried.
+    await_result, sync : bool
+        Whether the client waits for a response (through a result store, or inline).
+    result_latency : callable or None
+        Draws the result store's delay (None: the result is there as the task ends).
+    """
 
     def __init__(
         self,
@@ -26,12 +77,21 @@ class Producer:
         index: int,
         name: str,
         target: Broker,
-        interarrival: Callable[[], float],
+        interarrival: Callable[[], float] | None,
         until: float,
         attempts: int,
         backoff: tuple[str, float, float, float],
         uniform: Callable[[], float],
         rec: Recorder,
+        *,
+        sources: tuple[Arrivals, ...] = (),
+        retry_after: float | None = None,
+        limiter: TokenBucket | None = None,
+        timeout: float | None = None,
+        per_try: bool = False,
+        await_result: bool = False,
+        sync: bool = False,
+        result_latency: Callable[[], float] | None = None,
     ) -> None:
         self.env = env
         self.index = index
@@ -44,32 +104,303 @@ class Producer:
         self.uniform = uniform
         self.rec = rec
         self.m_attempts = rec.messages["attempts"]
+        self.m_request = rec.messages["request"]
+        self.r_created = rec.requests["created"]
+        self.r_responded = rec.requests["responded"]
+        self.r_abandoned = rec.requests["abandoned"]
+        self.r_throttled = rec.requests["throttled"]
+        self.sources = sources
+        self.retry_after = retry_after
+        self.limiter = limiter
+        self.timeout = timeout
+        self.sync = sync
+        self.result_latency = None if sync else result_latency
+        waits = await_result or sync
+        self.per_try = bool(per_try and waits and timeout is not None)
+        # the overall deadline from creation (retry backoffs count), unless timeouts are per attempt
+        self.deadline_after = timeout if timeout is not None and not self.per_try else None
+        # requests whose client still waits: request -> its live stage-0 message (-1 between copies)
+        self.live: dict[int, int] | None = {} if waits else None
+        # per_try: publish attempts spent by earlier copies, and the last timeout backoff
+        self.spent: dict[int, tuple[int, float]] | None = {} if self.per_try else None
+        self.deadlines: deque[tuple[float, int, int]] | None = deque() if waits and timeout is not None else None
+        self.armed = False
+
+    @property
+    def watches(self) -> bool:
+        """Whether the recorder must report this producer's settled messages (a client waits for them)."""
+        return self.live is not None
 
     def start(self) -> None:
-        self._schedule_next()
+        if self.interarrival is not None:
+            self._schedule_next()
+        for source in self.sources:
+            self._next_from(source)
 
+    # -- arrivals -------------------------------------------------------------------------------
     def _schedule_next(self) -> None:
-        delay = self.interarrival()
+        delay = self.interarrival()  # type: ignore[misc]
         if self.env._now + delay < self.until:
             Timeout(self.env, delay).callbacks.append(self._arrive)
 
     def _arrive(self, _event: object) -> None:
+        # _create inlined: this is the hot path of every constant-rate or renewal producer
         rec = self.rec
         now = self.env._now
         request = rec.new_request(self.index, now)
         message = rec.new_message(request, self.target.index, 0, now)
+        if self.live is not None:
+            self._track(request, message, now)
         self._attempt(message, self.base)
         self._schedule_next()
 
+    def _next_from(self, source: Arrivals) -> None:
+        step = next(source, None)
+        if step is None or not step[0] < self.until:  # also stops on a NaN time
+            return
+        at, count = step
+        Timeout(self.env, max(0.0, at - self.env._now)).callbacks.append(
+            lambda _e, s=source, n=count: self._burst(s, n)
+        )
+
+    def _burst(self, source: Arrivals, count: int) -> None:
+        now = self.env._now
+        for _ in range(count):
+            self._create(now)
+        self._next_from(source)
+
+    def _create(self, now: float) -> None:
+        rec = self.rec
+        request = rec.new_request(self.index, now)
+        message = rec.new_message(request, self.target.index, 0, now)
+        if self.live is not None:
+            self._track(request, message, now)
+        self._attempt(message, self.base)
+
+    def _track(self, request: int, message: int, now: float) -> None:
+        """The client waits for this request's response (and, with a timeout, not forever)."""
+        self.live[request] = message  # type: ignore[index]
+        if self.deadlines is not None and not self.per_try:
+            self._expect(now + self.timeout, request, message)  # type: ignore[operator]
+
+    # -- publishing -----------------------------------------------------------------------------
     def _attempt(self, message: int, previous: float) -> None:
+        limiter = self.limiter
+        if limiter is not None and not limiter.take(self.env._now):
+            self._throttle(message)
+            return
         attempt = self.m_attempts[message] + 1
         self.m_attempts[message] = attempt
         if self.target.publish(message):
+            if self.per_try:
+                self._expect(self.env._now + self.timeout, self.m_request[message], message)  # type: ignore[operator]
             return
         now = self.env._now
         self.rec.reject(message, now)
+        if self.spent is not None:
+            attempt += self.spent.get(self.m_request[message], (0, 0.0))[0]
         if attempt >= self.attempts:
-            self.rec.settle(message, Outcome.GAVE_UP, now)
+            self._end(message, now)
+            self.rec.settle(message, _GAVE_UP, now)
             return
         delay = backoff_delay(self.jitter, attempt, self.base, self.multiplier, self.cap, previous, self.uniform)
-        Timeout(self.env, delay).callbacks.append(lambda _e, m=message, d=delay: self._attempt(m, d))
+        wait = delay
+        if self.retry_after is not None and wait < self.retry_after:
+            wait = self.retry_after
+        if self.deadline_after is not None:
+            deadline = self.r_created[self.m_request[message]] + self.deadline_after
+            if now + wait >= deadline:  # the client's deadline comes first: it stops retrying
+                Timeout(self.env, deadline - now).callbacks.append(lambda _e, m=message: self._abandon_publish(m))
+                return
+        Timeout(self.env, wait).callbacks.append(lambda _e, m=message, d=delay: self._attempt(m, d))
+
+    def _throttle(self, message: int) -> None:
+        now = self.env._now
+        self.r_throttled[self.m_request[message]] = now
+        self._end(message, now)
+        self.rec.settle(message, _GAVE_UP, now)
+
+    def _abandon_publish(self, message: int) -> None:
+        now = self.env._now
+        request = self.m_request[message]
+        if self.r_abandoned[request] != self.r_abandoned[request]:  # NaN: not yet abandoned
+            self.r_abandoned[request] = now
+        self._end(message, now)
+        self.rec.settle(message, _GAVE_UP, now)
+
+    def _end(self, message: int, now: float) -> None:
+        """The client has its answer (or gave up): it waits no more."""
+        if self.live is not None:
+            request = self.m_request[message]
+            self.live.pop(request, None)
+            if self.spent is not None:
+                self.spent.pop(request, None)
+
+    # -- responses (clients that wait) ----------------------------------------------------------
+    def settled(self, message: int, request: int, outcome: int, now: float) -> None:
+        """Recorder hook: one of this producer's stage-0 messages settled."""
+        live = self.live
+        if live is None or live.get(request) != message:
+            return  # not what the client waits for: answered already, abandoned, or a stale copy
+        if outcome == _COMPLETED:
+            latency = self.result_latency
+            if latency is None:
+                self._respond(request, message)
+            else:
+                Timeout(self.env, latency()).callbacks.append(lambda _e, r=request, m=message: self._respond(r, m))
+        elif outcome != _GAVE_UP and self.sync:
+            # the server answered with an error (or the connection broke): the client knows at once
+            self._end(message, now)
+        # a lost or dead-lettered task sends no result: the client waits until its timeout, if any
+
+    def _respond(self, request: int, message: int) -> None:
+        live = self.live
+        assert live is not None
+        if live.get(request) == message:
+            self.r_responded[request] = self.env._now
+            del live[request]
+            if self.spent is not None:
+                self.spent.pop(request, None)
+
+    # -- timeouts -------------------------------------------------------------------------------
+    def _expect(self, deadline: float, request: int, message: int) -> None:
+        assert self.deadlines is not None
+        self.deadlines.append((deadline, request, message))
+        if not self.armed:
+            self._arm(deadline)
+
+    def _arm(self, deadline: float) -> None:
+        self.armed = True
+        Timeout(self.env, max(0.0, deadline - self.env._now)).callbacks.append(self._expire)
+
+    def _expire(self, _event: object) -> None:
+        """Deadlines are in time order (one timeout per producer): handle the due ones, skip the answered ones."""
+        self.armed = False
+        now = self.env._now
+        pending = self.deadlines
+        live = self.live
+        assert pending is not None and live is not None
+        while pending:
+            deadline, request, message = pending[0]
+            if live.get(request) != message:
+                pending.popleft()
+                continue
+            if deadline > now:
+                break
+            pending.popleft()
+            self._timed_out(request, message, now)
+        if pending:
+            self._arm(pending[0][0])
+
+    def _timed_out(self, request: int, message: int, now: float) -> None:
+        live = self.live
+        assert live is not None
+        if self.spent is not None:
+            spent, previous = self.spent.get(request, (0, self.base))
+            spent += self.m_attempts[message]
+            if spent < self.attempts:
+                delay = backoff_delay(self.jitter, spent, self.base, self.multiplier, self.cap, previous, self.uniform)
+                self.spent[request] = (spent, delay)
+                live[request] = -1  # between copies: a late result of the abandoned one is ignored
+                Timeout(self.env, delay).callbacks.append(lambda _e, r=request, d=delay: self._copy(r, d))
+                return
+            self.spent.pop(request, None)
+        self.r_abandoned[request] = now
+        del live[request]
+
+    def _copy(self, request: int, previous: float) -> None:
+        """Publish a new copy of a request whose previous attempt timed out."""
+        assert self.live is not None
+        message = self.rec.new_copy(request, self.target.index, self.env._now)
+        self.live[request] = message
+        self._attempt(message, previous)
+
+
+
+
+# -- wiring -------------------------------------------------------------------------------------
+class _Exponential:
+    """Poisson arrivals at ``rate`` are exponential gaps with mean 1/rate (drawn exactly as build.py always has)."""
+
+    def __init__(self, mean: float) -> None:
+        self.mean = mean
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.exponential(self.mean, n)
+
+
+def wire_producers(
+    env: Environment,
+    scenario: Scenario,
+    brokers: dict[str, Broker],
+    pools: list[Pool],
+    rec: Recorder,
+    seed: int,
+    replication: int,
+) -> list[Producer]:
+    """The live producers of a scenario; the queue of a ``sync: true`` producer becomes an inline backlog.
+
+    Random streams: ``producer:<name>:arrivals`` (gaps of a constant rate or interarrival
+    distribution, drawn as they always were; the unit hazards of a time-varying rate),
+    ``producer:<name>:retry`` (backoff jitter) and ``producer:<name>:result`` (result latency).
+    Records the producers' expected arrivals per second over the window as ``extra["base_load"]``.
+    """
+    for qname in sorted({p.to for p in scenario.producers.values() if p.sync}):
+        problems = sync_violations(scenario.producers, scenario.workers, list(scenario.queues))
+        if problems:
+            raise ValueError("; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in problems))
+        old = brokers[qname]
+        direct = DirectBroker(env, old.index, qname, scenario.queues[qname].capacity, rec)
+        brokers[qname] = direct
+        for pool in pools:
+            if pool.upstream is old:
+                pool.upstream = direct
+                pool.credits = 1  # a server worker handles one request at a time
+
+    producers: list[Producer] = []
+    for ri, (rname, p) in enumerate(scenario.producers.items()):
+        r = p.retry
+        rng = component_rng(seed, replication, f"producer:{rname}:arrivals")
+        interarrival: Callable[[], float] | None = None
+        sources: list[Arrivals] = []
+        if p.rate is not None and p.arrivals == "poisson":
+            interarrival = stream(_Exponential(1.0 / p.rate), rng)
+        elif p.interarrival is not None:
+            interarrival = stream(p.interarrival, rng)
+        elif p.rate is not None:
+            sources.append(arrivals.regular_rate(p.rate))
+        elif p.profile is not None:
+            sources.append(arrivals.for_profile(p.profile, p.arrivals, rng))
+        elif p.trace is not None:
+            sources.append(arrivals.batches(p.trace.times))
+        if p.batch is not None:
+            sources.append(arrivals.batches(p.batch.times(scenario.duration)))
+        queue = scenario.queues[p.to]
+        retry_after = getattr(queue, "retry_after", None) if r.respect_retry_after else None
+        latency = p.result_latency
+        result = None
+        if p.await_result and latency is not None and not (latency.mean == 0 and latency.variance == 0):
+            result = stream(latency, component_rng(seed, replication, f"producer:{rname}:result"))
+        producers.append(Producer(
+            env, ri, rname, brokers[p.to], interarrival,
+            scenario.duration, r.attempts, (r.jitter, r.backoff, r.multiplier, r.max_backoff),
+            uniform_stream(component_rng(seed, replication, f"producer:{rname}:retry")), rec,
+            sources=tuple(sources),
+            retry_after=retry_after,
+            limiter=TokenBucket(p.rate_limit.rate, p.rate_limit.burst) if p.rate_limit is not None else None,
+            timeout=p.timeout,
+            per_try=r.on_timeout,
+            await_result=p.await_result,
+            sync=p.sync,
+            result_latency=result,
+        ))
+    if any(prod.watches for prod in producers):
+        rec.watch = [prod.settled if prod.watches else None for prod in producers]
+    window = scenario.duration - scenario.warmup
+    rec.extra["base_load"] = math.fsum(
+        p.expected_arrivals(scenario.warmup, scenario.duration) for p in scenario.producers.values()
+    ) / window
+    return producers
+
+
+__all__ = ["Producer", "Arrivals", "wire_producers"]

@@ -1,0 +1,235 @@
+"""Service-level objectives: upper limits on summary.json figures, parsed with located errors and checked against a run.
+
+>>> from queuesim.slo import parse_slo, check_slo
+>>> slo = parse_slo(["latency.end_to_end.p99=500ms", "rates.rejection=0.1%"])
+>>> slo.limits
+{'latency.end_to_end.p99': 0.5, 'rates.rejection': 0.001}
+>>> check_slo(result.summary, slo).met                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from queuesim.errors import Problem, ScenarioError
+from queuesim.scenario import Scenario, format_duration
+from queuesim.scenario.routing import did_you_mean
+from queuesim.scenario.study import Slo, SloKind, slo_kind, slo_name_problems
+
+__all__ = ["Slo", "SloCheck", "SloReport", "parse_slo", "merge_slo", "check_slo", "summary_value", "format_figure"]
+
+
+def format_figure(kind: SloKind, value: float | None) -> str:
+    """A figure in its natural unit: ``250ms``, ``0.1%``, ``12``."""
+    if value is None:
+        return "—"
+    if kind == "duration":
+        return format_duration(value, digits=4)
+    if kind == "fraction":
+        return f"{value:.3g}" if value == 0 else f"{value * 100:.3g}%"
+    return f"{value:.4g}"
+
+
+@dataclass(frozen=True)
+class SloCheck:
+    """One limit checked against one run.
+
+    ``value`` is None when the run has no such figure (no message completed, so no latency):
+    that counts as not met, since nothing shows the limit holds. ``ci95`` is the 95% interval of
+    the figure where summary.json has one (mean latencies and rates).
+    """
+
+    path: str
+    kind: SloKind
+    limit: float
+    value: float | None
+    ci95: tuple[float, float] | None = None
+
+    @property
+    def met(self) -> bool:
+        """Whether the figure is at or below its limit."""
+        return self.value is not None and self.value <= self.limit
+
+    @property
+    def clear_cut(self) -> bool:
+        """Whether the 95% interval lies wholly on one side of the limit (False without an interval)."""
+        if self.ci95 is None:
+            return False
+        low, high = self.ci95
+        return high <= self.limit or low > self.limit
+
+    def __str__(self) -> str:
+        sign = "≤" if self.met else ">"
+        mark = "met" if self.met else "NOT met"
+        return f"{self.path} = {format_figure(self.kind, self.value)} {sign} {format_figure(self.kind, self.limit)}: {mark}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {
+            "path": self.path,
+            "limit": self.limit,
+            "value": self.value,
+            "ci95": list(self.ci95) if self.ci95 else None,
+            "met": self.met,
+        }
+
+
+@dataclass(frozen=True)
+class SloReport:
+    """Every limit of an SLO checked against one run; ``met`` when all are."""
+
+    checks: tuple[SloCheck, ...]
+
+    @property
+    def met(self) -> bool:
+        """Whether every limit holds."""
+        return all(c.met for c in self.checks)
+
+    @property
+    def failed(self) -> list[SloCheck]:
+        """The limits that do not hold."""
+        return [c for c in self.checks if not c.met]
+
+    def __iter__(self) -> Any:
+        return iter(self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form: ``{"met": bool, "checks": [...]}``."""
+        return {"met": self.met, "checks": [c.to_dict() for c in self.checks]}
+
+
+def summary_value(summary: Mapping[str, Any], path: str) -> Any:
+    """The figure at a dotted path of a summary.json dict.
+
+    Raises
+    ------
+    KeyError
+        Naming the first missing key, with a did-you-mean hint.
+    """
+    node: Any = summary
+    parts = path.split(".")
+    for depth, part in enumerate(parts):
+        if not isinstance(node, Mapping) or part not in node:
+            keys = list(node) if isinstance(node, Mapping) else []
+            where = ".".join(parts[:depth]) or "the summary"
+            raise KeyError(f"{where} has no {part!r}{did_you_mean(part, keys)}")
+        node = node[part]
+    return node
+
+
+def _from_strings(items: Sequence[str], source: str) -> tuple[dict[str, Any], list[Problem]]:
+    limits: dict[str, Any] = {}
+    problems = []
+    for text in items:
+        path, sep, raw = text.partition("=")
+        if not sep or not path.strip():
+            problems.append(Problem(source, None, "", f"expected path=limit, like latency.end_to_end.p99=500ms, got {text!r}"))
+            continue
+        try:
+            limits[path.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            limits[path.strip()] = raw.strip()
+    return limits, problems
+
+
+def parse_slo(
+    limits: Slo | Mapping[str, Any] | Sequence[str],
+    scenario: Scenario | None = None,
+    source: str = "--slo",
+) -> Slo:
+    """Read SLO limits from a mapping or ``path=limit`` strings (the CLI's ``--slo``).
+
+    Parameters
+    ----------
+    limits : Slo, mapping or sequence of str
+        ``{'latency.end_to_end.p99': '500ms'}`` or ``['rates.rejection=0.1%']``.
+    scenario : Scenario, optional
+        When given, ``queues.<name>`` and ``workers.<name>`` paths must name its queues and pools.
+    source : str, default '--slo'
+        Where problems say the limits came from.
+
+    Returns
+    -------
+    Slo
+
+    Raises
+    ------
+    ScenarioError
+        Listing every unknown path (with did-you-mean) and every limit of the wrong kind.
+    """
+    if isinstance(limits, Slo):
+        slo = limits
+        problems: list[Problem] = []
+    else:
+        if isinstance(limits, Mapping):
+            raw, problems = dict(limits), []
+        else:
+            raw, problems = _from_strings(list(limits), source)
+        try:
+            slo = Slo.model_validate(raw)
+        except ValidationError as error:
+            for item in error.errors():
+                path = ".".join(str(p) for p in item["loc"])
+                problems.append(Problem(source, None, path, str(item["msg"])))
+            raise ScenarioError(problems) from None
+    if scenario is not None:
+        problems += [Problem(source, None, p, m) for p, m in slo_name_problems(slo, list(scenario.queues), list(scenario.workers))]
+    if problems:
+        raise ScenarioError(problems)
+    return slo
+
+
+def merge_slo(scenario: Scenario, extra: Slo | Mapping[str, Any] | Sequence[str] | None = None) -> Slo | None:
+    """The scenario's ``slo:`` with ``extra`` limits added (an extra limit on the same path wins).
+
+    Returns
+    -------
+    Slo or None
+        None when neither has a limit.
+    """
+    merged = dict(scenario.slo.limits) if scenario.slo is not None else {}
+    if extra is not None:
+        merged.update(parse_slo(extra, scenario).limits)
+    return Slo.model_validate(merged) if merged else None
+
+
+def check_slo(summary: Mapping[str, Any], slo: Slo | Mapping[str, Any]) -> SloReport:
+    """Check a run's summary.json figures against every limit.
+
+    Parameters
+    ----------
+    summary : mapping
+        ``RunResult.summary``.
+    slo : Slo or mapping
+        The limits; a mapping is parsed with :func:`parse_slo`.
+
+    Returns
+    -------
+    SloReport
+
+    Raises
+    ------
+    KeyError
+        If the summary has no figure at a limited path (a queue or pool the run does not have).
+    """
+    parsed = slo if isinstance(slo, Slo) else parse_slo(slo)
+    intervals = summary.get("ci95") or {}
+    checks = []
+    for path, limit in parsed.limits.items():
+        value = summary_value(summary, path)
+        ci = intervals.get(path)
+        checks.append(
+            SloCheck(
+                path=path,
+                kind=slo_kind(path),
+                limit=limit,
+                value=None if value is None else float(value),
+                ci95=(float(ci[0]), float(ci[1])) if ci else None,
+            )
+        )
+    return SloReport(tuple(checks))

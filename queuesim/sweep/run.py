@@ -1,0 +1,232 @@
+"""``sweep()``: run every point of a grid, replications included, into one tidy table.
+
+>>> import queuesim
+>>> result = queuesim.sweep("scenarios/quickstart.yaml", ["workers.fulfil.count=8..12"])  # doctest: +SKIP
+>>> result.table[["workers.fulfil.count", "latency.end_to_end.p99"]]                       # doctest: +SKIP
+>>> result.save("reports/quickstart-sweep")                                                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from queuesim import __version__
+from queuesim.api import run as run_scenario
+from queuesim.executors import SerialExecutor
+from queuesim.scenario import Scenario, load_scenario
+from queuesim.scenario.study import Axis
+from queuesim.slo import Slo, merge_slo
+from queuesim.sweep.grid import Point, Seeds, make_points, sweep_axes
+from queuesim.sweep.runner import default_executor, run_tasks
+from queuesim.sweep.table import point_row, sweep_table
+
+__all__ = ["PointTask", "evaluate_point", "SweepResult", "sweep", "run_points"]
+
+
+@dataclass(frozen=True)
+class PointTask:
+    """Everything one point needs to run anywhere: its scenario (seed included) and replication count."""
+
+    scenario: Scenario
+    replications: int
+
+
+def evaluate_point(task: PointTask) -> dict[str, Any]:
+    """Run one point in this process and return only its summary.json dict (small to send back).
+
+    Replications run serially here: the executor parallelises over points, and the seeds of a
+    point's replications depend on (seed, replication number) only.
+    """
+    return run_scenario(task.scenario, replications=task.replications, executor=SerialExecutor()).summary
+
+
+def run_points(
+    scenarios: Sequence[Scenario],
+    replications: int | None,
+    *,
+    executor: Executor | None = None,
+    progress: bool = True,
+    description: str = "points",
+    names: Sequence[str] | None = None,
+) -> tuple[list[dict[str, Any] | None], bool]:
+    """Summaries of several scenarios run on an executor (a fresh process pool if None).
+
+    Returns
+    -------
+    (summaries, interrupted)
+        ``summaries[i]`` is None for a point Ctrl-C stopped before it finished.
+    """
+    tasks = [PointTask(s, replications or s.replications) for s in scenarios]
+    context: AbstractContextManager[Executor] = default_executor(len(tasks)) if executor is None else nullcontext(executor)
+    with context as ex:
+        outcome = run_tasks(
+            evaluate_point,
+            tasks,
+            executor=ex,
+            progress=progress,
+            description=description,
+            describe=(lambda i: f"point {i} ({names[i]})") if names else None,
+        )
+    return outcome.results, outcome.interrupted
+
+
+@dataclass
+class SweepResult:
+    """A finished (or interrupted) sweep.
+
+    Attributes
+    ----------
+    scenario : Scenario
+        The base scenario.
+    axes : list of Axis
+        What was varied, in grid order (first axis slowest).
+    points : list of Point
+        Every point of the grid, finished or not.
+    summaries : list of dict or None
+        summary.json of each point, None where Ctrl-C stopped it.
+    table : pandas.DataFrame
+        One row per finished point (see :mod:`queuesim.sweep.table` for the columns);
+        ``table.attrs['partial']`` is True after Ctrl-C.
+    partial : bool
+        Whether some points did not run.
+    slo : Slo or None
+        The limits the ``slo.*`` columns check.
+    """
+
+    scenario: Scenario
+    axes: list[Axis]
+    points: list[Point]
+    summaries: list[dict[str, Any] | None]
+    table: pd.DataFrame
+    partial: bool = False
+    slo: Slo | None = None
+    replications: int = 1
+    seeds: Seeds = "common"
+    source: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> int:
+        """Number of points that ran."""
+        return sum(s is not None for s in self.summaries)
+
+    def metadata(self) -> dict[str, Any]:
+        """What ``sweep.json`` holds: the sweep's description and completeness, not its figures."""
+        return {
+            "queuesim_version": __version__,
+            "scenario": self.scenario.name,
+            "source": self.source,
+            "axes": [{"path": a.path, "spec": a.spec, "kind": a.kind, "values": list(a.values)} for a in self.axes],
+            "points": len(self.points),
+            "finished": self.finished,
+            "partial": self.partial,
+            "replications": self.replications,
+            "seeds": self.seeds,
+            "slo": self.slo.limits if self.slo is not None else None,
+            "cost": self.scenario.cost.model_dump(mode="json") if self.scenario.cost is not None else None,
+            "base_scenario": self.scenario.to_dict(),
+        }
+
+    def save(self, out_dir: str | os.PathLike[str]) -> list[Path]:
+        """Write ``sweep.parquet``, ``sweep.csv`` and ``sweep.json`` into ``out_dir``; return their paths."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = [out / "sweep.parquet", out / "sweep.csv", out / "sweep.json"]
+        self.table.to_parquet(written[0], index=False)
+        self.table.to_csv(written[1], index=False, float_format="%.9g")
+        written[2].write_text(json.dumps(self.metadata(), indent=2) + "\n")
+        return written
+
+
+def sweep(
+    scenario: Scenario | str | os.PathLike[str],
+    vary: Sequence[str] | None = None,
+    *,
+    executor: Executor | None = None,
+    progress: bool = True,
+    replications: int | None = None,
+    overrides: Sequence[str] = (),
+    slo: Slo | Mapping[str, Any] | Sequence[str] | None = None,
+    seeds: Seeds | None = None,
+) -> SweepResult:
+    """Run a scenario over a grid of values and collect one row per point.
+
+    Parameters
+    ----------
+    scenario : Scenario, str or path-like
+        A loaded scenario or a YAML file. Its ``sweep:`` section gives the grid.
+    vary : sequence of str, optional
+        ``path=values`` specs (like ``--vary``) added to the ``sweep:`` section; a path in both
+        takes the values given here. ``a..b`` is the integers a to b, ``a..b:n`` n evenly spaced
+        values (``200/s..2000/s:10``), ``a,b,c`` a list.
+    executor : concurrent.futures.Executor, optional
+        Where points run. Default: a process pool on every core (serial for one point or one core).
+        Results do not depend on it.
+    progress : bool, default True
+        Show a progress bar (points done, time left) on stderr.
+    replications : int, optional
+        Replications per point; default the scenario's.
+    overrides : sequence of str
+        ``--set`` style ``path=value`` changes to the base scenario.
+    slo : Slo, mapping or sequence of str, optional
+        Limits added to the scenario's ``slo:``; they give the ``slo.*`` columns.
+    seeds : {'common', 'independent'}, optional
+        Default from the ``sweep:`` section, else ``common`` (every point runs with the
+        scenario's seed: common random numbers).
+
+    Returns
+    -------
+    SweepResult
+        With ``partial=True`` if Ctrl-C stopped the sweep: the finished points are kept.
+
+    Raises
+    ------
+    ScenarioError
+        For a bad scenario or sweep specification, before any point runs.
+    """
+    source = None
+    if not isinstance(scenario, Scenario):
+        source = os.fspath(scenario)
+        scenario = load_scenario(source, overrides)
+    elif overrides:
+        from queuesim.scenario import with_overrides
+
+        scenario = with_overrides(scenario, overrides)
+    axes = sweep_axes(scenario, vary)
+    seeds = seeds or (scenario.sweep.seeds if scenario.sweep is not None else "common")
+    limits = merge_slo(scenario, slo)
+    built = make_points(scenario, axes, seeds)
+    reps = replications or scenario.replications
+    points = [p for p, _ in built]
+    summaries, interrupted = run_points(
+        [s for _, s in built],
+        reps,
+        executor=executor,
+        progress=progress,
+        description=f"sweep {scenario.name}",
+        names=[p.describe() for p in points],
+    )
+    rows = [point_row(p, s, summary, limits) for (p, s), summary in zip(built, summaries) if summary is not None]
+    table = sweep_table(rows, [a.path for a in axes])
+    table.attrs["partial"] = interrupted
+    return SweepResult(
+        scenario=scenario,
+        axes=list(axes),
+        points=points,
+        summaries=summaries,
+        table=table,
+        partial=interrupted,
+        slo=limits,
+        replications=reps,
+        seeds=seeds,
+        source=source,
+    )

@@ -1,0 +1,240 @@
+"""Run many independent tasks on any ``concurrent.futures.Executor``: progress bar, first error wins, clean Ctrl-C.
+
+The executor only decides *where* a task runs. A task carries everything it needs (its scenario
+and seed), so results are identical on a :class:`~queuesim.executors.SerialExecutor`, a process
+pool or a Dask cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed, wait
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from queuesim.errors import QueuesimError
+from queuesim.executors import SerialExecutor
+
+__all__ = ["ExecutorKind", "TaskFailed", "Outcome", "QuietProcessPool", "run_tasks", "open_executor", "default_executor"]
+
+#: What ``--executor`` accepts.
+ExecutorKind = Literal["process", "serial", "dask"]
+
+
+class TaskFailed(QueuesimError):
+    """A task raised; the message names the task (a sweep point) and the original error is the cause."""
+
+
+@dataclass
+class Outcome:
+    """What :func:`run_tasks` got back.
+
+    ``results[i]`` is the result of task ``i``, or None where the task did not finish because the
+    run was interrupted (then ``interrupted`` is True).
+    """
+
+    results: list[Any]
+    interrupted: bool = False
+
+    @property
+    def finished(self) -> int:
+        """Number of tasks with a result."""
+        return sum(r is not None for r in self.results)
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C reaches every process of the terminal's process group; only the parent decides what
+    # to keep, so workers must not die mid-task with a traceback each.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class QuietProcessPool(ProcessPoolExecutor):
+    """A process pool whose workers ignore Ctrl-C, so the parent alone handles it; :meth:`terminate` stops it at once."""
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        super().__init__(max_workers=max_workers, initializer=_ignore_sigint)
+
+    @property
+    def max_workers(self) -> int:
+        """Number of worker processes."""
+        return int(self._max_workers)  # type: ignore[attr-defined]
+
+    def terminate(self, futures: Iterable[Future[Any]] = (), grace: float = 0.5) -> None:
+        """Cancel pending tasks and kill the workers; tasks still running after ``grace`` seconds are lost.
+
+        The grace lets results already computed but still on their way back (and tasks about to
+        finish) arrive, so nothing finished is thrown away.
+        """
+        processes = list((getattr(self, "_processes", None) or {}).values())
+        self.shutdown(wait=False, cancel_futures=True)
+        wait([f for f in futures if not f.done()], timeout=grace)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+
+
+def default_executor(tasks: int, workers: int | None = None) -> Executor:
+    """A process pool on every core for several tasks; a serial executor for one task or one core."""
+    n = min(workers or os.cpu_count() or 1, tasks)
+    return QuietProcessPool(n) if n > 1 else SerialExecutor()
+
+
+@contextmanager
+def open_executor(
+    kind: ExecutorKind = "process",
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    tasks: int | None = None,
+) -> Iterator[Executor]:
+    """An executor by name, shut down on exit.
+
+    Parameters
+    ----------
+    kind : {'process', 'serial', 'dask'}
+        ``process``: a local process pool; ``serial``: in this process; ``dask``: a Dask
+        distributed cluster (needs the ``dask`` extra).
+    workers : int, optional
+        Processes of the pool, or of the local Dask cluster; default: every core.
+    scheduler : str, optional
+        ``tcp://host:8786`` of a running Dask scheduler; without it ``dask`` starts a local cluster.
+    tasks : int, optional
+        When known, a process pool is not made larger than this.
+    """
+    if scheduler is not None and kind != "dask":
+        raise QueuesimError("--scheduler needs --executor dask")
+    if kind == "serial":
+        yield SerialExecutor()
+    elif kind == "process":
+        n = workers or os.cpu_count() or 1
+        pool = QuietProcessPool(max(1, min(n, tasks or n)))
+        try:
+            yield pool
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    elif kind == "dask":
+        from queuesim.sweep.dask import dask_executor
+
+        with dask_executor(scheduler, n_workers=workers) as executor:
+            yield executor
+    else:
+        raise QueuesimError(f"unknown executor {kind!r}: use process, serial or dask")
+
+
+def parallelism(executor: Executor) -> int:
+    """How many tasks an executor runs at once, as far as it can tell (2 when it cannot)."""
+    if isinstance(executor, SerialExecutor):
+        return 1
+    n = getattr(executor, "_max_workers", None) or getattr(executor, "parallelism", None)
+    return int(n) if n else 2
+
+
+def _progress(enabled: bool, description: str, total: int) -> Any:
+    if not enabled:
+        return nullcontext(None)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("elapsed"),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
+
+
+def run_tasks(
+    fn: Callable[[Any], Any],
+    tasks: Sequence[Any],
+    *,
+    executor: Executor,
+    progress: bool = True,
+    description: str = "points",
+    describe: Callable[[int], str] | None = None,
+) -> Outcome:
+    """Run ``fn(task)`` for every task on ``executor``.
+
+    Parameters
+    ----------
+    fn : callable
+        A module-level function (process pools and Dask pickle it by reference).
+    tasks : sequence
+        Picklable arguments, one per call.
+    executor : concurrent.futures.Executor
+        Not shut down here.
+    progress : bool, default True
+        Show a rich progress bar on stderr: tasks done and time left.
+    description : str
+        Label of the progress bar.
+    describe : callable, optional
+        ``describe(i)`` names task ``i`` in errors.
+
+    Returns
+    -------
+    Outcome
+        On Ctrl-C (KeyboardInterrupt), pending tasks are cancelled, a :class:`QuietProcessPool`
+        is terminated, and the results finished so far are returned with ``interrupted=True``.
+
+    Raises
+    ------
+    TaskFailed
+        If a task raises; the other tasks are cancelled.
+    """
+    results: list[Any] = [None] * len(tasks)
+    futures: dict[Future[Any], int] = {}
+    interrupted = False
+    with _progress(progress, description, len(tasks)) as bar:
+        bar_task = bar.add_task(description, total=len(tasks)) if bar is not None else None
+
+        def advance(future: Future[Any]) -> None:
+            if bar is not None and not future.cancelled() and future.exception() is None:
+                bar.advance(bar_task)
+
+        def check(future: Future[Any]) -> None:
+            if future.cancelled():
+                return
+            error = future.exception()
+            if isinstance(error, KeyboardInterrupt):  # a serial executor delivers Ctrl-C through the future
+                raise KeyboardInterrupt
+            if error is not None:
+                name = describe(futures[future]) if describe else f"task {futures[future]}"
+                raise TaskFailed(f"{name} failed: {type(error).__name__}: {error}") from error
+            results[futures[future]] = future.result()
+
+        try:
+            for index, task in enumerate(tasks):
+                future = executor.submit(fn, task)
+                futures[future] = index
+                future.add_done_callback(advance)
+                if future.done():
+                    check(future)
+            for future in as_completed(futures):
+                check(future)
+        except KeyboardInterrupt:
+            interrupted = True
+            _stop(executor, futures)
+            for future, index in futures.items():
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    results[index] = future.result()
+        except BaseException:
+            _stop(executor, futures, terminate=False)
+            raise
+    return Outcome(results, interrupted)
+
+
+def _stop(executor: Executor, futures: dict[Future[Any], int], terminate: bool = True) -> None:
+    if terminate and isinstance(executor, QuietProcessPool):
+        # The pool's own thread settles its futures (cancelled or broken); cancelling them from here
+        # as well races with it (CPython 3.11 then raises InvalidStateError in that thread).
+        executor.terminate(futures)
+        return
+    for future in futures:
+        future.cancel()

@@ -74,8 +74,10 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
     for col in ("mean", "p50", "p90", "p99", "p999", "max"):
         lt.add_column(col, justify="right")
     for name, label in (("end_to_end", "end to end"), ("queue_wait", "queue wait"),
-                        ("service", "service"), ("ack", "publish ack")):
-        d = lat[name]
+                        ("service", "service"), ("ack", "publish ack"), ("response", "client response")):
+        d = lat.get(name)
+        if not d or not d.get("count"):
+            continue
         lt.add_row(label, *(_ms(d[c]) for c in ("mean", "p50", "p90", "p99", "p999", "max")))
 
     qt = Table(title="queues", title_justify="left")
@@ -95,7 +97,7 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
 @app.command()
 def run(
     scenario: ScenarioArg,
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder [default: reports/<scenario stem>/].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: reports/<scenario stem>/).")] = None,
     set_: SetOpt = None,
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
     replications: Annotated[int | None, typer.Option(min=1, help="Override the number of replications.")] = None,
@@ -385,7 +387,7 @@ def report(
 @app.command()
 def compare(
     scenarios: Annotated[list[Path], typer.Argument(help="One scenario with `variants:`, or several scenario files.")],
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder [default: reports/<stem>-compare/].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: reports/<stem>-compare/).")] = None,
     set_: SetOpt = None,
     seed: Annotated[int | None, typer.Option(help="Seed for every variant (common random numbers).")] = None,
     replications: Annotated[int | None, typer.Option(min=1, help="Override the number of replications.")] = None,

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from queuesim.errors import ScenarioError
+
 import queuesim
 from queuesim import theory
 from queuesim.metrics import summarize
@@ -216,20 +218,20 @@ def test_sync_mmc_response_time_matches_the_mmc_sojourn():
 
 
 def test_sync_needs_the_queue_to_itself():
-    sc = scenario("""
-        duration: 10s
-        producers:
-          web: {to: q, rate: 1/s, sync: true}
-          batch: {to: q, rate: 1/s}
-        queues: {q: {broker: redis}, r: {broker: redis}}
-        workers:
-          w: {from: q, count: 1, service: 1ms}
-          x: {from: r, count: 1, service: 1ms, to: q}
-    """)
-    found = sync_violations(sc.producers, sc.workers, list(sc.queues))
-    assert [loc for loc, _ in found] == [("producers", "batch", "sync"), ("workers", "x", "to")]
-    with pytest.raises(ValueError, match="every producer to it must be sync"):
-        simulate(sc)
+    with pytest.raises(ScenarioError) as err:
+        scenario("""
+            duration: 10s
+            producers:
+              web: {to: q, rate: 1/s, sync: true}
+              batch: {to: q, rate: 1/s}
+            queues: {q: {broker: redis}, r: {broker: redis}}
+            workers:
+              w: {from: q, count: 1, service: 1ms}
+              x: {from: r, count: 1, service: 1ms, to: q}
+        """)
+    fields = [p.field for p in err.value.problems]
+    assert fields == ["producers.batch.sync", "workers.x.to"]
+    assert all("sync" in p.message for p in err.value.problems)
 
 
 # -- invariants -----------------------------------------------------------------------------------

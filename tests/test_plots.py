@@ -274,5 +274,6 @@ def test_public_api():
     assert set(report.__all__) == {
         "latency_cdf", "latency_histogram", "queue_depth", "flow", "run_figures", "save_all",
         "time_unit", "format_duration", "TimeUnit", "STEMS",
+        "build_report", "write_report", "load_input", "Report", "ReportError",
     }
     assert all(hasattr(report, name) for name in report.__all__)

@@ -358,3 +358,13 @@ def test_cli_bad_sweep_input_exits_2_without_traceback(tmp_path: Path) -> None:
     res = runner.invoke(app, ["sweep", str(path), "--vary", "workers.fulfil.count=4..5", "--executor", "serial",
                               "--scheduler", "tcp://127.0.0.1:8786"])
     assert res.exit_code == 1 and "--scheduler needs --executor dask" in res.output
+
+
+def test_public_api_exports_sweep_and_plan() -> None:
+    import queuesim
+
+    assert {"sweep", "SweepResult", "plan", "PlanResult"} <= set(queuesim.__all__)
+    assert all(hasattr(queuesim, name) for name in queuesim.__all__)
+    # The functions shadow their modules as attributes; the modules stay importable by name.
+    assert callable(queuesim.sweep) and callable(queuesim.plan)
+    assert importlib.import_module("queuesim.sweep.table").flatten_summary is flatten_summary

@@ -78,6 +78,12 @@ def requests_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
             "done": r["done"],
             "end_to_end": r["done"] - r["created"],
             "outcome": _cat(r["outcome"], OUTCOMES),
+            # client side: when the answer reached a waiting client, when it gave up waiting,
+            # when the producer's rate limit refused it (NaN where none applies)
+            "responded": r["responded"],
+            "response": r["responded"] - r["created"],
+            "abandoned": r["abandoned"],
+            "throttled": r["throttled"],
             "in_window": r["created"] >= rec.warmup,
         }))
     return _concat(frames)

@@ -1067,6 +1067,14 @@ def _run_cdf(run: RunData) -> FigureBlock | None:
     return None
 
 
+def _generated() -> datetime:
+    """Now, or ``SOURCE_DATE_EPOCH`` when set (reproducible output: regenerated samples do not churn)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), timezone.utc)
+    return datetime.now(timezone.utc)
+
+
 def _meta(source: Any, seed: Any, reps: Any, version: Any, path: Path | None) -> list[tuple[str, str]]:
     out = []
     if source:
@@ -1078,7 +1086,7 @@ def _meta(source: Any, seed: Any, reps: Any, version: Any, path: Path | None) ->
     if reps is not None:
         out.append(("replications", str(reps)))
     out.append(("queuesim", str(version or __version__)))
-    out.append(("generated", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")))
+    out.append(("generated", _generated().strftime("%Y-%m-%d %H:%M UTC")))
     return out
 
 

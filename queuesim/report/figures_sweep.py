@@ -393,11 +393,16 @@ def _outline(j: int, i: int) -> Any:
 PERCENTILE_STATS = (("p50", "p50"), ("p90", "p90"), ("p95", "p95"), ("p99", "p99"), ("p999", "p99.9"),
                     ("max", "max"))
 _KINDS = (("response", "response (user waits)", "tab:purple"), ("end_to_end", "end to end", "tab:blue"),
-          ("queue_wait", "queue wait", "tab:orange"), ("service", "service", "tab:green"))
+          ("queue_wait", "queue wait", "tab:orange"), ("service", "service", "tab:green"),
+          ("ack", "publish ack", "tab:brown"))
+_DRAWN_UNLESS_LIMITED = ("ack",)  # drawn only when an SLO limits it, to keep the figure readable
 
 
 def latency_percentiles(summary: Mapping[str, Any], limits: Mapping[str, float] | None = None) -> Figure:
     """One run's latency percentiles (p50 … max) per kind, with its latency SLO limits.
+
+    End to end, queue wait and service are always drawn, the response time when producers wait for
+    results, and any other kind (publish ack) when an SLO limits it.
 
     Each limit on ``latency.<kind>.<stat>`` is drawn as a dashed red line with a marker at its
     percentile, so a reader sees at once which percentile breaks it and by how much.
@@ -419,6 +424,8 @@ def latency_percentiles(summary: Mapping[str, Any], limits: Mapping[str, float] 
         d = lat.get(kind) or {}
         if kind == "response" and not d.get("count"):
             continue  # only producers that wait for the result have a response time
+        if kind in _DRAWN_UNLESS_LIMITED and not any(k.split(".")[1] == kind for k in limits):
+            continue
         ys = np.array([np.nan if d.get(s) is None else unit(float(d[s])) for s, _ in PERCENTILE_STATS])
         if np.isfinite(ys).any():
             ax.plot(xs, ys, marker="o", ms=4, lw=1.6, color=color, label=label)

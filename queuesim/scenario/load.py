@@ -47,6 +47,7 @@ __all__ = [
     "ArrivalKind",
     "SCENARIO_DIR",
     "sync_violations",
+    "trace_shorthand",
 ]
 
 #: Key of the pydantic validation context holding the scenario file's directory (relative trace paths).
@@ -365,7 +366,7 @@ class Batch(Frozen):
         return self.size / self.every
 
 
-def _path_only(value: Any) -> Any:
+def trace_shorthand(value: Any) -> Any:
     return {"file": value} if isinstance(value, (str, os.PathLike)) else value
 
 
@@ -426,7 +427,7 @@ class Trace(Frozen):
     def mean_rate(self) -> float:
         """Timestamps per second of the trace's span (0 to the last one)."""
         t = self.times
-        return t.size / t[-1] if t[-1] > 0 else math.inf
+        return t.size / t[-1] if t[-1] > 0 else 0.0  # all at 0: one burst, no long-run rate
 
     def __str__(self) -> str:
         return f"trace({Path(self.file).name}, {len(self._times)} arrivals)"

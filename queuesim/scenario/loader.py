@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from ..errors import Problem, ScenarioError
 from ._base import SCENARIO_RULE, Loc
+from .load import SCENARIO_DIR
 from .model import Scenario
 from .overrides import apply_overrides, apply_overrides_collecting
 from .problems import located_problem, validation_problems
@@ -70,7 +71,9 @@ def _validate(
         data.setdefault("name", default_name)
     place = {"source": source, "data": data, "lines": lines, "overrides": written, "original": original}
     try:
-        scenario = Scenario.model_validate(data)
+        # relative paths in the scenario (trace files) resolve against the scenario file's folder
+        folder = os.path.dirname(os.path.abspath(source)) if os.path.exists(source) else os.getcwd()
+        scenario = Scenario.model_validate(data, context={SCENARIO_DIR: folder})
     except ValidationError as error:
         found = validation_problems(error, Scenario, **place)
         if not any(e["type"] == SCENARIO_RULE for e in error.errors()):

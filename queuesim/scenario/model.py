@@ -12,7 +12,7 @@ from pydantic_core import PydanticCustomError
 from ._base import SCENARIO_RULE, Float, Frozen, Int, Violation, fail
 from .distributions import Constant, Distribution
 from .faults import BrokerFault, Chance, Crash, Variants
-from .load import ArrivalKind, Batch, RateLimit, RateProfile, RateSpec, Trace, _path_only
+from .load import ArrivalKind, Batch, RateLimit, RateProfile, RateSpec, Trace, sync_violations, trace_shorthand
 from .routing import routing_violations, topological_order
 from .study import Cost, Slo, SweepSpec, study_violations
 from .units import Duration, PositiveDuration, PositiveRate, format_duration
@@ -87,7 +87,7 @@ class Producer(Frozen):
     to: str
     rate_spec: RateSpec | None = Field(None, alias="rate")
     interarrival: Distribution | None = None
-    trace: Annotated[Trace | None, BeforeValidator(_path_only)] = None
+    trace: Annotated[Trace | None, BeforeValidator(trace_shorthand)] = None
     batch: Batch | None = None
     arrivals: ArrivalKind = "poisson"
     retry: RetryPolicy = RetryPolicy()
@@ -406,6 +406,7 @@ class Scenario(Frozen):
             self._pool_edges(),
         )
         found += study_violations(self, check_values=not found)
+        found += sync_violations(self.producers, self.workers, list(self.queues))
         for i, fault in enumerate(self.faults):
             if fault.queue not in self.queues:
                 found.append((("faults", i, "queue"), f"unknown queue '{fault.queue}'"))
@@ -449,7 +450,8 @@ class Scenario(Frozen):
         """
         rates = {q: 0.0 for q in self.topological_queues()}
         for producer in self.producers.values():
-            rates[producer.to] += producer.mean_rate
+            # time-varying load: its mean over the measurement window
+            rates[producer.to] += producer.mean_rate_over(self.warmup, self.duration)
         for queue in rates:  # pipeline order: a queue's inflow is final before it is forwarded
             for name, pool, share in self._shares(queue):
                 if pool.to is not None:

@@ -35,13 +35,6 @@ def _latency(spec: object, seed: int, replication: int, name: str) -> Callable[[
     return stream(dist, component_rng(seed, replication, f"queue:{name}:latency"))
 
 
-def _interarrival(producer: object, rng: np.random.Generator) -> Callable[[], float]:
-    if producer.interarrival is not None:  # type: ignore[attr-defined]
-        return stream(producer.interarrival, rng)  # type: ignore[attr-defined]
-    scale = 1.0 / producer.rate  # type: ignore[attr-defined]
-    return stream(_Exponential(scale), rng)
-
-
 def _broker(env: simpy.Environment, index: int, name: str, q: Any, rec: Recorder, seed: int,
             replication: int, restarted: bool) -> Broker:
     """The live broker for one queue's description."""

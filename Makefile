@@ -21,5 +21,6 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_mmc.py
 
-clean:
-	rm -rf $(VENV) reports/*/
+clean:  # keeps the committed sample reports
+	rm -rf $(VENV)
+	find reports -mindepth 1 -maxdepth 1 -type d ! -name samples -exec rm -rf {} +

@@ -1,0 +1,93 @@
+"""The notebooks in notebooks/ run top to bottom on the venv's kernel, each in under a minute.
+
+Each notebook asserts its own claims inline; the test appends one check cell (never saved) that
+looks at the objects the notebook built, and that the kernel is this interpreter's environment.
+Deselect with ``-m "not notebooks"``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+LIMIT_S = 60.0
+
+#: notebook → code run after its last cell, in the same kernel
+CHECKS = {
+    "01-quickstart.ipynb": """
+assert isinstance(result, queuesim.RunResult) and isinstance(exponential, queuesim.RunResult)
+assert isinstance(messages, pd.DataFrame) and len(messages) > 0
+assert set(figures) >= {"latency_cdf", "queue_depth"}
+assert isinstance(mmc, theory.QueueMetrics) and mmc.wait > 0
+_low, _high = exponential.summary["ci95"]["latency.queue_wait.mean"]
+assert abs(exponential.summary["latency"]["queue_wait"]["mean"] - mmc.wait) <= _high - _low, "M/M/c run far from Erlang C"
+""",
+    "02-brokers-under-faults.ipynb": """
+assert set(faceoff.results) == set(scenario.variants)
+assert list(table.index) == list(scenario.variants)
+assert {"lost", "duplicates", "redeliveries", "p99"} <= set(table.columns)
+""",
+    "03-backpressure-and-retries.ipynb": """
+assert list(retries.index) == ATTEMPTS
+assert retries["503 rate"].is_monotonic_increasing
+assert retries["offered ÷ base load"].is_monotonic_increasing
+assert backpressure.summary["rates"]["rejection"] > 0
+assert len(attempts_table) == 4
+""",
+    "04-capacity-planning.ipynb": """
+assert isinstance(grid, queuesim.SweepResult) and len(grid.table) == 24
+assert isinstance(answer, queuesim.PlanResult) and answer.recommended is not None
+assert side_by_side.notna().all()
+""",
+}
+
+
+def _check_cell(name: str) -> str:
+    prefix = ROOT.as_posix()
+    return f"""
+import sys as _sys
+assert _sys.prefix == {sys.prefix!r}, f"the kernel runs {{_sys.executable}}, not the test's environment"
+assert str(ROOT) == {prefix!r}
+{CHECKS[name]}
+"""
+
+
+def test_every_notebook_is_tested() -> None:
+    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(CHECKS)
+
+
+def test_notebooks_are_stored_without_outputs() -> None:
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, f"{path.name}: clear outputs before committing"
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_notebook_runs(name: str) -> None:
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(_check_cell(name)))
+    client = nbclient.NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    )
+    start = time.perf_counter()
+    client.execute()  # raises CellExecutionError, with the cell and traceback, if any cell fails
+    elapsed = time.perf_counter() - start
+    print(f"{name}: {elapsed:.1f} s")
+    assert elapsed < LIMIT_S, f"{name} took {elapsed:.0f} s; notebooks must run in under {LIMIT_S:.0f} s"
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert images >= 1, f"{name} drew no figure"

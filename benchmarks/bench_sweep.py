@@ -179,6 +179,9 @@ def main() -> None:
     print(f"  process pool     {med['pool']:7.2f} s   {med['pool'] / n * 1000:6.1f} ms/point   "
           f"CPU {cpu_pool / n * 1000:5.1f} ms/point   speed-up {med['serial'] / med['pool']:.2f}x on {cores} cores "
           f"(a pure CPU loop gets {statistics.median(ceilings):.2f}x on this machine now)")
+    busy = statistics.median(c / w for c, w in zip(cpu["pool"], times["pool"]))
+    print(f"                   the pool keeps {busy:.2f} of {cores} cores busy (CPU time / wall time: the speed-up "
+          f"a quiet machine gives, whatever the neighbours do)")
     if "dask" in med:
         overhead = (med["dask"] - med["pool"]) / n * 1000
         print(f"  Dask (local)     {med['dask']:7.2f} s   {med['dask'] / n * 1000:6.1f} ms/point   "

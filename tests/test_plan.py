@@ -133,6 +133,28 @@ def test_scale_load_scales_rates_and_interarrival_times() -> None:
     assert doubled.producers["batch"].mean_rate == pytest.approx(2 * s.producers["batch"].mean_rate)
 
 
+def test_scale_load_scales_shaped_rates_batches_and_traces(tmp_path: Path) -> None:
+    (tmp_path / "arrivals.csv").write_text("".join(f"{t / 10}\n" for t in range(100)))  # 10/s for 10 s
+    (tmp_path / "s.yaml").write_text(textwrap.dedent("""\
+        duration: 10m
+        producers:
+          steps: {to: q, rate: [{until: 5m, rate: 100/s}, {rate: 300/s}]}
+          spike: {to: q, rate: {shape: spike, base: 50/s, peak: 500/s, at: 1m, duration: 30s}}
+          daily: {to: q, rate: {shape: daily, mean: 100/s, amplitude: 50/s, period: 10m}}
+          jobs: {to: q, rate: 10/s, batch: {every: 1m, size: 600}, rate_limit: {rate: 100/s, burst: 10}}
+          replay: {to: q, trace: arrivals.csv}
+        queues: {q: {broker: redis}}
+        workers: {w: {from: q, count: 20, service: 1ms}}
+        """))
+    from queuesim import load_scenario
+
+    s = load_scenario(tmp_path / "s.yaml")
+    doubled = scale_load(s, 2.0)
+    for name, producer in s.producers.items():
+        assert doubled.producers[name].mean_rate == pytest.approx(2 * producer.mean_rate), name
+    assert doubled.producers["jobs"].rate_limit == s.producers["jobs"].rate_limit  # the client's limit is design, not load
+
+
 def test_plan_inputs_are_checked_together() -> None:
     no_slo = parse_scenario(MMC.replace("slo:\n  latency.queue_wait.mean: 3ms\n", ""), source="mmc.yaml")
     with pytest.raises(ScenarioError) as info:

@@ -317,10 +317,10 @@ class SweepSpec(Frozen):
 SloKind = Literal["duration", "fraction", "count"]
 
 #: Latency figures in summary.json (``latency.<kind>.<stat>``), in seconds.
-LATENCY_KINDS = ("end_to_end", "queue_wait", "service", "ack")
+LATENCY_KINDS = ("end_to_end", "queue_wait", "service", "ack", "response")
 LATENCY_STATS = ("mean", "p50", "p90", "p95", "p99", "p999", "max")
 #: Rates that an SLO can bound from above (throughput is better when higher, so it has no SLO).
-LIMITABLE_RATES = ("rejection", "loss", "duplicate", "gave_up")
+LIMITABLE_RATES = ("rejection", "loss", "duplicate", "gave_up", "abandoned")
 #: Per-queue and per-pool figures an SLO can bound: ``queues.<name>.<figure>``, ``workers.<name>.<figure>``.
 QUEUE_FIGURES: dict[str, SloKind] = {"mean_wait": "duration", "mean_depth": "count", "max_depth": "count"}
 POOL_FIGURES: dict[str, SloKind] = {"utilization": "fraction"}

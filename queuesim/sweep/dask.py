@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
@@ -30,6 +31,24 @@ def _distributed() -> Any:
     except ImportError as error:
         raise DaskUnavailable(f"{_INSTALL} ({error})") from None
     return distributed
+
+
+@contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Start worker processes with Ctrl-C ignored (inherited through spawn), so only this process handles it.
+
+    Ctrl-C reaches the terminal's whole process group; without this every local worker would
+    print a KeyboardInterrupt traceback while the sweep is keeping its finished points.
+    """
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: signals cannot be changed here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def executor_for_client(client: Any) -> Executor:
@@ -63,13 +82,14 @@ def dask_executor(scheduler: str | None = None, n_workers: int | None = None) ->
     cluster = None
     try:
         if scheduler is None:
-            cluster = distributed.LocalCluster(
-                n_workers=n_workers or os.cpu_count() or 1,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
+            with _workers_ignore_ctrl_c():
+                cluster = distributed.LocalCluster(
+                    n_workers=n_workers or os.cpu_count() or 1,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
             client = distributed.Client(cluster)
         else:
             client = distributed.Client(scheduler, timeout="10s")

@@ -1,4 +1,4 @@
-"""A token bucket: the client-side rate limit a producer's publish attempts must pass."""
+"""A token bucket: a producer's client-side rate limit, and a broker's throughput quota (SQS FIFO)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ class TokenBucket:
 
     __slots__ = ("rate", "burst", "tokens", "stamp", "refused")
 
-    def __init__(self, rate: float, burst: int) -> None:
+    def __init__(self, rate: float, burst: float) -> None:
         self.rate = rate
         self.burst = float(burst)
         self.tokens = float(burst)
@@ -35,6 +35,10 @@ class TokenBucket:
         self.tokens = tokens
         self.refused += 1
         return False
+
+    def wait(self) -> float:
+        """Seconds from the last refused take until a whole token is back."""
+        return max(0.0, (1.0 - self.tokens) / self.rate)
 
 
 __all__ = ["TokenBucket"]

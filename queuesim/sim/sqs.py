@@ -14,6 +14,7 @@ from collections.abc import Callable
 from simpy.events import Timeout
 
 from queuesim.records import Delivery
+from queuesim.sim.ratelimit import TokenBucket
 from queuesim.sim.redelivery import AtLeastOnce
 from queuesim.sim.worker import Consumer
 
@@ -49,28 +50,6 @@ class SqsBroker(AtLeastOnce):
             if self.uniform() < self.duplicate_probability:
                 return _DONE  # the client saw success; the surviving copy reappears after the timeout
         return super().ack(message, receipt)
-
-
-class TokenBucket:
-    """``rate`` tokens per second, at most ``burst`` stored; a full bucket to start."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = burst
-        self.stamp = 0.0
-
-    def take(self, now: float) -> bool:
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-    def wait(self, now: float) -> float:
-        """Seconds until a token is available (after a failed take)."""
-        return (1.0 - self.tokens) / self.rate
 
 
 class SqsFifoBroker(SqsBroker):
@@ -177,7 +156,7 @@ class SqsFifoBroker(SqsBroker):
             self._retry_pending.clear()
             self._serve_idle()
 
-        Timeout(self.env, self.receive_quota.wait(self.env._now)).callbacks.append(again)
+        Timeout(self.env, self.receive_quota.wait()).callbacks.append(again)
 
     def _released(self, message: int) -> None:
         g = self.group.get(message)

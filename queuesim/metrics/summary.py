@@ -188,7 +188,8 @@ def summarize(records: Sequence[RunRecord], meta: dict | None = None) -> dict:
     # the producers' configured (expected) arrivals per second over the window, for offered vs base
     base = [r.extra.get("base_load") for r in records]
     rates["base_load"] = float(np.mean(base)) if all(b is not None for b in base) else None
-    pooled = {k: np.concatenate([latency_samples(d)[k] for d in deriveds]) for k in LATENCIES}
+    samples = [latency_samples(d) for d in deriveds]  # once per replication: each is a pass over the records
+    pooled = {k: np.concatenate([smp[k] for smp in samples]) for k in LATENCIES}
     method, ci = _ci(deriveds)
     counts.pop("attempts")
     summary = {

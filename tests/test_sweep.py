@@ -288,8 +288,14 @@ def test_ctrl_c_keeps_finished_tasks_serial() -> None:
 
 
 def test_ctrl_c_keeps_finished_tasks_process_pool() -> None:
-    with QuietProcessPool(1) as pool:
-        outcome = run_tasks(_signal_parent_at_two, range(8), executor=pool, progress=False)
+    # a process started in the background (as CI may start us) inherits SIGINT ignored, and Python
+    # then installs no KeyboardInterrupt handler: install it, as an interactive terminal would have
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with QuietProcessPool(1) as pool:
+            outcome = run_tasks(_signal_parent_at_two, range(8), executor=pool, progress=False)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert outcome.interrupted and outcome.results[:2] == [0, 10] and outcome.results[2:] == [None] * 6
 
 

@@ -655,7 +655,9 @@ def _scenario_blocks(data: Mapping[str, Any] | None, summary: Mapping[str, Any] 
         to = "—" if not w.get("to") else f"`{w['to']}`" + (f" ×{w['fanout']}" if w.get("fanout", 1) != 1 else "")
         rows.append((f"`{name}`", f"`{w.get('from')}`", mark(f"workers.{name}.count", str(w.get("count"))),
                      mark(f"workers.{name}.service", _dist(w.get("service"))), to,
-                     _extras(w, ("from", "count", "service", "to", "fanout"))))
+                     # the dedupe cost only matters to an idempotent pool
+                     _extras(w, ("from", "count", "service", "to", "fanout")
+                             + (() if w.get("idempotent") else ("dedupe",)))))
     blocks.append(table(("pool", "from queue", "workers", "service time", "publishes to", "other"), rows,
                         align="llrlll", caption="Worker pools"))
     others = [(f"`{k}`", _show(k, v)) for k, v in data.items()

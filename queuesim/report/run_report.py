@@ -1,0 +1,244 @@
+"""The report of one run: verdict against the SLO, latency and queue-depth figures, observations and next steps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from queuesim.report import figures_sweep as fs
+from queuesim.report.formatting import (
+    _num,
+    fmt_count,
+    fmt_duration,
+    fmt_fraction,
+    fmt_number,
+    fmt_per_second,
+    figure_formatter,
+)
+from queuesim.report.inputs import RunData
+from queuesim.report.plots import flow, format_duration, latency_cdf, queue_depth
+from queuesim.report.render import (
+    Block,
+    FigureBlock,
+    Report,
+    Section,
+    Tone,
+    _compact_png,
+    bullets,
+    note,
+    p,
+    png_bytes,
+    table,
+)
+from queuesim.report.sections import (
+    BUSY,
+    IDLE,
+    _assumptions,
+    _headline_blocks,
+    _meta,
+    _rate,
+    _scenario_blocks,
+)
+from queuesim.report.slo import Check, _limit_text, _slo_limits, _slo_origin, _slo_table, check_limits, fmt_ci
+
+__all__ = ["build_run_report"]
+
+def _observations(summary: Mapping[str, Any], data: Mapping[str, Any] | None,
+                  checks: Sequence[Check]) -> list[str]:
+    """What a reader should do about this run, one sentence each, most important first."""
+    out = []
+    for c in checks:
+        fmt = figure_formatter(c.path)
+        if not c.met:
+            out.append(f"`{c.path}` is {fmt(c.value)}, above its limit of {_limit_text(c.path, c.limit)}.")
+    for c in checks:
+        if c.borderline:
+            out.append(f"`{c.path}` has the limit inside its 95% interval ({fmt_ci(c)}): run more "
+                       "replications (`--replications`) before relying on the verdict.")
+    m, r = summary.get("messages") or {}, summary.get("rates") or {}
+    lat = summary.get("latency") or {}
+    queues = (data or {}).get("queues") or {}
+    for name, w in (summary.get("workers") or {}).items():
+        u = _num(w.get("utilization"))
+        if u is None:
+            continue
+        if u >= BUSY:
+            out.append(f"Pool `{name}` is {u:.0%} busy: waits grow steeply as load rises (Erlang C), so "
+                       "there is little headroom; size it for the load you expect with `queuesim plan`.")
+        elif u < IDLE and checks and all(c.met for c in checks):
+            out.append(f"Pool `{name}` is only {u:.0%} busy while the SLO holds: it may be larger than needed.")
+    for name, q in (summary.get("queues") or {}).items():
+        if _num(q.get("rejected")):
+            cap = (queues.get(name) or {}).get("capacity")
+            out.append(f"Queue `{name}`{'' if cap is None else f' (capacity {cap:,})'} answered "
+                       f"{fmt_count(q['rejected'])} publishes with 503.")
+    if _num(m.get("gave_up")):
+        out.append(f"{fmt_count(m['gave_up'])} requests ({fmt_fraction(r.get('gave_up'))}) gave up after "
+                   "their last retry: those users saw an error.")
+    if _num(m.get("duplicates")):
+        service = lat.get("service") or {}
+        sqs = [(n, q) for n, q in queues.items() if q.get("broker") == "sqs"]
+        hint = ""
+        if sqs:
+            n, q = sqs[0]
+            hint = (f" The visibility timeout of `{n}` ({format_duration(q.get('visibility_timeout', 30))}) is "
+                    f"shorter than the slowest jobs (service p99 {fmt_duration(service.get('p99'))}, max "
+                    f"{fmt_duration(service.get('max'))}): raise it above the longest processing time, or make "
+                    "processing idempotent.")
+        out.append(f"{fmt_count(m['duplicates'])} duplicate processings ({fmt_fraction(r.get('duplicate'))} of "
+                   f"completed requests).{hint}")
+    if _num(m.get("dead_lettered")):
+        out.append(f"{fmt_count(m['dead_lettered'])} requests went to the dead-letter queue after their "
+                   "last allowed receive.")
+    if _num(m.get("lost")):
+        causes = ", ".join(f"{k.replace('_', ' ')} {fmt_count(v)}" for k, v in (summary.get("losses") or {}).items() if _num(v))
+        out.append(f"{fmt_count(m['lost'])} requests ({fmt_fraction(r.get('loss'))}) were lost"
+                   + (f" (messages lost by cause: {causes})." if causes else "."))
+    offered, base = _num(r.get("offered")), _num(r.get("base_load"))
+    if offered is not None and base and offered > 1.05 * base:
+        out.append(f"Retries raise the offered load to {fmt_per_second(offered)} publish attempts, "
+                   f"{offered / base - 1:.0%} above the base load of {fmt_per_second(base)}.")
+    if _num(m.get("abandoned")):
+        out.append(f"{fmt_count(m['abandoned'])} requests ({fmt_fraction(r.get('abandoned'))}) were abandoned: the "
+                   "user stopped waiting before the result came back.")
+    poison = summary.get("poison") or {}
+    if _num(poison.get("seen")):
+        out.append(f"{fmt_count(poison['seen'])} poison messages: {fmt_count(_num(poison.get('dead_lettered')))} dead-lettered, "
+                   f"{fmt_count(_num(poison.get('lost')))} lost, {fmt_count(_num(poison.get('cycling')))} still cycling.")
+    out += [str(w) for w in summary.get("warnings") or []]
+    if not out:
+        busiest = max(((n, _num(w.get("utilization")) or 0.0) for n, w in (summary.get("workers") or {}).items()),
+                      key=lambda t: t[1], default=None)
+        out.append("No rejections, losses, duplicates or dead letters"
+                   + (f"; the busiest pool, `{busiest[0]}`, is {busiest[1]:.0%} busy." if busiest else "."))
+    return out
+
+
+
+def _next_steps(source: str | None, data: Mapping[str, Any] | None) -> list[str]:
+    if not source:
+        return []
+    steps = [f"Size it for more load: `queuesim plan {source} --load 2x`."]
+    producers = list(((data or {}).get("producers") or {}).items())
+    pools = list(((data or {}).get("workers") or {}).items())
+    if producers and pools and _num(producers[0][1].get("rate")) is not None:
+        name, pr = producers[0]
+        rate = float(pr["rate"])
+        pool, w = pools[0]
+        count = int(w.get("count", 1))
+        steps.append(f"See the whole curve: `queuesim sweep {source} --vary producers.{name}.rate="
+                     f"{_rate(rate * 0.5)}..{_rate(rate * 2)}:7 --vary workers.{pool}.count="
+                     f"{max(1, count - 2)}..{count + 4}`, then `queuesim report` on its output.")
+    return steps
+
+
+
+def _time_caption(summary: Mapping[str, Any]) -> str:
+    peaks = [f"`{n}` reached {fmt_count(_num(q.get('max_depth')))} waiting (mean {fmt_number(_num(q.get('mean_depth')))})"
+             for n, q in (summary.get("queues") or {}).items() if isinstance(q, Mapping)]
+    return ("Messages waiting per queue and busy workers per pool over the whole run, averaged per time bucket "
+            "and over replications (so short peaks are smoothed); the warm-up is shaded. Exact peaks in the "
+            "window: " + "; ".join(peaks) + ".") if peaks else ""
+
+
+
+def _latency_percentile_figure(summary: Mapping[str, Any], limits: Mapping[str, float]) -> FigureBlock:
+    fig = fs.latency_percentiles(summary, limits)
+    return FigureBlock("latency_percentiles", "Latency percentiles against the SLO",
+                       "End-to-end latency, queue wait and service time at each percentile (requests "
+                       "created after the warm-up); SLO limits on latencies are the dashed red lines.",
+                       png_bytes(fig))
+
+
+
+def build_run_report(run: RunData, extra_slo: Mapping[str, Any] | None = None) -> Report:
+    """The report of one run."""
+    s = run.summary
+    limits = _slo_limits(run.scenario, run.scenario_data, extra_slo)
+    checks = check_limits(s, limits)
+    source = s.get("source")
+
+    # verdict
+    obs = _observations(s, run.scenario_data, checks)
+    if checks:
+        failed = [c for c in checks if not c.met]
+        tone: Tone = "bad" if failed else ("warn" if any(c.borderline for c in checks) else "ok")
+        head = (f"SLO not met: {len(failed)} of {len(checks)} limits exceeded" if failed
+                else f"SLO met: all {len(checks)} limits hold")
+    else:
+        tone = "muted"
+        e2e = (s.get("latency") or {}).get("end_to_end") or {}
+        head = (f"No SLO in the scenario. Throughput {fmt_per_second((s.get('rates') or {}).get('throughput'))}, "
+                f"end-to-end p99 {fmt_duration(e2e.get('p99'))}, 503 rate {fmt_fraction((s.get('rates') or {}).get('rejection'))}")
+    verdict = (tone, head, obs[:4])
+
+    sections = [Section("scenario", "Scenario", tuple(_scenario_blocks(run.scenario_data, s, run.scenario_origin)))]
+    headline = _headline_blocks(s)
+    if checks:
+        headline.insert(0, _slo_table(checks))
+    sections.append(Section("figures", "Headline figures", tuple(headline)))
+
+    lat_blocks: list[Block] = [Block("figure", figure=_latency_percentile_figure(s, limits))]
+    cdf = _run_cdf(run)
+    if cdf is not None:
+        lat_blocks.append(Block("figure", figure=cdf))
+    lat_blocks.append(note("Latency against load and the SLO heat map need several loads: run a sweep "
+                           "(`queuesim sweep`) and report on its directory."))
+    sections.append(Section("latency", "Latency", tuple(lat_blocks)))
+
+    if run.timeseries is not None and len(run.timeseries):
+        fig_q = queue_depth(run.timeseries, s)
+        fig_f = flow(run.timeseries)
+        sections.append(Section("queue-depth", "Queue depth and flow over time", (
+            Block("figure", figure=FigureBlock("queue_depth", "Queue depth over time", _time_caption(s), png_bytes(fig_q))),
+            Block("figure", figure=FigureBlock("flow", "Throughput and failures over time",
+                                               "Completed requests per second against the offered load (top) and "
+                                               "503s, give-ups, losses and dead letters per second (bottom).",
+                                               png_bytes(fig_f))),
+            *_fault_blocks(s),
+        )))
+    else:
+        sections.append(Section("queue-depth", "Queue depth over time", (note("No timeseries.csv in the result."),)))
+
+    rec = [bullets(obs)]
+    steps = _next_steps(source, run.scenario_data)
+    if steps:
+        rec += [p("Next steps:"), bullets(steps)]
+    sections.append(Section("recommendation", "Recommendation", tuple(rec)))
+    own = _slo_limits(run.scenario, run.scenario_data)
+    sections.append(Section("assumptions", "Assumptions", (bullets(
+        _assumptions(s, run.scenario_data, run.scenario_origin, source, run.path,
+                     slo_note=_slo_origin(limits, own, "when the report was made (`--slo`)"))),)))
+    return Report(title=str(s.get("scenario") or (run.scenario_data or {}).get("name") or "scenario"),
+                  kind="run", meta=_meta(s.get("source"), s.get("seed"), s.get("replications"),
+                                         s.get("queuesim_version"), run.path),
+                  verdict=verdict, sections=sections)
+
+
+
+def _fault_blocks(summary: Mapping[str, Any]) -> list[Block]:
+    """Recovery from each scheduled fault: the backlog it built and how long the queue took to drain."""
+    faults = [f for f in summary.get("faults") or [] if isinstance(f, Mapping)]
+    if not faults:
+        return []
+    rows = []
+    for f in faults:
+        drain = _num(f.get("drain_time"))
+        rows.append((fmt_duration(_num(f.get("at"))), f"`{f.get('queue')}`", str(f.get("kind")),
+                     fmt_duration(_num(f.get("end"))), fmt_number(_num(f.get("depth_before"))),
+                     fmt_count(_num(f.get("backlog_peak"))), "not drained" if drain is None else fmt_duration(drain)))
+    return [table(("at", "queue", "fault", "ended", "depth before", "backlog peak", "drained after"), rows,
+                  align="rllrrrr", caption="Scheduled faults: the backlog each built and the time after it ended "
+                                          "until the queue was back to its depth before it.")]
+
+
+
+def _run_cdf(run: RunData) -> FigureBlock | None:
+    caption = ("Share of requests completed within a given time (end to end) and of messages received "
+               "within a given wait; p50 and p99 marked.")
+    if "latency_cdf" in run.figure_pngs:
+        return FigureBlock("latency_cdf", "Latency distribution", caption, _compact_png(run.figure_pngs["latency_cdf"]))
+    if run.requests is not None and run.messages is not None:
+        return FigureBlock("latency_cdf", "Latency distribution", caption,
+                           png_bytes(latency_cdf(run.requests, run.messages, run.summary)))
+    return None

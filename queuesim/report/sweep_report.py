@@ -1,0 +1,472 @@
+"""The report of a sweep: figures against load, where the SLO is met, the recommended point and the plan."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from queuesim.report import figures_sweep as fs
+from queuesim.report.formatting import _num, fmt_duration, fmt_fraction, fmt_per_second, figure_formatter
+from queuesim.report.inputs import ReportError, SweepData
+from queuesim.report.plots import queue_depth
+from queuesim.report.render import (
+    Block,
+    Cell,
+    FigureBlock,
+    Report,
+    Section,
+    Tone,
+    bullets,
+    note,
+    p,
+    png_bytes,
+    table,
+)
+from queuesim.report.sections import _assumptions, _headline_blocks, _meta, _scenario_blocks
+from queuesim.report.slo import _slo_limits, _slo_origin, _slo_table, check_limits
+
+__all__ = ["build_sweep_report"]
+
+CI_LOW, CI_HIGH = "ci95_low", "ci95_high"
+
+def _unflatten(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """A summary.json-like dict from one sweep table row (dotted columns; intervals into ``ci95``)."""
+    out: dict[str, Any] = {"ci95": {}}
+    for key, value in row.items():
+        if key == "point" or key.startswith(("slo.", "cost.")):
+            continue
+        v = value.item() if isinstance(value, np.generic) else value
+        if isinstance(v, float) and math.isnan(v):
+            v = None
+        if key.endswith("." + CI_LOW) or key.endswith("." + CI_HIGH):
+            base, which = key.rsplit(".", 1)
+            pair = out["ci95"].setdefault(base, [None, None])
+            pair[0 if which == CI_LOW else 1] = v
+            continue
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            nxt = node.get(part)
+            if not isinstance(nxt, dict):
+                nxt = node[part] = {}
+            node = nxt
+        node.setdefault(parts[-1], v)
+    out["ci95"] = {k: v for k, v in out["ci95"].items() if v[0] is not None and v[1] is not None}
+    return out
+
+
+
+def _ci_columns(tbl: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    return {c[: -len(CI_LOW) - 1]: (c, c[: -len(CI_LOW) - 1] + "." + CI_HIGH)
+            for c in tbl.columns if c.endswith("." + CI_LOW) and c[: -len(CI_LOW) - 1] + "." + CI_HIGH in tbl}
+
+
+
+def _met_column(tbl: pd.DataFrame, limits: Mapping[str, float]) -> pd.Series | None:
+    """Per point: every limit holds (a missing figure does not). Computed from ``limits`` so that
+    limits added with ``--slo`` count; the table's ``slo.met`` only when no limit is known."""
+    if not limits:
+        return tbl["slo.met"].astype("boolean") if "slo.met" in tbl else None
+    met = pd.Series(True, index=tbl.index)
+    for path, limit in limits.items():
+        if path not in tbl:
+            met &= False
+            continue
+        v = pd.to_numeric(tbl[path], errors="coerce")
+        met &= v.le(limit).fillna(False)
+    return met
+
+
+
+def _pick_axes(axes: Sequence[str]) -> tuple[str, str | None, list[str]]:
+    """(x, series, others): x is the first producer rate swept (else the first path)."""
+    rates = [a for a in axes if a.startswith("producers.") and a.endswith(".rate")]
+    x = rates[0] if rates else axes[0]
+    rest = [a for a in axes if a != x]
+    return x, (rest[0] if rest else None), rest[1:]
+
+
+
+def _close(a: Any, b: Any) -> bool:
+    fa, fb = _num(a), _num(b)
+    if fa is not None and fb is not None:
+        return math.isclose(fa, fb, rel_tol=1e-6, abs_tol=1e-9)
+    return a == b
+
+
+
+def _plan_point(plan: Mapping[str, Any] | None, x: str, axes: Sequence[str]) -> dict[str, Any]:
+    """The plan's recommendation as varied-path values (its load on the x axis when x is a producer rate)."""
+    if not plan:
+        return {}
+    point = {k: v for k, v in (plan.get("recommended") or {}).items() if k in axes and v is not None}
+    if point and x.startswith("producers.") and x.endswith(".rate") and _num(plan.get("target_rate")) is not None:
+        point.setdefault(x, plan["target_rate"])
+    return point
+
+
+
+def _rows_matching(tbl: pd.DataFrame, values: Mapping[str, Any]) -> pd.Series:
+    mask = pd.Series(True, index=tbl.index)
+    for k, v in values.items():
+        mask &= tbl[k].map(lambda t, v=v: _close(t, v))
+    return mask
+
+
+
+def _smallest_meeting(tbl: pd.DataFrame, x: str, series: str | None, met: pd.Series | None) -> list[tuple[Any, Any]]:
+    """Per x value: the smallest series value whose point meets the SLO (None if none does)."""
+    out: list[tuple[Any, Any]] = []
+    if met is None or series is None or not fs._is_numeric(tbl[series]):
+        return out
+    _, levels, _ = fs._x_positions(tbl, x)
+    for lv in levels:
+        rows = tbl[(tbl[x] == lv) & met.fillna(False).to_numpy()]
+        out.append((lv, rows[series].min() if len(rows) else None))
+    return out
+
+
+
+def _focus_row(tbl: pd.DataFrame, x: str, series: str | None, met: pd.Series | None,
+               plan_pt: Mapping[str, Any]) -> tuple[int, str]:
+    """(row position, why): the recommended point, else the cheapest point meeting the SLO at the
+    highest load, else the highest-load point with the most capacity. ``tbl`` has a RangeIndex,
+    so row labels are positions."""
+    if plan_pt:
+        mask = _rows_matching(tbl, plan_pt)
+        if mask.any():
+            return int(np.flatnonzero(mask.to_numpy())[0]), "the point the plan recommends"
+    _, levels, numeric = fs._x_positions(tbl, x)
+    top = levels[-1]
+    at_top = tbl[x] == top
+    if met is not None and series is not None and fs._is_numeric(tbl[series]):
+        good = at_top & met.fillna(False)
+        if good.any():
+            idx = tbl[good][series].idxmin()
+            return int(idx), "the smallest setting meeting the SLO at the highest load swept"
+    rows = tbl[at_top]
+    if series is not None and fs._is_numeric(tbl[series]):
+        idx = rows[series].idxmax()
+    else:
+        idx = rows.index[0]
+    return int(idx), "the highest load swept"
+
+
+
+def _describe_point(row: Any, axes: Sequence[str]) -> str:
+    return ", ".join(f"`{a}` = {fs.value_formatter(a)(row[a])}" for a in axes)
+
+
+
+_RUN_SETTINGS = ("duration", "warmup", "seed")
+
+
+
+def _resolved_sweep_scenario(sweep: SweepData) -> tuple[dict[str, Any] | None, bool]:
+    """The base scenario as the sweep ran it: the stored one, or the source file's with the duration,
+    warm-up and seed the table records (``--set`` overrides of those show in every row).
+
+    Returns the scenario dict and whether it was changed from the source file here (then the
+    changes are reported in the assumptions as settings the table gave).
+    """
+    data = sweep.scenario_data
+    if data is None:
+        return None, False
+    data = json.loads(json.dumps(data))
+    changed = False
+    for key in _RUN_SETTINGS:
+        if key in sweep.axes or key not in sweep.table:
+            continue
+        values = sweep.table[key].dropna().unique()
+        if len(values) == 1 and _num(values[0]) is not None and not _close(values[0], data.get(key)):
+            v = values[0].item() if isinstance(values[0], np.generic) else values[0]
+            data[key] = int(v) if key == "seed" else float(v)
+            changed = True
+    reps = sweep.meta.get("replications")
+    if isinstance(reps, int) and reps != data.get("replications"):
+        data["replications"] = reps
+        changed = True
+    return data, changed
+
+
+
+def _peak_timeseries(base: Mapping[str, Any] | None, axes: Sequence[str],
+                     row: Mapping[Any, Any]) -> tuple[pd.DataFrame | None, dict[str, Any] | None, str]:
+    """Time series of one point: re-simulated here (replication 0) since sweeps keep only summaries."""
+    if base is None:
+        return None, None, "the scenario is not available, so the point cannot be re-simulated"
+    from queuesim.metrics import summarize, timeseries
+    from queuesim.scenario import scenario_from_dict
+    from queuesim.scenario.study import set_path
+    from queuesim.sim import simulate
+
+    data: dict[str, Any] = json.loads(json.dumps(base))
+    data["sweep"] = None
+    for a in axes:
+        v = row[a]
+        set_path(data, a, v.item() if isinstance(v, np.generic) else v)
+    try:
+        sc = scenario_from_dict(data, source="sweep point")
+        record = simulate(sc, 0)
+    except Exception as error:  # noqa: BLE001 - the figure is optional; say why it is missing
+        return None, None, f"re-simulating the point failed: {error}"
+    return timeseries([record]), summarize([record]), f"replication 0, seed {sc.seed}"
+
+
+
+def _sweep_points_table(tbl: pd.DataFrame, axes: Sequence[str], met: pd.Series | None,
+                        limits: Mapping[str, float]) -> Block:
+    figs = ["rates.throughput", "latency.end_to_end.p50", "latency.end_to_end.p99", "rates.rejection",
+            "rates.loss", "rates.duplicate"]
+    figs += [p_ for p_ in limits if p_ not in figs]
+    figs = [f for f in figs if f in tbl]
+    names = {"rates.throughput": "throughput", "latency.end_to_end.p50": "e2e p50", "latency.end_to_end.p99": "e2e p99",
+             "rates.rejection": "503 rate", "rates.loss": "loss", "rates.duplicate": "duplicates"}
+    columns = [*axes, *(names.get(f, f) for f in figs)] + (["SLO"] if met is not None else [])
+    rows = []
+    for i in range(len(tbl)):
+        r = tbl.iloc[i]
+        cells = [Cell(fs.value_formatter(a)(r[a])) for a in axes]
+        for f in figs:
+            v = _num(r[f])
+            tone: Tone = "bad" if f in limits and (v is None or v > limits[f]) else ""
+            cells.append(Cell(figure_formatter(f)(v), tone))
+        if met is not None:
+            ok = met.iloc[i]
+            cells.append(Cell("met", "ok") if ok is True or ok == True else Cell("not met", "bad"))  # noqa: E712
+        rows.append(cells)
+    return table(columns, rows, caption="Every point of the sweep; figures above their SLO limit are marked.")
+
+
+
+def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = None,
+                       simulate_peak: bool = True) -> Report:
+    """The report of a sweep (with its capacity plan when there is one)."""
+    tbl = sweep.table.reset_index(drop=True)
+    meta = sweep.meta
+    limits = _slo_limits(sweep.scenario, sweep.scenario_data)
+    own = dict(limits)
+    if isinstance(meta.get("slo"), Mapping):
+        limits.update({k: float(v) for k, v in meta["slo"].items() if _num(v) is not None})
+    if extra_slo:
+        limits.update(extra_slo)
+    if not sweep.axes:
+        raise ReportError(f"{sweep.path}: the sweep table names no varied path")
+    x, series, others = _pick_axes(sweep.axes)
+    plan = sweep.plan
+    plan_pt = _plan_point(plan, x, sweep.axes)
+    met_all = _met_column(tbl, limits)
+    data, resolved = _resolved_sweep_scenario(sweep)
+
+    # with more than two varied paths the figures show one slice: the others at the focus point
+    focus_i, why = _focus_row(tbl, x, series, met_all, plan_pt)
+    focus = tbl.iloc[focus_i]
+    sliced = tbl
+    slice_note = ""
+    if others:
+        fixed = {o: focus[o] for o in others}
+        sliced = tbl[_rows_matching(tbl, fixed)].reset_index(drop=True)
+        slice_note = " Figures show the points with " + ", ".join(
+            f"`{o}` = {fs.value_formatter(o)(v)}" for o, v in fixed.items()) + "."
+    met = _met_column(sliced, limits)
+    ci = _ci_columns(tbl)
+    focus_summary = _unflatten(focus.to_dict())
+    reps = _num(focus_summary.get("replications")) or _num(meta.get("replications"))
+    focus_summary.setdefault("ci_method", "replications" if reps and reps >= 2 else "batch_means")
+
+    # verdict and recommendation
+    smallest = _smallest_meeting(sliced, x, series, met)
+    rec_blocks: list[Block] = []
+    details: list[str] = []
+    xf = fs.value_formatter(x)
+    if series is not None and smallest:
+        sf = fs.value_formatter(series)
+        rows = [(xf(lv), "none swept" if v is None else sf(v)) for lv, v in smallest]
+        across = table((x, f"smallest {series} meeting the SLO"), rows,
+                       caption="Read across the sweep: the least capacity that meets every limit at each load.")
+    if plan:
+        tone, head, plan_blocks, details = _plan_blocks(plan)
+        rec_blocks += plan_blocks
+        if series is not None and smallest:
+            rec_blocks += [p("The sweep, read across every load it ran:"), across]
+    elif met is not None:
+        _, levels, _ = fs._x_positions(sliced, x)
+        top = levels[-1]
+        if series is not None and smallest:
+            best = smallest[-1][1]
+            if best is None:
+                tone, head = "bad", f"The SLO is not met at the highest load swept ({xf(top)}) by any `{series}` swept"
+            else:
+                tone, head = "ok", f"At the highest load swept ({xf(top)}), `{series}` = {sf(best)} is the smallest value meeting the SLO"
+            rec_blocks.append(across)
+        else:
+            good = sliced[met.fillna(False).to_numpy()]
+            if len(good):
+                tone, head = "ok", f"The SLO is met up to `{x}` = {xf(good[x].max())} of the values swept"
+            else:
+                tone, head = "bad", "The SLO is met at none of the points swept"
+        n_met = int(met.fillna(False).sum())
+        details.append(f"{n_met} of {len(sliced)} points meet every limit.")
+        rec_blocks.append(p("No capacity plan is stored with this sweep: run `queuesim plan SCENARIO --load 2x` "
+                            "for the smallest worker count meeting the SLO at a target load, beside its Erlang-C estimate."))
+    else:
+        tone, head = "muted", "No SLO in the scenario: add an `slo:` section to get a verdict per point"
+        rec_blocks.append(p("With no SLO there is nothing to recommend against; the figures show how latency "
+                            "and failures grow with load."))
+    details.append(f"Headline figures below are at {_describe_point(focus, sweep.axes)} ({why}).")
+    verdict = (tone, head, details)
+
+    sections = [Section("scenario", "Scenario", tuple(
+        [p("Swept: " + "; ".join(_axis_text(a, tbl) for a in sweep.axes) + f" — {len(tbl)} points.")]
+        + _scenario_blocks(data, None, sweep.scenario_origin, sweep.axes)))]
+    headline = _headline_blocks(focus_summary, focus=f"At {_describe_point(focus, sweep.axes)}. ")
+    checks = check_limits(focus_summary, limits)
+    if checks:
+        headline.insert(0, _slo_table(checks))
+    sections.append(Section("figures", "Headline figures", tuple(headline)))
+
+    fig_lat = fs.latency_vs_load(sliced, x, series, limits, ci)
+    sections.append(Section("latency", "Latency against load", (Block("figure", figure=FigureBlock(
+        "latency_vs_load", "Latency percentiles against load",
+        "End-to-end latency percentiles at each load" + ("" if series is None else f", one line per `{series}`")
+        + "; the dashed red line is the SLO limit. A y axis switches to a log scale when latencies span more "
+        "than 30×, as they do near saturation." + slice_note, png_bytes(fig_lat))),)))
+    fig_rates = fs.rates_vs_load(sliced, x, series, limits, ci)
+    sections.append(Section("rates", "503, loss and duplicate rates against load", (Block("figure", figure=FigureBlock(
+        "rates_vs_load", "Failure rates against load",
+        "Share of publish attempts answered 503, of requests lost, and duplicate processings per completed "
+        "request; shaded bands are 95% intervals, dashed red lines SLO limits." + slice_note, png_bytes(fig_rates))),)))
+
+    if met is not None:
+        annotate = None
+        lat_limits = [k for k in limits if k.startswith("latency.") and k in sliced]
+        if lat_limits:
+            annotate = sliced[lat_limits[0]].map(lambda v: fmt_duration(_num(v)))
+        fig_map = fs.slo_heatmap(sliced, x, series, met, annotate, plan_pt or None)
+        cap = ("Green where every SLO limit holds, red where at least one fails"
+               + (f"; each cell shows `{lat_limits[0]}`" if lat_limits else "")
+               + ("; the outlined cell is the plan's recommendation" if plan_pt else "") + "." + slice_note)
+        map_blocks: tuple[Block, ...] = (Block("figure", figure=FigureBlock("slo_heatmap", "Where the SLO is met", cap, png_bytes(fig_map))),)
+        if series is None:
+            map_blocks += (note("Only one path was swept, so the map is a single row."),)
+    else:
+        map_blocks = (note("No SLO in the scenario or the sweep, so there is no map of where it is met."),)
+    sections.append(Section("slo-map", "Where the SLO is met", map_blocks))
+
+    top_x = fs._x_positions(tbl, x)[1][-1]
+    peak_i, peak_why = (focus_i, why) if _close(focus[x], top_x) else _focus_row(tbl, x, series, met_all, {})
+    peak = tbl.iloc[peak_i]
+    if simulate_peak:
+        ts, ts_summary, how = _peak_timeseries(data, sweep.axes, peak.to_dict())
+    else:
+        ts, ts_summary, how = None, None, "re-simulation turned off (`--no-simulate`)"
+    if ts is not None:
+        fig_q = queue_depth(ts, ts_summary)
+        qblocks: tuple[Block, ...] = (Block("figure", figure=FigureBlock(
+            "queue_depth_peak", "Queue depth over time at the peak",
+            f"Messages waiting and busy workers over time at {_describe_point(peak, sweep.axes)} ({peak_why}), "
+            f"re-simulated for this report ({how}); the warm-up is shaded.", png_bytes(fig_q))),)
+    else:
+        qblocks = (note(f"No time series for the peak point: {how}."),)
+    sections.append(Section("queue-depth", "Queue depth over time at the peak", qblocks))
+
+    sections.append(Section("recommendation", "Recommendation", tuple(rec_blocks)))
+    sections.append(Section("points", "All points", (_sweep_points_table(tbl, sweep.axes, met_all, limits),)))
+    source = meta.get("source") or (plan or {}).get("source")
+    assumptions = _assumptions(None, data, sweep.scenario_origin, source, sweep.path,
+                               meta or {"replications": "?", "seeds": "?"}, skip_diff=resolved,
+                               slo_note=_slo_origin(limits, own, "to the sweep or the report (`--slo`)"))
+    if plan:
+        est = plan.get("analytic_estimate") or {}
+        if est.get("assumptions"):
+            assumptions.append(f"Analytic estimate ({est.get('model')}): {est['assumptions']}.")
+    sections.append(Section("assumptions", "Assumptions", (bullets(assumptions),)))
+    title = str(meta.get("scenario") or (sweep.scenario_data or {}).get("name") or "sweep")
+    return Report(title=title, kind="sweep",
+                  meta=_meta(source, (data or {}).get("seed"), meta.get("replications"),
+                             meta.get("queuesim_version"), sweep.path),
+                  verdict=verdict, sections=sections)
+
+
+
+def _axis_text(path: str, tbl: pd.DataFrame) -> str:
+    fmt = fs.value_formatter(path)
+    vals = list(dict.fromkeys(tbl[path].tolist()))
+    if fs._is_numeric(tbl[path]):
+        vals = sorted(vals)
+    shown = ", ".join(fmt(v) for v in vals) if len(vals) <= 8 else f"{fmt(vals[0])} … {fmt(vals[-1])} ({len(vals)} values)"
+    return f"`{path}` = {shown}"
+
+
+
+def _plan_blocks(plan: Mapping[str, Any]) -> tuple[Tone, str, list[Block], list[str]]:
+    """The capacity plan: verdict, blocks and verdict details."""
+    search = str(plan.get("search") or next(iter(plan.get("recommended") or {"setting": None})))
+    rec = (plan.get("recommended") or {}).get(search)
+    cur = (plan.get("current") or {}).get(search)
+    load = _num(plan.get("target_load"))
+    rate = _num(plan.get("target_rate"))
+    at = f"{load:g}× today's load" if load is not None else "the target load"
+    if rate is not None:
+        at += f" ({fmt_per_second(rate)})"
+    meets = bool(plan.get("meets_slo"))
+    if rec is None:
+        tone: Tone = "bad"
+        head = f"No `{search}` searched meets the SLO at {at}"
+    else:
+        tone = "ok" if meets else "warn"
+        head = (f"Recommended: `{search}` = {rec} for {at}"
+                + ("" if meets else " (its confirmation run did not meet every limit)"))
+    details = []
+    if cur is not None:
+        cm = plan.get("current_meets_slo")
+        details.append(f"Today `{search}` = {cur}" + ("" if cm is None else
+                       f", which {'meets' if cm else 'does not meet'} the SLO at {at}") + ".")
+    est = plan.get("analytic_estimate") or {}
+    if est.get("value") is not None:
+        details.append(f"Analytic estimate ({est.get('model')}): {est['value']}.")
+    rows = [("target load", at), ("recommended", f"`{search}` = {rec if rec is not None else 'none found'}"),
+            ("meets the SLO (confirmation run)", "yes" if meets else "no"),
+            ("confirmed with more replications", "yes" if plan.get("confirmed") else "no")]
+    if cur is not None:
+        rows.append(("current setting", f"`{search}` = {cur}"))
+    sat, sat_a = _num(plan.get("saturation_throughput")), _num(plan.get("saturation_throughput_analytic"))
+    if sat is not None or sat_a is not None:
+        rows.append(("saturation throughput of the current design",
+                     f"{fmt_per_second(sat)} simulated" + ("" if sat_a is None else f", {fmt_per_second(sat_a)} analytic")))
+    head_room = _num(plan.get("headroom"))
+    if head_room is not None:
+        rows.append(("headroom over today's load", fmt_fraction(head_room)))
+    if est:
+        rows.append(("analytic estimate", f"{est.get('value') if est.get('value') is not None else 'not available'} ({est.get('model')})"))
+    cost = plan.get("cost")
+    if isinstance(cost, Mapping):
+        cur_sym = cost.get("currency", "")
+        for k, v in cost.items():
+            if _num(v) is not None:
+                rows.append((f"cost: {k.replace('_', ' ')}", f"{_num(v):,.2f} {cur_sym}".strip()))
+    blocks = [table(("plan", "value"), rows, align="ll")]
+    per = est.get("per_limit") or {}
+    skipped = est.get("not_modelled") or {}
+    if per or skipped:
+        erows = [(f"`{k}`", str(v) if v is not None else "—", "") for k, v in per.items()]
+        erows += [(f"`{k}`", "—", str(why)) for k, why in skipped.items()]
+        blocks.append(table(("limit", f"smallest {search} (analytic)", "not modelled because"), erows, align="lrl",
+                            caption="The Erlang-C estimate per SLO limit, beside the simulated answer above."))
+    evals = plan.get("evaluations") or []
+    if evals:
+        erows2 = []
+        for e in evals:
+            erows2.append((str(e.get("value")), str(e.get("replications")), fmt_per_second(_num(e.get("throughput"))),
+                           Cell("met", "ok") if e.get("meets_slo") else Cell("not met", "bad"),
+                           "confirmation" if e.get("confirmation") else "search"))
+        blocks.append(table((search, "replications", "throughput", "SLO", "run"), erows2, align="rrrll",
+                            caption="Every candidate the plan simulated, in the order it ran."))
+    for n in plan.get("notes") or []:
+        blocks.append(note(str(n)))
+    return tone, head, blocks, details

@@ -103,7 +103,7 @@ def test_every_message_is_accounted_for_and_bounds_hold(data: dict) -> None:
     assert m["produced"] == m["completed"] + m["gave_up"] + m["lost"] + m["dead_lettered"] + m["in_flight"]
     assert m["accepted"] + m["gave_up"] + _never_settled_unaccepted(result) == m["produced"]
     for name, q in s["queues"].items():
-        assert 0 <= q["mean_depth"] <= q["max_depth"]
+        assert 0 <= q["mean_depth"] <= q["max_depth"] * (1 + 1e-12)  # a time average summed in floats
         cap = sc.queues[name].capacity
         if cap is not None:
             # publishes never exceed capacity; a copy that comes back (visibility expired, a

@@ -22,6 +22,7 @@ from queuesim.api import RunResult, run
 from queuesim.errors import Problem, ScenarioError
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
 from queuesim.scenario.yaml_lines import line_of, read_yaml
+from queuesim.slo import summary_value
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -46,13 +47,6 @@ COLUMNS = [
     ("ack_p99", "latency.ack.p99"),
     ("poison_cycling", "poison.cycling"),
 ]
-
-
-def _get(summary: dict[str, Any], path: str) -> Any:
-    node: Any = summary
-    for part in path.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
 
 
 def _variant_scenarios(path: str) -> dict[str, Scenario]:
@@ -93,7 +87,7 @@ class CompareResult:
             s = result.summary
             row: dict[str, Any] = {"variant": name, "brokers": ", ".join(
                 sorted({_broker_label(q) for q in result.scenario.queues.values()}))}
-            row.update({col: _get(s, path) for col, path in COLUMNS})
+            row.update({col: summary_value(s, path) for col, path in COLUMNS})
             for reason, n in s["losses"].items():
                 row[f"lost.{reason}"] = n
             for i, f in enumerate(s["faults"]):

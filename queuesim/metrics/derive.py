@@ -47,16 +47,18 @@ class Derived:
     def delivery_queue(self) -> np.ndarray:
         return self.rec.messages["queue"][self.rec.deliveries["message"]]
 
+    def _first_per_message(self, rows: np.ndarray, column: str) -> np.ndarray:
+        """Per message, ``column`` of the first of ``rows`` (in the given order) naming it; NaN if none."""
+        d = self.rec.deliveries
+        out = np.full(len(self.rec.messages["created"]), np.nan)
+        msgs, first = np.unique(d["message"][rows], return_index=True)
+        out[msgs] = d[column][rows[first]]
+        return out
+
     @cached_property
     def first_receive(self) -> np.ndarray:
         """Time each message was first received (NaN if never); rows are in time order."""
-        d = self.rec.deliveries
-        n = len(self.rec.messages["created"])
-        out = np.full(n, np.nan)
-        rows = np.flatnonzero(self.received)
-        msgs, first = np.unique(d["message"][rows], return_index=True)
-        out[msgs] = d["until"][rows[first]]
-        return out
+        return self._first_per_message(np.flatnonzero(self.received), "until")
 
     @cached_property
     def processed(self) -> np.ndarray:
@@ -70,14 +72,8 @@ class Derived:
         d = self.rec.deliveries
         return np.where(self.processed, d["finished"] - d["started"], np.nan)
 
-    @cached_property
-    def busy(self) -> tuple[np.ndarray, np.ndarray]:
-        """(start, end) of every stretch a worker spent on a delivery, failed and crashed ones too."""
-        d = self.rec.deliveries
-        rows = ~np.isnan(d["started"])
-        return d["started"][rows], d["finished"][rows]
-
     def busy_of(self, pool: int) -> tuple[np.ndarray, np.ndarray]:
+        """(start, end) of every stretch a worker of ``pool`` spent on a delivery, failed and crashed ones too."""
         d = self.rec.deliveries
         rows = ~np.isnan(d["started"]) & (self.delivery_pool == pool)
         return d["started"][rows], d["finished"][rows]
@@ -85,14 +81,9 @@ class Derived:
     @cached_property
     def first_service(self) -> np.ndarray:
         """Per message: end of its first finished processing (NaN if none)."""
-        d = self.rec.deliveries
-        n = len(self.rec.messages["created"])
-        out = np.full(n, np.nan)
         rows = np.flatnonzero(self.processed)
-        order = rows[np.argsort(d["finished"][rows], kind="stable")]
-        msgs, first = np.unique(d["message"][order], return_index=True)
-        out[msgs] = d["finished"][order[first]]
-        return out
+        order = rows[np.argsort(self.rec.deliveries["finished"][rows], kind="stable")]
+        return self._first_per_message(order, "finished")
 
     @cached_property
     def delivery_pool(self) -> np.ndarray:
@@ -113,15 +104,20 @@ def overlap(start: np.ndarray, end: np.ndarray, lo: float, hi: float) -> np.ndar
     return np.clip(np.minimum(end, hi) - np.maximum(start, lo), 0.0, None)
 
 
-def step_max(start: np.ndarray, end: np.ndarray, lo: float, hi: float) -> int:
-    """Largest number of intervals [start, end) open at one instant of [lo, hi]."""
-    if start.size == 0:
-        return 0
+def steps(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Event times and the number of intervals [start, end) open right after each (NaN ends never close)."""
     ends = end[~np.isnan(end)]
     times = np.concatenate([start, ends])
     deltas = np.concatenate([np.ones(start.size, np.int64), -np.ones(ends.size, np.int64)])
     order = np.lexsort((deltas, times))  # at equal times a departure counts before an arrival
-    times, level = times[order], np.cumsum(deltas[order])
+    return times[order], np.cumsum(deltas[order])
+
+
+def step_max(start: np.ndarray, end: np.ndarray, lo: float, hi: float) -> int:
+    """Largest number of intervals [start, end) open at one instant of [lo, hi]."""
+    if start.size == 0:
+        return 0
+    times, level = steps(start, end)
     before = np.searchsorted(times, lo, side="right")
     at_lo = level[before - 1] if before > 0 else 0
     inside = (times >= lo) & (times <= hi)

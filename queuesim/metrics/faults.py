@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from queuesim.metrics.derive import Derived
+from queuesim.metrics.derive import Derived, steps
 from queuesim.records import Loss, Outcome
 
 REASONS = [r.name.lower() for r in Loss if r is not Loss.NONE]
@@ -54,12 +54,7 @@ def _depth_steps(d: Derived, queue: int) -> tuple[np.ndarray, np.ndarray]:
     """Event times and the waiting count right after each, for one queue."""
     dl = d.rec.deliveries
     spell = d.delivery_queue == queue
-    start, end = dl["since"][spell], dl["until"][spell]
-    end = end[~np.isnan(end)]
-    times = np.concatenate([start, end])
-    deltas = np.concatenate([np.ones(start.size, np.int64), -np.ones(end.size, np.int64)])
-    order = np.lexsort((deltas, times))
-    return times[order], np.cumsum(deltas[order])
+    return steps(dl["since"][spell], dl["until"][spell])
 
 
 def recovery(deriveds: Sequence[Derived], queues: Sequence[str], faults: Sequence[dict]) -> list[dict]:

@@ -110,10 +110,11 @@ def _queues(deriveds: Sequence[Derived]) -> dict[str, dict[str, float | int | No
             dead += int(np.count_nonzero(mine & (dl["status"] == Delivery.DEAD_LETTERED)))
             redelivered += int(np.clip(msg["receives"][d.message_in & at_q].astype(np.int64) - 1, 0, None).sum())
         span = (hi - lo) * len(deriveds)
+        lost = fault_figures.losses(deriveds, qi)
         out[name] = {
             "mean_depth": area / span,
-            "lost": sum(fault_figures.losses(deriveds, qi).values()),
-            "losses": fault_figures.losses(deriveds, qi),
+            "lost": sum(lost.values()),
+            "losses": lost,
             "duplicates": fault_figures.duplicates(deriveds, qi),
             "poison": fault_figures.poison(deriveds, qi)["seen"],
             "max_depth": peak,

@@ -215,6 +215,17 @@ class Broker:
     def _skip_quietly(self, message: int) -> bool:
         return False
 
+    def drop_oldest(self, reason: Loss) -> bool:
+        """Drop the oldest waiting message to make room (overflow, eviction); False if none is queued."""
+        while self.ready:
+            message, since = self.ready.popleft()
+            if self._skip_quietly(message):
+                self._skip(message)  # a stale entry: forget it too
+                continue
+            self._drop(message, since, self.env._now, reason)
+            return True
+        return False
+
     def _drop(self, message: int, since: float, now: float, reason: Loss) -> None:
         self.waiting -= 1
         self.rec.spell(message, since, now, -1, Delivery.DROPPED)

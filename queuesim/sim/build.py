@@ -65,10 +65,8 @@ def _broker(env: simpy.Environment, index: int, name: str, q: Any, rec: Recorder
 
 def _faults(w: Any, seed: int, replication: int, name: str) -> Faults | None:
     """The fault settings of a pool, each on its own random stream (None when it has none)."""
-    if not (w.crash or w.failure or w.poison or w.timeout or w.mtbf or w.idempotent):
-        return None
     clock = _Exponential(w.mtbf or 1.0)
-    return Faults(
+    faults = Faults(
         crash=w.crash.probability if w.crash else 0.0,
         failure=w.failure.probability if w.failure else 0.0,
         poison=w.poison.probability if w.poison else 0.0,
@@ -81,6 +79,7 @@ def _faults(w: Any, seed: int, replication: int, name: str) -> Faults | None:
         poison_uniform=uniform_stream(component_rng(seed, replication, f"workers:{name}:poison")),
         clock=stream(clock, component_rng(seed, replication, f"workers:{name}:mtbf")),
     )
+    return faults if faults.any else None  # all-zero settings take the fast path
 
 
 class _Exponential:

@@ -49,14 +49,7 @@ class RabbitBroker(AtLeastOnce):
     def _make_room(self) -> bool:
         if self.overflow != "drop-head":
             return False  # reject-publish: the publisher gets a nack, our 503
-        while self.ready:
-            message, since = self.ready.popleft()
-            if message in self.gone:
-                self.gone.discard(message)
-                continue
-            self._drop(message, since, self.env._now, Loss.OVERFLOW)
-            return True
-        return False  # nothing droppable yet (all in transit): refuse
+        return self.drop_oldest(Loss.OVERFLOW)  # False when all is in transit: refuse
 
     # auto-ack: the delivery is final, exactly as a Redis list pop
     def _admit(self, message: int, since: float, now: float) -> bool:

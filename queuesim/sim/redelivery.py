@@ -154,5 +154,3 @@ class AtLeastOnce(Broker):
         self.visible_again.pop(message, None)
         super()._drop(message, since, now, reason)
 
-    def open_spells(self) -> list[tuple[int, float]]:
-        return [(m, s) for m, s in self.ready if m not in self.gone] + list(self.in_transit.items())

@@ -64,19 +64,9 @@ class RedisState:
 
     def publish(self, message: int) -> bool:
         if self.maxmemory is not None and not self.down and self.stored() >= self.maxmemory:  # type: ignore[attr-defined]
-            if self.policy == "noeviction" or not self._evict_oldest():
+            if self.policy == "noeviction" or not self.drop_oldest(Loss.EVICTION):  # type: ignore[attr-defined]
                 return False  # OOM command not allowed: the client sees an error, our 503
         return super().publish(message)  # type: ignore[misc]
-
-    def _evict_oldest(self) -> bool:
-        ready = self.ready  # type: ignore[attr-defined]
-        while ready:
-            message, since = ready.popleft()
-            if self._skip_quietly(message):  # type: ignore[attr-defined]
-                continue
-            self._drop(message, since, self.env._now, Loss.EVICTION)  # type: ignore[attr-defined]
-            return True
-        return False
 
     def _restore(self, t_d: float, now: float) -> list[int]:
         """Messages received after the durable point that were still queued at it: they come back."""

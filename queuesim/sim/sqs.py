@@ -80,7 +80,7 @@ class SqsFifoBroker(SqsBroker):
         self.blocked: set[int] = set()
         self.send_quota = TokenBucket(tps, tps) if tps else None
         self.receive_quota = TokenBucket(tps, tps) if tps else None
-        self._retry_pending: set[int] = set()
+        self._retry_pending = False  # a wake-up for the receive quota is already scheduled
 
     def publish(self, message: int) -> bool:
         if self.send_quota is not None and not self.send_quota.take(self.env._now):
@@ -150,10 +150,10 @@ class SqsFifoBroker(SqsBroker):
         if self._retry_pending:
             return
         assert self.receive_quota is not None
-        self._retry_pending.add(1)
+        self._retry_pending = True
 
         def again(_e: object) -> None:
-            self._retry_pending.clear()
+            self._retry_pending = False
             self._serve_idle()
 
         Timeout(self.env, self.receive_quota.wait()).callbacks.append(again)
@@ -183,9 +183,6 @@ class SqsFifoBroker(SqsBroker):
         if status == _DONE and message not in self.hidden:
             self.group.pop(message, None)
         return status
-
-    def drop_waiting(self, keep, reason) -> None:  # type: ignore[no-untyped-def]
-        return  # SQS persists every accepted message
 
     def open_spells(self) -> list[tuple[int, float]]:
         spells = [e for q in self.queues.values() for e in q]

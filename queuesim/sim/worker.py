@@ -244,7 +244,7 @@ class Pool:
         self.fanout = fanout
         self.rec = rec
         self.credits = credits  # deliveries a worker may hold unacknowledged (prefetch)
-        self.faults = faults if faults is not None and faults.any else None
+        self.faults = faults
         self.completed = 0  # processings finished, duplicates included
         self.crashes = 0
         self.failures = 0

@@ -30,9 +30,9 @@ from typing import Any
 import pandas as pd
 
 from queuesim import parse_scenario, sweep
-from queuesim.executors import SerialExecutor
-from queuesim.sweep.grid import make_points, sweep_axes
-from queuesim.sweep.runner import QuietProcessPool, run_tasks
+from queuesim.experiment.executors import SerialExecutor
+from queuesim.experiment.grid import make_points, sweep_axes
+from queuesim.experiment.executors import QuietProcessPool, run_tasks
 
 POINTS = ["workers.fulfil.count=5..14", "producers.web.rate=100/s..400/s:10"]  # 10 x 10 = 100 points
 
@@ -134,7 +134,7 @@ def main() -> None:
         cluster = distributed.LocalCluster(n_workers=cores, threads_per_worker=1, processes=True, dashboard_address=None)
         client = distributed.Client(cluster)
         dask_start = time.perf_counter() - t0
-        from queuesim.sweep.dask import executor_for_client
+        from queuesim.experiment.dask import executor_for_client
 
         dask_ex = executor_for_client(client)
     try:

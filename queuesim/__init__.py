@@ -5,8 +5,8 @@ __version__ = "0.1.0"
 from queuesim.errors import Problem, QueuesimError, ScenarioError  # noqa: E402
 from queuesim.scenario import Scenario, load_scenario, parse_scenario  # noqa: E402
 from queuesim.api import RunResult, run  # noqa: E402
-from queuesim.sweep import SweepResult, sweep  # noqa: E402  (binds queuesim.sweep to the function)
-from queuesim.plan import PlanResult, plan  # noqa: E402  (binds queuesim.plan to the function)
+from queuesim.experiment import SweepResult, sweep  # noqa: E402
+from queuesim.experiment.plan import PlanResult, plan  # noqa: E402
 
 __all__ = [
     "__version__",

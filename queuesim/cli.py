@@ -221,9 +221,9 @@ def sweep(
     """Run a grid of variants (the scenario's sweep: section and --vary) and write sweep.parquet, sweep.csv, sweep.json."""
     from queuesim.errors import QueuesimError
     from queuesim.scenario import load_scenario
-    from queuesim.slo import merge_slo
-    from queuesim.sweep import open_executor, sweep_axes
-    from queuesim.sweep import sweep as run_sweep
+    from queuesim.experiment.slo import merge_slo
+    from queuesim.experiment import open_executor, sweep_axes
+    from queuesim.experiment import sweep as run_sweep
 
     try:
         sc = load_scenario(scenario, set_ or ())
@@ -254,7 +254,7 @@ def sweep(
 
 def plan_report(result: Any) -> list[Any]:
     """Rich renderables that answer the capacity question readably."""
-    from queuesim.slo import format_figure
+    from queuesim.experiment.slo import format_figure
 
     d = result.to_dict()
     path = result.search
@@ -323,10 +323,10 @@ def plan(
 ) -> None:
     """Find the smallest worker count (or queue capacity) meeting the SLO at a target load; write plan.json."""
     from queuesim.errors import QueuesimError
-    from queuesim.plan import check_plan
-    from queuesim.plan import plan as make_plan
+    from queuesim.experiment.plan import check_plan
+    from queuesim.experiment.plan import plan as make_plan
     from queuesim.scenario import load_scenario
-    from queuesim.sweep import open_executor
+    from queuesim.experiment import open_executor
 
     try:
         sc = load_scenario(scenario, set_ or ())
@@ -366,7 +366,7 @@ def report(
     try:
         limits = None
         if slo:
-            from queuesim.slo import parse_slo
+            from queuesim.experiment.slo import parse_slo
 
             limits = parse_slo(slo).limits
         doc = build_report(result, plan=plan_json, slo=limits, simulate_peak=simulate)
@@ -394,7 +394,7 @@ def compare(
     plots: Annotated[bool, typer.Option(help="Write compare.png.")] = True,
 ) -> None:
     """Run variants (brokers) side by side on the same workload and faults; print and plot the differences."""
-    from queuesim.compare import compare as run_compare
+    from queuesim.experiment.compare import compare as run_compare
 
     try:
         result = run_compare(scenarios, seed=seed, replications=replications, overrides=set_ or ())

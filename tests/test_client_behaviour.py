@@ -19,7 +19,7 @@ import queuesim
 from queuesim import theory
 from queuesim.metrics import summarize
 from queuesim.records import Outcome
-from queuesim.scenario.load import sync_violations
+from queuesim.scenario.load_shapes import sync_violations
 from queuesim.sim import simulate
 from queuesim.sim.ratelimit import TokenBucket
 

@@ -13,9 +13,9 @@ distributed = pytest.importorskip(
 )
 
 from queuesim import parse_scenario, plan, sweep  # noqa: E402
-from queuesim.executors import SerialExecutor  # noqa: E402
-from queuesim.sweep.dask import executor_for_client  # noqa: E402
-from queuesim.sweep.runner import QuietProcessPool  # noqa: E402
+from queuesim.experiment.executors import SerialExecutor  # noqa: E402
+from queuesim.experiment.dask import executor_for_client  # noqa: E402
+from queuesim.experiment.executors import QuietProcessPool  # noqa: E402
 
 SCENARIO = """\
 name: dask-small

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import scenario
 from queuesim import run
-from queuesim.executors import SerialExecutor
+from queuesim.experiment.executors import SerialExecutor
 
 
 def summary_of(text: str, **sets: object) -> dict:

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from queuesim import run
-from queuesim.executors import SerialExecutor
+from queuesim.experiment.executors import SerialExecutor
 from queuesim.scenario import scenario_from_dict
 
 

@@ -19,7 +19,7 @@ import queuesim
 from queuesim import ScenarioError, parse_scenario
 from queuesim.metrics import summarize, timeseries
 from queuesim.scenario import Scenario
-from queuesim.scenario.load import SCENARIO_DIR, Daily
+from queuesim.scenario.load_shapes import SCENARIO_DIR, Daily
 from queuesim.sim import simulate
 
 from conftest import scenario

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from queuesim import PlanResult, ScenarioError, parse_scenario, plan, theory
 from queuesim.cli import app
-from queuesim.executors import SerialExecutor
-from queuesim.plan import check_plan, parse_load, scale_load
+from queuesim.experiment.executors import SerialExecutor
+from queuesim.experiment.plan import check_plan, parse_load, scale_load
 
 runner = CliRunner()
 

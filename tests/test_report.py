@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import queuesim
 from queuesim.cli import app
-from queuesim.executors import SerialExecutor
+from queuesim.experiment.executors import SerialExecutor
 from queuesim.report import ReportError, build_report, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +62,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from queuesim.sweep import sweep
+    from queuesim.experiment import sweep
 
     tmp = tmp_path_factory.mktemp("sweep")
     result = sweep(_scenario(tmp), ["producers.web.rate=100/s,200/s", "workers.fulfil.count=1,3"],
@@ -166,7 +166,7 @@ def test_sweep_report_shows_the_plan(sweep_dir: Path, tmp_path: Path) -> None:
 
 
 def test_sweep_without_slo_says_so(tmp_path: Path) -> None:
-    from queuesim.sweep import sweep
+    from queuesim.experiment import sweep
 
     scenario = queuesim.parse_scenario(textwrap.dedent(TINY.format(name="plain")).split("slo:")[0])
     result = sweep(scenario, ["producers.web.rate=100/s,200/s"], executor=SerialExecutor(), progress=False,

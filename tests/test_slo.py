@@ -7,9 +7,9 @@ import textwrap
 import pytest
 
 from queuesim import ScenarioError, parse_scenario, run
-from queuesim.executors import SerialExecutor
+from queuesim.experiment.executors import SerialExecutor
 from queuesim.scenario.study import LATENCY_KINDS, LATENCY_STATS, LIMITABLE_RATES, POOL_FIGURES, QUEUE_FIGURES
-from queuesim.slo import Slo, check_slo, format_figure, merge_slo, parse_slo, summary_value
+from queuesim.experiment.slo import Slo, check_slo, format_figure, merge_slo, parse_slo, summary_value
 
 BASE = """\
 name: s

@@ -17,13 +17,13 @@ from typer.testing import CliRunner
 
 from queuesim import ScenarioError, SweepResult, parse_scenario, sweep
 from queuesim.cli import app
-from queuesim.executors import SerialExecutor
+from queuesim.experiment.executors import SerialExecutor
 from queuesim.scenario.study import parse_axis
-from queuesim.sweep.grid import make_points, parse_vary, point_seed, sweep_axes
-from queuesim.sweep.runner import QuietProcessPool, TaskFailed, open_executor, run_tasks
-from queuesim.sweep.table import flatten_summary
+from queuesim.experiment.grid import make_points, parse_vary, point_seed, sweep_axes
+from queuesim.experiment.executors import QuietProcessPool, TaskFailed, open_executor, run_tasks
+from queuesim.experiment.sweep_table import flatten_summary
 
-sweep_run = importlib.import_module("queuesim.sweep.run")  # the module (queuesim.sweep is the function)
+sweep_run = importlib.import_module("queuesim.experiment.sweep")  # the module (queuesim.sweep is the function)
 runner = CliRunner()
 
 # Line numbers matter: the error tests below assert them.
@@ -326,7 +326,7 @@ def test_interrupted_sweep_marks_the_table_partial(tmp_path: Path, monkeypatch: 
 
 
 def test_dask_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from queuesim.sweep.dask import DaskUnavailable
+    from queuesim.experiment.dask import DaskUnavailable
 
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
     with pytest.raises(DaskUnavailable, match=r"pip install 'queuesim\[dask\]'"):
@@ -373,4 +373,4 @@ def test_public_api_exports_sweep_and_plan() -> None:
     assert all(hasattr(queuesim, name) for name in queuesim.__all__)
     # The functions shadow their modules as attributes; the modules stay importable by name.
     assert callable(queuesim.sweep) and callable(queuesim.plan)
-    assert importlib.import_module("queuesim.sweep.table").flatten_summary is flatten_summary
+    assert importlib.import_module("queuesim.experiment.sweep_table").flatten_summary is flatten_summary

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import assert_close_to_theory, scenario
 from queuesim import run, theory
-from queuesim.executors import SerialExecutor
+from queuesim.experiment.executors import SerialExecutor
 from queuesim.metrics import summarize
 
 

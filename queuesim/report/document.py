@@ -7,7 +7,7 @@ plain blocks (paragraphs, lists, tables, figures). :meth:`Report.save` renders t
 two Jinja templates (see :mod:`queuesim.report.render`).
 
 The pieces live beside this module: :mod:`~queuesim.report.inputs` (reading results),
-:mod:`~queuesim.report.slo` (limits and checks), :mod:`~queuesim.report.sections` (sections both
+:mod:`~queuesim.report.slo_table` (limits and checks), :mod:`~queuesim.report.sections` (sections both
 reports share), :mod:`~queuesim.report.run_report`, :mod:`~queuesim.report.sweep_report`,
 :mod:`~queuesim.report.render` (the document model and its rendering) and
 :mod:`~queuesim.report.formatting`. Their public names are re-exported here.
@@ -54,7 +54,7 @@ from queuesim.report.render import (
     table,
 )
 from queuesim.report.run_report import build_run_report
-from queuesim.report.slo import Check, check_limits, fmt_ci
+from queuesim.report.slo_table import Check, check_limits, fmt_ci
 from queuesim.report.sweep_report import build_sweep_report
 
 __all__ = [

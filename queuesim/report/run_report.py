@@ -39,7 +39,7 @@ from queuesim.report.sections import (
     _rate,
     _scenario_blocks,
 )
-from queuesim.report.slo import Check, _limit_text, _slo_limits, _slo_origin, _slo_table, check_limits, fmt_ci
+from queuesim.report.slo_table import Check, _limit_text, _slo_limits, _slo_origin, _slo_table, check_limits, fmt_ci
 
 __all__ = ["build_run_report"]
 

@@ -28,7 +28,7 @@ from queuesim.report.render import (
     table,
 )
 from queuesim.report.sections import _assumptions, _headline_blocks, _meta, _scenario_blocks
-from queuesim.report.slo import _slo_limits, _slo_origin, _slo_table, check_limits
+from queuesim.report.slo_table import _slo_limits, _slo_origin, _slo_table, check_limits
 
 __all__ = ["build_sweep_report"]
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from ..errors import Problem, ScenarioError
 from ._base import SCENARIO_RULE, Loc
-from .load import SCENARIO_DIR
+from .load_shapes import SCENARIO_DIR
 from .model import Scenario
 from .overrides import apply_overrides, apply_overrides_collecting
 from .problems import located_problem, validation_problems

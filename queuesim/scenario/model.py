@@ -12,7 +12,7 @@ from pydantic_core import PydanticCustomError
 from ._base import SCENARIO_RULE, Float, Frozen, Int, Violation, fail
 from .distributions import Constant, Distribution
 from .faults import BrokerFault, Chance, Crash, Variants
-from .load import ArrivalKind, Batch, RateLimit, RateProfile, RateSpec, Trace, sync_violations, trace_shorthand
+from .load_shapes import ArrivalKind, Batch, RateLimit, RateProfile, RateSpec, Trace, sync_violations, trace_shorthand
 from .routing import routing_violations, topological_order
 from .study import Cost, Slo, SweepSpec, study_violations
 from .units import Duration, PositiveDuration, PositiveRate, format_duration
@@ -211,7 +211,7 @@ class QueueBase(Frozen):
     broker: str
     capacity: Int | None = Field(None, ge=0)
     latency: Distribution = Constant(value=0.0)
-    # Retry-After carried by this queue's 503s (queuesim.scenario.load; honoured per retry.respect_retry_after)
+    # Retry-After carried by this queue's 503s (queuesim.scenario.load_shapes; honoured per retry.respect_retry_after)
     retry_after: PositiveDuration | None = None
 
     @property

@@ -1,7 +1,7 @@
 """The optional study sections of a scenario: what to vary (``sweep:``), the service-level objectives (``slo:``) and the prices (``cost:``).
 
-Everything here is plain data and parsing; running a sweep or a plan lives in ``queuesim.sweep``
-and ``queuesim.plan``. Checks that need the rest of the scenario (does ``workers.fulfl.count``
+Everything here is plain data and parsing; running a sweep or a plan lives in ``queuesim.experiment``
+and ``queuesim.experiment.plan``. Checks that need the rest of the scenario (does ``workers.fulfl.count``
 exist, is every swept value valid) run in :func:`study_violations`, which the scenario calls from
 its whole-scenario rule, so they are reported with file and line like any other problem.
 """

@@ -30,7 +30,7 @@ from simpy import Environment
 from simpy.events import Timeout
 
 from queuesim.records import Outcome
-from queuesim.scenario.load import sync_violations
+from queuesim.scenario.load_shapes import sync_violations
 from queuesim.sim import arrivals
 from queuesim.sim.broker import Broker
 from queuesim.sim.direct import DirectBroker

@@ -21,13 +21,13 @@ import pandas as pd
 
 from queuesim import __version__
 from queuesim.api import run as run_scenario
-from queuesim.executors import SerialExecutor
+from queuesim.experiment.executors import SerialExecutor
 from queuesim.scenario import Scenario, load_scenario
 from queuesim.scenario.study import Axis
-from queuesim.slo import Slo, merge_slo
-from queuesim.sweep.grid import Point, Seeds, make_points, sweep_axes
-from queuesim.sweep.runner import default_executor, run_tasks
-from queuesim.sweep.table import point_row, sweep_table
+from queuesim.experiment.slo import Slo, merge_slo
+from queuesim.experiment.grid import Point, Seeds, make_points, sweep_axes
+from queuesim.experiment.executors import default_executor, run_tasks
+from queuesim.experiment.sweep_table import point_row, sweep_table
 
 __all__ = ["PointTask", "evaluate_point", "SweepResult", "sweep", "run_points"]
 
@@ -94,7 +94,7 @@ class SweepResult:
     summaries : list of dict or None
         summary.json of each point, None where Ctrl-C stopped it.
     table : pandas.DataFrame
-        One row per finished point (see :mod:`queuesim.sweep.table` for the columns);
+        One row per finished point (see :mod:`queuesim.experiment.sweep_table` for the columns);
         ``table.attrs['partial']`` is True after Ctrl-C.
     partial : bool
         Whether some points did not run.

@@ -1,6 +1,6 @@
 """Service-level objectives: upper limits on summary.json figures, parsed with located errors and checked against a run.
 
->>> from queuesim.slo import parse_slo, check_slo
+>>> from queuesim.experiment.slo import parse_slo, check_slo
 >>> slo = parse_slo(["latency.end_to_end.p99=500ms", "rates.rejection=0.1%"])
 >>> slo.limits
 {'latency.end_to_end.p99': 0.5, 'rates.rejection': 0.001}

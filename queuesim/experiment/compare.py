@@ -22,7 +22,7 @@ from queuesim.api import RunResult, run
 from queuesim.errors import Problem, ScenarioError
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
 from queuesim.scenario.yaml_lines import line_of, read_yaml
-from queuesim.slo import summary_value
+from queuesim.experiment.slo import summary_value
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -97,7 +97,7 @@ class CompareResult:
 
     def figure(self) -> Figure:
         """Loss, duplicates and p99 per variant as three bar panels."""
-        from queuesim.report.compare import comparison_figure
+        from queuesim.report.figures_compare import comparison_figure
 
         return comparison_figure(self.table)
 

@@ -1,7 +1,7 @@
 """Run many independent tasks on any ``concurrent.futures.Executor``: progress bar, first error wins, clean Ctrl-C.
 
 The executor only decides *where* a task runs. A task carries everything it needs (its scenario
-and seed), so results are identical on a :class:`~queuesim.executors.SerialExecutor`, a process
+and seed), so results are identical on a :class:`~queuesim.experiment.executors.SerialExecutor`, a process
 pool or a Dask cluster.
 """
 
@@ -19,12 +19,23 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from queuesim.errors import QueuesimError
-from queuesim.executors import SerialExecutor
 
-__all__ = ["ExecutorKind", "TaskFailed", "Outcome", "QuietProcessPool", "run_tasks", "open_executor", "default_executor"]
+__all__ = ["ExecutorKind", "TaskFailed", "TaskOutcome", "QuietProcessPool", "run_tasks", "open_executor", "default_executor"]
 
 #: What ``--executor`` accepts.
 ExecutorKind = Literal["process", "serial", "dask"]
+
+
+class SerialExecutor(Executor):
+    """Runs each task at submit time in this process: no pickling, deterministic, debuggable."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # delivered through the future, as a pool would
+            future.set_exception(exc)
+        return future
 
 
 class TaskFailed(QueuesimError):
@@ -32,7 +43,7 @@ class TaskFailed(QueuesimError):
 
 
 @dataclass
-class Outcome:
+class TaskOutcome:
     """What :func:`run_tasks` got back.
 
     ``results[i]`` is the result of task ``i``, or None where the task did not finish because the
@@ -119,7 +130,7 @@ def open_executor(
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     elif kind == "dask":
-        from queuesim.sweep.dask import dask_executor
+        from queuesim.experiment.dask import dask_executor
 
         with dask_executor(scheduler, n_workers=workers) as executor:
             yield executor
@@ -159,7 +170,7 @@ def run_tasks(
     progress: bool = True,
     description: str = "points",
     describe: Callable[[int], str] | None = None,
-) -> Outcome:
+) -> TaskOutcome:
     """Run ``fn(task)`` for every task on ``executor``.
 
     Parameters
@@ -179,7 +190,7 @@ def run_tasks(
 
     Returns
     -------
-    Outcome
+    TaskOutcome
         On Ctrl-C (KeyboardInterrupt), pending tasks are cancelled, a :class:`QuietProcessPool`
         is terminated, and the results finished so far are returned with ``interrupted=True``.
 
@@ -227,7 +238,7 @@ def run_tasks(
         except BaseException:
             _stop(executor, futures, terminate=False)
             raise
-    return Outcome(results, interrupted)
+    return TaskOutcome(results, interrupted)
 
 
 def _stop(executor: Executor, futures: dict[Future[Any], int], terminate: bool = True) -> None:

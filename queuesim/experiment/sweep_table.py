@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 
 from queuesim.scenario import Scenario
-from queuesim.slo import Slo, check_slo
-from queuesim.sweep.cost import run_cost
-from queuesim.sweep.grid import Point
+from queuesim.experiment.slo import Slo, check_slo
+from queuesim.experiment.cost import run_cost
+from queuesim.experiment.grid import Point
 
 __all__ = ["METADATA_KEYS", "CI_LOW", "CI_HIGH", "flatten_summary", "point_row", "sweep_table"]
 

@@ -32,11 +32,11 @@ from queuesim.scenario import Scenario, load_scenario, with_overrides
 from queuesim.scenario.problems import validation_problems
 from queuesim.scenario.routing import did_you_mean
 from queuesim.scenario.study import scenario_data, set_path
-from queuesim.slo import Slo, SloReport, check_slo, merge_slo
-from queuesim.sweep.cost import run_cost
-from queuesim.sweep.grid import point_seed
-from queuesim.sweep.run import run_points
-from queuesim.sweep.runner import default_executor, parallelism
+from queuesim.experiment.slo import Slo, SloReport, check_slo, merge_slo
+from queuesim.experiment.cost import run_cost
+from queuesim.experiment.grid import point_seed
+from queuesim.experiment.sweep import run_points
+from queuesim.experiment.executors import default_executor, parallelism
 
 __all__ = ["PlanResult", "Evaluation", "AnalyticEstimate", "plan", "check_plan", "parse_load", "scale_load", "LOAD_SOURCE"]
 
@@ -47,7 +47,7 @@ SEARCH_SOURCE = "--search"
 OVERLOAD = 1.5
 #: Time fields of each distribution, scaled to change an interarrival process's rate.
 _TIME_FIELDS = ("mean", "value", "low", "high", "samples")
-#: Rate-valued fields of each shaped rate (queuesim.scenario.load), scaled by ``--load``.
+#: Rate-valued fields of each shaped rate (queuesim.scenario.load_shapes), scaled by ``--load``.
 _SHAPE_RATES = {"spike": ("base", "peak"), "daily": ("mean", "amplitude")}
 _MAX_ROUNDS = 40
 

@@ -2,11 +2,11 @@
 
 __version__ = "0.1.0"
 
-from queuesim.errors import Problem, QueuesimError, ScenarioError  # noqa: E402
-from queuesim.scenario import Scenario, load_scenario, parse_scenario  # noqa: E402
-from queuesim.api import RunResult, run  # noqa: E402
-from queuesim.experiment import SweepResult, sweep  # noqa: E402
-from queuesim.experiment.plan import PlanResult, plan  # noqa: E402
+from queuesim.api import RunResult, run
+from queuesim.errors import Problem, QueuesimError, ScenarioError
+from queuesim.experiment import SweepResult, sweep
+from queuesim.experiment.plan import PlanResult, plan
+from queuesim.scenario import Scenario, load_scenario, parse_scenario
 
 __all__ = [
     "__version__",

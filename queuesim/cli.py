@@ -220,10 +220,10 @@ def sweep(
 ) -> None:
     """Run a grid of variants (the scenario's sweep: section and --vary) and write sweep.parquet, sweep.csv, sweep.json."""
     from queuesim.errors import QueuesimError
-    from queuesim.scenario import load_scenario
-    from queuesim.experiment.slo import merge_slo
     from queuesim.experiment import open_executor, sweep_axes
     from queuesim.experiment import sweep as run_sweep
+    from queuesim.experiment.slo import merge_slo
+    from queuesim.scenario import load_scenario
 
     try:
         sc = load_scenario(scenario, set_ or ())
@@ -323,10 +323,10 @@ def plan(
 ) -> None:
     """Find the smallest worker count (or queue capacity) meeting the SLO at a target load; write plan.json."""
     from queuesim.errors import QueuesimError
+    from queuesim.experiment import open_executor
     from queuesim.experiment.plan import check_plan
     from queuesim.experiment.plan import plan as make_plan
     from queuesim.scenario import load_scenario
-    from queuesim.experiment import open_executor
 
     try:
         sc = load_scenario(scenario, set_ or ())

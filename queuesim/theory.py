@@ -637,7 +637,7 @@ def mmck(lam: float, mu: float, c: int, K: int) -> QueueMetrics:
     mu = _real("mu", mu, positive=True)
     c = _count("c", c)
     K = _count("K", K)
-    if K < c:
+    if c > K:
         raise ValueError(f"K (system capacity, servers included) must be >= c={c}, got {K}")
     if lam == 0.0:
         # Empty system; an arrival (were there one) would be served at once.
@@ -982,7 +982,7 @@ def jackson_network(
 # Small helpers and capacity planning.
 
 
-def littles_law_L(lam: float, W: float) -> float:  # noqa: N802 - L is the textbook symbol
+def littles_law_L(lam: float, W: float) -> float:
     r"""Mean number in a system from Little's law, :math:`L = \lambda W`.
 
     Parameters

@@ -124,7 +124,7 @@ def test_names_from_the_scenario_are_escaped(run_dir: Path) -> None:
 
 
 def test_markdown_table_cells_escape_pipes() -> None:
-    from queuesim.report.document import Report, Section, table
+    from queuesim.report.render import Report, Section, table
 
     doc = Report(title="a|b", kind="run", meta=[], verdict=("ok", "fine", []),
                  sections=[Section("s", "S", (table(("k", "v"), [("x|y", "`p|q`")]),))])

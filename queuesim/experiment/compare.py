@@ -20,9 +20,9 @@ import pandas as pd
 
 from queuesim.api import RunResult, run
 from queuesim.errors import Problem, ScenarioError
+from queuesim.experiment.slo import summary_value
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
 from queuesim.scenario.yaml_lines import line_of, read_yaml
-from queuesim.experiment.slo import summary_value
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -28,15 +28,15 @@ from pydantic import ValidationError
 
 from queuesim import __version__, theory
 from queuesim.errors import Problem, ScenarioError
+from queuesim.experiment.cost import run_cost
+from queuesim.experiment.executors import default_executor, parallelism
+from queuesim.experiment.grid import point_seed
+from queuesim.experiment.slo import Slo, SloReport, check_slo, merge_slo
+from queuesim.experiment.sweep import run_points
 from queuesim.scenario import Scenario, load_scenario, with_overrides
 from queuesim.scenario.problems import validation_problems
 from queuesim.scenario.routing import did_you_mean
 from queuesim.scenario.study import scenario_data, set_path
-from queuesim.experiment.slo import Slo, SloReport, check_slo, merge_slo
-from queuesim.experiment.cost import run_cost
-from queuesim.experiment.grid import point_seed
-from queuesim.experiment.sweep import run_points
-from queuesim.experiment.executors import default_executor, parallelism
 
 __all__ = ["PlanResult", "Evaluation", "AnalyticEstimate", "plan", "check_plan", "parse_load", "scale_load", "LOAD_SOURCE"]
 

@@ -21,13 +21,12 @@ import pandas as pd
 
 from queuesim import __version__
 from queuesim.api import run as run_scenario
-from queuesim.experiment.executors import SerialExecutor
+from queuesim.experiment.executors import SerialExecutor, default_executor, run_tasks
+from queuesim.experiment.grid import Point, Seeds, make_points, sweep_axes
+from queuesim.experiment.slo import Slo, merge_slo
+from queuesim.experiment.sweep_table import point_row, sweep_table
 from queuesim.scenario import Scenario, load_scenario
 from queuesim.scenario.study import Axis
-from queuesim.experiment.slo import Slo, merge_slo
-from queuesim.experiment.grid import Point, Seeds, make_points, sweep_axes
-from queuesim.experiment.executors import default_executor, run_tasks
-from queuesim.experiment.sweep_table import point_row, sweep_table
 
 __all__ = ["PointTask", "evaluate_point", "SweepResult", "sweep", "run_points"]
 

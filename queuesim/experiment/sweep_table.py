@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from queuesim.scenario import Scenario
-from queuesim.experiment.slo import Slo, check_slo
 from queuesim.experiment.cost import run_cost
 from queuesim.experiment.grid import Point
+from queuesim.experiment.slo import Slo, check_slo
+from queuesim.scenario import Scenario
 
 __all__ = ["METADATA_KEYS", "CI_LOW", "CI_HIGH", "flatten_summary", "point_row", "sweep_table"]
 

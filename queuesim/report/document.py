@@ -20,21 +20,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from queuesim.report.formatting import (
-    figure_formatter,
-    fmt_count,
-    fmt_duration,
-    fmt_fraction,
-    fmt_number,
-    fmt_per_second,
-)
 from queuesim.report.inputs import (
     ReportError,
     RunData,
     SweepData,
     load_input,
-    load_run_dir,
-    load_sweep_dir,
     run_data,
 )
 from queuesim.report.render import (
@@ -46,15 +36,8 @@ from queuesim.report.render import (
     FigureBlock,
     Report,
     Section,
-    Tone,
-    bullets,
-    note,
-    p,
-    png_bytes,
-    table,
 )
 from queuesim.report.run_report import build_run_report
-from queuesim.report.slo_table import Check, check_limits, fmt_ci
 from queuesim.report.sweep_report import build_sweep_report
 
 __all__ = [

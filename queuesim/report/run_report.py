@@ -8,12 +8,12 @@ from typing import Any
 from queuesim.report import figures_sweep as fs
 from queuesim.report.formatting import (
     _num,
+    figure_formatter,
     fmt_count,
     fmt_duration,
     fmt_fraction,
     fmt_number,
     fmt_per_second,
-    figure_formatter,
 )
 from queuesim.report.inputs import RunData
 from queuesim.report.plots import flow, format_duration, latency_cdf, queue_depth

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from queuesim.report import figures_sweep as fs
-from queuesim.report.formatting import _num, fmt_duration, fmt_fraction, fmt_per_second, figure_formatter
+from queuesim.report.formatting import _num, figure_formatter, fmt_duration, fmt_fraction, fmt_per_second
 from queuesim.report.inputs import ReportError, SweepData
 from queuesim.report.plots import queue_depth
 from queuesim.report.render import (
@@ -213,7 +213,7 @@ def _peak_timeseries(base: Mapping[str, Any] | None, axes: Sequence[str],
     try:
         sc = scenario_from_dict(data, source="sweep point")
         record = simulate(sc, 0)
-    except Exception as error:  # noqa: BLE001 - the figure is optional; say why it is missing
+    except Exception as error:
         return None, None, f"re-simulating the point failed: {error}"
     return timeseries([record]), summarize([record]), f"replication 0, seed {sc.seed}"
 

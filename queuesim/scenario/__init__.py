@@ -5,7 +5,16 @@ from __future__ import annotations
 from .distributions import BaseDistribution, Constant, Distribution, Empirical, Exponential, Gamma, Lognormal, Uniform
 from .loader import apply_overrides, load_scenario, parse_scenario, scenario_from_dict, with_overrides
 from .model import Jitter, Producer, Queue, QueueBase, RedisQueue, RetryPolicy, Scenario, SqsQueue, WorkerPool
-from .units import Duration, PositiveDuration, PositiveRate, Rate, format_duration, format_rate, parse_duration, parse_rate
+from .units import (
+    Duration,
+    PositiveDuration,
+    PositiveRate,
+    Rate,
+    format_duration,
+    format_rate,
+    parse_duration,
+    parse_rate,
+)
 
 __all__ = [
     # loading

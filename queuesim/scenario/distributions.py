@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BeforeValidator, Field, model_validator
@@ -244,7 +244,7 @@ def _bare_duration_is_constant(value: Any) -> Any:
 
 #: Field type for any distribution; a bare duration (``8ms`` or ``0.008``) means a constant.
 Distribution = Annotated[
-    Union[Exponential, Constant, Uniform, Lognormal, Gamma, Empirical],
+    Exponential | Constant | Uniform | Lognormal | Gamma | Empirical,
     Field(discriminator="dist"),
     BeforeValidator(_bare_duration_is_constant),
 ]

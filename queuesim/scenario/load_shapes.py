@@ -17,7 +17,6 @@ from typing import Annotated, Any, Literal, Union
 
 import numpy as np
 from pydantic import (
-    BeforeValidator,
     Discriminator,
     Field,
     PlainValidator,
@@ -310,13 +309,7 @@ def _positive_rate(value: Any) -> float:
 
 #: Field type of a producer's ``rate``: a constant (Poisson) rate, a schedule, a spike or a daily curve.
 RateSpec = Annotated[
-    Union[
-        Annotated[float, PlainValidator(_positive_rate), Tag("rate[number]")],
-        Annotated[Schedule, Tag("rate[steps]")],
-        Annotated[Spike, Tag("spike")],
-        Annotated[Daily, Tag("daily")],
-        Annotated[float, PlainValidator(_bad_shape), Tag("rate[shape]")],
-    ],
+    Annotated[float, PlainValidator(_positive_rate), Tag("rate[number]")] | Annotated[Schedule, Tag("rate[steps]")] | Annotated[Spike, Tag("spike")] | Annotated[Daily, Tag("daily")] | Annotated[float, PlainValidator(_bad_shape), Tag("rate[shape]")],
     Discriminator(_rate_kind),
 ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -328,7 +328,7 @@ class RabbitQueue(QueueBase):
 
 
 #: Field type for any queue, chosen by its ``broker`` key. New broker kinds join this union.
-Queue = Annotated[Union[RedisQueue, SqsQueue, RabbitQueue], Field(discriminator="broker")]
+Queue = Annotated[RedisQueue | SqsQueue | RabbitQueue, Field(discriminator="broker")]
 
 
 class WorkerPool(Frozen):

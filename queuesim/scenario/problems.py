@@ -246,9 +246,7 @@ def _within_data(path: Sequence[str | int], data: Any) -> list[str | int]:
 def _exists(data: Any, path: Sequence[str | int]) -> bool:
     node = data
     for segment in path:
-        if isinstance(node, Mapping) and segment in node:
-            node = node[segment]
-        elif isinstance(node, list) and isinstance(segment, int) and 0 <= segment < len(node):
+        if (isinstance(node, Mapping) and segment in node) or (isinstance(node, list) and isinstance(segment, int) and 0 <= segment < len(node)):
             node = node[segment]
         else:
             return False

@@ -5,7 +5,7 @@ components (producers, brokers, worker pools) on one SimPy environment, runs it 
 returns the columnar event records.
 """
 
-from queuesim.sim.build import simulate
 from queuesim.records import Delivery, Outcome, RunRecord
+from queuesim.sim.build import simulate
 
 __all__ = ["simulate", "RunRecord", "Outcome", "Delivery"]

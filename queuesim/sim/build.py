@@ -11,17 +11,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
-
 from simpy.events import Timeout
 
-from queuesim.sim.broker import Broker
-from queuesim.sim.rabbitmq import RabbitBroker
-from queuesim.sim.redis import RedisListBroker, RedisPubSubBroker, RedisReliableBroker
-from queuesim.sim.sqs import SqsBroker, SqsFifoBroker
-from queuesim.sim.producer import Producer, wire_producers
 from queuesim.records import Delivery, RunRecord
+from queuesim.sim.broker import Broker
+from queuesim.sim.producer import Producer, wire_producers
+from queuesim.sim.rabbitmq import RabbitBroker
 from queuesim.sim.recorder import Recorder
+from queuesim.sim.redis import RedisListBroker, RedisPubSubBroker, RedisReliableBroker
 from queuesim.sim.rng import component_rng, stream, uniform_stream
+from queuesim.sim.sqs import SqsBroker, SqsFifoBroker
 from queuesim.sim.worker import Faults, Pool
 
 if TYPE_CHECKING:

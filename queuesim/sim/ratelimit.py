@@ -14,7 +14,7 @@ class TokenBucket:
     ``burst + floor(rate · t)`` takes, and exactly that many when takes are always waiting.
     """
 
-    __slots__ = ("rate", "burst", "tokens", "stamp", "refused")
+    __slots__ = ("burst", "rate", "refused", "stamp", "tokens")
 
     def __init__(self, rate: float, burst: float) -> None:
         self.rate = rate

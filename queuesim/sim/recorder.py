@@ -6,7 +6,7 @@ from array import array
 
 import numpy as np
 
-from queuesim.records import NAN, Delivery, Outcome, RunRecord
+from queuesim.records import NAN, Outcome, RunRecord
 
 # name -> (array typecode, value of a row not yet written)
 _REQUESTS = {"producer": ("h", 0), "created": ("d", NAN), "done": ("d", NAN), "outcome": ("b", 0),

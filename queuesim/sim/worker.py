@@ -67,7 +67,7 @@ class Faults:
 class Consumer:
     """One worker of a pool."""
 
-    __slots__ = ("wid", "pool", "message", "row", "receipt", "pending", "buffer", "gen", "down", "attempt")
+    __slots__ = ("attempt", "buffer", "down", "gen", "message", "pending", "pool", "receipt", "row", "wid")
 
     def __init__(self, wid: int, pool: Pool) -> None:
         self.wid = wid

@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from queuesim.api import RunResult, run
+from queuesim.api import CompareResult, RunResult, compare, run
 from queuesim.errors import Problem, QueuesimError, ScenarioError
 from queuesim.experiment import SweepResult, sweep
 from queuesim.experiment.plan import PlanResult, plan
@@ -16,6 +16,8 @@ __all__ = [
     "SweepResult",
     "plan",
     "PlanResult",
+    "compare",
+    "CompareResult",
     "load_scenario",
     "parse_scenario",
     "Scenario",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -19,19 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from queuesim import __version__
-from queuesim.metrics import deliveries_frame, messages_frame, requests_frame, summarize, timeseries
+from queuesim.experiment.compare import Comparison
+from queuesim.experiment.compare import compare as run_comparison
+from queuesim.experiment.execute import Execution, run_experiment, summary_of
+from queuesim.metrics import deliveries_frame, messages_frame, requests_frame, timeseries
 from queuesim.records import RunRecord
-from queuesim.scenario import Scenario, load_scenario
-from queuesim.sim import simulate
+from queuesim.scenario import Scenario
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-
-def _simulate_one(args: tuple[Scenario, int, int]) -> RunRecord:
-    scenario, replication, seed = args
-    return simulate(scenario, replication, seed)
 
 
 @dataclass
@@ -43,27 +39,15 @@ class RunResult:
     seed: int
     source: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: The summary when the experiment layer already built it (``run`` does); else built on first access.
+    precomputed_summary: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def summary(self) -> dict[str, Any]:
         """The ``summary.json`` figures (see README for every key)."""
-        meta = {
-            "queuesim_version": __version__,
-            "scenario": self.scenario.name,
-            "source": self.source,
-            "seed": self.seed,
-            "duration": self.scenario.duration,
-            "warmup": self.scenario.warmup,
-        }
-        out = summarize(self.records, meta)
-        out["offered_load"] = self.scenario.offered_load()
-        out["warnings"] = list(self.warnings)
-        if out["poison"]["cycling"]:
-            out["warnings"].append(
-                f"{out['poison']['cycling']} poison message(s) were still being redelivered at the end: a queue "
-                "without max_receives / delivery_limit / max_deliveries retries them forever, costing a worker each time"
-            )
-        return out
+        if self.precomputed_summary is not None:
+            return self.precomputed_summary
+        return summary_of(self.scenario, self.records, self.seed, self.source, self.warnings)
 
     @cached_property
     def requests(self) -> pd.DataFrame:
@@ -110,18 +94,6 @@ class RunResult:
         return written
 
 
-def _replicate(
-    scenario: Scenario, seed: int, replications: int, executor: Executor | None
-) -> list[RunRecord]:
-    jobs = [(scenario, r, seed) for r in range(replications)]
-    if executor is not None:
-        return list(executor.map(_simulate_one, jobs))
-    if replications == 1 or (os.cpu_count() or 1) == 1:
-        return [_simulate_one(j) for j in jobs]
-    with ProcessPoolExecutor(max_workers=min(replications, os.cpu_count() or 1)) as pool:
-        return list(pool.map(_simulate_one, jobs))
-
-
 def run(
     scenario: Scenario | str | os.PathLike[str],
     *,
@@ -143,25 +115,67 @@ def run(
         Results are identical on every executor: each replication's random streams derive from
         (seed, replication number, component name) only.
     """
-    source = None
-    if not isinstance(scenario, Scenario):
-        source = os.fspath(scenario)
-        scenario = load_scenario(source, overrides)
-    elif overrides:
-        from queuesim.scenario import scenario_from_dict
+    done = run_experiment(scenario, seed=seed, replications=replications, overrides=overrides, executor=executor)
+    return _result(done)
 
-        scenario = scenario_from_dict(scenario.to_dict(), overrides=overrides)
-    seed = scenario.seed if seed is None else seed
-    reps = scenario.replications if replications is None else replications
-    if reps < 1:
-        raise ValueError("replications must be ≥ 1")
-    warnings = [
-        f"queue '{q}' is unstable: offered load {scenario.offered_load()[q]:.2f} ≥ 1 on an unbounded "
-        "queue, so its backlog and waits grow with the run length"
-        for q in scenario.unstable_queues()
-    ]
-    records = _replicate(scenario, seed, reps, executor)
-    return RunResult(scenario=scenario, records=records, seed=seed, source=source, warnings=warnings)
+
+def _result(done: Execution) -> RunResult:
+    assert done.records is not None  # run_experiment keeps them
+    return RunResult(scenario=done.scenario, records=done.records, seed=done.seed,
+                     source=done.summary.get("source"), warnings=done.warnings, precomputed_summary=done.summary)
+
+
+@dataclass
+class CompareResult:
+    """Variants run side by side (:func:`compare`): each variant's :class:`RunResult`, a table and a figure."""
+
+    comparison: Comparison
+
+    @cached_property
+    def results(self) -> dict[str, RunResult]:
+        """Each variant's run, by variant name."""
+        return {name: _result(done) for name, done in self.comparison.executions.items()}
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per variant: brokers, counts, rates, latency percentiles, losses by cause, drain times."""
+        return self.comparison.table
+
+    def figure(self) -> Figure:
+        """Loss, duplicates and p99 per variant as three bar panels."""
+        from queuesim.report.figures_compare import comparison_figure
+
+        return comparison_figure(self.table)
+
+    def save(self, out_dir: str | os.PathLike[str], plots: bool = True) -> list[Path]:
+        """Write compare.csv, compare.json (every variant's summary) and compare.png."""
+        paths = self.comparison.save(out_dir)
+        if plots:
+            paths.append(Path(out_dir) / "compare.png")
+            self.figure().savefig(paths[-1], dpi=100)
+        return paths
+
+
+def compare(
+    sources: Sequence[str | os.PathLike[str] | Scenario],
+    *,
+    seed: int | None = None,
+    replications: int | None = None,
+    overrides: Sequence[str] = (),
+    executor: Executor | None = None,
+) -> CompareResult:
+    """Run variants side by side with common random numbers.
+
+    Parameters
+    ----------
+    sources : sequence of paths or Scenarios
+        One scenario with a ``variants:`` section, or several scenarios (one variant each).
+    seed, replications, overrides, executor
+        As for :func:`run`; the same seed drives every variant, so the same requests arrive and
+        the same faults are drawn in each: the differences come from the design.
+    """
+    return CompareResult(run_comparison(sources, seed=seed, replications=replications, overrides=overrides,
+                                        executor=executor))
 
 
 def report(
@@ -182,7 +196,7 @@ def report(
     plan : path, optional
         A ``plan.json`` to show with a sweep (default: the one in the sweep directory, if any).
     simulate_peak : bool, default True
-        For a sweep, re-simulate its peak point once to draw queue depth over time.
+        For a sweep, draw the queue depth over time at its peak point (from the time series it kept).
 
     Returns
     -------

@@ -355,7 +355,7 @@ def report(
     out: Annotated[Path | None, typer.Option("--out", help="Output folder \\[default: reports/<result folder name>/].")] = None,
     plan_json: Annotated[Path | None, typer.Option("--plan", help="A plan.json to show with a sweep \\[default: plan.json in the sweep folder, if any].")] = None,
     slo: Annotated[list[str] | None, typer.Option("--slo", help="Add an SLO limit: path=limit (repeatable), e.g. latency.end_to_end.p99=500ms.")] = None,
-    simulate: Annotated[bool, typer.Option(help="For a sweep, re-simulate the peak point (one replication) to draw its queue depth over time.")] = True,
+    simulate: Annotated[bool, typer.Option(help="For a sweep, draw the queue depth over time at its peak point (from the time series the sweep kept).")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
     """Write report.html (self-contained, figures embedded) and report.md for a run or a sweep."""
@@ -394,7 +394,7 @@ def compare(
     plots: Annotated[bool, typer.Option(help="Write compare.png.")] = True,
 ) -> None:
     """Run variants (brokers) side by side on the same workload and faults; print and plot the differences."""
-    from queuesim.experiment.compare import compare as run_compare
+    from queuesim.api import compare as run_compare
 
     try:
         result = run_compare(scenarios, seed=seed, replications=replications, overrides=set_ or ())

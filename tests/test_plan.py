@@ -188,3 +188,32 @@ def test_cli_plan_bad_input_exits_2_without_traceback(tmp_path: Path) -> None:
     assert "error --load" in res.output and "did you mean 'queues.jobs.capacity'" in res.output
     assert "did you mean 'rates.rejection'" in res.output
     assert "Traceback" not in res.output and not (tmp_path / "out").exists()
+
+
+def test_plan_load_scales_a_spread_batch_job_without_breaking_it(tmp_path: Path) -> None:
+    """Regression (issue 7): ``--load 2x`` divided ``batch.every`` and failed ``spread ≤ every``;
+    load now scales through the validated model, so the batch doubles in size at the same times."""
+    s = parse_scenario(textwrap.dedent("""\
+        duration: 1m
+        producers:
+          cron: {to: q, batch: {every: 10s, size: 20, spread: 8s}}
+        queues: {q: {broker: redis}}
+        workers: {w: {from: q, count: 2, service: 10ms}}
+        """))
+    doubled = scale_load(s, 2.0)
+    batch = doubled.producers["cron"].batch
+    assert (batch.every, batch.size, batch.spread) == (10.0, 40, 8.0)
+    assert doubled.producers["cron"].mean_rate == pytest.approx(2 * s.producers["cron"].mean_rate)
+    (tmp_path / "b.yaml").write_text(textwrap.dedent("""\
+        duration: 40s
+        replications: 1
+        producers:
+          cron: {to: q, batch: {every: 10s, size: 20, spread: 8s}}
+        queues: {q: {broker: redis}}
+        workers: {w: {from: q, count: 1, service: 10ms}}
+        slo: {latency.queue_wait.mean: 50ms}
+        """))
+    res = runner.invoke(app, ["plan", str(tmp_path / "b.yaml"), "--load", "2x", "--out", str(tmp_path / "out"),
+                              "--executor", "serial", "-q"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "out" / "plan.json").read_text())["recommended"] == {"workers.w.count": 1}

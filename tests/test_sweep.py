@@ -241,7 +241,7 @@ def test_sweep_table_columns_slo_and_cost(tmp_path: Path) -> None:
         bool(p99 <= 0.06 and rej <= 0.001) for p99, rej in zip(t["latency.end_to_end.p99"], t["rates.rejection"])
     ]
     written = result.save(tmp_path)
-    assert [p.name for p in written] == ["sweep.parquet", "sweep.csv", "sweep.json"]
+    assert [p.name for p in written] == ["sweep.parquet", "sweep.csv", "sweep.json", "summaries.json", "timeseries.parquet"]
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "sweep.parquet"), t)
     meta = json.loads((tmp_path / "sweep.json").read_text())
     assert meta["points"] == meta["finished"] == 3 and meta["partial"] is False and meta["axes"][0]["spec"] == "3..5"

@@ -14,18 +14,15 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
-from queuesim.api import RunResult, run
 from queuesim.errors import Problem, ScenarioError
+from queuesim.experiment.execute import Execution, run_experiment
 from queuesim.experiment.slo import summary_value
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
 from queuesim.scenario.yaml_lines import line_of, read_yaml
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 #: (column, summary path) of the comparison table, in display order
 COLUMNS = [
@@ -75,18 +72,24 @@ def _variant_scenarios(path: str) -> dict[str, Scenario]:
 
 
 @dataclass
-class CompareResult:
-    """The runs of every variant and a one-row-per-variant table of the figures that differ."""
+class Comparison:
+    """The experiment of every variant (records kept) and a one-row-per-variant table of the figures that differ."""
 
-    results: dict[str, RunResult]
+    executions: dict[str, Execution]
+
+    @property
+    def summaries(self) -> dict[str, dict[str, Any]]:
+        """Each variant's summary.json, by variant name."""
+        return {name: e.summary for name, e in self.executions.items()}
 
     @property
     def table(self) -> pd.DataFrame:
+        """One row per variant: its brokers and the figures of :data:`COLUMNS`, losses by cause and drain times."""
         rows = []
-        for name, result in self.results.items():
-            s = result.summary
+        for name, done in self.executions.items():
+            s = done.summary
             row: dict[str, Any] = {"variant": name, "brokers": ", ".join(
-                sorted({_broker_label(q) for q in result.scenario.queues.values()}))}
+                sorted({_broker_label(q) for q in done.scenario.queues.values()}))}
             row.update({col: summary_value(s, path) for col, path in COLUMNS})
             for reason, n in s["losses"].items():
                 row[f"lost.{reason}"] = n
@@ -95,24 +98,13 @@ class CompareResult:
             rows.append(row)
         return pd.DataFrame(rows).set_index("variant")
 
-    def figure(self) -> Figure:
-        """Loss, duplicates and p99 per variant as three bar panels."""
-        from queuesim.report.figures_compare import comparison_figure
-
-        return comparison_figure(self.table)
-
-    def save(self, out_dir: str | os.PathLike[str], plots: bool = True) -> list[Path]:
-        """Write compare.csv, compare.json (every variant's summary) and compare.png."""
+    def save(self, out_dir: str | os.PathLike[str]) -> list[Path]:
+        """Write compare.csv and compare.json (every variant's summary); return their paths."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        table = self.table
         paths = [out / "compare.csv", out / "compare.json"]
-        table.to_csv(paths[0])
-        paths[1].write_text(json.dumps({n: r.summary for n, r in self.results.items()}, indent=2) + "\n")
-        if plots:
-            fig = self.figure()
-            paths.append(out / "compare.png")
-            fig.savefig(paths[-1], dpi=100)
+        self.table.to_csv(paths[0])
+        paths[1].write_text(json.dumps(self.summaries, indent=2) + "\n")
         return paths
 
 
@@ -131,7 +123,7 @@ def compare(
     replications: int | None = None,
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
-) -> CompareResult:
+) -> Comparison:
     """Run variants side by side with common random numbers.
 
     Parameters
@@ -151,8 +143,7 @@ def compare(
     if seed is None:
         first = next(iter(variants.values()))
         seed = first.seed if isinstance(first, Scenario) else load_scenario(first).seed
-    results = {
-        name: run(sc, seed=seed, replications=replications, overrides=overrides, executor=executor)
+    return Comparison({
+        name: run_experiment(sc, seed=seed, replications=replications, overrides=overrides, executor=executor)
         for name, sc in variants.items()
-    }
-    return CompareResult(results)
+    })

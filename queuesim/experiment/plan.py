@@ -45,10 +45,6 @@ LOAD_SOURCE = "--load"
 SEARCH_SOURCE = "--search"
 #: Bottleneck utilization at which the current design's saturation throughput is measured.
 OVERLOAD = 1.5
-#: Time fields of each distribution, scaled to change an interarrival process's rate.
-_TIME_FIELDS = ("mean", "value", "low", "high", "samples")
-#: Rate-valued fields of each shaped rate (queuesim.scenario.load_shapes), scaled by ``--load``.
-_SHAPE_RATES = {"spike": ("base", "peak"), "daily": ("mean", "amplitude")}
 _MAX_ROUNDS = 40
 
 SearchKind = Literal["count", "capacity"]
@@ -81,63 +77,9 @@ def _validated(data: dict[str, Any], source: str) -> Scenario:
         raise ScenarioError(validation_problems(error, Scenario, source=source, data=data, lines={})) from None
 
 
-def _scale_producer(producer: dict[str, Any], factor: float) -> bool:
-    """Multiply one producer's arrival rate in place; False if it has nothing this knows how to scale."""
-    scaled = False
-    rate = producer.get("rate")
-    if isinstance(rate, (int, float)):
-        producer["rate"] = rate * factor
-        scaled = True
-    elif isinstance(rate, list):  # a schedule: [{until, rate}, ...]
-        for step in rate:
-            step["rate"] = step["rate"] * factor
-        scaled = True
-    elif isinstance(rate, dict):  # a shaped rate: its rate-valued fields
-        keys = _SHAPE_RATES.get(str(rate.get("shape")))
-        if keys is None:
-            return False
-        for key in keys:
-            if isinstance(rate.get(key), (int, float)):
-                rate[key] = rate[key] * factor
-        scaled = True
-    dist = producer.get("interarrival")
-    if isinstance(dist, dict):
-        for key in _TIME_FIELDS:
-            if isinstance(dist.get(key), (int, float)):
-                dist[key] = dist[key] / factor
-            elif isinstance(dist.get(key), list):
-                dist[key] = [x / factor for x in dist[key]]
-        scaled = True
-    if isinstance(producer.get("trace"), Mapping):  # replay faster
-        producer["trace"]["speed"] = producer["trace"].get("speed", 1.0) * factor
-        scaled = True
-    if isinstance(producer.get("batch"), Mapping):  # the same batches, more often
-        producer["batch"]["every"] = producer["batch"]["every"] / factor
-        scaled = True
-    return scaled
-
-
 def scale_load(scenario: Scenario, factor: float) -> Scenario:
-    """The scenario with every producer's arrival rate multiplied by ``factor``.
-
-    A constant ``rate`` is multiplied, as are the rates of a schedule, a spike (base and peak) and
-    a daily curve (mean and amplitude); an ``interarrival`` distribution has its times divided, a
-    ``trace`` replays ``factor`` times faster and a ``batch`` comes ``factor`` times as often.
-    Client settings (``rate_limit``, ``timeout``) are part of the design and stay as they are.
-
-    Raises
-    ------
-    ScenarioError
-        If a producer's load cannot be scaled.
-    """
-    data = scenario_data(scenario)
-    problems = []
-    for name, producer in data["producers"].items():
-        if not _scale_producer(producer, factor):
-            problems.append(Problem(LOAD_SOURCE, None, f"producers.{name}", "cannot scale this producer's load: no rate, interarrival, trace or batch it knows"))
-    if problems:
-        raise ScenarioError(problems)
-    return _validated(data, LOAD_SOURCE)
+    """The scenario with every producer's load multiplied by ``factor`` (see :meth:`Scenario.with_load`)."""
+    return scenario.with_load(factor)
 
 
 def _with_setting(scenario: Scenario, path: str, value: int | None) -> Scenario:

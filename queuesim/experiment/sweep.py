@@ -20,32 +20,55 @@ from typing import Any
 import pandas as pd
 
 from queuesim import __version__
-from queuesim.api import run as run_scenario
-from queuesim.experiment.executors import SerialExecutor, default_executor, run_tasks
+from queuesim.experiment.execute import Execution, Task, resolve_scenario, run_task
+from queuesim.experiment.executors import default_executor, run_tasks
 from queuesim.experiment.grid import Point, Seeds, make_points, sweep_axes
 from queuesim.experiment.slo import Slo, merge_slo
 from queuesim.experiment.sweep_table import point_row, sweep_table
-from queuesim.scenario import Scenario, load_scenario
+from queuesim.scenario import Scenario
 from queuesim.scenario.study import Axis
 
-__all__ = ["PointTask", "evaluate_point", "SweepResult", "sweep", "run_points"]
+__all__ = ["evaluate_point", "SweepResult", "sweep", "run_points", "run_executions"]
 
 
-@dataclass(frozen=True)
-class PointTask:
-    """Everything one point needs to run anywhere: its scenario (seed included) and replication count."""
-
-    scenario: Scenario
-    replications: int
-
-
-def evaluate_point(task: PointTask) -> dict[str, Any]:
-    """Run one point in this process and return only its summary.json dict (small to send back).
+def evaluate_point(task: Task) -> Execution:
+    """Run one point in this process and return its summary (and time series if asked), not its records.
 
     Replications run serially here: the executor parallelises over points, and the seeds of a
     point's replications depend on (seed, replication number) only.
     """
-    return run_scenario(task.scenario, replications=task.replications, executor=SerialExecutor()).summary
+    return run_task(task)
+
+
+def run_executions(
+    scenarios: Sequence[Scenario],
+    replications: int | None,
+    *,
+    executor: Executor | None = None,
+    progress: bool = True,
+    description: str = "points",
+    names: Sequence[str] | None = None,
+    with_timeseries: bool = False,
+) -> tuple[list[Execution | None], bool]:
+    """Run several scenarios on an executor (a fresh process pool if None), without their records.
+
+    Returns
+    -------
+    (executions, interrupted)
+        ``executions[i]`` is None for a point Ctrl-C stopped before it finished.
+    """
+    tasks = [Task(s, replications or s.replications, with_timeseries) for s in scenarios]
+    context: AbstractContextManager[Executor] = default_executor(len(tasks)) if executor is None else nullcontext(executor)
+    with context as ex:
+        outcome = run_tasks(
+            evaluate_point,
+            tasks,
+            executor=ex,
+            progress=progress,
+            description=description,
+            describe=(lambda i: f"point {i} ({names[i]})") if names else None,
+        )
+    return outcome.results, outcome.interrupted
 
 
 def run_points(
@@ -64,18 +87,9 @@ def run_points(
     (summaries, interrupted)
         ``summaries[i]`` is None for a point Ctrl-C stopped before it finished.
     """
-    tasks = [PointTask(s, replications or s.replications) for s in scenarios]
-    context: AbstractContextManager[Executor] = default_executor(len(tasks)) if executor is None else nullcontext(executor)
-    with context as ex:
-        outcome = run_tasks(
-            evaluate_point,
-            tasks,
-            executor=ex,
-            progress=progress,
-            description=description,
-            describe=(lambda i: f"point {i} ({names[i]})") if names else None,
-        )
-    return outcome.results, outcome.interrupted
+    done, interrupted = run_executions(scenarios, replications, executor=executor, progress=progress,
+                                       description=description, names=names)
+    return [None if e is None else e.summary for e in done], interrupted
 
 
 @dataclass
@@ -92,6 +106,9 @@ class SweepResult:
         Every point of the grid, finished or not.
     summaries : list of dict or None
         summary.json of each point, None where Ctrl-C stopped it.
+    timeseries : list of DataFrame or None
+        Each point's bucketed time series (``timeseries.parquet`` with a ``point`` column), for the
+        report's queue depth at the peak.
     table : pandas.DataFrame
         One row per finished point (see :mod:`queuesim.experiment.sweep_table` for the columns);
         ``table.attrs['partial']`` is True after Ctrl-C.
@@ -112,6 +129,8 @@ class SweepResult:
     seeds: Seeds = "common"
     source: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Each point's time series (averaged over its replications), None where it did not run.
+    timeseries: list[pd.DataFrame | None] = field(default_factory=list)
 
     @property
     def finished(self) -> int:
@@ -135,14 +154,27 @@ class SweepResult:
             "base_scenario": self.scenario.to_dict(),
         }
 
+    def points_timeseries(self) -> pd.DataFrame:
+        """Every finished point's time series in one long table, keyed by its ``point`` column."""
+        frames = [ts.assign(point=p.index) for p, ts in zip(self.points, self.timeseries, strict=False) if ts is not None]
+        if not frames:
+            return pd.DataFrame({"point": pd.Series(dtype="int64")})
+        table = pd.concat(frames, ignore_index=True)
+        return table[["point", *(c for c in table.columns if c != "point")]]
+
     def save(self, out_dir: str | os.PathLike[str]) -> list[Path]:
-        """Write ``sweep.parquet``, ``sweep.csv`` and ``sweep.json`` into ``out_dir``; return their paths."""
+        """Write ``sweep.parquet``, ``sweep.csv``, ``sweep.json``, and each point's summary and time series
+        (``summaries.json``, ``timeseries.parquet``) into ``out_dir``; return their paths."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        written = [out / "sweep.parquet", out / "sweep.csv", out / "sweep.json"]
+        written = [out / "sweep.parquet", out / "sweep.csv", out / "sweep.json", out / "summaries.json",
+                   out / "timeseries.parquet"]
         self.table.to_parquet(written[0], index=False)
         self.table.to_csv(written[1], index=False, float_format="%.9g")
         written[2].write_text(json.dumps(self.metadata(), indent=2) + "\n")
+        kept = [{"point": p.index, "summary": s} for p, s in zip(self.points, self.summaries, strict=True) if s is not None]
+        written[3].write_text(json.dumps(kept, indent=1) + "\n")
+        self.points_timeseries().to_parquet(written[4], index=False)
         return written
 
 
@@ -192,29 +224,24 @@ def sweep(
     ScenarioError
         For a bad scenario or sweep specification, before any point runs.
     """
-    source = None
-    if not isinstance(scenario, Scenario):
-        source = os.fspath(scenario)
-        scenario = load_scenario(source, overrides)
-    elif overrides:
-        from queuesim.scenario import with_overrides
-
-        scenario = with_overrides(scenario, overrides)
+    scenario, source = resolve_scenario(scenario, overrides)
     axes = sweep_axes(scenario, vary)
     seeds = seeds or (scenario.sweep.seeds if scenario.sweep is not None else "common")
     limits = merge_slo(scenario, slo)
     built = make_points(scenario, axes, seeds)
     reps = replications or scenario.replications
     points = [p for p, _ in built]
-    summaries, interrupted = run_points(
+    done, interrupted = run_executions(
         [s for _, s in built],
         reps,
         executor=executor,
         progress=progress,
         description=f"sweep {scenario.name}",
         names=[p.describe() for p in points],
+        with_timeseries=True,
     )
-    rows = [point_row(p, s, summary, limits) for (p, s), summary in zip(built, summaries) if summary is not None]
+    summaries = [None if e is None else e.summary for e in done]
+    rows = [point_row(p, s, summary, limits) for (p, s), summary in zip(built, summaries, strict=True) if summary is not None]
     table = sweep_table(rows, [a.path for a in axes])
     table.attrs["partial"] = interrupted
     return SweepResult(
@@ -228,4 +255,5 @@ def sweep(
         replications=reps,
         seeds=seeds,
         source=source,
+        timeseries=[None if e is None else e.timeseries for e in done],
     )

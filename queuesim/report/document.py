@@ -26,6 +26,7 @@ from queuesim.report.inputs import (
     SweepData,
     load_input,
     run_data,
+    sweep_data,
 )
 from queuesim.report.render import (
     FIGURE_DIR,
@@ -58,8 +59,8 @@ def build_report(source: Any, *, plan: str | os.PathLike[str] | None = None,
     slo : mapping, optional
         Extra limits (summary path -> limit in summary units) added to the scenario's ``slo:``.
     simulate_peak : bool, default True
-        For a sweep, re-simulate the peak point (one replication) to draw its queue depth over time;
-        sweeps keep only each point's summary.
+        For a sweep, draw the queue depth over time at its peak point, from the time series the
+        sweep kept for each point (``timeseries.parquet``); nothing is simulated here.
 
     Raises
     ------
@@ -70,6 +71,8 @@ def build_report(source: Any, *, plan: str | os.PathLike[str] | None = None,
         source = load_input(source, plan)
     elif hasattr(source, "records") and hasattr(source, "summary"):
         source = run_data(source)
+    elif hasattr(source, "axes") and hasattr(source, "table") and hasattr(source, "points"):
+        source = sweep_data(source)
     if isinstance(source, RunData):
         return build_run_report(source, slo)
     if isinstance(source, SweepData):

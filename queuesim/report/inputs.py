@@ -54,6 +54,19 @@ class SweepData:
     scenario_data: dict[str, Any] | None = None
     scenario_origin: str | None = None
     path: Path | None = None
+    #: Each finished point's summary (``summaries.json``), keyed by point number.
+    summaries: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: Each finished point's time series (``timeseries.parquet``), with a ``point`` column.
+    timeseries: pd.DataFrame | None = None
+
+    def point_timeseries(self, point: int) -> tuple[pd.DataFrame | None, dict[str, Any] | None]:
+        """One point's time series and summary, as the sweep stored them (None where it did not)."""
+        if self.timeseries is None or "point" not in self.timeseries:
+            return None, None
+        rows = self.timeseries[self.timeseries["point"] == point]
+        if rows.empty:
+            return None, None
+        return rows.drop(columns="point").reset_index(drop=True), self.summaries.get(point)
 
 
 
@@ -181,8 +194,29 @@ def load_sweep_dir(path: str | os.PathLike[str], plan: str | os.PathLike[str] | 
         stored = _read_json(d / "scenario.json")
     scenario, data, origin = _scenario_from(stored if isinstance(stored, Mapping) else None,
                                             meta.get("source"), d)
+    summaries: dict[int, dict[str, Any]] = {}
+    if (d / "summaries.json").is_file():
+        kept = _read_json(d / "summaries.json")
+        summaries = {int(k["point"]): k["summary"] for k in kept if isinstance(k, Mapping) and "point" in k} \
+            if isinstance(kept, list) else {}
+    series = None
+    if (d / "timeseries.parquet").is_file():
+        try:
+            series = pd.read_parquet(d / "timeseries.parquet")
+        except (OSError, ValueError) as error:
+            raise ReportError(f"cannot read {d / 'timeseries.parquet'}: {error}") from None
     return SweepData(table=tbl, meta=meta, axes=_varied_columns(tbl, meta), plan=plan_data,
-                     scenario=scenario, scenario_data=data, scenario_origin=origin, path=d)
+                     scenario=scenario, scenario_data=data, scenario_origin=origin, path=d,
+                     summaries=summaries, timeseries=series)
+
+
+def sweep_data(result: Any) -> SweepData:
+    """A :class:`SweepData` from an in-memory :class:`~queuesim.SweepResult` (no files involved)."""
+    sc = result.scenario
+    return SweepData(table=result.table, meta=result.metadata(), axes=[a.path for a in result.axes],
+                     scenario=sc, scenario_data=sc.to_dict(), scenario_origin="the sweep",
+                     summaries={p.index: s for p, s in zip(result.points, result.summaries, strict=True) if s is not None},
+                     timeseries=result.points_timeseries())
 
 
 

@@ -195,27 +195,17 @@ def _resolved_sweep_scenario(sweep: SweepData) -> tuple[dict[str, Any] | None, b
 
 
 
-def _peak_timeseries(base: Mapping[str, Any] | None, axes: Sequence[str],
-                     row: Mapping[Any, Any]) -> tuple[pd.DataFrame | None, dict[str, Any] | None, str]:
-    """Time series of one point: re-simulated here (replication 0) since sweeps keep only summaries."""
-    if base is None:
-        return None, None, "the scenario is not available, so the point cannot be re-simulated"
-    from queuesim.metrics import summarize, timeseries
-    from queuesim.scenario import scenario_from_dict
-    from queuesim.scenario.study import set_path
-    from queuesim.sim import simulate
-
-    data: dict[str, Any] = json.loads(json.dumps(base))
-    data["sweep"] = None
-    for a in axes:
-        v = row[a]
-        set_path(data, a, v.item() if isinstance(v, np.generic) else v)
-    try:
-        sc = scenario_from_dict(data, source="sweep point")
-        record = simulate(sc, 0)
-    except Exception as error:
-        return None, None, f"re-simulating the point failed: {error}"
-    return timeseries([record]), summarize([record]), f"replication 0, seed {sc.seed}"
+def _peak_timeseries(sweep: SweepData, row: Mapping[Any, Any]) -> tuple[pd.DataFrame | None, dict[str, Any] | None, str]:
+    """Time series of one point, as the sweep stored it (averaged over the point's replications)."""
+    point = row.get("point")
+    if point is None or (isinstance(point, float) and math.isnan(point)):
+        return None, None, "the sweep table has no point numbers"
+    ts, summary = sweep.point_timeseries(int(point))
+    if ts is None:
+        return None, None, ("this sweep folder keeps no time series (timeseries.parquet, written since "
+                            "queuesim 0.2): run the sweep again to draw it")
+    reps = (summary or {}).get("replications")
+    return ts, summary, f"{reps} replication(s) averaged" if reps else "as the sweep ran it"
 
 
 
@@ -362,15 +352,15 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
     peak_i, peak_why = (focus_i, why) if _close(focus[x], top_x) else _focus_row(tbl, x, series, met_all, {})
     peak = tbl.iloc[peak_i]
     if simulate_peak:
-        ts, ts_summary, how = _peak_timeseries(data, sweep.axes, peak.to_dict())
+        ts, ts_summary, how = _peak_timeseries(sweep, peak.to_dict())
     else:
-        ts, ts_summary, how = None, None, "re-simulation turned off (`--no-simulate`)"
+        ts, ts_summary, how = None, None, "turned off (`--no-simulate`)"
     if ts is not None:
         fig_q = queue_depth(ts, ts_summary)
         qblocks: tuple[Block, ...] = (Block("figure", figure=FigureBlock(
             "queue_depth_peak", "Queue depth over time at the peak",
             f"Messages waiting and busy workers over time at {_describe_point(peak, sweep.axes)} ({peak_why}), "
-            f"re-simulated for this report ({how}); the warm-up is shaded.", png_bytes(fig_q))),)
+            f"from the sweep ({how}); the warm-up is shaded.", png_bytes(fig_q))),)
     else:
         qblocks = (note(f"No time series for the peak point: {how}."),)
     sections.append(Section("queue-depth", "Queue depth over time at the peak", qblocks))

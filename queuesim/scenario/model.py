@@ -488,6 +488,20 @@ class Scenario(Frozen):
         queues = self.queues
         return [q for q, rho in self.offered_load().items() if rho >= 1 and not queues[q].bounded]
 
+    def with_load(self, factor: float) -> Scenario:
+        """This scenario with every producer's load multiplied by ``factor`` (``queuesim plan --load``).
+
+        Each producer scales itself (:meth:`Producer.scaled`): a constant rate, a schedule's steps,
+        a spike's base and peak and a daily curve's mean and amplitude are multiplied, an
+        interarrival distribution's times divided, a trace replayed faster, and a batch job
+        enqueues ``factor`` times as many tasks at the same times (so ``spread ≤ every`` still
+        holds). Client settings (``rate_limit``, ``timeout``) are design, not load, and stay.
+        """
+        if not (math.isfinite(factor) and factor > 0):
+            raise ValueError(f"a load factor must be a finite number > 0, got {factor!r}")
+        producers = {name: p.scaled(factor) for name, p in self.producers.items()}
+        return self.model_copy(update={"producers": producers})
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict of the scenario: durations in float seconds, rates per second, ``from`` for ``from_``.
 

@@ -1,0 +1,175 @@
+"""One experiment: a scenario's replications simulated and summarized; the task every other experiment runs.
+
+``execute`` is what ``queuesim.run`` (through the API), sweeps, plans, compare and every executor
+call: it runs the replications (in this process, or mapped over an executor), then builds
+``summary.json`` once. ``Task`` is the picklable form that a sweep or a plan sends to a process
+pool or a Dask worker; it brings back only what its caller asked for (the summary, optionally the
+time series), since shipping the event records of every point back would cost more than running it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from queuesim import __version__
+from queuesim.experiment.executors import default_executor
+from queuesim.metrics import summarize, timeseries
+from queuesim.records import RunRecord
+from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
+from queuesim.sim import simulate
+
+__all__ = [
+    "Execution", "Task", "execute", "run_task", "run_experiment", "resolve_scenario", "simulate_replication",
+    "summary_of", "scenario_warnings",
+]
+
+
+def simulate_replication(args: tuple[Scenario, int, int]) -> RunRecord:
+    """Simulate replication ``r`` of a scenario with ``seed``: ``args = (scenario, r, seed)`` (picklable)."""
+    scenario, replication, seed = args
+    return simulate(scenario, replication, seed)
+
+
+def scenario_warnings(scenario: Scenario) -> list[str]:
+    """Warnings known before anything runs: unbounded queues offered a load of 1 or more."""
+    load = scenario.offered_load()
+    return [
+        f"queue '{q}' is unstable: offered load {load[q]:.2f} ≥ 1 on an unbounded "
+        "queue, so its backlog and waits grow with the run length"
+        for q in scenario.unstable_queues()
+    ]
+
+
+def summary_of(
+    scenario: Scenario, records: Sequence[RunRecord], seed: int, source: str | None = None,
+    warnings: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The ``summary.json`` figures of a run's records, with the run's context and warnings."""
+    meta = {
+        "queuesim_version": __version__,
+        "scenario": scenario.name,
+        "source": source,
+        "seed": seed,
+        "duration": scenario.duration,
+        "warmup": scenario.warmup,
+    }
+    out: dict[str, Any] = dict(summarize(records, meta))
+    out["offered_load"] = scenario.offered_load()
+    out["warnings"] = list(scenario_warnings(scenario) if warnings is None else warnings)
+    cycling = out["poison"]["cycling"]
+    if cycling:
+        out["warnings"].append(
+            f"{cycling} poison message(s) were still being redelivered at the end: a queue "
+            "without max_receives / delivery_limit / max_deliveries retries them forever, costing a worker each time"
+        )
+    return out
+
+
+@dataclass
+class Execution:
+    """What one experiment produced: the records (when kept), the summary and the time series (when asked)."""
+
+    scenario: Scenario
+    seed: int
+    summary: dict[str, Any]
+    records: list[RunRecord] | None = None
+    timeseries: pd.DataFrame | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def execute(
+    scenario: Scenario,
+    replications: int | None = None,
+    *,
+    seed: int | None = None,
+    executor: Executor | None = None,
+    source: str | None = None,
+    keep_records: bool = True,
+    with_timeseries: bool = False,
+) -> Execution:
+    """Simulate ``replications`` of ``scenario`` (default: its own) and summarize them.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A validated scenario.
+    replications, seed : int, optional
+        Override the scenario's values.
+    executor : concurrent.futures.Executor, optional
+        Where the replications run; None runs them here, one after the other. Results do not
+        depend on it: replication ``r`` draws its streams from (seed, r, component name) only.
+    source : str, optional
+        The scenario file, recorded in the summary.
+    keep_records : bool, default True
+        Keep the event records (needed for tables, parquet files and plots).
+    with_timeseries : bool, default False
+        Also compute the bucketed time series (averaged over replications).
+    """
+    seed = scenario.seed if seed is None else seed
+    reps = scenario.replications if replications is None else replications
+    if reps < 1:
+        raise ValueError("replications must be ≥ 1")
+    jobs = [(scenario, r, seed) for r in range(reps)]
+    if executor is None:
+        records = [simulate_replication(j) for j in jobs]
+    else:
+        records = list(executor.map(simulate_replication, jobs))
+    warnings = scenario_warnings(scenario)
+    summary = summary_of(scenario, records, seed, source, warnings)
+    series = timeseries(records) if with_timeseries else None
+    return Execution(scenario=scenario, seed=seed, summary=summary, records=records if keep_records else None,
+                     timeseries=series, warnings=warnings)
+
+
+@dataclass(frozen=True)
+class Task:
+    """Everything one experiment needs to run anywhere: its scenario (seed included) and what to bring back."""
+
+    scenario: Scenario
+    replications: int
+    with_timeseries: bool = False
+
+
+def run_task(task: Task) -> Execution:
+    """Run a task in this process (replications serially: the executor parallelises over tasks), without its records."""
+    return execute(task.scenario, task.replications, keep_records=False, with_timeseries=task.with_timeseries)
+
+
+def resolve_scenario(
+    scenario: Scenario | str | os.PathLike[str], overrides: Sequence[str] = ()
+) -> tuple[Scenario, str | None]:
+    """A validated scenario from a loaded one or a YAML path, with ``--set`` style overrides; and its file."""
+    if not isinstance(scenario, Scenario):
+        source = os.fspath(scenario)
+        return load_scenario(source, overrides), source
+    if overrides:
+        return scenario_from_dict(scenario.to_dict(), overrides=overrides), None
+    return scenario, None
+
+
+def run_experiment(
+    scenario: Scenario | str | os.PathLike[str],
+    *,
+    seed: int | None = None,
+    replications: int | None = None,
+    overrides: Sequence[str] = (),
+    executor: Executor | None = None,
+) -> Execution:
+    """Resolve a scenario and execute it with its records kept: one replication here, several on a
+    process pool over every core unless ``executor`` says otherwise."""
+    resolved, source = resolve_scenario(scenario, overrides)
+    reps = resolved.replications if replications is None else replications
+    if reps < 1:
+        raise ValueError("replications must be ≥ 1")
+    context: AbstractContextManager[Executor | None] = (
+        nullcontext(executor) if executor is not None or reps == 1 else default_executor(reps)
+    )
+    with context as ex:
+        return execute(resolved, reps, seed=seed, executor=ex, source=source)

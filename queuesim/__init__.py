@@ -1,7 +1,6 @@
 """queuesim: discrete-event simulation of asynchronous architectures (producers, brokers, workers)."""
 
-__version__ = "0.1.0"
-
+from queuesim.version import __version__
 from queuesim.api import CompareResult, RunResult, compare, run
 from queuesim.errors import Problem, QueuesimError, ScenarioError
 from queuesim.experiment import SweepResult, sweep

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 distributed = pytest.importorskip(
-    "distributed", reason="dask.distributed is not installed (pip install 'queuesim[dask]'); the Dask executor is untested"
+    "distributed", reason="dask.distributed is not installed (pip install 'queuesim-async[dask]'); the Dask executor is untested"
 )
 
 from queuesim import parse_scenario, plan, sweep  # noqa: E402

@@ -329,7 +329,7 @@ def test_dask_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from queuesim.experiment.dask import DaskUnavailable
 
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
-    with pytest.raises(DaskUnavailable, match=r"pip install 'queuesim\[dask\]'"):
+    with pytest.raises(DaskUnavailable, match=r"pip install 'queuesim-async\[dask\]'"):
         with open_executor("dask"):
             pass
 

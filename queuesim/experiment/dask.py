@@ -1,4 +1,4 @@
-"""The Dask executor: run sweep points on a Dask distributed cluster (``pip install 'queuesim[dask]'``).
+"""The Dask executor: run sweep points on a Dask distributed cluster (``pip install 'queuesim-async[dask]'``).
 
 Dask is imported only when this executor is asked for. Points carry their scenario and seed, so a
 cluster gives the same table as a local process pool.
@@ -18,7 +18,7 @@ from queuesim.errors import QueuesimError
 
 __all__ = ["DaskUnavailable", "dask_executor", "executor_for_client"]
 
-_INSTALL = "the dask executor needs dask.distributed: pip install 'queuesim[dask]' (or 'dask[distributed]')"
+_INSTALL = "the dask executor needs dask.distributed: pip install 'queuesim-async[dask]' (or 'dask[distributed]')"
 
 
 class DaskUnavailable(QueuesimError):

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from queuesim import __version__
+from queuesim.version import __version__
 from queuesim.experiment.executors import default_executor
 from queuesim.metrics import summarize, timeseries
 from queuesim.records import RunRecord

@@ -26,7 +26,8 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from queuesim import __version__, theory
+from queuesim import theory
+from queuesim.version import __version__
 from queuesim.errors import Problem, ScenarioError
 from queuesim.experiment.cost import run_cost
 from queuesim.experiment.executors import default_executor, parallelism

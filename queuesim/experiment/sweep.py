@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from queuesim import __version__
+from queuesim.version import __version__
 from queuesim.experiment.execute import Execution, Task, resolve_scenario, run_task
 from queuesim.experiment.executors import default_executor, run_tasks
 from queuesim.experiment.grid import Point, Seeds, make_points, sweep_axes

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from markupsafe import Markup, escape
 from matplotlib.figure import Figure
 
-from queuesim import __version__
+from queuesim.version import __version__
 from queuesim.report.plots import DPI
 
 __all__ = [

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from queuesim import __version__
+from queuesim.version import __version__
 from queuesim.report import figures_sweep as fs
 from queuesim.report.formatting import (
     _ci,

@@ -23,6 +23,7 @@ from queuesim.experiment.compare import Comparison
 from queuesim.experiment.compare import compare as run_comparison
 from queuesim.experiment.execute import Execution, run_experiment, summary_of
 from queuesim.metrics import deliveries_frame, messages_frame, requests_frame, timeseries
+from queuesim.outputs import atomic_directory
 from queuesim.records import RunRecord
 from queuesim.scenario import Scenario
 
@@ -77,21 +78,25 @@ class RunResult:
 
     def save(self, out_dir: str | Path, plots: bool = True) -> list[Path]:
         """Write summary.json, scenario.json (the resolved scenario, overrides applied),
-        messages.parquet, deliveries.parquet, timeseries.csv and the PNG plots."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        written = [out / "summary.json", out / "messages.parquet", out / "deliveries.parquet",
-                   out / "timeseries.csv", out / "scenario.json"]
-        written[0].write_text(json.dumps(self.summary, indent=2) + "\n")
-        written[4].write_text(json.dumps(self.scenario.to_dict(), indent=2) + "\n")
-        self.messages.to_parquet(written[1], index=False)
-        self.deliveries.to_parquet(written[2], index=False)
-        self.timeseries.to_csv(written[3], index=False, float_format="%.6g")
-        if plots:
-            from queuesim.report import save_all
+        messages.parquet, deliveries.parquet, timeseries.csv and the PNG plots.
 
-            written += save_all(self.figures(), out)
-        return written
+        The folder is built aside and swapped in whole (:func:`queuesim.outputs.atomic_directory`):
+        an interrupted save leaves the previous run's folder as it was, never a mix of two runs.
+        """
+        target = Path(out_dir)
+        with atomic_directory(target) as out:
+            written = [out / "summary.json", out / "messages.parquet", out / "deliveries.parquet",
+                       out / "timeseries.csv", out / "scenario.json"]
+            written[0].write_text(json.dumps(self.summary, indent=2) + "\n")
+            written[4].write_text(json.dumps(self.scenario.to_dict(), indent=2) + "\n")
+            self.messages.to_parquet(written[1], index=False)
+            self.deliveries.to_parquet(written[2], index=False)
+            self.timeseries.to_csv(written[3], index=False, float_format="%.6g")
+            if plots:
+                from queuesim.report import save_all
+
+                written += save_all(self.figures(), out)
+        return [target / p.relative_to(out) for p in written]
 
 
 def run(
@@ -148,12 +153,13 @@ class CompareResult:
         return comparison_figure(self.table)
 
     def save(self, out_dir: str | os.PathLike[str], plots: bool = True) -> list[Path]:
-        """Write compare.csv, compare.json (every variant's summary) and compare.png."""
-        paths = self.comparison.save(out_dir)
-        if plots:
-            paths.append(Path(out_dir) / "compare.png")
-            self.figure().savefig(paths[-1], dpi=100)
-        return paths
+        """Write compare.csv, compare.json (every variant's summary) and compare.png, swapped in whole."""
+        with atomic_directory(out_dir) as out:
+            names = [p.name for p in self.comparison.write_into(out)]
+            if plots:
+                self.figure().savefig(out / "compare.png", dpi=100)
+                names.append("compare.png")
+        return [Path(out_dir) / n for n in names]
 
 
 def compare(

@@ -21,6 +21,7 @@ import pandas as pd
 from queuesim.errors import Problem, ScenarioError
 from queuesim.experiment.execute import Execution, run_experiment
 from queuesim.experiment.slo import summary_value
+from queuesim.outputs import atomic_directory
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
 from queuesim.scenario.yaml_lines import line_of, read_yaml
 
@@ -98,14 +99,18 @@ class Comparison:
             rows.append(row)
         return pd.DataFrame(rows).set_index("variant")
 
-    def save(self, out_dir: str | os.PathLike[str]) -> list[Path]:
-        """Write compare.csv and compare.json (every variant's summary); return their paths."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+    def write_into(self, out: Path) -> list[Path]:
+        """Write compare.csv and compare.json (every variant's summary) into a folder; return their paths."""
         paths = [out / "compare.csv", out / "compare.json"]
         self.table.to_csv(paths[0])
         paths[1].write_text(json.dumps(self.summaries, indent=2) + "\n")
         return paths
+
+    def save(self, out_dir: str | os.PathLike[str]) -> list[Path]:
+        """Write compare.csv and compare.json into ``out_dir``, swapped in whole; return their paths."""
+        with atomic_directory(out_dir) as out:
+            names = [p.name for p in self.write_into(out)]
+        return [Path(out_dir) / n for n in names]
 
 
 def _broker_label(q: Any) -> str:

@@ -18,12 +18,12 @@ from typing import Any
 
 import pandas as pd
 
-from queuesim.version import __version__
 from queuesim.experiment.executors import default_executor
 from queuesim.metrics import summarize, timeseries
 from queuesim.records import RunRecord
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
 from queuesim.sim import simulate
+from queuesim.version import __version__
 
 __all__ = [
     "Execution", "Task", "execute", "run_task", "run_experiment", "resolve_scenario", "simulate_replication",

@@ -27,17 +27,18 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from queuesim import theory
-from queuesim.version import __version__
 from queuesim.errors import Problem, ScenarioError
 from queuesim.experiment.cost import run_cost
 from queuesim.experiment.executors import default_executor, parallelism
 from queuesim.experiment.grid import point_seed
 from queuesim.experiment.slo import Slo, SloReport, check_slo, merge_slo
 from queuesim.experiment.sweep import run_points
+from queuesim.outputs import atomic_write
 from queuesim.scenario import Scenario, load_scenario, with_overrides
 from queuesim.scenario.problems import validation_problems
 from queuesim.scenario.routing import did_you_mean
 from queuesim.scenario.study import scenario_data, set_path
+from queuesim.version import __version__
 
 __all__ = ["PlanResult", "Evaluation", "AnalyticEstimate", "plan", "check_plan", "parse_load", "scale_load", "LOAD_SOURCE"]
 
@@ -229,12 +230,8 @@ class PlanResult:
         }
 
     def save(self, out_dir: str | os.PathLike[str]) -> list[Path]:
-        """Write ``plan.json`` into ``out_dir``; return its path in a list."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / "plan.json"
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        return [path]
+        """Write ``plan.json`` into ``out_dir`` (whole or not at all); return its path in a list."""
+        return [atomic_write(Path(out_dir) / "plan.json", json.dumps(self.to_dict(), indent=2) + "\n")]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,14 +19,15 @@ from typing import Any
 
 import pandas as pd
 
-from queuesim.version import __version__
 from queuesim.experiment.execute import Execution, Task, resolve_scenario, run_task
 from queuesim.experiment.executors import default_executor, run_tasks
 from queuesim.experiment.grid import Point, Seeds, make_points, sweep_axes
 from queuesim.experiment.slo import Slo, merge_slo
 from queuesim.experiment.sweep_table import point_row, sweep_table
+from queuesim.outputs import atomic_directory
 from queuesim.scenario import Scenario
 from queuesim.scenario.study import Axis
+from queuesim.version import __version__
 
 __all__ = ["evaluate_point", "SweepResult", "sweep", "run_points", "run_executions"]
 
@@ -165,17 +166,16 @@ class SweepResult:
     def save(self, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write ``sweep.parquet``, ``sweep.csv``, ``sweep.json``, and each point's summary and time series
         (``summaries.json``, ``timeseries.parquet``) into ``out_dir``; return their paths."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        written = [out / "sweep.parquet", out / "sweep.csv", out / "sweep.json", out / "summaries.json",
-                   out / "timeseries.parquet"]
-        self.table.to_parquet(written[0], index=False)
-        self.table.to_csv(written[1], index=False, float_format="%.9g")
-        written[2].write_text(json.dumps(self.metadata(), indent=2) + "\n")
-        kept = [{"point": p.index, "summary": s} for p, s in zip(self.points, self.summaries, strict=True) if s is not None]
-        written[3].write_text(json.dumps(kept, indent=1) + "\n")
-        self.points_timeseries().to_parquet(written[4], index=False)
-        return written
+        names = ["sweep.parquet", "sweep.csv", "sweep.json", "summaries.json", "timeseries.parquet"]
+        with atomic_directory(out_dir) as out:  # swapped in whole: never two sweeps' files side by side
+            self.table.to_parquet(out / names[0], index=False)
+            self.table.to_csv(out / names[1], index=False, float_format="%.9g")
+            (out / names[2]).write_text(json.dumps(self.metadata(), indent=2) + "\n")
+            kept = [{"point": p.index, "summary": s} for p, s in zip(self.points, self.summaries, strict=True)
+                    if s is not None]
+            (out / names[3]).write_text(json.dumps(kept, indent=1) + "\n")
+            self.points_timeseries().to_parquet(out / names[4], index=False)
+        return [Path(out_dir) / n for n in names]
 
 
 def sweep(

@@ -20,8 +20,9 @@ from typing import Any, Literal
 from markupsafe import Markup, escape
 from matplotlib.figure import Figure
 
-from queuesim.version import __version__
+from queuesim.outputs import atomic_write
 from queuesim.report.plots import DPI
+from queuesim.version import __version__
 
 __all__ = [
     "REPORT_HTML", "REPORT_MD", "FIGURE_DIR", "Tone", "Cell", "FigureBlock", "Block", "p", "note",
@@ -160,16 +161,14 @@ class Report:
         return _environment(html=False).get_template("report.md.j2").render(report=self)
 
     def save(self, out_dir: str | os.PathLike[str]) -> list[Path]:
-        """Write ``report.html``, ``report.md`` and ``figures/*.png`` into ``out_dir``; return the paths."""
+        """Write ``report.html``, ``report.md`` and ``figures/*.png`` into ``out_dir``; return the paths.
+
+        Each file is written aside and renamed into place, so a reader never opens a half-written one.
+        """
         out = Path(out_dir)
-        (out / FIGURE_DIR).mkdir(parents=True, exist_ok=True)
-        written = [out / REPORT_HTML, out / REPORT_MD]
-        written[0].write_text(self.html(), encoding="utf-8")
-        written[1].write_text(self.markdown(), encoding="utf-8")
-        for fig in self.figures:
-            path = out / fig.file
-            path.write_bytes(fig.png)
-            written.append(path)
+        written = [atomic_write(out / fig.file, fig.png) for fig in self.figures]
+        written.insert(0, atomic_write(out / REPORT_MD, self.markdown()))
+        written.insert(0, atomic_write(out / REPORT_HTML, self.html()))
         return written
 
 

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from queuesim.version import __version__
 from queuesim.report import figures_sweep as fs
 from queuesim.report.formatting import (
     _ci,
@@ -23,6 +22,7 @@ from queuesim.report.formatting import (
 from queuesim.report.inputs import _source_candidates
 from queuesim.report.plots import format_duration
 from queuesim.report.render import Block, Cell, Tone, note, p, table
+from queuesim.version import __version__
 
 BUSY = 0.85  # utilization above which a pool is reported as having little headroom
 IDLE = 0.30  # utilization below which a pool meeting its SLO is reported as possibly oversized

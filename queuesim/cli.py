@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from queuesim.errors import ScenarioError
@@ -246,10 +247,15 @@ def sweep(
     if not quiet:
         out_console.print(sweep_table(result))
         out_console.print(f"wrote {len(written)} files to [bold]{out_dir}[/]", highlight=False)
+    for index, message in sorted(result.errors.items()):
+        err_console.print(f"[bold red]error[/] point {index} ({escape(result.points[index].describe())}): "
+                          f"{escape(message)}", highlight=False)
     if result.partial:
-        err_console.print(f"[bold yellow]interrupted[/]: kept {result.finished} of {len(result.points)} points "
+        why = f"{len(result.errors)} point(s) failed" if result.errors else "interrupted"
+        err_console.print(f"[bold yellow]{why}[/]: kept {result.finished} of {len(result.points)} points "
                           f"(the table is marked partial)", highlight=False)
-        raise typer.Exit(130)
+        interrupted = result.finished + len(result.errors) < len(result.points)
+        raise typer.Exit(130 if interrupted else 1)
 
 
 def plan_report(result: Any) -> list[Any]:

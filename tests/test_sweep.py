@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -276,6 +277,17 @@ def _signal_parent_at_two(i: int) -> int:
     return i * 10
 
 
+def _signal_parent_twice_at_two(i: int) -> int:
+    if i == 2:
+        import time
+
+        os.kill(os.getppid(), signal.SIGINT)
+        time.sleep(0.3)  # the second Ctrl-C lands while the parent is stopping the pool
+        os.kill(os.getppid(), signal.SIGINT)
+        time.sleep(5)
+    return i * 10
+
+
 def _fail_at_one(i: int) -> int:
     if i == 1:
         raise ZeroDivisionError("boom")
@@ -297,6 +309,22 @@ def test_ctrl_c_keeps_finished_tasks_process_pool() -> None:
     finally:
         signal.signal(signal.SIGINT, previous)
     assert outcome.interrupted and outcome.results[:2] == [0, 10] and outcome.results[2:] == [None] * 6
+
+
+def test_a_second_ctrl_c_while_stopping_keeps_what_finished() -> None:
+    """Regression (issue 11): two Ctrl-C 0.5 s apart saved nothing."""
+    import time
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        start = time.monotonic()
+        with QuietProcessPool(1) as pool:
+            outcome = run_tasks(_signal_parent_twice_at_two, range(8), executor=pool, progress=False)
+        elapsed = time.monotonic() - start
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert outcome.interrupted and outcome.results[:2] == [0, 10] and outcome.results[2:] == [None] * 6
+    assert elapsed < 4, f"stopping took {elapsed:.1f} s"
 
 
 def test_a_failing_task_names_itself() -> None:
@@ -374,3 +402,24 @@ def test_public_api_exports_sweep_and_plan() -> None:
     # The functions shadow their modules as attributes; the modules stay importable by name.
     assert callable(queuesim.sweep) and callable(queuesim.plan)
     assert importlib.import_module("queuesim.experiment.sweep_table").flatten_summary is flatten_summary
+
+
+def test_a_failing_point_keeps_the_others_and_records_its_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression (issue 11): one failing point discarded every finished point and wrote nothing."""
+    real = sweep_run.evaluate_point
+
+    def overflow_at_five(task):
+        if task.scenario.workers["fulfil"].count == 5:
+            raise OverflowError("attempts column overflowed")
+        return real(task)
+
+    monkeypatch.setattr(sweep_run, "evaluate_point", overflow_at_five)
+    result = sweep(small(), ["workers.fulfil.count=3..7"], executor=SerialExecutor(), progress=False)
+    assert result.partial and result.finished == 4 and result.errors == {2: "OverflowError: attempts column overflowed"}
+    assert list(result.table["workers.fulfil.count"]) == [3, 4, 5, 6, 7]
+    failed = result.table.set_index("point").loc[2]
+    assert failed["error"] == "OverflowError: attempts column overflowed" and math.isnan(failed["rates.throughput"])
+    result.save(tmp_path)
+    meta = json.loads((tmp_path / "sweep.json").read_text())
+    assert meta["partial"] is True and meta["errors"] == {"2": "OverflowError: attempts column overflowed"}
+    assert len(pd.read_parquet(tmp_path / "sweep.parquet")) == 5

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed, wait
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rich.console import Console
@@ -47,11 +48,13 @@ class TaskOutcome:
     """What :func:`run_tasks` got back.
 
     ``results[i]`` is the result of task ``i``, or None where the task did not finish because the
-    run was interrupted (then ``interrupted`` is True).
+    run was interrupted (then ``interrupted`` is True) or because it failed (then ``errors[i]``
+    says why, when failures were recorded rather than raised).
     """
 
     results: list[Any]
     interrupted: bool = False
+    errors: dict[int, str] = field(default_factory=dict)
 
     @property
     def finished(self) -> int:
@@ -170,6 +173,7 @@ def run_tasks(
     progress: bool = True,
     description: str = "points",
     describe: Callable[[int], str] | None = None,
+    failures: Literal["raise", "record"] = "raise",
 ) -> TaskOutcome:
     """Run ``fn(task)`` for every task on ``executor``.
 
@@ -187,6 +191,10 @@ def run_tasks(
         Label of the progress bar.
     describe : callable, optional
         ``describe(i)`` names task ``i`` in errors.
+    failures : {'raise', 'record'}
+        ``raise``: the first failing task cancels the others and raises :class:`TaskFailed`;
+        ``record``: its error goes into ``TaskOutcome.errors`` and the other tasks go on, so a
+        sweep keeps every point that finished.
 
     Returns
     -------
@@ -200,6 +208,7 @@ def run_tasks(
         If a task raises; the other tasks are cancelled.
     """
     results: list[Any] = [None] * len(tasks)
+    errors: dict[int, str] = {}
     futures: dict[Future[Any], int] = {}
     interrupted = False
     with _progress(progress, description, len(tasks)) as bar:
@@ -217,6 +226,9 @@ def run_tasks(
                 raise KeyboardInterrupt
             if error is not None:
                 name = describe(futures[future]) if describe else f"task {futures[future]}"
+                if failures == "record" and isinstance(error, Exception):
+                    errors[futures[future]] = f"{type(error).__name__}: {error}"
+                    return
                 raise TaskFailed(f"{name} failed: {type(error).__name__}: {error}") from error
             results[futures[future]] = future.result()
 
@@ -231,14 +243,28 @@ def run_tasks(
                 check(future)
         except KeyboardInterrupt:
             interrupted = True
-            _stop(executor, futures)
-            for future, index in futures.items():
-                if future.done() and not future.cancelled() and future.exception() is None:
-                    results[index] = future.result()
+            with _sigint_ignored():  # a second Ctrl-C while stopping must not lose what finished
+                _stop(executor, futures)
+                for future, index in futures.items():
+                    if future.done() and not future.cancelled() and future.exception() is None:
+                        results[index] = future.result()
         except BaseException:
             _stop(executor, futures, terminate=False)
             raise
-    return TaskOutcome(results, interrupted)
+    return TaskOutcome(results, interrupted, errors)
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _stop(executor: Executor, futures: dict[Future[Any], int], terminate: bool = True) -> None:

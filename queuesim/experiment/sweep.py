@@ -50,13 +50,17 @@ def run_executions(
     description: str = "points",
     names: Sequence[str] | None = None,
     with_timeseries: bool = False,
+    errors: dict[int, str] | None = None,
 ) -> tuple[list[Execution | None], bool]:
     """Run several scenarios on an executor (a fresh process pool if None), without their records.
+
+    With ``errors`` (a dict), a failing point's error is recorded there and the others go on;
+    without it the first failure raises :class:`~queuesim.experiment.executors.TaskFailed`.
 
     Returns
     -------
     (executions, interrupted)
-        ``executions[i]`` is None for a point Ctrl-C stopped before it finished.
+        ``executions[i]`` is None for a point Ctrl-C stopped before it finished (or that failed).
     """
     tasks = [Task(s, replications or s.replications, with_timeseries) for s in scenarios]
     context: AbstractContextManager[Executor] = default_executor(len(tasks)) if executor is None else nullcontext(executor)
@@ -68,7 +72,10 @@ def run_executions(
             progress=progress,
             description=description,
             describe=(lambda i: f"point {i} ({names[i]})") if names else None,
+            failures="raise" if errors is None else "record",
         )
+    if errors is not None:
+        errors.update(outcome.errors)
     return outcome.results, outcome.interrupted
 
 
@@ -132,6 +139,8 @@ class SweepResult:
     extra: dict[str, Any] = field(default_factory=dict)
     #: Each point's time series (averaged over its replications), None where it did not run.
     timeseries: list[pd.DataFrame | None] = field(default_factory=list)
+    #: Point number → the error that stopped it (``TypeName: message``); such a point has a row with only it.
+    errors: dict[int, str] = field(default_factory=dict)
 
     @property
     def finished(self) -> int:
@@ -148,6 +157,7 @@ class SweepResult:
             "points": len(self.points),
             "finished": self.finished,
             "partial": self.partial,
+            "errors": {str(k): v for k, v in sorted(self.errors.items())},
             "replications": self.replications,
             "seeds": self.seeds,
             "slo": self.slo.limits if self.slo is not None else None,
@@ -231,6 +241,7 @@ def sweep(
     built = make_points(scenario, axes, seeds)
     reps = replications or scenario.replications
     points = [p for p, _ in built]
+    errors: dict[int, str] = {}
     done, interrupted = run_executions(
         [s for _, s in built],
         reps,
@@ -239,21 +250,25 @@ def sweep(
         description=f"sweep {scenario.name}",
         names=[p.describe() for p in points],
         with_timeseries=True,
+        errors=errors,
     )
     summaries = [None if e is None else e.summary for e in done]
     rows = [point_row(p, s, summary, limits) for (p, s), summary in zip(built, summaries, strict=True) if summary is not None]
+    # a failed point keeps its row: its settings and the error, no figures
+    rows += [{"point": points[i].index, **points[i].values, "error": message} for i, message in errors.items()]
     table = sweep_table(rows, [a.path for a in axes])
-    table.attrs["partial"] = interrupted
+    table.attrs["partial"] = interrupted or bool(errors)
     return SweepResult(
         scenario=scenario,
         axes=list(axes),
         points=points,
         summaries=summaries,
         table=table,
-        partial=interrupted,
+        partial=interrupted or bool(errors),
         slo=limits,
         replications=reps,
         seeds=seeds,
         source=source,
         timeseries=[None if e is None else e.timeseries for e in done],
+        errors=errors,
     )

@@ -106,6 +106,7 @@ def run(
     replications: int | None = None,
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
+    max_events: int | None = 0,
 ) -> RunResult:
     """Simulate a scenario (a path to YAML or a loaded :class:`Scenario`).
 
@@ -119,8 +120,12 @@ def run(
         Where replications run; by default in-process for one, a process pool for several.
         Results are identical on every executor: each replication's random streams derive from
         (seed, replication number, component name) only.
+    max_events : int or None, default 0
+        Refuse (``BudgetError``) a run estimated to need more simulation events than this, before
+        it starts; None sizes the limit to this machine's memory (as ``queuesim run`` does), 0 sets none.
     """
-    done = run_experiment(scenario, seed=seed, replications=replications, overrides=overrides, executor=executor)
+    done = run_experiment(scenario, seed=seed, replications=replications, overrides=overrides, executor=executor,
+                          max_events=max_events)
     return _result(done)
 
 

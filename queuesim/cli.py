@@ -95,6 +95,13 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
     return [head, lt, qt, wt]
 
 
+MaxEventsOpt = Annotated[
+    int | None,
+    typer.Option("--max-events", min=0, show_default=False,
+                 help="Refuse a run estimated to need more simulation events (default: half this machine's memory; 0: no limit)."),
+]
+
+
 @app.command()
 def run(
     scenario: ScenarioArg,
@@ -103,16 +110,23 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
     replications: Annotated[int | None, typer.Option(min=1, help="Override the number of replications.")] = None,
     plots: Annotated[bool, typer.Option(help="Write the PNG plots.")] = True,
+    max_events: MaxEventsOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
     """Run a scenario and write summary.json, messages.parquet, timeseries.csv and plots."""
     from queuesim.api import run as run_scenario
+    from queuesim.experiment.budget import BudgetError
 
     try:
-        result = run_scenario(scenario, seed=seed, replications=replications, overrides=set_ or ())
+        result = run_scenario(scenario, seed=seed, replications=replications, overrides=set_ or (),
+                              max_events=max_events)
     except ScenarioError as err:
         _fail(err)
         return
+    except BudgetError as err:
+        err_console.print(f"[bold red]error[/] {escape(str(scenario))}: {escape(str(err))}", highlight=False,
+                          soft_wrap=True)
+        raise typer.Exit(2) from None
     for w in result.warnings:
         err_console.print(f"[bold yellow]warning[/] {w}", highlight=False, soft_wrap=True)
     out_dir = out or Path("reports") / scenario.stem
@@ -133,9 +147,16 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     except ScenarioError as err:
         _fail(err)
         return
+    from queuesim.experiment.budget import default_max_events, estimate
+
     loads = ", ".join(f"{q} ρ={rho:.2f}" for q, rho in sc.offered_load().items())
-    out_console.print(f"[green]ok[/] {scenario}: {len(sc.producers)} producer(s), {len(sc.queues)} queue(s), "
+    out_console.print(f"[green]ok[/] {escape(str(scenario))}: {len(sc.producers)} producer(s), {len(sc.queues)} queue(s), "
                       f"{len(sc.workers)} worker pool(s); offered load {loads}", highlight=False, soft_wrap=True)
+    cost = estimate(sc)
+    out_console.print(f"estimate: {cost}", highlight=False, soft_wrap=True)
+    if cost.events > default_max_events():
+        err_console.print("[bold yellow]warning[/] above this machine's limit: `queuesim run` will refuse it "
+                          "unless given --max-events", highlight=False)
     for q in sc.unstable_queues():
         err_console.print(f"[bold yellow]warning[/] queue '{q}' is unstable (offered load ≥ 1, unbounded)")
 

@@ -166,3 +166,30 @@ def test_bad_variant_is_a_scenario_error(tmp_path: Path) -> None:
     assert res.returncode == 2 and "Traceback" not in res.stderr
     err = " ".join(res.stderr.split())
     assert "v.yaml:12: queues.orders.capcity: unknown key 'capcity'" in err and "(in variant oops)" in err
+
+
+def test_a_run_too_big_for_the_machine_is_refused_before_it_starts(tmp_path: Path) -> None:
+    """Regression (issue 11): `duration: 1e9s` at 10⁶/s validated "ok" and grew until killed."""
+    (tmp_path / "huge.yaml").write_text(
+        "duration: 1e9s\nproducers: {web: {to: q, rate: 1000000/s}}\nqueues: {q: {broker: redis}}\n"
+        "workers: {w: {from: q, count: 4, service: 1us}}\n")
+    res = runner.invoke(app, ["validate", str(tmp_path / "huge.yaml")])
+    assert res.exit_code == 0 and "estimate: about 1.0·10^15 requests" in res.output
+    res = runner.invoke(app, ["run", str(tmp_path / "huge.yaml"), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "above the limit of" in res.output and "--max-events" in res.output
+    assert not (tmp_path / "o").exists()
+    res = runner.invoke(app, ["run", str(tmp_path / "huge.yaml"), "--max-events", "1000", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2  # an explicit limit is a limit too
+
+
+def test_the_estimate_counts_stages_fanout_and_replications() -> None:
+    from queuesim import parse_scenario
+    from queuesim.experiment.budget import EVENTS_PER_MESSAGE, estimate
+
+    sc = parse_scenario(
+        "duration: 100s\nreplications: 3\nproducers: {web: {to: a, rate: 10/s}}\n"
+        "queues: {a: {broker: redis}, b: {broker: sqs}}\n"
+        "workers: {w: {from: a, count: 2, service: 1ms, to: b, fanout: 4}, v: {from: b, count: 2, service: 1ms}}\n")
+    cost = estimate(sc)
+    assert cost.requests == pytest.approx(3 * 1000)
+    assert cost.messages == pytest.approx(3 * (1000 + 4000)) and cost.events == pytest.approx(cost.messages * EVENTS_PER_MESSAGE)

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from queuesim.experiment.budget import check_budget
 from queuesim.experiment.executors import default_executor
 from queuesim.metrics import summarize, timeseries
 from queuesim.records import RunRecord
@@ -161,13 +162,20 @@ def run_experiment(
     replications: int | None = None,
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
+    max_events: int | None = 0,
 ) -> Execution:
     """Resolve a scenario and execute it with its records kept: one replication here, several on a
-    process pool over every core unless ``executor`` says otherwise."""
+    process pool over every core unless ``executor`` says otherwise.
+
+    ``max_events`` refuses a run estimated above it (:func:`queuesim.experiment.budget.check_budget`;
+    None: half this machine's memory; 0, the default: no limit) before anything is simulated.
+    """
     resolved, source = resolve_scenario(scenario, overrides)
     reps = resolved.replications if replications is None else replications
     if reps < 1:
         raise ValueError("replications must be ≥ 1")
+    if max_events != 0:
+        check_budget(resolved, reps, max_events)
     context: AbstractContextManager[Executor | None] = (
         nullcontext(executor) if executor is not None or reps == 1 else default_executor(reps)
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from simpy import Environment
@@ -217,8 +218,21 @@ class Consumer:
             pool.upstream.take(self)
 
 
+@dataclass(frozen=True)
+class PoolStats:
+    """What a pool counted over a run: processings finished (duplicates included), crashes, failures, dedupes."""
+
+    completed: int
+    crashes: int
+    failures: int
+    deduplicated: int
+
+
 class Pool:
-    """A pool of ``count`` identical workers reading one queue."""
+    """A pool of ``count`` identical workers reading one queue.
+
+    Each worker holds up to ``upstream.prefetch`` deliveries (RabbitMQ's prefetch; 1 elsewhere).
+    """
 
     def __init__(
         self,
@@ -232,7 +246,6 @@ class Pool:
         downstream: Broker | None,
         fanout: int,
         rec: Recorder,
-        credits: int = 1,
         faults: Faults | None = None,
     ) -> None:
         self.env = env
@@ -243,7 +256,7 @@ class Pool:
         self.downstream = downstream
         self.fanout = fanout
         self.rec = rec
-        self.credits = credits  # deliveries a worker may hold unacknowledged (prefetch)
+        self.credits = upstream.prefetch  # deliveries a worker may hold unacknowledged
         self.faults = faults
         self.completed = 0  # processings finished, duplicates included
         self.crashes = 0
@@ -260,6 +273,10 @@ class Pool:
         self.m_receives = rec.messages["receives"]
         self.m_poison = rec.messages["poison"]
         self.workers = [Consumer(first_wid + i, self) for i in range(count)]
+
+    def stats(self) -> PoolStats:
+        """What this pool counted over the run."""
+        return PoolStats(self.completed, self.crashes, self.failures, self.deduplicated)
 
     def decide(self, message: int, service: float) -> tuple[float, str]:
         """When this processing ends and how: done, dedupe, crash or fail."""

@@ -18,12 +18,12 @@ from queuesim.sim.broker import Broker, BrokerContext
 from queuesim.sim.producer import Producer, wire_producers
 from queuesim.sim.recorder import Recorder
 from queuesim.sim.registry import build_broker
-from queuesim.sim.rng import ExponentialSampler, Streams
-from queuesim.sim.worker import Faults, Pool, PoolStats
+from queuesim.sim.rng import Streams
+from queuesim.sim.worker import Pool, PoolStats
+from queuesim.sim.worker_faults import Faults, PoolContext
 
 if TYPE_CHECKING:
     from queuesim.scenario import Scenario
-    from queuesim.scenario.model import WorkerPool
 
 
 def inline_queues(scenario: Scenario) -> set[str]:
@@ -40,24 +40,6 @@ def inline_queues(scenario: Scenario) -> set[str]:
         if problems:
             raise ValueError("; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in problems))
     return inline
-
-
-def _faults(w: WorkerPool, streams: Streams) -> Faults | None:
-    """The fault settings of a pool, each on its own random stream (None when it has none)."""
-    faults = Faults(
-        crash=w.crash.probability if w.crash else 0.0,
-        failure=w.failure.probability if w.failure else 0.0,
-        poison=w.poison.probability if w.poison else 0.0,
-        timeout=w.timeout,
-        mtbf=w.mtbf,
-        restart=w.restart,
-        idempotent=w.idempotent,
-        dedupe=w.dedupe,
-        uniform=streams.uniform("faults"),
-        poison_uniform=streams.uniform("poison"),
-        clock=streams.draws(ExponentialSampler(w.mtbf or 1.0), "mtbf"),
-    )
-    return faults if faults.any else None  # all-zero settings take the fast path
 
 
 def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) -> RunRecord:
@@ -91,7 +73,7 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
         pool = Pool(
             env, pi, pname, len(worker_pool), w.count, brokers[w.from_], streams.draws(w.service, "service"),
             brokers[w.to] if w.to else None, w.fanout, rec,
-            faults=_faults(w, streams),
+            faults=Faults.from_spec(w, PoolContext(env, rec, streams)),
         )
         worker_pool.extend([pi] * w.count)
         pools.append(pool)

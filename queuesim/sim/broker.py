@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Self, TypeVar
 
 from simpy import Environment
@@ -64,7 +64,7 @@ class BrokerStats:
 
     kind: str
     dead_lettered: int = 0
-    restarts: tuple[RestartPoint, ...] = field(default=())
+    restarts: tuple[RestartPoint, ...] = ()
 
 
 @dataclass(frozen=True)

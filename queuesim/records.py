@@ -24,12 +24,19 @@ deliveries (one row per waiting spell of a message in a queue: a spell ends when
     ``started`` (processing start: later than ``until`` when the message waited in a prefetch buffer),
     ``delivery`` (the message's receive number at its queue: 1 for the first delivery).
 rejections (one row per refused publish attempt, an HTTP 503): ``message``, ``time``.
+
+``RunRecord.extra`` carries what the engine counted outside the tables: ``base_load`` (the
+producers' expected arrivals per second over the window), ``dead_lettered`` (per queue, from
+``Broker.stats``), ``restarts`` (per queue with persistence, a list of :class:`RestartPoint`),
+``pools`` (per pool ``crashes``, ``failures``, ``deduplicated``, from ``Pool.stats``) and
+``faults`` (the scenario's broker faults, as dicts).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import TypedDict
 
 import numpy as np
 
@@ -72,6 +79,13 @@ class Loss(IntEnum):
     OVERFLOW = 4  # a full queue dropped it (drop-head)
     EVICTION = 5  # a full Redis evicted it (allkeys-lru)
     NO_SUBSCRIBER = 6  # pub/sub: no worker was free when it was published
+
+
+class RestartPoint(TypedDict):
+    """One broker restart: when it happened and the latest instant whose writes it kept (-inf: none)."""
+
+    at: float
+    durable_point: float
 
 
 @dataclass

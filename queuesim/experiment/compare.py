@@ -114,11 +114,8 @@ class Comparison:
 
 
 def _broker_label(q: Any) -> str:
-    if q.broker == "redis":
-        return f"redis {q.mode}"
-    if q.broker == "sqs":
-        return f"sqs {q.kind}"
-    return "rabbitmq"
+    # each queue spec names its own kind (QueueBase.label), so a new broker kind is never mislabelled
+    return str(q.label)
 
 
 def compare(

@@ -219,6 +219,20 @@ class QueueBase(Frozen):
         """Whether a publish can be refused for lack of room."""
         return self.capacity is not None
 
+    @property
+    def broker_mode(self) -> str | None:
+        """Which of the broker's delivery patterns this queue uses (Redis ``mode``, SQS ``kind``); None if it has one.
+
+        With the spec's class it names the live broker that serves the queue (:mod:`queuesim.sim.registry`).
+        """
+        return None
+
+    @property
+    def label(self) -> str:
+        """A short human name of the broker kind: ``redis list``, ``sqs fifo``, ``rabbitmq``."""
+        mode = self.broker_mode
+        return self.broker if mode is None else f"{self.broker} {mode}"
+
 
 class RedisQueue(QueueBase):
     """Redis used as a broker, in one of four patterns (``mode``).
@@ -264,6 +278,11 @@ class RedisQueue(QueueBase):
             fail("RedisQueue", [(("capacity",), "pub/sub keeps no backlog: a message no worker takes at once is dropped")], self.capacity)
         return self
 
+    @property
+    def broker_mode(self) -> str:
+        """The Redis pattern: ``list``, ``reliable``, ``stream`` or ``pubsub``."""
+        return self.mode
+
 
 class SqsQueue(QueueBase):
     """An SQS queue: a received message is hidden for ``visibility_timeout`` and reappears unless deleted.
@@ -300,6 +319,11 @@ class SqsQueue(QueueBase):
         if self.kind == "standard" and self.tps is not None:
             fail("SqsQueue", [(("tps",), "standard queues have no per-queue throughput quota (set kind: fifo)")], self.tps)
         return self
+
+    @property
+    def broker_mode(self) -> str:
+        """``standard`` or ``fifo``."""
+        return self.kind
 
     @property
     def throughput_limit(self) -> float | None:

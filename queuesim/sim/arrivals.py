@@ -95,7 +95,7 @@ def batches(times: np.ndarray) -> Arrivals:
     if times.size == 0:
         return iter(())
     instants, counts = np.unique(times, return_counts=True)
-    return zip(instants.tolist(), counts.tolist())
+    return zip(instants.tolist(), counts.tolist(), strict=True)
 
 
 def for_profile(profile: Any, arrivals: str, rng: np.random.Generator) -> Arrivals:

@@ -8,10 +8,16 @@ processing ends, which is when it has its response (:mod:`queuesim.sim.producer`
 
 from __future__ import annotations
 
+from typing import Self
+
 from simpy import Environment
 
-from queuesim.sim.broker import Broker
+from queuesim.scenario.model import QueueBase
+from queuesim.sim.broker import Broker, BrokerContext
 from queuesim.sim.recorder import Recorder
+
+#: The ``broker_mode`` under which the registry finds this kind for any queue spec served inline.
+INLINE = "inline"
 
 
 class DirectBroker(Broker):
@@ -25,19 +31,25 @@ class DirectBroker(Broker):
     """
 
     kind = "direct"
+    serves = (QueueBase, INLINE)  # whatever broker the queue names: a sync producer bypasses it
 
     def __init__(self, env: Environment, index: int, name: str, capacity: int | None, rec: Recorder) -> None:
         super().__init__(env, index, name, capacity, None, rec)
+
+    @classmethod
+    def from_spec(cls, spec: QueueBase, ctx: BrokerContext) -> Self:
+        """The accept backlog in front of the pool reading ``spec``'s queue; only its ``capacity`` applies."""
+        return cls(ctx.env, ctx.index, ctx.name, spec.capacity, ctx.rec)
 
     def publish(self, message: int) -> bool:
         """Hand a request to an idle worker, or queue it in the backlog; False is a 503."""
         if self.down or (self.waiting >= self.capacity and not self.idle):
             return False
-        now = self.env._now
+        now = self.env._now  # once per request (see queuesim.sim.broker)
         self.waiting += 1
         self._accepted[message] = now
         self._arrive(message, now)
         return True
 
 
-__all__ = ["DirectBroker"]
+__all__ = ["DirectBroker", "INLINE"]

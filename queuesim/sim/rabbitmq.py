@@ -11,10 +11,15 @@ delivery. With ``ack: auto`` a delivery is final: lost if its consumer dies.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Self
+
+from simpy import Environment
 
 from queuesim.records import Delivery, Loss
-from queuesim.sim.broker import Broker, Held
+from queuesim.scenario.model import QueueBase, RabbitQueue
+from queuesim.sim.broker import Broker, BrokerContext, Held, spec_as
+from queuesim.sim.recorder import Recorder
 from queuesim.sim.redelivery import AtLeastOnce
 
 _DONE = int(Delivery.DONE)
@@ -24,27 +29,41 @@ class RabbitBroker(AtLeastOnce):
     """A RabbitMQ classic or quorum queue (``delivery_limit`` set: quorum-style dead-lettering)."""
 
     kind = "rabbitmq"
+    serves = (RabbitQueue, None)
 
     def __init__(
         self,
-        *args: object,
-        overflow: str,
-        delivery_limit: int | None,
-        auto_ack: bool,
-        consumer_timeout: float,
-        **kw: object,
+        env: Environment,
+        index: int,
+        name: str,
+        capacity: int | None,
+        latency: Callable[[], float] | None,
+        rec: Recorder,
+        *,
+        overflow: str = "drop-head",
+        delivery_limit: int | None = None,
+        auto_ack: bool = False,
+        consumer_timeout: float = 1800.0,
+        prefetch: int = 10,
     ) -> None:
         super().__init__(
-            *args,
+            env, index, name, capacity, latency, rec,
             redeliver_after=None if auto_ack else consumer_timeout,
             limit=delivery_limit,
             requeue_at_head=True,
             requeue_on_nack=True,
             requeue_on_disconnect=True,
-            **kw,
         )
         self.overflow = overflow
         self.auto_ack = auto_ack
+        self.prefetch = prefetch
+
+    @classmethod
+    def from_spec(cls, spec: QueueBase, ctx: BrokerContext) -> Self:
+        q = spec_as(spec, RabbitQueue, cls)
+        return cls(ctx.env, ctx.index, ctx.name, q.capacity, ctx.latency(q.latency), ctx.rec,
+                   overflow=q.overflow, delivery_limit=q.delivery_limit, auto_ack=q.ack == "auto",
+                   consumer_timeout=q.consumer_timeout, prefetch=q.prefetch)
 
     def _make_room(self) -> bool:
         if self.overflow != "drop-head":

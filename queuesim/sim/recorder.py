@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from array import array
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -34,13 +36,14 @@ class Columns:
 
     CHUNK = 16384
 
-    def __init__(self, spec: dict[str, tuple[str, float]]) -> None:
+    def __init__(self, spec: Mapping[str, tuple[str, float]]) -> None:
         self.spec = spec
-        self.cols = {name: array(code) for name, (code, _) in spec.items()}
+        # array[Any]: one table mixes float ("d") and integer columns, each stored by index
+        self.cols: dict[str, array[Any]] = {name: array(code) for name, (code, _) in spec.items()}
         self.n = 0
         self.capacity = 0
 
-    def __getitem__(self, name: str) -> array:
+    def __getitem__(self, name: str) -> array[Any]:
         return self.cols[name]
 
     def grow(self) -> None:
@@ -61,6 +64,9 @@ class Columns:
         return {name: np.frombuffer(col, dtype=col.typecode)[: self.n] if self.n else
                 np.empty(0, col.typecode) for name, col in self.cols.items()}
 
+
+#: Called as hook(message, request, outcome, now) when a watched message settles.
+SettleHook = Callable[[int, int, int, float], None]
 
 # plain ints: an IntEnum member lookup costs more than the store it feeds, in the hot loop
 _COMPLETED = int(Outcome.COMPLETED)
@@ -91,7 +97,7 @@ class Recorder:
         self._open, self._failed = b["open"], b["failed"]
         # per producer index: called as hook(message, request, outcome, now) when one of its
         # producer's own (stage-0) messages settles; None when no producer waits for responses
-        self.watch: list | None = None
+        self.watch: list[SettleHook | None] | None = None
         self.extra: dict[str, object] = {}  # merged into RunRecord.extra by freeze
 
     # -- requests -------------------------------------------------------------------------------

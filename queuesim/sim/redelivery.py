@@ -9,12 +9,15 @@ is a redelivery. A receive past ``limit`` deliveries dead-letters the message in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 
+from simpy import Environment
 from simpy.events import Timeout
 
 from queuesim.records import Delivery, Loss, Outcome
-from queuesim.sim.broker import Broker, Held
+from queuesim.sim.broker import Broker, BrokerStats, Held
+from queuesim.sim.recorder import Recorder
 
 _DONE, _STALE = int(Delivery.DONE), int(Delivery.STALE)
 
@@ -41,16 +44,21 @@ class AtLeastOnce(Broker):
 
     def __init__(
         self,
-        *args: object,
+        env: Environment,
+        index: int,
+        name: str,
+        capacity: int | None,
+        latency: Callable[[], float] | None,
+        rec: Recorder,
+        *,
         redeliver_after: float | None,
         limit: int | None = None,
         requeue_at_head: bool = False,
         requeue_on_nack: bool = False,
         requeue_on_disconnect: bool = False,
         late_delete: bool = False,
-        **kw: object,
     ) -> None:
-        super().__init__(*args, **kw)  # type: ignore[arg-type]
+        super().__init__(env, index, name, capacity, latency, rec)
         self.redeliver_after = redeliver_after
         self.limit = limit
         self.requeue_at_head = requeue_at_head
@@ -62,6 +70,9 @@ class AtLeastOnce(Broker):
         self.visible_again: dict[int, float] = {}  # returned, waiting again: message -> since
         self.gone: set[int] = set()  # deleted while visible: skip its queued entry
         self.dead_lettered = 0
+
+    def stats(self) -> BrokerStats:
+        return replace(super().stats(), dead_lettered=self.dead_lettered)
 
     # -- delivery -------------------------------------------------------------------------------
     def _skip(self, message: int) -> bool:
@@ -84,9 +95,7 @@ class AtLeastOnce(Broker):
             return False
         self.hidden[message] = receipt
         if self.redeliver_after is not None:
-            Timeout(self.env, self.redeliver_after).callbacks.append(
-                lambda _e, m=message, r=receipt: self._expire(m, r)
-            )
+            Timeout(self.env, self.redeliver_after).callbacks.append(lambda _e: self._expire(message, receipt))
         return True
 
     def _expire(self, message: int, receipt: int) -> None:
@@ -96,7 +105,7 @@ class AtLeastOnce(Broker):
 
     def _return(self, message: int) -> None:
         """An unacknowledged message is receivable again."""
-        now = self.env._now
+        now = self.env.now
         self.waiting += 1
         self.visible_again[message] = now
         self._released(message)
@@ -119,7 +128,7 @@ class AtLeastOnce(Broker):
         if self.late_delete and message in self.visible_again and self._receives[message] == receipt:
             since = self.visible_again.pop(message)
             self.gone.add(message)
-            self.rec.spell(message, since, self.env._now, -1, Delivery.DELETED)
+            self.rec.spell(message, since, self.env.now, -1, Delivery.DELETED)
             self.waiting -= 1
             self._released(message)
             if self.space_waiters:

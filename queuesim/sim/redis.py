@@ -14,33 +14,86 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Self
 
-from queuesim.records import Delivery, Loss
-from queuesim.sim.broker import Broker, Held
+from simpy import Environment
+
+from queuesim.records import Delivery, Loss, RestartPoint
+from queuesim.scenario.model import QueueBase, RedisQueue
+from queuesim.sim.broker import Broker, BrokerContext, BrokerStats, Held, spec_as
+from queuesim.sim.recorder import Recorder
 from queuesim.sim.redelivery import AtLeastOnce
 
 
-class RedisState:
-    """Persistence and maxmemory, mixed into every Redis mode (list, reliable, stream, pub/sub)."""
+def _fsync_at_restart() -> float:
+    return 0.0
 
-    persistence = "aof-everysec"
-    snapshot_every = 300.0
+
+@dataclass(frozen=True)
+class Durability:
+    """What a Redis restart keeps and what a full instance does (a :class:`RedisQueue`'s fields).
+
+    ``track`` logs receives so a restart can bring back messages received after the durable
+    point (only worth it when a restart is scheduled); ``phase`` draws U(0,1), where in its
+    period the last fsync or snapshot fell.
+    """
+
+    persistence: str = "aof-everysec"
+    snapshot_every: float = 300.0
     maxmemory: int | None = None
-    policy = "noeviction"
-    track = False  # log receives (only when a restart is scheduled for this queue)
+    policy: str = "noeviction"
+    track: bool = False
+    phase: Callable[[], float] = _fsync_at_restart
 
-    def configure(self, persistence: str, snapshot_every: float, maxmemory: int | None, policy: str,
-                  track: bool, phase: Callable[[], float]) -> None:
-        self.persistence = persistence
-        self.snapshot_every = snapshot_every
-        self.maxmemory = maxmemory
-        self.policy = policy
-        self.track = track and persistence in ("aof-everysec", "rdb")
+    @classmethod
+    def from_spec(cls, spec: RedisQueue, ctx: BrokerContext) -> Durability:
+        """The durability of one Redis queue; the phase on its own ``persistence`` stream."""
+        return cls(spec.persistence, spec.snapshot_every, spec.maxmemory, spec.policy,
+                   track=ctx.restart_scheduled, phase=ctx.streams.uniform("persistence"))
+
+
+#: The defaults of a RedisQueue, with the last fsync right at any restart (nothing lost).
+DEFAULT_DURABILITY = Durability()
+
+
+class RedisBroker(Broker):
+    """Persistence and maxmemory, shared by every Redis mode (the mode's semantics are its subclass)."""
+
+    def __init__(
+        self,
+        env: Environment,
+        index: int,
+        name: str,
+        capacity: int | None,
+        latency: Callable[[], float] | None,
+        rec: Recorder,
+        durability: Durability = DEFAULT_DURABILITY,
+    ) -> None:
+        super().__init__(env, index, name, capacity, latency, rec)
+        self._keep(durability)
+
+    @classmethod
+    def from_spec(cls, spec: QueueBase, ctx: BrokerContext) -> Self:
+        q = spec_as(spec, RedisQueue, cls)
+        return cls(ctx.env, ctx.index, ctx.name, q.capacity, ctx.latency(q.latency), ctx.rec,
+                   Durability.from_spec(q, ctx))
+
+    def _keep(self, durability: Durability) -> None:
+        d = durability
+        self.persistence = d.persistence
+        self.snapshot_every = d.snapshot_every
+        self.maxmemory = d.maxmemory
+        self.policy = d.policy
+        self.track = d.track and d.persistence in ("aof-everysec", "rdb")
         self.recent: deque[tuple[float, int]] = deque()  # (receive time, message), newest last
         self.restored: set[int] = set()  # brought back by a restart and waiting again
-        self.window = 1.0 if persistence == "aof-everysec" else snapshot_every
-        self.phase = phase  # U(0,1): where in its period the last fsync or snapshot fell
-        self.restarts: list[dict[str, float]] = []
+        self.window = 1.0 if d.persistence == "aof-everysec" else d.snapshot_every
+        self.phase = d.phase
+        self.restarts: list[RestartPoint] = []
+
+    def stats(self) -> BrokerStats:
+        return replace(super().stats(), restarts=tuple(self.restarts))
 
     def durable_point(self, now: float) -> float:
         """The latest instant whose writes a restart at ``now`` keeps (recorded in ``restarts``)."""
@@ -53,8 +106,13 @@ class RedisState:
         self.restarts.append({"at": now, "durable_point": t_d})
         return t_d
 
+    def _unacknowledged(self) -> int:
+        """Received copies the instance still stores (the reliable modes keep them until the ack)."""
+        return 0
+
     def stored(self) -> int:
-        return self.waiting + len(getattr(self, "hidden", ()))  # type: ignore[attr-defined]
+        """Messages the instance holds, for ``maxmemory``."""
+        return self.waiting + self._unacknowledged()
 
     def log_receive(self, message: int, now: float) -> None:
         recent = self.recent
@@ -63,15 +121,16 @@ class RedisState:
             recent.popleft()
 
     def publish(self, message: int) -> bool:
-        if self.maxmemory is not None and not self.down and self.stored() >= self.maxmemory:  # type: ignore[attr-defined]
-            if self.policy == "noeviction" or not self.drop_oldest(Loss.EVICTION):  # type: ignore[attr-defined]
-                return False  # OOM command not allowed: the client sees an error, our 503
-        return super().publish(message)  # type: ignore[misc]
+        # OOM command not allowed: the client sees an error, our 503 (allkeys-lru evicts instead)
+        if (self.maxmemory is not None and not self.down and self.stored() >= self.maxmemory
+                and (self.policy == "noeviction" or not self.drop_oldest(Loss.EVICTION))):
+            return False
+        return super().publish(message)
 
     def _restore(self, t_d: float, now: float) -> list[int]:
         """Messages received after the durable point that were still queued at it: they come back."""
         back = []
-        accepted = self._accepted  # type: ignore[attr-defined]
+        accepted = self._accepted
         seen: set[int] = set()
         for t, message in reversed(self.recent):
             if t <= t_d:
@@ -82,20 +141,21 @@ class RedisState:
         return back  # newest receive first
 
     def _waiting_now(self, message: int) -> bool:
-        return message in self.restored or message in getattr(self, "visible_again", ())
+        return message in self.restored
 
     def _requeue_restored(self, restored: list[int], now: float) -> None:
         # they were ahead of everything accepted later: back at the head, in their old order
         for message in restored:
             self.restored.add(message)
-            self.waiting += 1  # type: ignore[attr-defined]
-            self.ready.appendleft((message, now))  # type: ignore[attr-defined]
+            self.waiting += 1
+            self.ready.appendleft((message, now))
 
 
-class RedisListBroker(RedisState, Broker):
+class RedisListBroker(RedisBroker):
     """LPUSH/BRPOP: at-most-once; a crash or failure loses the message in hand."""
 
     kind = "redis"
+    serves = (RedisQueue, "list")
 
     def _admit(self, message: int, since: float, now: float) -> bool:
         if self.track:
@@ -112,19 +172,51 @@ class RedisListBroker(RedisState, Broker):
             self._requeue_restored(self._restore(t_d, now), now)
 
 
-class RedisReliableBroker(RedisState, AtLeastOnce):
-    """LMOVE into a processing list (reliable queue) or a stream consumer group (pending entries).
+class RedisReliableBroker(RedisBroker, AtLeastOnce):
+    """LMOVE into a processing list: the in-flight copy survives a worker crash.
 
-    The in-flight copy survives a worker crash; a reaper (``reliable``) or XAUTOCLAIM (``stream``)
-    hands it out again once it has been idle ``reclaim_after``/``min_idle``. Claimed stream entries
-    go to the head (consumers claim before reading new entries); reaped list items to the tail.
+    A reaper hands a copy out again once it has been idle ``idle`` seconds (the spec's
+    ``reclaim_after``); reaped items go to the tail. ``max_deliveries`` dead-letters.
     """
 
-    def __init__(self, *args: object, mode: str, idle: float, max_deliveries: int | None, **kw: object):
-        super().__init__(*args, redeliver_after=idle, limit=max_deliveries,
-                         requeue_at_head=(mode == "stream"), **kw)
-        self.kind = f"redis-{mode}"
+    kind = "redis-reliable"
+    serves = (RedisQueue, "reliable")
+    requeue_claimed_at_head = False
+
+    def __init__(
+        self,
+        env: Environment,
+        index: int,
+        name: str,
+        capacity: int | None,
+        latency: Callable[[], float] | None,
+        rec: Recorder,
+        durability: Durability = DEFAULT_DURABILITY,
+        *,
+        idle: float,
+        max_deliveries: int | None = None,
+    ) -> None:
+        # the at-least-once mechanism takes the redelivery settings; RedisBroker's part is _keep
+        AtLeastOnce.__init__(self, env, index, name, capacity, latency, rec, redeliver_after=idle,
+                             limit=max_deliveries, requeue_at_head=self.requeue_claimed_at_head)
+        self._keep(durability)
         self.vanished: set[int] = set()  # in-flight copies a restart forgot
+
+    @staticmethod
+    def _idle(spec: RedisQueue) -> float:
+        return spec.reclaim_after
+
+    @classmethod
+    def from_spec(cls, spec: QueueBase, ctx: BrokerContext) -> Self:
+        q = spec_as(spec, RedisQueue, cls)
+        return cls(ctx.env, ctx.index, ctx.name, q.capacity, ctx.latency(q.latency), ctx.rec,
+                   Durability.from_spec(q, ctx), idle=cls._idle(q), max_deliveries=q.max_deliveries)
+
+    def _unacknowledged(self) -> int:
+        return len(self.hidden)
+
+    def _waiting_now(self, message: int) -> bool:
+        return message in self.restored or message in self.visible_again
 
     def _admit(self, message: int, since: float, now: float) -> bool:
         if self.track:
@@ -135,12 +227,12 @@ class RedisReliableBroker(RedisState, AtLeastOnce):
     def nack(self, message: int, receipt: int, reason: Loss) -> None:
         if message in self.vanished:
             self.vanished.discard(message)
-            self.rec.lose(message, Loss.BROKER_RESTART, self.env._now)
+            self.rec.lose(message, Loss.BROKER_RESTART, self.env.now)
             return
         super().nack(message, receipt, reason)
 
     def consumer_lost(self, held: Iterable[Held]) -> None:
-        now = self.env._now
+        now = self.env.now
         for message, _row, _receipt in held:
             if message in self.vanished:
                 self.vanished.discard(message)
@@ -166,17 +258,34 @@ class RedisReliableBroker(RedisState, AtLeastOnce):
         self._requeue_restored(restored, now)
 
 
-class RedisPubSubBroker(RedisState, Broker):
+class RedisStreamBroker(RedisReliableBroker):
+    """A stream consumer group: unacknowledged entries stay in the pending-entries list.
+
+    XAUTOCLAIM hands an entry out again once it has been idle ``min_idle``; claimed entries go to
+    the head (consumers claim before reading new entries).
+    """
+
+    kind = "redis-stream"
+    serves = (RedisQueue, "stream")
+    requeue_claimed_at_head = True
+
+    @staticmethod
+    def _idle(spec: RedisQueue) -> float:
+        return spec.min_idle
+
+
+class RedisPubSubBroker(RedisBroker):
     """PUBLISH/SUBSCRIBE: a message reaches a worker free at that instant, or nobody (dropped)."""
 
     kind = "redis-pubsub"
+    serves = (RedisQueue, "pubsub")
 
     def _arrive(self, message: int, since: float) -> None:
         if self.idle and not self.down:
             self._deliver(self.idle.popleft(), message, since)  # pub/sub never dead-letters
         else:
             self.waiting -= 1
-            now = self.env._now
+            now = self.env.now
             self.rec.spell(message, since, now, -1, Delivery.DROPPED)
             self.rec.lose(message, Loss.NO_SUBSCRIBER, now)
 

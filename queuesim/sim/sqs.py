@@ -10,13 +10,20 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Self
 
+from simpy import Environment
 from simpy.events import Timeout
 
 from queuesim.records import Delivery
+from queuesim.scenario.model import QueueBase, SqsQueue
+from queuesim.sim.broker import BrokerContext, spec_as
 from queuesim.sim.ratelimit import TokenBucket
+from queuesim.sim.recorder import Recorder
 from queuesim.sim.redelivery import AtLeastOnce
-from queuesim.sim.worker import Consumer
+
+if TYPE_CHECKING:
+    from queuesim.sim.worker import Consumer
 
 _DONE = int(Delivery.DONE)
 
@@ -30,19 +37,35 @@ class SqsBroker(AtLeastOnce):
     """
 
     kind = "sqs"
+    serves = (SqsQueue, "standard")
 
     def __init__(
         self,
-        *args: object,
+        env: Environment,
+        index: int,
+        name: str,
+        capacity: int | None,
+        latency: Callable[[], float] | None,
+        rec: Recorder,
+        *,
         visibility_timeout: float,
-        max_receives: int | None,
+        max_receives: int | None = None,
         duplicate_probability: float = 0.0,
         uniform: Callable[[], float] | None = None,
-        **kw: object,
     ) -> None:
-        super().__init__(*args, redeliver_after=visibility_timeout, limit=max_receives, late_delete=True, **kw)
+        super().__init__(env, index, name, capacity, latency, rec, redeliver_after=visibility_timeout,
+                         limit=max_receives, late_delete=True)
+        if duplicate_probability and uniform is None:
+            raise ValueError("duplicate_probability needs a uniform stream to decide each delete")
         self.duplicate_probability = duplicate_probability
         self.uniform = uniform
+
+    @classmethod
+    def from_spec(cls, spec: QueueBase, ctx: BrokerContext) -> Self:
+        q = spec_as(spec, SqsQueue, cls)
+        return cls(ctx.env, ctx.index, ctx.name, q.capacity, ctx.latency(q.latency), ctx.rec,
+                   visibility_timeout=q.visibility_timeout, max_receives=q.max_receives,
+                   duplicate_probability=q.duplicate_probability, uniform=ctx.streams.uniform("duplicates"))
 
     def ack(self, message: int, receipt: int) -> int:
         if self.duplicate_probability and not self.down and self.hidden.get(message) == receipt:
@@ -62,16 +85,27 @@ class SqsFifoBroker(SqsBroker):
     """
 
     kind = "sqs-fifo"
+    serves = (SqsQueue, "fifo")
 
     def __init__(
         self,
-        *args: object,
-        groups: int | None,
-        tps: float | None,
-        group_of: Callable[[], float],
-        **kw: object,
+        env: Environment,
+        index: int,
+        name: str,
+        capacity: int | None,
+        latency: Callable[[], float] | None,
+        rec: Recorder,
+        *,
+        visibility_timeout: float,
+        max_receives: int | None = None,
+        groups: int | None = None,
+        tps: float | None = None,
+        group_of: Callable[[], float] | None = None,
     ) -> None:
-        super().__init__(*args, **kw)
+        super().__init__(env, index, name, capacity, latency, rec,
+                         visibility_timeout=visibility_timeout, max_receives=max_receives)
+        if groups is not None and group_of is None:
+            raise ValueError("groups needs a uniform stream (group_of) to assign each message a group")
         self.groups = groups
         self.group_of = group_of
         self.group: dict[int, int] = {}  # live message -> its group
@@ -82,10 +116,18 @@ class SqsFifoBroker(SqsBroker):
         self.receive_quota = TokenBucket(tps, tps) if tps else None
         self._retry_pending = False  # a wake-up for the receive quota is already scheduled
 
+    @classmethod
+    def from_spec(cls, spec: QueueBase, ctx: BrokerContext) -> Self:
+        q = spec_as(spec, SqsQueue, cls)
+        return cls(ctx.env, ctx.index, ctx.name, q.capacity, ctx.latency(q.latency), ctx.rec,
+                   visibility_timeout=q.visibility_timeout, max_receives=q.max_receives,
+                   groups=q.groups, tps=q.throughput_limit, group_of=ctx.streams.uniform("groups"))
+
     def publish(self, message: int) -> bool:
+        # env._now: once per published message (see queuesim.sim.broker)
         if self.send_quota is not None and not self.send_quota.take(self.env._now):
             return False  # ThrottlingException: the producer retries per its policy
-        if self.groups is None:
+        if self.groups is None or self.group_of is None:
             self.group[message] = message
         else:
             self.group[message] = int(self.group_of() * self.groups)
@@ -104,7 +146,7 @@ class SqsFifoBroker(SqsBroker):
 
     def _return(self, message: int) -> None:
         # back to the head of its group first, then unblock the group: order is kept
-        now = self.env._now
+        now = self.env.now
         self.waiting += 1
         self.visible_again[message] = now
         g = self.group[message]

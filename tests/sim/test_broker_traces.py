@@ -1,0 +1,235 @@
+"""Exact traces of every broker kind at the engine's level, as SimPy's own tests log each resource.
+
+Constant service times and constant interarrival times (the first request at t = interarrival),
+run through :func:`queuesim.sim.simulate`; each test asserts the delivery log read from the
+records: one row per waiting spell, ``(message, worker, since, until, status)``, where ``until``
+is None for a spell still open at the end and ``worker`` is -1 for a spell no worker ended.
+Same-instant events run in the order they were scheduled (SimPy's event ids), which the comments
+spell out where it matters.
+"""
+
+from __future__ import annotations
+
+import math
+
+from queuesim.records import Delivery, Loss, Outcome, RunRecord
+from queuesim.sim import simulate
+
+from conftest import scenario
+
+Row = tuple[int, int, float, float | None, str]
+
+
+def log(rec: RunRecord) -> list[Row]:
+    d = rec.deliveries
+    rows = zip(d["message"].tolist(), d["worker"].tolist(), d["since"].tolist(), d["until"].tolist(),
+               d["status"].tolist(), strict=True)
+    return [(m, w, s, None if math.isnan(u) else u, Delivery(st).name) for m, w, s, u, st in rows]
+
+
+def run_yaml(text: str) -> RunRecord:
+    return simulate(scenario(text))
+
+
+ONE_POOL = """
+    duration: {duration}
+    producers:
+      api: {{to: jobs, interarrival: {gap}{client}}}
+    queues:
+      jobs: {queue}
+    workers:
+      pool: {{from: jobs, count: {count}, service: {service}{faults}}}
+"""
+
+
+def one_pool(queue: str, *, duration: str = "5s", gap: str = "1s", count: int = 1, service: str = "1.5s",
+             faults: str = "", client: str = "") -> RunRecord:
+    return run_yaml(ONE_POOL.format(queue=queue, duration=duration, gap=gap, count=count, service=service,
+                                    faults=f", {faults}" if faults else "", client=f", {client}" if client else ""))
+
+
+# -- redis ---------------------------------------------------------------------------------------
+
+def test_redis_list_serves_in_fifo_order_and_leaves_the_rest_waiting() -> None:
+    # arrivals at 1, 2, 3, 4; one worker busy 1.5 s each: m1 waits 2 → 2.5, m2 waits 3 → 4
+    # (at t = 4 the finish scheduled at 2.5 runs before the arrival scheduled at 3); m3 still waits
+    rec = one_pool("{broker: redis}")
+    assert log(rec) == [
+        (0, 0, 1.0, 1.0, "DONE"),
+        (1, 0, 2.0, 2.5, "DONE"),
+        (2, 0, 3.0, 4.0, "IN_SERVICE"),
+        (3, -1, 4.0, None, "WAITING"),
+    ]
+    assert rec.deliveries["finished"].tolist()[:2] == [2.5, 4.0]
+
+
+def test_redis_list_loses_a_failed_message() -> None:
+    # at-most-once: the receive removed it, so the failed processing is its end
+    rec = one_pool("{broker: redis}", duration="3s", gap="2s", service="0.5s", faults="failure: {probability: 1}")
+    assert log(rec) == [(0, 0, 2.0, 2.0, "FAILED")]
+    assert rec.messages["outcome"].tolist() == [Outcome.LOST]
+    assert rec.messages["reason"].tolist() == [Loss.FAILURE]
+    assert rec.messages["done"].tolist() == [2.5]
+
+
+def _reclaimed(mode: str) -> RunRecord:
+    # every processing fails; an unacknowledged copy comes back 1.5 s after its receive
+    idle = "reclaim_after" if mode == "reliable" else "min_idle"
+    return one_pool(f"{{broker: redis, mode: {mode}, {idle}: 1500ms}}", duration="4.25s", service="1s",
+                    faults="failure: {probability: 1}")
+
+
+def test_redis_reliable_reaps_a_failed_copy_to_the_tail() -> None:
+    # t=2 m0 fails, m1 is received; t=2.5 m0 is reaped and queued; t=3 m1 fails, m0 is received
+    # again, m2 arrives; t=3.5 m1 is reaped behind m2; t=4 m0 fails, m2 (waiting longer) goes next
+    assert log(_reclaimed("reliable")) == [
+        (0, 0, 1.0, 1.0, "FAILED"),
+        (1, 0, 2.0, 2.0, "FAILED"),
+        (0, 0, 2.5, 3.0, "FAILED"),
+        (2, 0, 3.0, 4.0, "IN_SERVICE"),
+        (1, -1, 3.5, None, "WAITING"),
+        (3, -1, 4.0, None, "WAITING"),
+    ]
+
+
+def test_redis_stream_claims_a_pending_entry_ahead_of_new_ones() -> None:
+    # as the reliable list, but XAUTOCLAIM puts m1 at the head at t=3.5: it goes before m2 at t=4
+    rec = _reclaimed("stream")
+    assert log(rec) == [
+        (0, 0, 1.0, 1.0, "FAILED"),
+        (1, 0, 2.0, 2.0, "FAILED"),
+        (0, 0, 2.5, 3.0, "FAILED"),
+        (1, 0, 3.5, 4.0, "IN_SERVICE"),
+        (2, -1, 3.0, None, "WAITING"),
+        (3, -1, 4.0, None, "WAITING"),
+    ]
+    assert rec.deliveries["delivery"].tolist()[:4] == [1, 1, 2, 2]  # the receive number at the queue
+
+
+def test_redis_stream_dead_letters_after_max_deliveries() -> None:
+    # one message; each receive fails and the entry is claimed 2 s later: receives at 10 and 12,
+    # the third (t=14) exceeds max_deliveries=2 and dead-letters it
+    rec = one_pool("{broker: redis, mode: stream, min_idle: 2s, max_deliveries: 2}", duration="16s", gap="10s",
+                   service="1s", faults="failure: {probability: 1}")
+    assert log(rec) == [(0, 0, 10.0, 10.0, "FAILED"), (0, 0, 12.0, 12.0, "FAILED"), (0, -1, 14.0, 14.0, "DEAD_LETTERED")]
+    assert rec.messages["outcome"].tolist() == [Outcome.DEAD_LETTERED]
+    assert rec.extra["dead_lettered"] == {"jobs": 1}
+
+
+def test_redis_pubsub_drops_what_no_free_worker_takes() -> None:
+    # the worker is busy 1 → 2.5 and 3 → 4.5: m1 (t=2) and m3 (t=4) find no subscriber
+    rec = one_pool("{broker: redis, mode: pubsub}")
+    assert log(rec) == [
+        (0, 0, 1.0, 1.0, "DONE"),
+        (1, -1, 2.0, 2.0, "DROPPED"),
+        (2, 0, 3.0, 3.0, "DONE"),
+        (3, -1, 4.0, 4.0, "DROPPED"),
+    ]
+    assert rec.messages["reason"].tolist() == [Loss.NONE, Loss.NO_SUBSCRIBER, Loss.NONE, Loss.NO_SUBSCRIBER]
+
+
+# -- sqs -----------------------------------------------------------------------------------------
+
+def test_sqs_standard_slow_worker_gives_a_duplicate_then_a_dead_letter() -> None:
+    # t=10 w0 receives; t=11 the visibility timeout expires and w1 receives; t=11.5 and 12.5 both
+    # finish, neither delete holds the latest receipt in time: stale; t=12 a third receive would
+    # exceed max_receives=2
+    rec = one_pool("{broker: sqs, visibility_timeout: 1s, max_receives: 2}", duration="15s", gap="10s", count=2)
+    assert log(rec) == [(0, 0, 10.0, 10.0, "STALE"), (0, 1, 11.0, 11.0, "STALE"), (0, -1, 12.0, 12.0, "DEAD_LETTERED")]
+    assert rec.deliveries["finished"].tolist()[:2] == [11.5, 12.5]
+    assert rec.messages["processings"].tolist() == [2]
+    assert rec.messages["outcome"].tolist() == [Outcome.COMPLETED]  # the first settling event wins
+
+
+def test_sqs_standard_delete_missing_a_replica_brings_the_message_back() -> None:
+    # duplicate_probability 1: every delete misses a copy, which is visible again 2 s after its
+    # receive: processed at 10 and 12, dead-lettered at 14
+    rec = one_pool("{broker: sqs, visibility_timeout: 2s, max_receives: 2, duplicate_probability: 1}",
+                   duration="16s", gap="10s", service="0.5s")
+    assert log(rec) == [(0, 0, 10.0, 10.0, "DONE"), (0, 0, 12.0, 12.0, "DONE"), (0, -1, 14.0, 14.0, "DEAD_LETTERED")]
+    assert rec.messages["processings"].tolist() == [2]
+
+
+def test_sqs_fifo_group_waits_for_its_message_in_flight() -> None:
+    # one message group: m1 arrives at 1.0 with w1 idle but the group is blocked until w0 deletes
+    # m0 at 1.5; then m2 waits for m1's delete at 2.5, and the rest queue behind it
+    rec = one_pool("{broker: sqs, kind: fifo, groups: 1}", duration="3.2s", gap="500ms", count=2, service="1s")
+    assert log(rec) == [
+        (0, 0, 0.5, 0.5, "DONE"),
+        (1, 1, 1.0, 1.5, "DONE"),
+        (2, 0, 1.5, 2.5, "IN_SERVICE"),
+        (3, -1, 2.0, None, "WAITING"),
+        (4, -1, 2.5, None, "WAITING"),
+        (5, -1, 3.0, None, "WAITING"),
+    ]
+
+
+def test_sqs_standard_has_no_groups_to_wait_for() -> None:
+    # the same arrivals on a standard queue: two workers, each message received as it arrives
+    rec = one_pool("{broker: sqs}", duration="3.2s", gap="500ms", count=2, service="1s")
+    assert [(m, w, s, u) for m, w, s, u, _ in log(rec)] == [
+        (0, 0, 0.5, 0.5), (1, 1, 1.0, 1.0), (2, 0, 1.5, 1.5), (3, 1, 2.0, 2.0), (4, 0, 2.5, 2.5), (5, 1, 3.0, 3.0),
+    ]
+
+
+def test_sqs_fifo_throttles_sends_beyond_its_quota() -> None:
+    # tps 2 with a burst of 2, a send every 0.25 s from t=0.25: the bucket holds 2, 1.5 → 0.5,
+    # 1 → 0 and then refills half a token per send, so every other send from t=1 is a 503
+    rec = one_pool("{broker: sqs, kind: fifo, tps: 2}", duration="2.1s", gap="250ms", count=4, service="100ms")
+    assert rec.rejections["time"].tolist() == [1.0, 1.5, 2.0]
+    assert rec.messages["outcome"].tolist()[3::2] == [Outcome.GAVE_UP] * 3  # one attempt each: given up
+
+
+# -- rabbitmq ------------------------------------------------------------------------------------
+
+def test_rabbitmq_prefetch_buffers_and_a_nack_requeues_at_the_head() -> None:
+    # prefetch 2: w0 holds m0 and m1 (buffered: received at 1.0, started at 1.5). m0 fails at 1.5,
+    # is requeued at once and, as the worker's freed credit asks again, received before m2
+    rec = one_pool("{broker: rabbitmq, prefetch: 2}", duration="2.2s", gap="500ms", service="1s",
+                   faults="failure: {probability: 1}")
+    assert log(rec) == [
+        (0, 0, 0.5, 0.5, "FAILED"),
+        (1, 0, 1.0, 1.0, "IN_SERVICE"),
+        (0, 0, 1.5, 1.5, "IN_SERVICE"),
+        (2, -1, 1.5, None, "WAITING"),
+        (3, -1, 2.0, None, "WAITING"),
+    ]
+    started = rec.deliveries["started"].tolist()
+    assert started[:2] == [0.5, 1.5] and math.isnan(started[2])  # the requeued m0 waits in the buffer
+
+
+def test_rabbitmq_full_queue_drops_its_oldest_message() -> None:
+    # capacity 1, drop-head: m2 pushes out m1 at t=3, m3 pushes out m2 at t=4
+    rec = one_pool("{broker: rabbitmq, prefetch: 1, capacity: 1}", service="10s")
+    assert log(rec) == [
+        (0, 0, 1.0, 1.0, "IN_SERVICE"),
+        (1, -1, 2.0, 3.0, "DROPPED"),
+        (2, -1, 3.0, 4.0, "DROPPED"),
+        (3, -1, 4.0, None, "WAITING"),
+    ]
+    assert rec.messages["reason"].tolist() == [Loss.NONE, Loss.OVERFLOW, Loss.OVERFLOW, Loss.NONE]
+
+
+def test_rabbitmq_reject_publish_answers_503_instead() -> None:
+    rec = one_pool("{broker: rabbitmq, prefetch: 1, capacity: 1, overflow: reject-publish}", service="10s")
+    assert log(rec) == [(0, 0, 1.0, 1.0, "IN_SERVICE"), (1, -1, 2.0, None, "WAITING")]
+    assert rec.rejections["time"].tolist() == [3.0, 4.0]
+
+
+# -- direct (sync) -------------------------------------------------------------------------------
+
+def test_sync_producer_is_served_from_the_accept_backlog_without_the_broker() -> None:
+    # the queue names SQS with a 1 s latency, but a sync producer bypasses it: no latency, the
+    # backlog of 1 holds m1 (t=2), m2 (t=3) finds it full (a 503), w0 takes m1 at 3.5
+    rec = one_pool("{broker: sqs, capacity: 1, latency: 1s}", service="2.5s", client="sync: true")
+    assert log(rec) == [(0, 0, 1.0, 1.0, "DONE"), (1, 0, 2.0, 3.5, "IN_SERVICE"), (3, -1, 4.0, None, "WAITING")]
+    assert rec.rejections["message"].tolist() == [2] and rec.rejections["time"].tolist() == [3.0]
+    assert rec.requests["responded"].tolist()[0] == 3.5  # the client has its answer as the work ends
+
+
+def test_sync_backlog_of_zero_is_a_loss_system() -> None:
+    # capacity 0 (Erlang B): a request is served at once or refused; the prefetch of RabbitMQ
+    # does not apply either, the server handles one request at a time
+    rec = one_pool("{broker: rabbitmq, capacity: 0, prefetch: 10}", service="1.5s", client="sync: true")
+    assert log(rec) == [(0, 0, 1.0, 1.0, "DONE"), (2, 0, 3.0, 3.0, "DONE")]
+    assert rec.rejections["time"].tolist() == [2.0, 4.0]

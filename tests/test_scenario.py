@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pydantic import TypeAdapter
-
 import queuesim.scenario as scenario_pkg
+from pydantic import TypeAdapter
 from queuesim.errors import Problem, ScenarioError
 from queuesim.scenario import (
     Constant,
@@ -24,6 +23,7 @@ from queuesim.scenario import (
     Scenario,
     SqsQueue,
     Uniform,
+    Weibull,
     WorkerPool,
     apply_overrides,
     format_duration,
@@ -141,7 +141,7 @@ def test_parse_duration_accepts_every_unit(text: object, seconds: float) -> None
 
 @pytest.mark.parametrize("bad", ["abc", "", "5 sec", "5ms5", "5M", "1.5.2s", "ms", "5 m s", None, True, [1], {"a": 1}])
 def test_parse_duration_rejects_non_durations(bad: object) -> None:
-    with pytest.raises(ValueError, match="expected a duration like 250ms, 1.5s, 10m or a number of seconds"):
+    with pytest.raises(ValueError, match=r"expected a duration like 250ms, 1\.5s, 10m or a number of seconds"):
         parse_duration(bad)
 
 
@@ -212,6 +212,8 @@ N_SAMPLES = 200_000
         Gamma(mean=0.008, cv=0.5),
         Gamma(mean=0.008, cv=2.0),
         Empirical(samples=(0.001, 0.002, 0.002, 0.010)),
+        Weibull(mean=0.02, cv=0.5),
+        Weibull(mean=0.02, cv=1.5),
     ],
     ids=str,
 )
@@ -503,7 +505,7 @@ def test_sqs_only_field_on_a_redis_queue() -> None:
 def test_parameter_of_another_distribution() -> None:
     text = edit(BASE, "mean: 8ms}", "mean: 8ms, cv: 2}")
     assert problems_of(text) == [
-        f"{SOURCE}:17: workers.fulfil.service.cv: unknown key 'cv' for dist exponential: cv is lognormal/gamma-only"
+        f"{SOURCE}:17: workers.fulfil.service.cv: unknown key 'cv' for dist exponential: cv is lognormal/gamma/weibull-only"
     ]
 
 
@@ -517,7 +519,7 @@ def test_discriminator_errors_point_at_the_tag() -> None:
     # A missing key is reported at its parent's line.
     assert problems_of(edit(BASE, "    broker: sqs\n", "")) == [f"{SOURCE}:10: queues.orders.broker: required: one of redis, sqs, rabbitmq"]
     assert problems_of(edit(BASE, "dist: exponential", "dist: expo")) == [
-        f"{SOURCE}:17: workers.fulfil.service.dist: must be one of: exponential, constant, uniform, lognormal, gamma, empirical "
+        f"{SOURCE}:17: workers.fulfil.service.dist: must be one of: exponential, constant, uniform, lognormal, gamma, empirical, weibull "
         "(got 'expo'; did you mean 'exponential'?)"
     ]
 
@@ -781,3 +783,21 @@ def test_scenario_imports_neither_simpy_nor_pandas() -> None:
         "bad = {'simpy', 'pandas'} & set(sys.modules); assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
+
+
+@pytest.mark.parametrize("cv", [0.01, 0.25, 1.0, 1.7, 100.0])
+def test_weibull_shape_reproduces_the_cv(cv: float) -> None:
+    w = Weibull(mean="20ms", cv=cv)
+    # Weibull moments from the shape and scale: E = λΓ(1+1/k), E[X²] = λ²Γ(1+2/k)
+    mean = w.scale * math.gamma(1 + 1 / w.shape)
+    second = w.scale**2 * math.gamma(1 + 2 / w.shape)
+    assert mean == pytest.approx(0.02, rel=1e-12)
+    assert math.sqrt(second - mean**2) / mean == pytest.approx(cv, rel=1e-9)
+    assert str(w) == f"weibull(mean=20ms, cv={cv:g})"
+
+
+def test_weibull_with_cv_one_is_the_exponential() -> None:
+    w = TypeAdapter(Distribution).validate_python({"dist": "weibull", "mean": "8ms", "cv": 1})
+    assert isinstance(w, Weibull) and w.shape == pytest.approx(1.0, rel=1e-12) and w.scale == pytest.approx(0.008)
+    with pytest.raises(ValueError):
+        Weibull(mean=0.008, cv=0.001)  # beyond the shapes the bisection searches

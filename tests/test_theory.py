@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from queuesim import theory
 from queuesim.theory import (
     NetworkMetrics,
@@ -475,3 +474,149 @@ def test_public_api_is_curated() -> None:
         for name, obj in vars(theory).items()
         if not name.startswith("_") and getattr(obj, "__module__", None) == theory.__name__
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Erlang-A (M/M/c+M) against a truncated birth-death chain, a tagged customer's absorbing chain,
+# the θ = μ case (an M/M/∞ in disguise) and the θ → 0 limit (Erlang C).
+
+
+def brute_force_erlang_a(lam: float, mu: float, c: int, theta: float, n_max: int) -> theory.AbandonmentMetrics:
+    """Solve pi Q = 0 on states 0..n_max, then follow a tagged arrival through the queue by first-step analysis."""
+    n_states = n_max + 1
+    Q = np.zeros((n_states, n_states))
+    for n in range(n_states):
+        if n < n_max:
+            Q[n, n + 1] = lam
+        if n > 0:
+            Q[n, n - 1] = min(n, c) * mu + max(n - c, 0) * theta
+        Q[n, n] = -Q[n].sum()
+    A = np.vstack([Q.T, np.ones(n_states)])
+    rhs = np.zeros(n_states + 1)
+    rhs[-1] = 1.0
+    pi = np.linalg.lstsq(A, rhs, rcond=None)[0]
+    assert pi[-1] < 1e-14, "truncation too short: the last state holds mass"
+    waiting = pi[c:]  # an arrival in state c + j finds j customers waiting ahead of it
+    queue_length = float(np.arange(waiting.size) @ waiting)
+    # Tagged arrival with k customers ahead: the head moves at c*mu + k*theta, the tagged customer
+    # abandons at theta; p[k] = P(served | k ahead), m[k] = E[wait; served | k ahead].
+    p = np.zeros(waiting.size)
+    m = np.zeros(waiting.size)
+    for k in range(waiting.size):
+        advance = c * mu + k * theta
+        out = advance + theta
+        p[k] = advance / out * (p[k - 1] if k else 1.0)
+        m[k] = p[k] / out + advance / out * (m[k - 1] if k else 0.0)
+    p_abandon = float(waiting @ (1.0 - p))
+    wait = queue_length / lam
+    wait_served = float(waiting @ m) / (1.0 - p_abandon)
+    throughput = lam * (1.0 - p_abandon)
+    return theory.AbandonmentMetrics(
+        p_abandon=p_abandon,
+        p_wait=float(waiting.sum()),
+        wait=wait,
+        wait_served=wait_served,
+        wait_abandoned=(wait - float(waiting @ m)) / p_abandon,
+        queue_length=queue_length,
+        utilization=throughput / (c * mu),
+        throughput=throughput,
+    )
+
+
+ERLANG_A_CASES = [
+    # lam, mu, c, theta, chain length
+    (0.5, 1.0, 1, 0.2, 200),  # M/M/1+M, light
+    (1.5, 1.0, 1, 0.5, 200),  # M/M/1+M, overloaded: stable only through abandonment
+    (3.5, 1.0, 4, 0.5, 200),
+    (9.0, 0.5, 12, 0.05, 800),  # overloaded, patient customers: a long queue
+    (95.0, 1.0, 100, 0.1, 800),  # QED regime, rho = 0.95
+    (480.0, 1.0, 500, 0.5, 1200),  # several hundred servers
+    (250.0, 2.0, 120, 1.0, 1400),  # overloaded, rho = 1.04
+]
+
+
+@pytest.mark.parametrize(("lam", "mu", "c", "theta", "n_max"), ERLANG_A_CASES)
+def test_erlang_a_matches_brute_force_chain(lam: float, mu: float, c: int, theta: float, n_max: int) -> None:
+    got = theory.erlang_a(lam, mu, c, theta)
+    want = brute_force_erlang_a(lam, mu, c, theta, n_max)
+    for field in theory.AbandonmentMetrics.__dataclass_fields__:
+        g, w = getattr(got, field), getattr(want, field)
+        print(f"{field}: closed form {g:.12g}, chain {w:.12g}, rel. error {abs(g - w) / abs(w):.1e}")
+        assert g == pytest.approx(w, rel=1e-7, abs=1e-13), field
+
+
+@pytest.mark.parametrize(("lam", "mu", "c", "theta", "n_max"), ERLANG_A_CASES)
+def test_erlang_a_identities(lam: float, mu: float, c: int, theta: float, n_max: int) -> None:
+    m = theory.erlang_a(lam, mu, c, theta)
+    assert m.p_abandon == pytest.approx(theta * m.wait, rel=1e-12)
+    assert m.queue_length == pytest.approx(lam * m.wait, rel=1e-12)
+    assert m.wait == pytest.approx(m.p_abandon * m.wait_abandoned + (1 - m.p_abandon) * m.wait_served, rel=1e-9)
+    assert m.wait_served > 0.0 and m.wait_abandoned > 0.0
+    assert 0.0 <= m.p_abandon <= m.p_wait <= 1.0
+    assert 0.0 < m.utilization <= 1.0
+
+
+@pytest.mark.parametrize(("lam", "c"), [(0.8, 1), (3.0, 4), (40.0, 50), (300.0, 280)])
+def test_erlang_a_with_patience_equal_to_service_is_an_infinite_server_queue(lam: float, c: int) -> None:
+    # With theta = mu every customer present leaves at rate mu, waiting or served, so the number in
+    # system is Poisson(lam / mu) (M/M/inf): P(W > 0) = P(N >= c), P(Ab) = E[(N - c)+] / a.
+    from scipy import stats
+
+    mu = 2.0
+    a = lam / mu
+    n = np.arange(0, int(a + 40 * math.sqrt(a) + 100))
+    pmf = stats.poisson.pmf(n, a)
+    m = theory.erlang_a(lam, mu, c, mu)
+    assert m.p_wait == pytest.approx(float(stats.poisson.sf(c - 1, a)), rel=1e-9)
+    assert m.p_abandon == pytest.approx(float(np.maximum(n - c, 0) @ pmf) / a, rel=1e-9)
+
+
+@pytest.mark.parametrize(("lam", "mu", "c"), [(0.5, 1.0, 1), (0.9, 1.0, 1), (3.5, 1.0, 4), (190.0, 1.0, 200), (460.0, 1.0, 500)])
+def test_erlang_a_tends_to_erlang_c_as_patience_grows(lam: float, mu: float, c: int) -> None:
+    base = mmc(lam, mu, c)
+    for theta in (1e-10, 1e-12):
+        m = theory.erlang_a(lam, mu, c, theta)
+        assert m.p_wait == pytest.approx(base.p_wait, rel=1e-6)
+        assert m.wait == pytest.approx(base.wait, rel=1e-6)
+        assert m.wait_served == pytest.approx(base.wait, rel=1e-6)
+        assert m.p_abandon == pytest.approx(theta * base.wait, rel=1e-6)
+    exact = theory.erlang_a(lam, mu, c, 0.0)
+    assert (exact.p_abandon, exact.p_wait, exact.wait) == (0.0, base.p_wait, base.wait)
+
+
+def test_erlang_a_single_server_closed_form() -> None:
+    # M/M/1+M: pi_{1+j} / pi_1 = prod_{k=1}^{j} lam / (mu + k theta); summed by hand for theta = mu,
+    # where N ~ Poisson(rho): P(W > 0) = 1 - e^{-rho}.
+    rho = 0.7
+    m = theory.erlang_a(rho, 1.0, 1, 1.0)
+    assert m.p_wait == pytest.approx(1.0 - math.exp(-rho), rel=1e-12)
+    assert m.p_abandon == pytest.approx((rho - 1.0 + math.exp(-rho)) / rho, rel=1e-10)
+
+
+def test_erlang_a_heavy_overload_is_fluid_limit() -> None:
+    # Far above capacity nearly every server is busy and the excess arrivals abandon: P(Ab) -> 1 - c mu / lam.
+    m = theory.erlang_a(600.0, 1.0, 500, 0.01)
+    assert m.p_abandon == pytest.approx(1.0 - 500.0 / 600.0, rel=1e-6)
+    assert m.utilization == pytest.approx(1.0, abs=1e-9)
+    assert math.isfinite(m.wait_served) and m.wait_served > m.wait
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: theory.erlang_a(1.0, 1.0, 2, -0.1),
+        lambda: theory.erlang_a(1.0, 0.0, 2, 0.1),
+        lambda: theory.erlang_a(1.0, 1.0, 0, 0.1),
+        lambda: theory.erlang_a(-1.0, 1.0, 1, 0.1),
+        lambda: theory.erlang_a(1.0, 1.0, 1, math.inf),
+        lambda: theory.erlang_a(2.0, 1.0, 2, 0.0),  # no abandonment and rho = 1: no steady state
+    ],
+)
+def test_erlang_a_invalid_parameters_raise(call) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError):
+        call()
+
+
+def test_erlang_a_without_arrivals() -> None:
+    m = theory.erlang_a(0.0, 1.0, 3, 0.5)
+    assert (m.p_abandon, m.p_wait, m.wait, m.throughput) == (0.0, 0.0, 0.0, 0.0)

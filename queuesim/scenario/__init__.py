@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from .distributions import BaseDistribution, Constant, Distribution, Empirical, Exponential, Gamma, Lognormal, Uniform
+from .distributions import (
+    BaseDistribution,
+    Constant,
+    Distribution,
+    Empirical,
+    Exponential,
+    Gamma,
+    Lognormal,
+    Uniform,
+    Weibull,
+)
 from .loader import apply_overrides, load_scenario, parse_scenario, scenario_from_dict, with_overrides
 from .model import Jitter, Producer, Queue, QueueBase, RedisQueue, RetryPolicy, Scenario, SqsQueue, WorkerPool
 from .units import (
@@ -42,6 +52,7 @@ __all__ = [
     "Lognormal",
     "Gamma",
     "Empirical",
+    "Weibull",
     # units
     "Duration",
     "PositiveDuration",

@@ -15,11 +15,12 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from queuesim import __version__
+from queuesim.figures import RunMeta, Summary
 from queuesim.metrics import deliveries_frame, messages_frame, requests_frame, summarize, timeseries
 from queuesim.records import RunRecord
 from queuesim.scenario import Scenario, load_scenario
@@ -45,9 +46,9 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
 
     @cached_property
-    def summary(self) -> dict[str, Any]:
-        """The ``summary.json`` figures (see README for every key)."""
-        meta = {
+    def summary(self) -> Summary:
+        """The ``summary.json`` figures (every key is described in :mod:`queuesim.figures`)."""
+        meta: RunMeta = {
             "queuesim_version": __version__,
             "scenario": self.scenario.name,
             "source": self.source,

@@ -20,7 +20,7 @@ import pandas as pd
 
 from queuesim.api import RunResult, run
 from queuesim.errors import Problem, ScenarioError
-from queuesim.experiment.slo import summary_value
+from queuesim.figures import summary_value
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
 from queuesim.scenario.yaml_lines import line_of, read_yaml
 

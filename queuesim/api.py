@@ -15,13 +15,14 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from queuesim.experiment.compare import Comparison
 from queuesim.experiment.compare import compare as run_comparison
 from queuesim.experiment.execute import Execution, run_experiment, summary_of
+from queuesim.figures import Summary
 from queuesim.metrics import deliveries_frame, messages_frame, requests_frame, timeseries
 from queuesim.outputs import atomic_directory
 from queuesim.records import RunRecord
@@ -41,11 +42,11 @@ class RunResult:
     source: str | None = None
     warnings: list[str] = field(default_factory=list)
     #: The summary when the experiment layer already built it (``run`` does); else built on first access.
-    precomputed_summary: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    precomputed_summary: Summary | None = field(default=None, repr=False, compare=False)
 
     @cached_property
-    def summary(self) -> dict[str, Any]:
-        """The ``summary.json`` figures (see README for every key)."""
+    def summary(self) -> Summary:
+        """The ``summary.json`` figures (every key is described in :mod:`queuesim.figures`)."""
         if self.precomputed_summary is not None:
             return self.precomputed_summary
         return summary_of(self.scenario, self.records, self.seed, self.source, self.warnings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,7 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from queuesim import figures
 from queuesim.errors import ScenarioError
+from queuesim.figures import Summary
 
 app = typer.Typer(
     add_completion=False,
@@ -36,62 +39,65 @@ def _fail(err: ScenarioError) -> None:
     raise typer.Exit(2)
 
 
-def _ms(x: float | None) -> str:
-    if x is None:
-        return "—"
-    return f"{x * 1000:.1f} ms" if x < 1 else f"{x:.3f} s"
+def _show(summary: Mapping[str, Any], path: str, **style: Any) -> str:
+    """The summary figure at ``path`` as the CLI's tables print it (the catalogue's terminal style)."""
+    return figures.spec(path).format(figures.value_or_none(summary, path), "terminal", **style)
 
 
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{x:.3%}"
+def _ci(summary: Mapping[str, Any], path: str, **style: Any) -> str:
+    ci = summary["ci95"].get(path)
+    if not ci:
+        return ""
+    fmt = figures.spec(path)
+    return f"{fmt.format(ci[0], 'terminal', **style)} … {fmt.format(ci[1], 'terminal', **style)}"
 
 
-def _ci(summary: dict[str, Any], key: str, fmt: Any) -> str:
-    ci = summary["ci95"].get(key)
-    return "" if not ci else f"{fmt(ci[0])} … {fmt(ci[1])}"
+#: The latency statistics of the run table, in column order.
+_LATENCY_COLUMNS = ("mean", "p50", "p90", "p99", "p999", "max")
 
 
-def summary_tables(summary: dict[str, Any]) -> list[Table]:
+def summary_tables(summary: Summary) -> list[Table]:
     """Rich tables of the headline figures of a summary."""
-    m, r, lat = summary["messages"], summary["rates"], summary["latency"]
     head = Table(title=f"{summary['scenario']} — {summary['replications']} replication(s), "
                        f"window {summary['window']:g} s", title_justify="left")
     head.add_column("figure")
     head.add_column("value", justify="right")
     head.add_column("95% CI", justify="right", style="dim")
-    head.add_row("produced", f"{m['produced']:,}", "")
-    head.add_row("completed", f"{m['completed']:,}", "")
-    head.add_row("throughput", f"{r['throughput']:,.2f} /s", _ci(summary, "rates.throughput", lambda v: f"{v:,.2f}"))
-    head.add_row("503 rejections", f"{m['rejected']:,} ({_pct(r['rejection'])})",
-                 _ci(summary, "rates.rejection", _pct))
-    head.add_row("gave up", f"{m['gave_up']:,} ({_pct(r['gave_up'])})", "")
-    head.add_row("lost", f"{m['lost']:,} ({_pct(r['loss'])})", "")
-    head.add_row("duplicates", f"{m['duplicates']:,} ({_pct(r['duplicate'])})", "")
-    head.add_row("dead-lettered", f"{m['dead_lettered']:,}", "")
-    head.add_row("in flight at end", f"{m['in_flight']:,}", "")
+
+    def counted(count: str, rate: str) -> str:  # "1,234 (0.123%)"
+        return f"{_show(summary, count)} ({_show(summary, rate)})"
+
+    head.add_row("produced", _show(summary, "messages.produced"), "")
+    head.add_row("completed", _show(summary, "messages.completed"), "")
+    head.add_row("throughput", _show(summary, "rates.throughput"), _ci(summary, "rates.throughput", unit=False))
+    head.add_row("503 rejections", counted("messages.rejected", "rates.rejection"), _ci(summary, "rates.rejection"))
+    head.add_row("gave up", counted("messages.gave_up", "rates.gave_up"), "")
+    head.add_row("lost", counted("messages.lost", "rates.loss"), "")
+    head.add_row("duplicates", counted("messages.duplicates", "rates.duplicate"), "")
+    head.add_row("dead-lettered", _show(summary, "messages.dead_lettered"), "")
+    head.add_row("in flight at end", _show(summary, "messages.in_flight"), "")
 
     lt = Table(title="latency", title_justify="left")
     lt.add_column("")
-    for col in ("mean", "p50", "p90", "p99", "p999", "max"):
+    for col in _LATENCY_COLUMNS:
         lt.add_column(col, justify="right")
-    for name, label in (("end_to_end", "end to end"), ("queue_wait", "queue wait"),
-                        ("service", "service"), ("ack", "publish ack"), ("response", "client response")):
-        d = lat.get(name)
-        if not d or not d.get("count"):
+    for kind, label in figures.LATENCY_LABELS.items():
+        if not figures.value_or_none(summary, figures.latency_path(kind, "count")):
             continue
-        lt.add_row(label, *(_ms(d[c]) for c in ("mean", "p50", "p90", "p99", "p999", "max")))
+        lt.add_row(label, *(_show(summary, figures.latency_path(kind, c)) for c in _LATENCY_COLUMNS))
 
     qt = Table(title="queues", title_justify="left")
     for col in ("queue", "mean depth", "max depth", "mean wait", "503s", "redelivered", "DLQ"):
         qt.add_column(col, justify="left" if col == "queue" else "right")
-    for name, q in summary["queues"].items():
-        qt.add_row(name, f"{q['mean_depth']:.2f}", f"{q['max_depth']:,}", _ms(q["mean_wait"]),
-                   f"{q['rejected']:,}", f"{q['redeliveries']:,}", f"{q['dead_lettered']:,}")
+    for name in summary["queues"]:
+        qt.add_row(name, *(_show(summary, f"queues.{name}.{figure}")
+                           for figure in ("mean_depth", "max_depth", "mean_wait", "rejected", "redeliveries", "dead_lettered")))
     wt = Table(title="workers", title_justify="left")
     for col in ("pool", "workers", "utilization", "processed"):
         wt.add_column(col, justify="left" if col == "pool" else "right")
-    for name, w in summary["workers"].items():
-        wt.add_row(name, str(w["count"]), f"{w['utilization']:.1%}", f"{w['completed']:,}")
+    for name in summary["workers"]:
+        wt.add_row(name, _show(summary, f"workers.{name}.count"), _show(summary, f"workers.{name}.utilization", decimals=1),
+                   _show(summary, f"workers.{name}.completed"))
     return [head, lt, qt, wt]
 
 
@@ -195,9 +201,15 @@ def _fail_other(err: Exception) -> None:
     raise typer.Exit(1)
 
 
-def _figure(row: Any, column: str, fmt: Any) -> str:
+def _figure(row: Any, column: str, fmt: Callable[[Any], str]) -> str:
     value = row.get(column)
     return "—" if value is None or value != value else fmt(value)
+
+
+def _terminal(path: str, **style: Any) -> Callable[[Any], str]:
+    """How a sweep column of a summary figure prints (the catalogue's terminal style)."""
+    found = figures.spec(path)
+    return lambda v: found.format(v, "terminal", **style)
 
 
 def sweep_table(result: Any, limit: int = 30) -> Table:
@@ -208,19 +220,21 @@ def sweep_table(result: Any, limit: int = 30) -> Table:
     axes = [a.path for a in result.axes]
     for path in axes:
         out.add_column(path, justify="right", no_wrap=True, min_width=len(path))
-    figures = [("throughput /s", "rates.throughput", lambda v: f"{v:,.1f}"),
-               ("e2e mean", "latency.end_to_end.mean", _ms), ("e2e p99", "latency.end_to_end.p99", _ms),
-               ("503 rate", "rates.rejection", _pct)]
+    columns: list[tuple[str, str, Callable[[Any], str]]] = [
+        ("throughput /s", "rates.throughput", _terminal("rates.throughput", decimals=1, unit=False)),
+        ("e2e mean", "latency.end_to_end.mean", _terminal("latency.end_to_end.mean")),
+        ("e2e p99", "latency.end_to_end.p99", _terminal("latency.end_to_end.p99")),
+        ("503 rate", "rates.rejection", _terminal("rates.rejection"))]
     if "slo.met" in table.columns:
-        figures.append(("SLO", "slo.met", lambda v: "[green]met[/]" if v else "[red]not met[/]"))
+        columns.append(("SLO", "slo.met", lambda v: "[green]met[/]" if v else "[red]not met[/]"))
     if "cost.total_per_hour" in table.columns:
         currency = result.scenario.cost.currency if result.scenario.cost else ""
-        figures.append((f"cost {currency}/h", "cost.total_per_hour", lambda v: f"{v:,.2f}"))
-    for label, *_ in figures:
+        columns.append((f"cost {currency}/h", "cost.total_per_hour", lambda v: f"{v:,.2f}"))
+    for label, *_ in columns:
         out.add_column(label, justify="right", overflow="fold")
     labels = {p.index: p.labels for p in result.points}
     for row in table.head(limit).to_dict("records"):
-        out.add_row(*(labels[row["point"]][path] for path in axes), *(_figure(row, col, fmt) for _, col, fmt in figures))
+        out.add_row(*(labels[row["point"]][path] for path in axes), *(_figure(row, col, fmt) for _, col, fmt in columns))
     if len(table) > limit:
         out.caption = f"… {len(table) - limit} more row(s) in sweep.csv"
     return out
@@ -281,7 +295,7 @@ def sweep(
 
 def plan_report(result: Any) -> list[Any]:
     """Rich renderables that answer the capacity question readably."""
-    from queuesim.experiment.slo import format_figure
+    from queuesim.figures import format_figure
 
     d = result.to_dict()
     path = result.search
@@ -422,6 +436,7 @@ def compare(
 ) -> None:
     """Run variants (brokers) side by side on the same workload and faults; print and plot the differences."""
     from queuesim.api import compare as run_compare
+    from queuesim.experiment.compare import COLUMNS
 
     try:
         result = run_compare(scenarios, seed=seed, replications=replications, overrides=set_ or ())
@@ -430,19 +445,19 @@ def compare(
         return
     table = result.table
     rt = Table(title="comparison (same seed, same workload)", title_justify="left")
-    cols = [("lost", "lost", "{:,.0f}"), ("loss_rate", "loss", "{:.3%}"), ("duplicates", "dupes", "{:,.0f}"),
-            ("redeliveries", "redelivered", "{:,.0f}"), ("dead_lettered", "DLQ", "{:,.0f}"),
-            ("rejection_rate", "503s", "{:.2%}"), ("p50", "p50", None), ("p99", "p99", None)]
+    paths = dict(COLUMNS)  # table column -> summary path
+    cols = [("lost", "lost", _terminal(paths["lost"])), ("loss_rate", "loss", _terminal(paths["loss_rate"])),
+            ("duplicates", "dupes", _terminal(paths["duplicates"])),
+            ("redeliveries", "redelivered", _terminal(paths["redeliveries"])),
+            ("dead_lettered", "DLQ", _terminal(paths["dead_lettered"])),
+            ("rejection_rate", "503s", _terminal(paths["rejection_rate"], decimals=2)),
+            ("p50", "p50", _terminal(paths["p50"])), ("p99", "p99", _terminal(paths["p99"]))]
     rt.add_column("variant")
     rt.add_column("brokers", style="dim")
     for _, label, _f in cols:
         rt.add_column(label, justify="right")
     for name, row in table.iterrows():
-        cells = []
-        for col, _label, fmt in cols:
-            v = row[col]
-            cells.append("—" if v is None or v != v else (_ms(v) if fmt is None else fmt.format(v)))
-        rt.add_row(str(name), str(row["brokers"]), *cells)
+        rt.add_row(str(name), str(row["brokers"]), *(_figure(row, col, fmt) for col, _label, fmt in cols))
     Console(width=max(out_console.width, 132)).print(rt)
     stem = scenarios[0].stem if len(scenarios) == 1 else "compare"
     out_dir = out or Path("reports") / f"{stem}-compare"

@@ -1,7 +1,9 @@
-"""The exception hierarchy: one root, and a scenario error that knows where in the file each problem is."""
+"""The exception hierarchy: one root, a scenario error that knows where in the file each problem is, and the did-you-mean hint every message uses."""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -34,3 +36,14 @@ class ScenarioError(QueuesimError):
     def __init__(self, problems: list[Problem]):
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""`` if none is close."""
+    options = [str(c) for c in choices]
+    close = difflib.get_close_matches(str(name), options, n=1, cutoff=0.6)
+    # An abbreviation ('expo') is too short for difflib's ratio but unambiguous as a prefix.
+    prefixed = [c for c in options if len(str(name)) >= 2 and c.startswith(str(name))]
+    if not close and len(prefixed) == 1:
+        close = prefixed
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -5,11 +5,15 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-
 from queuesim import ScenarioError, parse_scenario, run
 from queuesim.experiment.executors import SerialExecutor
-from queuesim.scenario.study import LATENCY_KINDS, LATENCY_STATS, LIMITABLE_RATES, POOL_FIGURES, QUEUE_FIGURES
-from queuesim.experiment.slo import Slo, check_slo, format_figure, merge_slo, parse_slo, summary_value
+from queuesim.experiment.slo import Slo, check_slo, merge_slo, parse_slo
+from queuesim.figures import CATALOGUE, LATENCY_KINDS, LATENCY_STATS, format_figure, summary_value
+
+# the SLO vocabulary is the catalogue's: the figures that may carry a limit
+LIMITABLE_RATES = tuple(s.path.split(".")[1] for s in CATALOGUE if s.limit and s.path.startswith("rates."))
+QUEUE_FIGURES = tuple(s.path.split(".")[2] for s in CATALOGUE if s.limit and s.path.startswith("queues.<name>."))
+POOL_FIGURES = tuple(s.path.split(".")[2] for s in CATALOGUE if s.limit and s.path.startswith("workers.<name>."))
 
 BASE = """\
 name: s

@@ -20,7 +20,7 @@ import pandas as pd
 
 from queuesim.errors import Problem, ScenarioError
 from queuesim.experiment.execute import Execution, run_experiment
-from queuesim.experiment.slo import summary_value
+from queuesim.figures import Summary, summary_value
 from queuesim.outputs import atomic_directory
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
 from queuesim.scenario.yaml_lines import line_of, read_yaml
@@ -79,7 +79,7 @@ class Comparison:
     executions: dict[str, Execution]
 
     @property
-    def summaries(self) -> dict[str, dict[str, Any]]:
+    def summaries(self) -> dict[str, Summary]:
         """Each variant's summary.json, by variant name."""
         return {name: e.summary for name, e in self.executions.items()}
 

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
 
 import pandas as pd
 
 from queuesim.experiment.budget import check_budget
 from queuesim.experiment.executors import default_executor
+from queuesim.figures import RunMeta, Summary
 from queuesim.metrics import summarize, timeseries
 from queuesim.records import RunRecord
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
@@ -51,9 +51,9 @@ def scenario_warnings(scenario: Scenario) -> list[str]:
 def summary_of(
     scenario: Scenario, records: Sequence[RunRecord], seed: int, source: str | None = None,
     warnings: Sequence[str] | None = None,
-) -> dict[str, Any]:
+) -> Summary:
     """The ``summary.json`` figures of a run's records, with the run's context and warnings."""
-    meta = {
+    meta: RunMeta = {
         "queuesim_version": __version__,
         "scenario": scenario.name,
         "source": source,
@@ -61,12 +61,13 @@ def summary_of(
         "duration": scenario.duration,
         "warmup": scenario.warmup,
     }
-    out: dict[str, Any] = dict(summarize(records, meta))
+    out = summarize(records, meta)
     out["offered_load"] = scenario.offered_load()
-    out["warnings"] = list(scenario_warnings(scenario) if warnings is None else warnings)
+    notes = list(scenario_warnings(scenario) if warnings is None else warnings)
+    out["warnings"] = notes
     cycling = out["poison"]["cycling"]
     if cycling:
-        out["warnings"].append(
+        notes.append(
             f"{cycling} poison message(s) were still being redelivered at the end: a queue "
             "without max_receives / delivery_limit / max_deliveries retries them forever, costing a worker each time"
         )
@@ -79,7 +80,7 @@ class Execution:
 
     scenario: Scenario
     seed: int
-    summary: dict[str, Any]
+    summary: Summary
     records: list[RunRecord] | None = None
     timeseries: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)

@@ -33,6 +33,7 @@ from queuesim.experiment.executors import default_executor, parallelism
 from queuesim.experiment.grid import point_seed
 from queuesim.experiment.slo import Slo, SloReport, check_slo, merge_slo
 from queuesim.experiment.sweep import run_points
+from queuesim.figures import Summary, latency_parts, quantile
 from queuesim.outputs import atomic_write
 from queuesim.scenario import Scenario, load_scenario, with_overrides
 from queuesim.scenario.problems import validation_problems
@@ -102,7 +103,7 @@ class Evaluation:
     replications: int
     seed: int
     slo: SloReport
-    summary: dict[str, Any] = field(repr=False)
+    summary: Summary = field(repr=False)
     confirmation: bool = False
 
     @property
@@ -309,38 +310,46 @@ def _analytic(target: Scenario, kind: SearchKind, name: str, slo: Slo, limit: in
     per_limit: dict[str, int | None] = {}
     skipped: dict[str, str] = {}
     stable = math.floor(lam / mu) + 1  # the fewest servers with lam < c mu
+    m = queue.capacity
+    first = 1 if bounded else stable
+
+    def fewest_waiting(target_wait: float) -> int | None:
+        return _smallest(lambda c: wait_of(c, m) <= target_wait, first, limit) if target_wait > 0 else None
+
+    def fewest_blocking(bound: float) -> int | None:
+        return _smallest(lambda c: block_of(c, m) <= bound, first, limit)
+
+    def fewest_within(t: float, q: float) -> int | None:
+        return _smallest(lambda c: theory.mmc_sojourn_cdf(lam, mu, c, t) >= q, stable, limit) if t > 0 else None
+
+    def smallest_buffer(bound: float) -> int | None:
+        return _smallest(lambda b: block_of(fixed_c, b) <= bound, 0, limit)
 
     for path, bound in slo.limits.items():
-        parts = path.split(".")
         if kind == "capacity":
             if path == "rates.rejection":
-                per_limit[path] = _smallest(lambda m: block_of(fixed_c, m) <= bound, 0, limit)
+                per_limit[path] = smallest_buffer(bound)
             else:
                 skipped[path] = "only rejections fall as a queue grows"
             continue
-        m = queue.capacity
-        first = 1 if bounded else stable
-        if path in ("latency.queue_wait.mean", f"queues.{queue_name}.mean_wait") and (single_stage or parts[0] == "queues"):
-            target_wait = bound - delay
-            per_limit[path] = _smallest(lambda c: wait_of(c, m) <= target_wait, first, limit) if target_wait > 0 else None
+        latency = latency_parts(path)
+        q = None if latency is None else quantile(latency[1])  # None unless a percentile
+        if (path == "latency.queue_wait.mean" and single_stage) or path == f"queues.{queue_name}.mean_wait":
+            per_limit[path] = fewest_waiting(bound - delay)
         elif path == "latency.end_to_end.mean" and single_stage:
-            target_wait = bound - delay - mean_service
-            per_limit[path] = _smallest(lambda c: wait_of(c, m) <= target_wait, first, limit) if target_wait > 0 else None
+            per_limit[path] = fewest_waiting(bound - delay - mean_service)
         # Percentiles use the infinite-buffer M/M/c: a finite buffer only shortens admitted waits,
         # so with a bounded queue this errs towards more workers.
-        elif parts[:2] == ["latency", "queue_wait"] and parts[2].startswith("p") and single_stage and delay_constant:
-            q = float(parts[2][1:]) / (10 ** (len(parts[2]) - 1))
+        elif latency is not None and latency[0] == "queue_wait" and q is not None and single_stage and delay_constant:
             per_limit[path] = theory.min_servers_for_wait(lam, mu, max(0.0, bound - delay), q) if bound >= delay else None
-        elif parts[:2] == ["latency", "end_to_end"] and parts[2].startswith("p") and single_stage and delay_constant:
-            q = float(parts[2][1:]) / (10 ** (len(parts[2]) - 1))
-            t = bound - delay
-            per_limit[path] = _smallest(lambda c: theory.mmc_sojourn_cdf(lam, mu, c, t) >= q, stable, limit) if t > 0 else None
+        elif latency is not None and latency[0] == "end_to_end" and q is not None and single_stage and delay_constant:
+            per_limit[path] = fewest_within(bound - delay, q)
         elif path == "rates.rejection":
-            per_limit[path] = _smallest(lambda c: block_of(c, m) <= bound, first, limit)
+            per_limit[path] = fewest_blocking(bound)
         elif path == f"workers.{pool_name}.utilization":
             per_limit[path] = max(1, math.ceil(lam / (mu * bound) - 1e-9)) if bound > 0 else None
         else:
-            skipped[path] = "not modelled by M/M/c" if single_stage or parts[0] != "latency" else "end-to-end figures of a pipeline are not modelled"
+            skipped[path] = "not modelled by M/M/c" if single_stage or latency is None else "end-to-end figures of a pipeline are not modelled"
     answers = [v for v in per_limit.values()]
     value = None if not answers or any(v is None for v in answers) else max(answers)  # type: ignore[type-var]
     if value is not None and kind == "count" and not bounded:
@@ -392,7 +401,7 @@ class _Search:
         if interrupted:
             raise KeyboardInterrupt
         out = {}
-        for value, summary in zip(values, summaries):
+        for value, summary in zip(values, summaries, strict=True):
             assert summary is not None
             evaluation = Evaluation(value, reps, seed, check_slo(summary, self.slo), summary, confirmation)
             out[value] = evaluation

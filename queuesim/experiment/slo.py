@@ -17,22 +17,11 @@ import yaml
 from pydantic import ValidationError
 
 from queuesim.errors import Problem, ScenarioError
-from queuesim.scenario import Scenario, format_duration
-from queuesim.scenario.routing import did_you_mean
-from queuesim.scenario.study import Slo, SloKind, slo_kind, slo_name_problems
+from queuesim.figures import Kind, format_figure, limit_spec, summary_value
+from queuesim.scenario import Scenario
+from queuesim.scenario.study import Slo, slo_name_problems
 
-__all__ = ["Slo", "SloCheck", "SloReport", "parse_slo", "merge_slo", "check_slo", "summary_value", "format_figure"]
-
-
-def format_figure(kind: SloKind, value: float | None) -> str:
-    """A figure in its natural unit: ``250ms``, ``0.1%``, ``12``."""
-    if value is None:
-        return "—"
-    if kind == "duration":
-        return format_duration(value, digits=4)
-    if kind == "fraction":
-        return f"{value:.3g}" if value == 0 else f"{value * 100:.3g}%"
-    return f"{value:.4g}"
+__all__ = ["Slo", "SloCheck", "SloReport", "parse_slo", "merge_slo", "check_slo"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +34,7 @@ class SloCheck:
     """
 
     path: str
-    kind: SloKind
+    kind: Kind
     limit: float
     value: float | None
     ci95: tuple[float, float] | None = None
@@ -101,25 +90,6 @@ class SloReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form: ``{"met": bool, "checks": [...]}``."""
         return {"met": self.met, "checks": [c.to_dict() for c in self.checks]}
-
-
-def summary_value(summary: Mapping[str, Any], path: str) -> Any:
-    """The figure at a dotted path of a summary.json dict.
-
-    Raises
-    ------
-    KeyError
-        Naming the first missing key, with a did-you-mean hint.
-    """
-    node: Any = summary
-    parts = path.split(".")
-    for depth, part in enumerate(parts):
-        if not isinstance(node, Mapping) or part not in node:
-            keys = list(node) if isinstance(node, Mapping) else []
-            where = ".".join(parts[:depth]) or "the summary"
-            raise KeyError(f"{where} has no {part!r}{did_you_mean(part, keys)}")
-        node = node[part]
-    return node
 
 
 def _from_strings(items: Sequence[str], source: str) -> tuple[dict[str, Any], list[Problem]]:
@@ -226,7 +196,7 @@ def check_slo(summary: Mapping[str, Any], slo: Slo | Mapping[str, Any]) -> SloRe
         checks.append(
             SloCheck(
                 path=path,
-                kind=slo_kind(path),
+                kind=limit_spec(path).kind,
                 limit=limit,
                 value=None if value is None else float(value),
                 ci95=(float(ci[0]), float(ci[1])) if ci else None,

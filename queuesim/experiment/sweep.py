@@ -24,6 +24,7 @@ from queuesim.experiment.executors import default_executor, run_tasks
 from queuesim.experiment.grid import Point, Seeds, make_points, sweep_axes
 from queuesim.experiment.slo import Slo, merge_slo
 from queuesim.experiment.sweep_table import point_row, sweep_table
+from queuesim.figures import Summary
 from queuesim.outputs import atomic_directory
 from queuesim.scenario import Scenario
 from queuesim.scenario.study import Axis
@@ -87,7 +88,7 @@ def run_points(
     progress: bool = True,
     description: str = "points",
     names: Sequence[str] | None = None,
-) -> tuple[list[dict[str, Any] | None], bool]:
+) -> tuple[list[Summary | None], bool]:
     """Summaries of several scenarios run on an executor (a fresh process pool if None).
 
     Returns
@@ -129,7 +130,7 @@ class SweepResult:
     scenario: Scenario
     axes: list[Axis]
     points: list[Point]
-    summaries: list[dict[str, Any] | None]
+    summaries: list[Summary | None]
     table: pd.DataFrame
     partial: bool = False
     slo: Slo | None = None

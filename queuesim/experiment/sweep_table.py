@@ -29,13 +29,11 @@ import pandas as pd
 from queuesim.experiment.cost import run_cost
 from queuesim.experiment.grid import Point
 from queuesim.experiment.slo import Slo, check_slo
+from queuesim.figures import CI_HIGH, CI_LOW, METADATA_KEYS
 from queuesim.scenario import Scenario
 
 __all__ = ["METADATA_KEYS", "CI_LOW", "CI_HIGH", "flatten_summary", "point_row", "sweep_table"]
 
-#: Top-level summary keys that describe the run rather than measure it.
-METADATA_KEYS = frozenset({"queuesim_version", "scenario", "source", "warnings", "ci95", "ci_method"})
-CI_LOW, CI_HIGH = "ci95_low", "ci95_high"
 
 
 def flatten_summary(summary: Mapping[str, Any]) -> dict[str, Any]:

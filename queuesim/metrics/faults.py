@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import numpy as np
 
+from queuesim.figures import FaultRecovery, Poison
 from queuesim.metrics.derive import Derived, steps
 from queuesim.records import Loss, Outcome
 
@@ -24,7 +26,7 @@ def losses(deriveds: Sequence[Derived], queue: int | None = None) -> dict[str, i
     return {name: int(counts[Loss[name.upper()]]) for name in REASONS}
 
 
-def poison(deriveds: Sequence[Derived], queue: int | None = None) -> dict[str, int]:
+def poison(deriveds: Sequence[Derived], queue: int | None = None) -> Poison:
     """Poison messages seen and what became of them; ``cycling`` are still being redelivered at the end."""
     seen = dead = lost = cycling = 0
     for d in deriveds:
@@ -57,21 +59,22 @@ def _depth_steps(d: Derived, queue: int) -> tuple[np.ndarray, np.ndarray]:
     return steps(dl["since"][spell], dl["until"][spell])
 
 
-def recovery(deriveds: Sequence[Derived], queues: Sequence[str], faults: Sequence[dict]) -> list[dict]:
+def recovery(deriveds: Sequence[Derived], queues: Sequence[str], faults: Sequence[Mapping[str, Any]]) -> list[FaultRecovery]:
     """For each scheduled broker fault: the backlog it built and how long it took to drain.
 
     ``drain_time`` counts from the end of the fault until the queue's waiting count first falls
     back to its level when the fault began (None: not within the run); averaged over replications
     that drained, with ``drained`` saying in how many.
     """
-    out = []
+    out: list[FaultRecovery] = []
     for fault in faults:
         qi = list(queues).index(fault["queue"])
         start = fault["at"]
         end = start + (fault.get("downtime") or fault.get("duration") or 0.0)
         peaks, drains, before, durable = [], [], [], []
         for d in deriveds:
-            for r in d.rec.extra.get("restarts", {}).get(fault["queue"], []):
+            restarts = cast(Mapping[str, Sequence[Mapping[str, float]]], d.rec.extra.get("restarts", {}))
+            for r in restarts.get(fault["queue"], []):
                 if r["at"] == start:
                     durable.append(r["durable_point"])
             times, level = _depth_steps(d, qi)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
-PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
+from queuesim.figures import PERCENTILES, LatencyStats
 
 # two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom (no scipy dependency)
 _T975 = [
@@ -32,18 +33,20 @@ def _num(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def describe(values: np.ndarray) -> dict[str, float | None]:
+def describe(values: np.ndarray) -> LatencyStats:
     """Mean, percentiles and max of a latency sample (None where the sample is empty)."""
     values = np.asarray(values, dtype=float)
     values = values[~np.isnan(values)]
+    out: dict[str, float | int | None]
     if values.size == 0:
-        return {"mean": None, **{k: None for k in PERCENTILES}, "max": None, "count": 0}
-    qs = np.percentile(values, list(PERCENTILES.values()))
-    out: dict[str, float | None] = {"mean": float(values.mean())}
-    out.update({k: float(q) for k, q in zip(PERCENTILES, qs)})
-    out["max"] = float(values.max())
-    out["count"] = int(values.size)
-    return out
+        out = {"mean": None, **dict.fromkeys(PERCENTILES), "max": None, "count": 0}
+    else:
+        qs = np.percentile(values, list(PERCENTILES.values()))
+        out = {"mean": float(values.mean())}
+        out.update({k: float(q) for k, q in zip(PERCENTILES, qs, strict=True)})
+        out.update({"max": float(values.max()), "count": int(values.size)})
+    # the percentile keys are PERCENTILES, which the catalogue reads from LatencyStats itself
+    return cast(LatencyStats, out)
 
 
 def mean_ci(samples: Sequence[float], lower: float | None = 0.0) -> list[float] | None:

@@ -7,17 +7,29 @@ from batch means of the one run otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import numpy as np
 
+from queuesim.figures import (
+    LATENCY_KINDS,
+    Latency,
+    Messages,
+    PoolStats,
+    QueueStats,
+    Rates,
+    RunMeta,
+    Summary,
+    latency_path,
+    spec,
+)
 from queuesim.metrics import faults as fault_figures
 from queuesim.metrics.derive import Derived, overlap, step_max
 from queuesim.metrics.stats import clean, describe, mean_ci
 from queuesim.records import Delivery, Outcome, RunRecord
 
-LATENCIES = ("end_to_end", "queue_wait", "service", "ack", "response")
-RATES = ("throughput", "rejection", "loss", "duplicate", "gave_up", "offered", "abandoned", "base_load")
 BATCHES = 10  # batch means for a single long run
 
 
@@ -76,23 +88,31 @@ def _counts(d: Derived, select: np.ndarray | None = None) -> dict[str, int]:
     }
 
 
-def _rates(c: dict[str, int], window: float) -> dict[str, float | None]:
+def _rates(c: Mapping[str, int], window: float, base_load: float | None = None) -> Rates:
     return {
         "throughput": c["completed"] / window,
-        "rejection": _ratio(c["rejected"], c["attempts"]),
-        "loss": _ratio(c["lost"], c["produced"]),
-        "duplicate": _ratio(c["duplicates"], c["completed"]),
-        "gave_up": _ratio(c["gave_up"], c["produced"]),
+        "rejection": clean(_ratio(c["rejected"], c["attempts"])),
+        "loss": clean(_ratio(c["lost"], c["produced"])),
+        "duplicate": clean(_ratio(c["duplicates"], c["completed"])),
+        "gave_up": clean(_ratio(c["gave_up"], c["produced"])),
         "offered": c["attempts"] / window,  # publish attempts per second, retries included
-        "abandoned": _ratio(c["abandoned"], c["produced"]),
+        "abandoned": clean(_ratio(c["abandoned"], c["produced"])),
+        "base_load": clean(base_load),
     }
 
 
-def _queues(deriveds: Sequence[Derived]) -> dict[str, dict[str, float | int | None]]:
+def _messages(counts: Mapping[str, int], redeliveries: int) -> Messages:
+    """The messages block: the tallies in file order (attempts only feed the rates), then redeliveries."""
+    tallies: dict[str, int] = {k: v for k, v in counts.items() if k != "attempts"}
+    # the tallies' keys are _counts' keys, which are the fields of Messages but redeliveries
+    return cast(Messages, {**tallies, "redeliveries": redeliveries})
+
+
+def _queues(deriveds: Sequence[Derived]) -> dict[str, QueueStats]:
     """Per-queue figures pooled over replications (depths are time averages over the window)."""
     rec0 = deriveds[0].rec
     lo, hi = deriveds[0].window
-    out = {}
+    out: dict[str, QueueStats] = {}
     for qi, name in enumerate(rec0.queues):
         area = waited = 0.0
         accepted = rejected = dead = redelivered = peak = 0
@@ -128,12 +148,18 @@ def _queues(deriveds: Sequence[Derived]) -> dict[str, dict[str, float | int | No
     return out
 
 
-def _pools(deriveds: Sequence[Derived]) -> dict[str, dict[str, float | int]]:
+def _pool_events(d: Derived, pool: str, event: str) -> int:
+    """A worker event count the engine recorded for a pool (``extra["pools"]``, see queuesim.sim.build)."""
+    pools = cast(Mapping[str, Mapping[str, int]], d.rec.extra.get("pools", {}))
+    return int(pools.get(pool, {}).get(event, 0))
+
+
+def _pools(deriveds: Sequence[Derived]) -> dict[str, PoolStats]:
     """Per-pool utilization (time in service / worker time in the window) and finished processings."""
     rec0 = deriveds[0].rec
     lo, hi = deriveds[0].window
     counts = np.bincount(rec0.worker_pool, minlength=len(rec0.pools))
-    out = {}
+    out: dict[str, PoolStats] = {}
     for pi, name in enumerate(rec0.pools):
         busy = 0.0
         completed = 0
@@ -141,12 +167,13 @@ def _pools(deriveds: Sequence[Derived]) -> dict[str, dict[str, float | int]]:
             mine = d.delivery_pool == pi
             busy += overlap(*d.busy_of(pi), lo, hi).sum()
             completed += int(np.count_nonzero(mine & d.delivery_in & d.processed))
-        extra = [d.rec.extra.get("pools", {}).get(name, {}) for d in deriveds]
         out[name] = {
             "count": int(counts[pi]),
             "utilization": float(busy / (counts[pi] * (hi - lo) * len(deriveds))),
             "completed": completed,
-            **{k: int(sum(e.get(k, 0) for e in extra)) for k in ("crashes", "failures", "deduplicated")},
+            "crashes": sum(_pool_events(d, name, "crashes") for d in deriveds),
+            "failures": sum(_pool_events(d, name, "failures") for d in deriveds),
+            "deduplicated": sum(_pool_events(d, name, "deduplicated") for d in deriveds),
         }
     return out
 
@@ -155,11 +182,12 @@ def _batch_selects(d: Derived, batches: int) -> list[np.ndarray]:
     lo, hi = d.window
     edges = np.linspace(lo, hi, batches + 1)
     created = d.rec.requests["created"]
-    return [(created >= a) & (created < b) for a, b in zip(edges[:-1], edges[1:])]
+    return [(created >= a) & (created < b) for a, b in itertools.pairwise(edges)]
 
 
 def _ci(deriveds: Sequence[Derived]) -> tuple[str, dict[str, list[float] | None]]:
-    """95% intervals of the mean latencies and the rates."""
+    """95% intervals of the mean latencies and of the rates the catalogue gives an interval."""
+    units: list[tuple[Derived, np.ndarray | None, float]]
     if len(deriveds) >= 2:
         method = "replications"
         units = [(d, None, d.window[1] - d.window[0]) for d in deriveds]
@@ -171,42 +199,61 @@ def _ci(deriveds: Sequence[Derived]) -> tuple[str, dict[str, list[float] | None]
     samples: dict[str, list[float]] = {}
     for d, sel, width in units:
         lat = latency_samples(d, sel)
-        for k in LATENCIES:
+        for k in LATENCY_KINDS:
             v = lat[k][~np.isnan(lat[k])]
-            samples.setdefault(f"latency.{k}.mean", []).append(float(v.mean()) if v.size else np.nan)
-        for k, v in _rates(_counts(d, sel), width).items():
-            samples.setdefault(f"rates.{k}", []).append(np.nan if v is None else v)
+            samples.setdefault(latency_path(k, "mean"), []).append(float(v.mean()) if v.size else np.nan)
+        for k, r in _rates(_counts(d, sel), width).items():
+            if spec(f"rates.{k}").ci:
+                samples.setdefault(f"rates.{k}", []).append(np.nan if r is None else cast(float, r))
     return method, {k: mean_ci(v) for k, v in samples.items()}
 
 
-def summarize(records: Sequence[RunRecord], meta: dict | None = None) -> dict:
-    """Build the ``summary.json`` dictionary from the records of every replication."""
+def _base_load(records: Sequence[RunRecord]) -> float | None:
+    """The producers' configured (expected) arrivals per second over the window, for offered vs base."""
+    base = [r.extra.get("base_load") for r in records]
+    if any(b is None for b in base):
+        return None
+    return float(np.mean(cast(list[float], base)))
+
+
+def summarize(records: Sequence[RunRecord], meta: RunMeta | None = None) -> Summary:
+    """Build the ``summary.json`` figures from the records of every replication.
+
+    Parameters
+    ----------
+    records : sequence of RunRecord
+        One per replication, of the same scenario.
+    meta : RunMeta, optional
+        The run's context, written first.
+
+    Returns
+    -------
+    Summary
+        Its structure and every figure in it are described in :mod:`queuesim.figures`.
+    """
     deriveds = [Derived(r) for r in records]
     window = records[0].duration - records[0].warmup
     per_rep = [_counts(d) for d in deriveds]
     counts = {k: sum(c[k] for c in per_rep) for k in per_rep[0]}
-    rates = _rates(counts, window * len(records))
-    # the producers' configured (expected) arrivals per second over the window, for offered vs base
-    base = [r.extra.get("base_load") for r in records]
-    rates["base_load"] = float(np.mean(base)) if all(b is not None for b in base) else None
     samples = [latency_samples(d) for d in deriveds]  # once per replication: each is a pass over the records
-    pooled = {k: np.concatenate([smp[k] for smp in samples]) for k in LATENCIES}
+    pooled = {k: np.concatenate([smp[k] for smp in samples]) for k in LATENCY_KINDS}
     method, ci = _ci(deriveds)
-    counts.pop("attempts")
-    summary = {
-        **(meta or {}),
+    queues = _queues(deriveds)
+    faults = cast(Sequence[Mapping[str, Any]], records[0].extra.get("faults", []))
+    # offered_load and warnings are the API's to add: the scenario knows them, the records do not
+    return {
+        **(meta or {}),  # type: ignore[typeddict-item]
         "replications": len(records),
         "window": window,
-        "messages": counts,
-        "rates": {k: clean(v) for k, v in rates.items()},
-        "latency": {k: describe(v) for k, v in pooled.items()},
-        "queues": _queues(deriveds),
+        "messages": _messages(counts, sum(q["redeliveries"] for q in queues.values())),
+        "rates": _rates(counts, window * len(records), _base_load(records)),
+        # the keys are LATENCY_KINDS, the fields of Latency
+        "latency": cast(Latency, {k: describe(v) for k, v in pooled.items()}),
+        "queues": queues,
         "workers": _pools(deriveds),
         "ci95": ci,
         "ci_method": method,
         "losses": fault_figures.losses(deriveds),
         "poison": fault_figures.poison(deriveds),
-        "faults": fault_figures.recovery(deriveds, records[0].queues, records[0].extra.get("faults", [])),
+        "faults": fault_figures.recovery(deriveds, records[0].queues, faults),
     }
-    summary["messages"]["redeliveries"] = sum(q["redeliveries"] for q in summary["queues"].values())
-    return summary

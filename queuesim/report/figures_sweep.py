@@ -24,8 +24,18 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogFormatter
 
-from queuesim.report.plots import DPI, TimeUnit, time_unit
-from queuesim.scenario import format_duration, format_rate
+from queuesim.figures import (
+    LATENCY_STATS,
+    TimeUnit,
+    format_duration,
+    format_figure,
+    format_rate,
+    latency_parts,
+    latency_path,
+    stat_label,
+    time_unit,
+)
+from queuesim.report.plots import DPI
 
 __all__ = [
     "LATENCY_STATS_SHOWN", "FAILURE_RATES", "CiColumns", "axis_label", "value_formatter",
@@ -33,7 +43,7 @@ __all__ = [
 ]
 
 #: End-to-end latency percentiles drawn against load (each SLO-limited latency is added).
-LATENCY_STATS_SHOWN = ("latency.end_to_end.p50", "latency.end_to_end.p99")
+LATENCY_STATS_SHOWN = (latency_path("end_to_end", "p50"), latency_path("end_to_end", "p99"))
 #: Failure rates drawn against load: column, panel title.
 FAILURE_RATES = (("rates.rejection", "503 rejections (of publish attempts)"),
                  ("rates.loss", "lost (of requests)"),
@@ -151,7 +161,7 @@ def _panel_lines(ax: Axes, table: pd.DataFrame, column: str, x: str, series: str
     colors = _series_colors(len(levels))
     fmt = value_formatter(series) if series else str
     drawn = []
-    for level, color in zip(levels, colors):
+    for level, color in zip(levels, colors, strict=True):
         rows = np.ones(len(table), dtype=bool) if series is None else (table[series] == level).to_numpy()
         order = np.argsort(pos[rows], kind="stable")
         xs = pos[rows][order]
@@ -176,7 +186,7 @@ def _series_legend(fig: Figure, axes: Sequence[Axes] | np.ndarray, series: str |
     """One legend for every panel: series values (titled by the path), then the SLO lines."""
     seen: dict[str, Any] = {}
     for ax in axes:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             seen.setdefault(label, handle)
     if not seen:
         return
@@ -226,7 +236,7 @@ def latency_vs_load(table: pd.DataFrame, x: str, series: str | None = None,
     """
     limits = dict(limits or {})
     wanted = list(columns or LATENCY_STATS_SHOWN)
-    wanted += [p for p in limits if p.startswith("latency.") and p not in wanted]
+    wanted += [p for p in limits if latency_parts(p) is not None and p not in wanted]
     shown = [c for c in wanted if c in table][:MAX_PANELS]
     nrows, ncols, w, h = _panel_grid(len(shown))
     fig, axes = _figure(nrows, ncols, w, h)
@@ -240,14 +250,13 @@ def latency_vs_load(table: pd.DataFrame, x: str, series: str | None = None,
     finite = everything[np.isfinite(everything)]
     unit: TimeUnit = time_unit(float(np.nanmax(finite)) if finite.size else None)
     _, levels, numeric = _x_positions(table, x)
-    for ax, column in zip(axes, shown):
+    for ax, column in zip(axes, shown, strict=False):  # a 2×2 grid may hold three panels
         values = _panel_lines(ax, table, column, x, series, unit, ci)
+        kind, stat = latency_parts(column) or ("", column)
         if column in limits:
-            _slo_line(ax, limits[column], unit, f"{column.rsplit('.', 1)[-1]} ≤ "
-                      f"{format_duration(limits[column], digits=4)}")
+            _slo_line(ax, limits[column], unit, f"{stat} ≤ {format_figure('duration', limits[column])}")
             values = np.append(values, unit(limits[column]))
         log = _log_if_wide(ax, values, LATENCY_LOG_SPREAD)
-        kind, stat = column.split(".")[1:3]
         ax.set_title(f"{kind.replace('_', '-')} {stat}", fontsize=10)
         ax.set_ylabel(f"latency ({unit.name}{', log' if log else ''})")
         if not log:
@@ -283,10 +292,11 @@ def rates_vs_load(table: pd.DataFrame, x: str, series: str | None = None,
                      ha="center", va="center", color="0.35")
         return fig
     _, levels, numeric = _x_positions(table, x)
-    for ax, (column, title) in zip(axes, panels):
+    for ax, (column, title) in zip(axes, panels, strict=False):
         values = _panel_lines(ax, table, column, x, series, _percent, ci)
         if column in limits:
-            _slo_line(ax, limits[column], lambda v: v * 100.0, f"{column.split('.')[1]} ≤ {limits[column] * 100:.3g}%")
+            _slo_line(ax, limits[column], lambda v: v * 100.0,
+                      f"{column.split('.')[1]} ≤ {format_figure('fraction', limits[column], 'report')}")
         ax.set_title(title, fontsize=10)
         ax.set_ylabel("percent")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}%"))
@@ -390,8 +400,8 @@ def _outline(j: int, i: int) -> Any:
     return Rectangle((j + 0.04, i + 0.04), 0.92, 0.92, fill=False, ec="black", lw=2.2, zorder=5)
 
 
-PERCENTILE_STATS = (("p50", "p50"), ("p90", "p90"), ("p95", "p95"), ("p99", "p99"), ("p999", "p99.9"),
-                    ("max", "max"))
+#: The statistics drawn for each latency kind, with their axis labels: the percentiles and max.
+PERCENTILE_STATS = tuple((s, stat_label(s)) for s in LATENCY_STATS if s != "mean")
 _KINDS = (("response", "response (user waits)", "tab:purple"), ("end_to_end", "end to end", "tab:blue"),
           ("queue_wait", "queue wait", "tab:orange"), ("service", "service", "tab:green"),
           ("ack", "publish ack", "tab:brown"))
@@ -407,7 +417,7 @@ def latency_percentiles(summary: Mapping[str, Any], limits: Mapping[str, float] 
     Each limit on ``latency.<kind>.<stat>`` is drawn as a dashed red line with a marker at its
     percentile, so a reader sees at once which percentile breaks it and by how much.
     """
-    limits = {k: v for k, v in (limits or {}).items() if k.startswith("latency.")}
+    limited = {parts: v for k, v in (limits or {}).items() if (parts := latency_parts(k)) is not None}
     lat = summary.get("latency") or {}
     fig, (ax,) = _figure(1, 1)
     fig.suptitle("Latency percentiles (measurement window)")
@@ -417,23 +427,22 @@ def latency_percentiles(summary: Mapping[str, Any], limits: Mapping[str, float] 
         ax.text(0.5, 0.5, "no completed requests", transform=ax.transAxes, ha="center", va="center",
                 color="0.35")
         return fig
-    unit = time_unit(max(values + list(limits.values())))
+    unit = time_unit(max(values + list(limited.values())))
     xs = np.arange(len(PERCENTILE_STATS))
     drawn = []
     for kind, label, color in _KINDS:
         d = lat.get(kind) or {}
         if kind == "response" and not d.get("count"):
             continue  # only producers that wait for the result have a response time
-        if kind in _DRAWN_UNLESS_LIMITED and not any(k.split(".")[1] == kind for k in limits):
+        if kind in _DRAWN_UNLESS_LIMITED and kind not in {k for k, _ in limited}:
             continue
         ys = np.array([np.nan if d.get(s) is None else unit(float(d[s])) for s, _ in PERCENTILE_STATS])
         if np.isfinite(ys).any():
             ax.plot(xs, ys, marker="o", ms=4, lw=1.6, color=color, label=label)
             drawn.append(ys)
     stat_index = {s: i for i, (s, _) in enumerate(PERCENTILE_STATS)}
-    for path, limit in limits.items():
-        _, kind, stat = path.split(".")
-        text = f"SLO {kind.replace('_', '-')} {stat} ≤ {format_duration(limit, digits=4)}"
+    for (kind, stat), limit in limited.items():
+        text = f"SLO {kind.replace('_', '-')} {stat} ≤ {format_figure('duration', limit)}"
         ax.axhline(unit(limit), color=SLO_COLOR, ls="--", lw=1.3, zorder=4, label=text)
         if stat in stat_index:
             ax.plot([stat_index[stat]], [unit(limit)], marker="v", color=SLO_COLOR, ms=8, zorder=5)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,10 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+# time units and the duration format are the figure catalogue's; report.plots keeps their names
+from queuesim.figures import PERCENTILES, SECONDS, TimeUnit, time_unit
+from queuesim.figures import display_duration as format_duration
 
 FIGSIZE = (8.0, 4.5)  # inches
 DPI = 100
@@ -39,43 +43,10 @@ E2E_COLOR, WAIT_COLOR = "tab:blue", "tab:orange"
 WARMUP_COLOR = "0.88"
 
 
-class TimeUnit(NamedTuple):
-    """A display unit for durations: its name and the factor that converts seconds into it."""
-
-    name: str
-    scale: float
-
-    def __call__(self, seconds: float | np.ndarray) -> float | np.ndarray:
-        return seconds * self.scale
-
-
-MS = TimeUnit("ms", 1e3)
-SECONDS = TimeUnit("s", 1.0)
-
-
-def time_unit(seconds: float | None) -> TimeUnit:
-    """Pick the unit for an axis whose typical large value is ``seconds`` (a p99, a duration).
-
-    Milliseconds below one second, seconds otherwise (and when the value is unknown).
-    """
-    if seconds is None or not math.isfinite(seconds) or abs(seconds) >= 1.0:
-        return SECONDS
-    return MS
-
-
-def format_duration(seconds: float) -> str:
-    """A duration with three significant digits in the unit :func:`time_unit` picks for it,
-    e.g. ``'12.3 ms'``, ``'1.5 s'``, ``'1,234 s'``."""
-    unit = time_unit(seconds)
-    v = unit(seconds)
-    text = f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
-    return f"{text} {unit.name}"
-
-
 # ----------------------------------------------------------------------------- figure plumbing
 
 
-def _figure(nrows: int = 1, ncols: int = 1, **kw: object) -> tuple[Figure, np.ndarray]:
+def _figure(nrows: int = 1, ncols: int = 1, **kw: Any) -> tuple[Figure, np.ndarray]:
     """A figure of the standard size with an Agg canvas and a grid of axes (always a 1-d array)."""
     fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
@@ -119,16 +90,18 @@ def _end_to_end(requests: pd.DataFrame) -> np.ndarray:
     """End-to-end latencies (s) of the completed requests in the window."""
     completed = (requests["outcome"] == "completed").to_numpy(dtype=bool)
     keep = requests["in_window"].to_numpy(dtype=bool) & completed
-    x = requests["end_to_end"].to_numpy(dtype=float)[keep]
-    return x[np.isfinite(x)]
+    x: np.ndarray = requests["end_to_end"].to_numpy(dtype=float)[keep]
+    finite: np.ndarray = x[np.isfinite(x)]
+    return finite
 
 
 def _queue_wait(messages: pd.DataFrame) -> np.ndarray:
     """Queue waits (first receive - accepted, s) of the window's messages that were received."""
     keep = messages["in_window"].to_numpy(dtype=bool)
     first = messages["first_receive"].to_numpy(dtype=float)[keep]
-    x = first - messages["accepted"].to_numpy(dtype=float)[keep]
-    return x[np.isfinite(x)]
+    x: np.ndarray = first - messages["accepted"].to_numpy(dtype=float)[keep]
+    finite: np.ndarray = x[np.isfinite(x)]
+    return finite
 
 
 def _percentile(xs: np.ndarray, q: float) -> float:
@@ -185,11 +158,12 @@ def _ecdf(xs: np.ndarray, points: int = QUANTILES) -> tuple[np.ndarray, np.ndarr
     return x, f
 
 
-def _summary_quantiles(summary: Mapping | None, sample: np.ndarray) -> dict[str, float]:
+def _summary_quantiles(summary: Mapping[str, Any] | None, sample: np.ndarray) -> dict[str, float]:
     """p50/p99 of end-to-end latency: from the summary when it has them, else from the sample."""
     lat = ((summary or {}).get("latency") or {}).get("end_to_end") or {}
     out = {}
-    for key, q in (("p50", 50.0), ("p99", 99.0)):
+    for key in ("p50", "p99"):
+        q = PERCENTILES[key]
         v = lat.get(key)
         out[key] = float(v) if v is not None else _percentile(sample, q)
     return out
@@ -209,7 +183,7 @@ def _make_room(ax: Axes, x: float, log: bool, room: float = 0.17) -> None:
 
 
 def latency_cdf(requests: pd.DataFrame, messages: pd.DataFrame,
-                summary: Mapping | None = None) -> Figure:
+                summary: Mapping[str, Any] | None = None) -> Figure:
     """Empirical CDFs of end-to-end latency (completed requests) and queue wait (received messages).
 
     Parameters
@@ -270,7 +244,8 @@ def latency_cdf(requests: pd.DataFrame, messages: pd.DataFrame,
     if e2e.size:
         qs = _summary_quantiles(summary, e2e)
         _make_room(ax, unit(qs["p99"]), wide)
-        for (key, v), level in zip(qs.items(), (0.5, 0.99)):
+        for key, v in qs.items():
+            level = PERCENTILES[key] / 100
             xv = unit(v)
             if wide:
                 xv = max(xv, ax.get_xlim()[0])
@@ -394,7 +369,7 @@ def _columns(ts: pd.DataFrame, prefix: str) -> list[str]:
 FAULT_COLORS = {"restart": "tab:red", "outage": "tab:orange"}
 
 
-def _mark_faults(ax: Axes, faults: Sequence[Mapping], unit: TimeUnit, label: bool) -> None:
+def _mark_faults(ax: Axes, faults: Sequence[Mapping[str, Any]], unit: TimeUnit, label: bool) -> None:
     """Hatched band over each scheduled broker fault, named in the legend once per kind."""
     named: set[str] = set()
     for f in faults:
@@ -410,7 +385,7 @@ def _mark_faults(ax: Axes, faults: Sequence[Mapping], unit: TimeUnit, label: boo
 
 
 def _time_axes(ts: pd.DataFrame, nrows: int, title: str,
-               faults: Sequence[Mapping] = ()) -> tuple[Figure, np.ndarray, np.ndarray, TimeUnit]:
+               faults: Sequence[Mapping[str, Any]] = ()) -> tuple[Figure, np.ndarray, np.ndarray, TimeUnit]:
     """Stacked axes sharing a time axis, warm-up shaded, broker faults marked; also the bucket
     edges (s) and the unit."""
     fig, axes = _figure(nrows, 1, sharex=True)
@@ -428,7 +403,7 @@ def _time_axes(ts: pd.DataFrame, nrows: int, title: str,
     return fig, axes, edges, unit
 
 
-def queue_depth(timeseries: pd.DataFrame, summary: Mapping | None = None) -> Figure:
+def queue_depth(timeseries: pd.DataFrame, summary: Mapping[str, Any] | None = None) -> Figure:
     """Messages waiting per queue (top) and busy workers per pool (bottom) over time.
 
     Values are time averages over each bucket (and over replications). With ``summary`` each
@@ -473,7 +448,7 @@ FAILURES = (("rejected", "503 rejections/s", "tab:red"), ("gave_up", "gave up/s"
             ("lost", "lost/s", "tab:brown"), ("dead_lettered", "dead-lettered/s", "tab:gray"))
 
 
-def flow(timeseries: pd.DataFrame, summary: Mapping | None = None) -> Figure:
+def flow(timeseries: pd.DataFrame, summary: Mapping[str, Any] | None = None) -> Figure:
     """Throughput (completed requests/s, top) and failure rates per second (bottom) over time.
 
     Failures are 503 rejections of publish attempts, and requests that gave up, were lost or
@@ -523,7 +498,7 @@ def flow(timeseries: pd.DataFrame, summary: Mapping | None = None) -> Figure:
 
 
 def run_figures(requests: pd.DataFrame, messages: pd.DataFrame, timeseries: pd.DataFrame,
-                summary: Mapping | None = None) -> dict[str, Figure]:
+                summary: Mapping[str, Any] | None = None) -> dict[str, Figure]:
     """The four figures of a run keyed by file stem: ``latency_cdf``, ``latency_hist``,
     ``queue_depth`` and ``flow``."""
     return {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from queuesim.figures import display_duration as format_duration
 from queuesim.report import figures_sweep as fs
 from queuesim.report.formatting import (
     _num,
@@ -16,7 +17,7 @@ from queuesim.report.formatting import (
     fmt_per_second,
 )
 from queuesim.report.inputs import RunData
-from queuesim.report.plots import flow, format_duration, latency_cdf, queue_depth
+from queuesim.report.plots import flow, latency_cdf, queue_depth
 from queuesim.report.render import (
     Block,
     FigureBlock,

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from queuesim.figures import display_duration as format_duration
+from queuesim.figures import latency_path, stat_label
 from queuesim.report import figures_sweep as fs
 from queuesim.report.formatting import (
     _ci,
@@ -20,11 +22,11 @@ from queuesim.report.formatting import (
     fmt_per_second,
 )
 from queuesim.report.inputs import _source_candidates
-from queuesim.report.plots import format_duration
 from queuesim.report.render import Block, Cell, Tone, note, p, table
 from queuesim.version import __version__
 
 BUSY = 0.85  # utilization above which a pool is reported as having little headroom
+_LATENCY_COLUMNS = ("mean", "p50", "p90", "p99", "p999", "max")  # of a report's latency table
 IDLE = 0.30  # utilization below which a pool meeting its SLO is reported as possibly oversized
 
 def _dist(d: Any) -> str:
@@ -170,9 +172,9 @@ def _headline_blocks(summary: Mapping[str, Any], focus: str = "") -> list[Block]
         rows.append(("abandoned (the user stopped waiting)", f"{fmt_fraction(r.get('abandoned'))} ({fmt_count(m['abandoned'])})",
                      _ci(summary, "rates.abandoned", fmt_fraction)))
     kinds = [("response", "response time (what the user waits)")] if (lat.get("response") or {}).get("count") else []
-    for kind, label in kinds + [("end_to_end", "end-to-end latency"), ("queue_wait", "queue wait")]:
+    for kind, label in [*kinds, ("end_to_end", "end-to-end latency"), ("queue_wait", "queue wait")]:
         d = lat.get(kind) or {}
-        rows.append((f"{label}, mean", fmt_duration(d.get("mean")), _ci(summary, f"latency.{kind}.mean", fmt_duration)))
+        rows.append((f"{label}, mean", fmt_duration(d.get("mean")), _ci(summary, latency_path(kind, "mean"), fmt_duration)))
         rows.append((f"{label}, p99", fmt_duration(d.get("p99")), ""))
     how = {"replications": f"Student-t intervals over {reps} independent replications",
            "batch_means": "intervals from 10 batch means of the one run"}.get(str(method), "intervals as stored")
@@ -185,9 +187,9 @@ def _headline_blocks(summary: Mapping[str, Any], focus: str = "") -> list[Block]
         d = lat.get(kind) or {}
         if not d or (kind == "response" and not d.get("count")):
             continue
-        lrows.append((label, *(fmt_duration(d.get(s)) for s in ("mean", "p50", "p90", "p99", "p999", "max"))))
+        lrows.append((label, *(fmt_duration(d.get(s)) for s in _LATENCY_COLUMNS)))
     if lrows:
-        blocks.append(table(("latency", "mean", "p50", "p90", "p99", "p99.9", "max"), lrows,
+        blocks.append(table(("latency", *map(stat_label, _LATENCY_COLUMNS)), lrows,
                             caption="Latency of requests created after the warm-up"))
     qrows = []
     for name, q in (summary.get("queues") or {}).items():

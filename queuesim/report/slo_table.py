@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from queuesim.report.formatting import _get, _num, figure_formatter
+from queuesim.figures import value_or_none
+from queuesim.report.formatting import _num, figure_formatter
 from queuesim.report.render import Block, Cell, table
 
 __all__ = ["Check", "check_limits", "fmt_ci"]
@@ -53,7 +54,7 @@ def check_limits(summary: Mapping[str, Any], limits: Mapping[str, float]) -> lis
     for path, limit in limits.items():
         ci = intervals.get(path)
         ci_t = (float(ci[0]), float(ci[1])) if ci and _num(ci[0]) is not None and _num(ci[1]) is not None else None
-        out.append(Check(path, float(limit), _num(_get(summary, path)), ci_t))
+        out.append(Check(path, float(limit), _num(value_or_none(summary, path)), ci_t))
     return out
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from queuesim.figures import CI_HIGH, CI_LOW, Summary, latency_parts
 from queuesim.report import figures_sweep as fs
 from queuesim.report.formatting import _num, figure_formatter, fmt_duration, fmt_fraction, fmt_per_second
 from queuesim.report.inputs import ReportError, SweepData
@@ -31,8 +32,6 @@ from queuesim.report.sections import _assumptions, _headline_blocks, _meta, _sce
 from queuesim.report.slo_table import _slo_limits, _slo_origin, _slo_table, check_limits
 
 __all__ = ["build_sweep_report"]
-
-CI_LOW, CI_HIGH = "ci95_low", "ci95_high"
 
 def _unflatten(row: Mapping[Any, Any]) -> dict[str, Any]:
     """A summary.json-like dict from one sweep table row (dotted columns; intervals into ``ci95``)."""
@@ -96,7 +95,7 @@ def _close(a: Any, b: Any) -> bool:
     fa, fb = _num(a), _num(b)
     if fa is not None and fb is not None:
         return math.isclose(fa, fb, rel_tol=1e-6, abs_tol=1e-9)
-    return a == b
+    return bool(a == b)
 
 
 
@@ -141,7 +140,7 @@ def _focus_row(tbl: pd.DataFrame, x: str, series: str | None, met: pd.Series | N
         mask = _rows_matching(tbl, plan_pt)
         if mask.any():
             return int(np.flatnonzero(mask.to_numpy())[0]), "the point the plan recommends"
-    _, levels, numeric = fs._x_positions(tbl, x)
+    _, levels, _ = fs._x_positions(tbl, x)
     top = levels[-1]
     at_top = tbl[x] == top
     if met is not None and series is not None and fs._is_numeric(tbl[series]):
@@ -311,9 +310,9 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
     details.append(f"Headline figures below are at {_describe_point(focus, sweep.axes)} ({why}).")
     verdict = (tone, head, details)
 
-    sections = [Section("scenario", "Scenario", tuple(
-        [p("Swept: " + "; ".join(_axis_text(a, tbl) for a in sweep.axes) + f" — {len(tbl)} points.")]
-        + _scenario_blocks(data, None, sweep.scenario_origin, sweep.axes)))]
+    sections = [Section("scenario", "Scenario", (
+        p("Swept: " + "; ".join(_axis_text(a, tbl) for a in sweep.axes) + f" — {len(tbl)} points."),
+        *_scenario_blocks(data, None, sweep.scenario_origin, sweep.axes)))]
     headline = _headline_blocks(focus_summary, focus=f"At {_describe_point(focus, sweep.axes)}. ")
     checks = check_limits(focus_summary, limits)
     if checks:
@@ -334,7 +333,7 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
 
     if met is not None:
         annotate = None
-        lat_limits = [k for k in limits if k.startswith("latency.") and k in sliced]
+        lat_limits = [k for k in limits if latency_parts(k) is not None and k in sliced]
         if lat_limits:
             annotate = sliced[lat_limits[0]].map(lambda v: fmt_duration(_num(v)))
         fig_map = fs.slo_heatmap(sliced, x, series, met, annotate, plan_pt or None)

@@ -6,23 +6,13 @@ validation, reporting a misspelt queue together with, say, a bad worker count.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+
+from queuesim.errors import did_you_mean
 
 from ._base import Violation
 
 __all__ = ["did_you_mean", "routing_violations", "topological_order", "find_cycles"]
-
-
-def did_you_mean(name: str, choices: Iterable[str]) -> str:
-    """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""`` if none is close."""
-    options = [str(c) for c in choices]
-    close = difflib.get_close_matches(str(name), options, n=1, cutoff=0.6)
-    # An abbreviation ('expo') is too short for difflib's ratio but unambiguous as a prefix.
-    prefixed = [c for c in options if len(str(name)) >= 2 and c.startswith(str(name))]
-    if not close and len(prefixed) == 1:
-        close = prefixed
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _unknown_queue(name: str, queues: Sequence[str]) -> str:
@@ -71,7 +61,7 @@ def find_cycles(queues: Sequence[str], pools: Mapping[str, tuple[str | None, str
             if state.get(target) == 1:
                 start = path.index(target)
                 hops = [*via[start:], pool]
-                cycles.append((pool, [name for q, p in zip(path[start:], hops) for name in (q, p)] + [target]))
+                cycles.append((pool, [name for q, p in zip(path[start:], hops, strict=True) for name in (q, p)] + [target]))
             elif target not in state:
                 via.append(pool)
                 visit(target)

@@ -21,6 +21,8 @@ import yaml
 from pydantic import BeforeValidator, ConfigDict, Field, RootModel, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from queuesim.figures import limit_spec
+
 from ._base import Frozen, Loc, Violation, fail
 from .problems import validation_problems
 from .routing import did_you_mean
@@ -34,14 +36,7 @@ __all__ = [
     "parse_axis",
     "SweepSpec",
     "Slo",
-    "SloKind",
-    "slo_kind",
     "parse_slo_limit",
-    "LATENCY_KINDS",
-    "LATENCY_STATS",
-    "LIMITABLE_RATES",
-    "QUEUE_FIGURES",
-    "POOL_FIGURES",
     "Cost",
     "slo_name_problems",
     "path_problem",
@@ -204,7 +199,7 @@ def _classify(item: Any) -> tuple[AxisKind | None, Any, Any, str]:
     """(kind, table value, setting, label) of one listed item; kind None for a null."""
     if item is None:
         return None, None, None, "null"
-    if isinstance(item, numbers.Real) and not isinstance(item, bool):
+    if not isinstance(item, bool) and isinstance(item, numbers.Real):
         value = int(item) if isinstance(item, numbers.Integral) else float(item)
         return "number", value, value, _label("number", value)
     if isinstance(item, str):
@@ -272,7 +267,7 @@ def parse_axis(path: str, spec: Any) -> Axis:
     settings = [s for _, _, s, _ in classified]
     labels = [label for *_, label in classified]
     seen: dict[Any, str] = {}
-    for value, label in zip(values, labels):
+    for value, label in zip(values, labels, strict=True):
         key = json.dumps(value, default=str)
         if key in seen:
             raise ValueError(f"{label!r} is listed twice in {shown!r}" + (f" (as {seen[key]!r})" if seen[key] != label else ""))
@@ -311,52 +306,7 @@ class SweepSpec(Frozen):
 
 
 # ---------------------------------------------------------------------------------------------
-# SLOs: upper limits keyed by summary.json paths.
-
-#: What an SLO limit measures: a time, a fraction (0.001 or 0.1%) or a number of messages.
-SloKind = Literal["duration", "fraction", "count"]
-
-#: Latency figures in summary.json (``latency.<kind>.<stat>``), in seconds.
-LATENCY_KINDS = ("end_to_end", "queue_wait", "service", "ack", "response")
-LATENCY_STATS = ("mean", "p50", "p90", "p95", "p99", "p999", "max")
-#: Rates that an SLO can bound from above (throughput is better when higher, so it has no SLO).
-LIMITABLE_RATES = ("rejection", "loss", "duplicate", "gave_up", "abandoned")
-#: Per-queue and per-pool figures an SLO can bound: ``queues.<name>.<figure>``, ``workers.<name>.<figure>``.
-QUEUE_FIGURES: dict[str, SloKind] = {"mean_wait": "duration", "mean_depth": "count", "max_depth": "count"}
-POOL_FIGURES: dict[str, SloKind] = {"utilization": "fraction"}
-
-_GLOBAL_SLO_PATHS: dict[str, SloKind] = {
-    **{f"latency.{k}.{s}": "duration" for k in LATENCY_KINDS for s in LATENCY_STATS},
-    **{f"rates.{r}": "fraction" for r in LIMITABLE_RATES},
-}
-
-
-def slo_kind(path: str) -> SloKind:
-    """The kind of figure at a summary.json path an SLO may limit.
-
-    ``queues.<name>.*`` and ``workers.<name>.*`` are accepted for any name here; whether the name
-    exists is checked against the scenario.
-
-    Raises
-    ------
-    ValueError
-        For a path that is not a limitable figure, with a did-you-mean hint.
-    """
-    if path in _GLOBAL_SLO_PATHS:
-        return _GLOBAL_SLO_PATHS[path]
-    parts = path.split(".")
-    if path == "rates.throughput":
-        raise ValueError("rates.throughput is better when higher; an SLO is an upper limit (see `plan` for capacity)")
-    if len(parts) == 3 and parts[0] in ("queues", "workers"):
-        figures = QUEUE_FIGURES if parts[0] == "queues" else POOL_FIGURES
-        if parts[2] in figures:
-            return figures[parts[2]]
-        hint = did_you_mean(parts[2], figures)
-        raise ValueError(f"unknown summary path {path!r}{hint or f'; {parts[0]}.<name>. takes ' + ', '.join(figures)}")
-    candidates = [*_GLOBAL_SLO_PATHS, *(f"queues.<name>.{f}" for f in QUEUE_FIGURES), *(f"workers.<name>.{f}" for f in POOL_FIGURES)]
-    hint = did_you_mean(path, candidates)
-    where = "; limits go on latency.<kind>.<stat>, rates.<rate>, queues.<name>.<figure> or workers.<name>.utilization"
-    raise ValueError(f"unknown summary path {path!r}{hint or where}")
+# SLOs: upper limits keyed by summary.json paths (queuesim.figures says which figures take one).
 
 
 def _fraction(value: Any, path: str) -> float:
@@ -391,7 +341,7 @@ def parse_slo_limit(path: str, value: Any) -> float:
     ValueError
         For an unknown path or a value of the wrong kind.
     """
-    kind = slo_kind(path)
+    kind = limit_spec(path).kind  # which figures take a limit, and their kinds, are the catalogue's
     if kind == "duration":
         if isinstance(value, str) and (_RATE_RE.match(value) or value.strip().endswith("%")):
             raise ValueError(f"{path} is a latency: give a duration like 500ms, got {value!r}")
@@ -452,7 +402,7 @@ def _price(value: Any) -> Any:
 
     if isinstance(value, Mapping):
         return {str(k): one(v, f"{k}: ") for k, v in value.items()}
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+    if not isinstance(value, bool) and isinstance(value, numbers.Real):
         return one(value, "")
     raise PydanticCustomError("price", "{reason}", {"reason": f"must be a price ≥ 0 or a mapping of names to prices, got {value!r}"})
 
@@ -574,7 +524,7 @@ def axis_value_problems(scenario: Scenario, axis: Axis, limit: int = 3) -> list[
     base = scenario_data(scenario)
     found: list[str] = []
     seen: set[str] = set()
-    for setting, label in zip(axis.settings, axis.labels):
+    for setting, label in zip(axis.settings, axis.labels, strict=True):
         data = copy.deepcopy(base)
         set_path(data, axis.path, setting)
         try:

@@ -5,10 +5,15 @@ from __future__ import annotations
 import math
 import numbers
 import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
+
+# The unit tables and the compact text forms live with the figure catalogue, which prints every
+# figure; this module adds the grammar a scenario is written in.
+from queuesim.figures import DURATION_UNITS, RATE_UNITS, format_duration, format_rate
 
 __all__ = [
     "Duration",
@@ -22,11 +27,6 @@ __all__ = [
     "format_duration",
     "format_rate",
 ]
-
-#: Seconds per duration unit. Units are case-sensitive so ``m`` (minute) can never be read as mega.
-DURATION_UNITS: dict[str, float] = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-#: Seconds per rate denominator: ``30/m`` is 30 per 60 seconds.
-RATE_UNITS: dict[str, float] = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _DURATION_RE = re.compile(rf"^\s*(?P<number>{_NUMBER})\s*(?P<unit>us|µs|ms|s|m|h)?\s*$")
@@ -116,69 +116,7 @@ def parse_rate(value: Any) -> float:
     raise ValueError(f"{_RATE_HINT}, got {value!r}")
 
 
-def _trim(number: float, digits: int) -> str:
-    return f"{number:.{digits}g}"
-
-
-def format_duration(seconds: float, digits: int = 6) -> str:
-    """Format seconds with the largest unit that keeps the number ≥ 1.
-
-    Parameters
-    ----------
-    seconds : float
-        The duration in seconds.
-    digits : int, default 6
-        Significant digits kept; the result parses back to ``seconds`` within that precision.
-
-    Returns
-    -------
-    str
-        For example ``'8ms'`` for 0.008, ``'1.5m'`` for 90, ``'0s'`` for 0.
-
-    Examples
-    --------
-    >>> format_duration(0.008), format_duration(90), format_duration(0.00025)
-    ('8ms', '1.5m', '250us')
-    """
-    if math.isnan(seconds):
-        return "nan"
-    if math.isinf(seconds):
-        return "inf" if seconds > 0 else "-inf"
-    sign, size = ("-" if seconds < 0 else ""), abs(seconds)
-    if size == 0:
-        return "0s"
-    for unit in ("h", "m", "s", "ms"):
-        factor = DURATION_UNITS[unit]
-        # Compare after rounding so 59.9999999s prints as 1m, not 60s.
-        if float(_trim(size / factor, digits)) >= 1:
-            return f"{sign}{_trim(size / factor, digits)}{unit}"
-    return f"{sign}{_trim(size / DURATION_UNITS['us'], digits)}us"
-
-
-def format_rate(per_second: float, digits: int = 6) -> str:
-    """Format a rate with the smallest denominator that keeps the number ≥ 1.
-
-    Parameters
-    ----------
-    per_second : float
-        Events per second.
-    digits : int, default 6
-        Significant digits kept.
-
-    Returns
-    -------
-    str
-        For example ``'900/s'``, ``'30/m'``, ``'2/h'``.
-    """
-    if not math.isfinite(per_second) or per_second == 0:
-        return f"{per_second:g}/s"
-    for unit in ("s", "m"):
-        if float(_trim(per_second * RATE_UNITS[unit], digits)) >= 1:
-            return f"{_trim(per_second * RATE_UNITS[unit], digits)}/{unit}"
-    return f"{_trim(per_second * RATE_UNITS['h'], digits)}/h"
-
-
-def _as_pydantic_error(kind: str, parse: Any, positive: bool) -> Any:
+def _as_pydantic_error(kind: str, parse: Callable[[Any], float], positive: bool) -> Any:
     def validate(value: Any) -> float:
         try:
             parsed = parse(value)

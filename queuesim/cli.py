@@ -557,6 +557,9 @@ def fit(
         for problem in err.problems:
             err_console.print(f"[bold red]error[/] {problem}", highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(2) from None
+    except ValueError as err:  # options that cannot work together, e.g. too few --replicates for --alpha
+        err_console.print(f"[bold red]error[/] {err}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     wide = Console(width=max(out_console.width, 100))  # the ranking table is 90 columns; a pipe gives 80
 
     def say(item: Any, **kwargs: Any) -> None:

@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import yaml
 from pydantic import BeforeValidator, ConfigDict, Field, RootModel, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -25,6 +24,7 @@ from ._base import Frozen, Loc, Violation, fail
 from .problems import validation_problems
 from .routing import did_you_mean
 from .units import DURATION_UNITS, RATE_UNITS, format_duration, format_rate, parse_duration
+from .yaml_lines import load_value
 
 if TYPE_CHECKING:
     from .model import Scenario
@@ -63,7 +63,8 @@ _INT_RE = re.compile(r"^\s*[+-]?\d+\s*$")
 _NUMBER_RE = re.compile(rf"^\s*{_NUMBER}\s*$")
 _DURATION_RE = re.compile(rf"^\s*(?P<number>{_NUMBER})\s*(?P<unit>us|µs|ms|s|m|h)\s*$")
 _RATE_RE = re.compile(rf"^\s*(?P<number>{_NUMBER})\s*/\s*(?P<unit>s|m|h)\s*$")
-_RANGE_RE = re.compile(r"^\s*(?P<start>[^,\[\]{}]+?)\s*\.\.\s*(?P<stop>[^,:\[\]{}]+?)\s*(?::\s*(?P<count>[^:]*?))?\s*$")
+# Characters that make a spec a list or mapping rather than a range end.
+_NOT_IN_RANGE = frozenset(",[]{}")
 
 _RANGE_HINT = "write start..stop (integers, step 1), start..stop:count (count evenly spaced values) or a list a,b,c"
 
@@ -136,12 +137,26 @@ def _unit_of(text: str) -> str:
     return match["unit"] if match else ""
 
 
-def _parse_range(match: re.Match[str], text: str) -> tuple[AxisKind, list[Any], list[Any], list[str]]:
-    start_text, stop_text, count_text = match["start"], match["stop"], match["count"]
+def _split_range(text: str) -> tuple[str, str, str | None] | None:
+    """``start..stop[:count]`` split into its stripped parts, or None if it is not that shape.
+
+    Split by hand rather than by a regular expression: a pattern with lazy groups between
+    optional spaces backtracks for minutes on a few hundred spaces.
+    """
+    start, _, rest = text.partition("..")
+    stop, colon, count = rest.partition(":")
+    start, stop, count = start.strip(), stop.strip(), count.strip()
+    if not start or not stop or ":" in count or _NOT_IN_RANGE.intersection(start + stop):
+        return None
+    return start, stop, count if colon else None
+
+
+def _parse_range(parts: tuple[str, str, str | None], text: str) -> tuple[AxisKind, list[Any], list[Any], list[str]]:
+    start_text, stop_text, count_text = parts
     start, stop = _quantity(start_text), _quantity(stop_text)
-    for written, parsed in ((start_text, start), (stop_text, stop)):
+    for end_text, parsed in ((start_text, start), (stop_text, stop)):
         if parsed is None:
-            raise ValueError(f"cannot read {written!r} in {text!r} as a number, duration (250ms) or rate (900/s)")
+            raise ValueError(f"cannot read {end_text!r} in {text!r} as a number, duration (250ms) or rate (900/s)")
     assert start is not None and stop is not None
     (kind, a), (stop_kind, b) = start, stop
     if kind != stop_kind:
@@ -183,28 +198,38 @@ def _items(spec: Any) -> list[Any] | None:
         stripped = spec.strip()
         if stripped.startswith("["):
             try:
-                loaded = yaml.safe_load(stripped)
-            except yaml.YAMLError as error:
-                raise ValueError(f"cannot read {spec!r} as a YAML list: {getattr(error, 'problem', None) or error}") from None
-            return list(loaded)
+                loaded = load_value(stripped)
+            except ValueError as error:
+                raise ValueError(f"cannot read {spec!r} as a YAML list: {error}") from None
+            if not isinstance(loaded, list):  # `[a] b` is text that starts with a bracket
+                raise ValueError(f"cannot read {spec!r} as a YAML list")
+            return loaded
         if "," in stripped and not stripped.startswith("{"):
             items = []
             for part in stripped.split(","):
                 if not part.strip():
                     raise ValueError(f"empty item in the list {spec!r}")
                 try:
-                    items.append(yaml.safe_load(part))
-                except yaml.YAMLError:
+                    items.append(load_value(part))
+                except ValueError:
                     items.append(part.strip())
             return items
     return None
+
+
+def _json(value: Any, separators: tuple[str, str] | None = None) -> str:
+    """JSON text of a value, for labels and duplicate checks; repr for what JSON cannot hold (non-text keys, cycles)."""
+    try:
+        return json.dumps(value, separators=separators, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _classify(item: Any) -> tuple[AxisKind | None, Any, Any, str]:
     """(kind, table value, setting, label) of one listed item; kind None for a null."""
     if item is None:
         return None, None, None, "null"
-    if isinstance(item, numbers.Real) and not isinstance(item, bool):
+    if not isinstance(item, bool) and isinstance(item, numbers.Real):
         value = int(item) if isinstance(item, numbers.Integral) else float(item)
         return "number", value, value, _label("number", value)
     if isinstance(item, str):
@@ -213,7 +238,7 @@ def _classify(item: Any) -> tuple[AxisKind | None, Any, Any, str]:
             kind, value = found
             return kind, value, item.strip(), item.strip()
         return "other", item, item, item
-    text = json.dumps(item, separators=(", ", ": "), default=str) if isinstance(item, (Mapping, list, tuple)) else str(item).lower()
+    text = _json(item, separators=(", ", ": ")) if isinstance(item, (Mapping, list, tuple)) else str(item).lower()
     return "other", text, item, text
 
 
@@ -248,16 +273,19 @@ def parse_axis(path: str, spec: Any) -> Axis:
     """
     if spec is None or (isinstance(spec, str) and not spec.strip()):
         raise ValueError(f"no values; {_RANGE_HINT}")
-    shown = spec if isinstance(spec, str) else json.dumps(spec, default=str)
+    shown = spec if isinstance(spec, str) else _json(spec)
     items = _items(spec)
     if items is None and isinstance(spec, str) and ".." in spec:
-        match = _RANGE_RE.match(spec)
-        if match is None:
+        parts = _split_range(spec)
+        if parts is None:
             raise ValueError(f"cannot read {spec!r} as a range; {_RANGE_HINT}")
-        range_kind, values, settings, labels = _parse_range(match, spec)
+        range_kind, values, settings, labels = _parse_range(parts, spec)
         return Axis(path, shown, range_kind, tuple(values), tuple(settings), tuple(labels))
     if items is None:
-        items = [yaml.safe_load(spec) if isinstance(spec, str) else spec]
+        try:
+            items = [load_value(spec) if isinstance(spec, str) else spec]
+        except ValueError as error:
+            raise ValueError(f"cannot read {spec!r} as a value: {error}") from None
     if not items:
         raise ValueError(f"empty list: give at least one value; {_RANGE_HINT}")
     classified = [_classify(item) for item in items]
@@ -272,8 +300,8 @@ def parse_axis(path: str, spec: Any) -> Axis:
     settings = [s for _, _, s, _ in classified]
     labels = [label for *_, label in classified]
     seen: dict[Any, str] = {}
-    for value, label in zip(values, labels):
-        key = json.dumps(value, default=str)
+    for value, label in zip(values, labels, strict=True):
+        key = _json(value)
         if key in seen:
             raise ValueError(f"{label!r} is listed twice in {shown!r}" + (f" (as {seen[key]!r})" if seen[key] != label else ""))
         seen[key] = label
@@ -452,7 +480,7 @@ def _price(value: Any) -> Any:
 
     if isinstance(value, Mapping):
         return {str(k): one(v, f"{k}: ") for k, v in value.items()}
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+    if not isinstance(value, bool) and isinstance(value, numbers.Real):
         return one(value, "")
     raise PydanticCustomError("price", "{reason}", {"reason": f"must be a price ≥ 0 or a mapping of names to prices, got {value!r}"})
 
@@ -509,7 +537,7 @@ def path_problem(data: Any, path: str) -> str | None:
     for depth, part in enumerate(parts):
         where = ".".join(parts[:depth]) or "the scenario"
         if isinstance(node, list):
-            if not (part.isdigit() and int(part) < len(node)):
+            if not (part.isascii() and part.isdigit() and int(part) < len(node)):
                 return f"unknown path {path!r}: {where} is a list of {len(node)}; {part!r} is not an index into it"
             node = node[int(part)]
         elif isinstance(node, Mapping):
@@ -574,7 +602,7 @@ def axis_value_problems(scenario: Scenario, axis: Axis, limit: int = 3) -> list[
     base = scenario_data(scenario)
     found: list[str] = []
     seen: set[str] = set()
-    for setting, label in zip(axis.settings, axis.labels):
+    for setting, label in zip(axis.settings, axis.labels, strict=True):
         data = copy.deepcopy(base)
         set_path(data, axis.path, setting)
         try:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import math
 import numbers
 import re
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
+
+from .limits import MAX_RATE, MAX_SECONDS
 
 __all__ = [
     "Duration",
@@ -17,6 +21,8 @@ __all__ = [
     "PositiveRate",
     "DURATION_UNITS",
     "RATE_UNITS",
+    "DURATION_TOO_LONG",
+    "RATE_TOO_HIGH",
     "parse_duration",
     "parse_rate",
     "format_duration",
@@ -29,8 +35,14 @@ DURATION_UNITS: dict[str, float] = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.
 RATE_UNITS: dict[str, float] = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
-_DURATION_RE = re.compile(rf"^\s*(?P<number>{_NUMBER})\s*(?P<unit>us|µs|ms|s|m|h)?\s*$")
-_RATE_RE = re.compile(rf"^\s*(?P<number>{_NUMBER})\s*(?:/\s*(?P<unit>s|m|h))?\s*$")
+# Matched against stripped text: `\s*` on both sides of an optional unit backtracks quadratically
+# on a long run of spaces (20,000 spaces took 1.5 s), one `\s*` between number and unit does not.
+_DURATION_RE = re.compile(rf"(?P<number>{_NUMBER})\s*(?P<unit>us|µs|ms|s|m|h)?")
+_RATE_RE = re.compile(rf"(?P<number>{_NUMBER})\s*(?:/\s*(?P<unit>s|m|h))?")
+
+#: Messages for values past :data:`~queuesim.scenario.limits.MAX_SECONDS` and ``MAX_RATE``.
+DURATION_TOO_LONG = f"must be at most {MAX_SECONDS:g} seconds (about {MAX_SECONDS / 31_557_600:.0f} years)"
+RATE_TOO_HIGH = f"must be at most {MAX_RATE:g}/s"
 
 _DURATION_HINT = "expected a duration like 250ms, 1.5s, 10m or a number of seconds"
 _RATE_HINT = "expected a rate like 900/s, 30/m, 2/h or a number per second"
@@ -76,7 +88,7 @@ def parse_duration(value: Any) -> float:
     if _is_number(value):
         return _check_magnitude(float(value), value, "duration")
     if isinstance(value, str):
-        match = _DURATION_RE.match(value)
+        match = _DURATION_RE.fullmatch(value.strip())
         if match:
             seconds = float(match["number"]) * DURATION_UNITS[match["unit"] or "s"]
             return _check_magnitude(seconds, value, "duration")
@@ -109,7 +121,7 @@ def parse_rate(value: Any) -> float:
     if _is_number(value):
         return _check_magnitude(float(value), value, "rate")
     if isinstance(value, str):
-        match = _RATE_RE.match(value)
+        match = _RATE_RE.fullmatch(value.strip())
         if match:
             per_second = float(match["number"]) / RATE_UNITS[match["unit"] or "s"]
             return _check_magnitude(per_second, value, "rate")
@@ -178,7 +190,7 @@ def format_rate(per_second: float, digits: int = 6) -> str:
     return f"{_trim(per_second * RATE_UNITS['h'], digits)}/h"
 
 
-def _as_pydantic_error(kind: str, parse: Any, positive: bool) -> Any:
+def _as_pydantic_error(kind: str, parse: Callable[[Any], float], positive: bool, maximum: float, too_big: str) -> Callable[[Any], float]:
     def validate(value: Any) -> float:
         try:
             parsed = parse(value)
@@ -187,16 +199,21 @@ def _as_pydantic_error(kind: str, parse: Any, positive: bool) -> Any:
             raise PydanticCustomError(kind, "{reason}", {"reason": str(exc)}) from None
         if positive and parsed <= 0:
             raise PydanticCustomError(kind, "{reason}", {"reason": f"must be > 0, got {value!r}"})
+        if parsed > maximum:
+            raise PydanticCustomError(kind, "{reason}", {"reason": too_big})
         return parsed
 
     return validate
 
 
-#: Seconds ≥ 0, written as a number or ``<number><unit>``.
-Duration = Annotated[float, BeforeValidator(_as_pydantic_error("duration", parse_duration, positive=False))]
+_duration = partial(_as_pydantic_error, "duration", parse_duration, maximum=MAX_SECONDS, too_big=DURATION_TOO_LONG)
+_rate = partial(_as_pydantic_error, "rate", parse_rate, maximum=MAX_RATE, too_big=RATE_TOO_HIGH)
+
+#: Seconds ≥ 0, written as a number or ``<number><unit>``; at most ``MAX_SECONDS``.
+Duration = Annotated[float, BeforeValidator(_duration(positive=False))]
 #: Seconds > 0.
-PositiveDuration = Annotated[float, BeforeValidator(_as_pydantic_error("duration", parse_duration, positive=True))]
-#: Events per second ≥ 0, written as a number or ``N/s``, ``N/m``, ``N/h``.
-Rate = Annotated[float, BeforeValidator(_as_pydantic_error("rate", parse_rate, positive=False))]
+PositiveDuration = Annotated[float, BeforeValidator(_duration(positive=True))]
+#: Events per second ≥ 0, written as a number or ``N/s``, ``N/m``, ``N/h``; at most ``MAX_RATE``.
+Rate = Annotated[float, BeforeValidator(_rate(positive=False))]
 #: Events per second > 0.
-PositiveRate = Annotated[float, BeforeValidator(_as_pydantic_error("rate", parse_rate, positive=True))]
+PositiveRate = Annotated[float, BeforeValidator(_rate(positive=True))]

@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import BeforeValidator, Field, model_validator
 
 from ._base import Float, Frozen, fail
+from .limits import MAX_CV, MIN_CV
 from .units import Duration, PositiveDuration, format_duration
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
 
 # A plain positive float for shape parameters; cv has no unit.
 _PositiveFloat = Annotated[Float, Field(gt=0)]
+#: A coefficient of variation: cv² and 1/cv² must stay finite, non-zero floats.
+_Cv = Annotated[Float, Field(ge=MIN_CV, le=MAX_CV)]
 
 
 class BaseDistribution(Frozen):
@@ -38,7 +41,9 @@ class BaseDistribution(Frozen):
     if TYPE_CHECKING:
         # Declared only for type checkers: some subclasses hold `mean` as a field, others compute it.
         dist: str
-        mean: float
+
+        @property
+        def mean(self) -> float: ...
 
         @property
         def variance(self) -> float: ...
@@ -150,7 +155,7 @@ class Lognormal(BaseDistribution):
 
     dist: Literal["lognormal"] = "lognormal"
     mean: PositiveDuration
-    cv: _PositiveFloat
+    cv: _Cv
 
     @property
     def variance(self) -> float:
@@ -182,7 +187,7 @@ class Gamma(BaseDistribution):
 
     dist: Literal["gamma"] = "gamma"
     mean: PositiveDuration
-    cv: _PositiveFloat
+    cv: _Cv
 
     @property
     def variance(self) -> float:
@@ -237,7 +242,7 @@ DISTRIBUTIONS: dict[str, type[BaseDistribution]] = {
 
 
 def _bare_duration_is_constant(value: Any) -> Any:
-    if isinstance(value, str) or (isinstance(value, numbers.Real) and not isinstance(value, bool)):
+    if isinstance(value, str) or (not isinstance(value, bool) and isinstance(value, numbers.Real)):
         return {"dist": "constant", "value": value}
     return value
 

@@ -24,6 +24,11 @@ deliveries (one row per waiting spell of a message in a queue: a spell ends when
     ``started`` (processing start: later than ``until`` when the message waited in a prefetch buffer),
     ``delivery`` (the message's receive number at its queue: 1 for the first delivery).
 rejections (one row per refused publish attempt, an HTTP 503): ``message``, ``time``.
+
+Counts (``attempts``, ``receives``, ``processings``, ``delivery``) are 32-bit: every attempt but
+the accepted one adds a rejections row and every receive a deliveries row, so memory runs out
+long before a count reaches 2³¹. Producer and queue indices and ``stage`` are 16-bit: a scenario
+has at most 10,000 producers, queues and pools (``queuesim.scenario.limits``).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from array import array
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -14,12 +16,14 @@ _REQUESTS = {"producer": ("h", 0), "created": ("d", NAN), "done": ("d", NAN), "o
              "responded": ("d", NAN), "abandoned": ("d", NAN), "throttled": ("d", NAN)}
 _MESSAGES = {
     "request": ("q", 0), "queue": ("h", 0), "stage": ("h", 0), "created": ("d", NAN),
-    "accepted": ("d", NAN), "attempts": ("h", 0), "receives": ("h", 0), "processings": ("h", 0),
+    # counts are 32-bit: a full queue with unlimited retries, or a poison message redelivered for ever,
+    # passes 32,767 in a long run; 2³¹ would need more deliveries/rejections rows than memory holds
+    "accepted": ("d", NAN), "attempts": ("i", 0), "receives": ("i", 0), "processings": ("i", 0),
     "done": ("d", NAN), "worker": ("i", -1), "outcome": ("b", 0), "reason": ("b", 0), "poison": ("b", 0),
 }
 _DELIVERIES = {
     "message": ("q", 0), "since": ("d", NAN), "until": ("d", NAN), "worker": ("i", -1),
-    "finished": ("d", NAN), "status": ("b", 0), "started": ("d", NAN), "delivery": ("h", 0),
+    "finished": ("d", NAN), "status": ("b", 0), "started": ("d", NAN), "delivery": ("i", 0),
 }
 _REJECTIONS = {"message": ("q", 0), "time": ("d", NAN)}
 # internal per-request bookkeeping: messages not yet settled, and the first failure
@@ -34,13 +38,13 @@ class Columns:
 
     CHUNK = 16384
 
-    def __init__(self, spec: dict[str, tuple[str, float]]) -> None:
+    def __init__(self, spec: Mapping[str, tuple[str, float]]) -> None:
         self.spec = spec
-        self.cols = {name: array(code) for name, (code, _) in spec.items()}
+        self.cols: dict[str, array[Any]] = {name: array(code) for name, (code, _) in spec.items()}
         self.n = 0
         self.capacity = 0
 
-    def __getitem__(self, name: str) -> array:
+    def __getitem__(self, name: str) -> array[Any]:
         return self.cols[name]
 
     def grow(self) -> None:
@@ -91,7 +95,7 @@ class Recorder:
         self._open, self._failed = b["open"], b["failed"]
         # per producer index: called as hook(message, request, outcome, now) when one of its
         # producer's own (stage-0) messages settles; None when no producer waits for responses
-        self.watch: list | None = None
+        self.watch: list[Callable[[int, int, int, float], None] | None] | None = None
         self.extra: dict[str, object] = {}  # merged into RunRecord.extra by freeze
 
     # -- requests -------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from queuesim import __version__
 from queuesim.metrics import deliveries_frame, messages_frame, requests_frame, summarize, timeseries
 from queuesim.records import RunRecord
 from queuesim.scenario import Scenario, load_scenario
+from queuesim.scenario.limits import MAX_REPLICATIONS, MAX_SEED
 from queuesim.sim import simulate
 
 if TYPE_CHECKING:
@@ -153,8 +154,10 @@ def run(
         scenario = scenario_from_dict(scenario.to_dict(), overrides=overrides)
     seed = scenario.seed if seed is None else seed
     reps = scenario.replications if replications is None else replications
-    if reps < 1:
-        raise ValueError("replications must be ≥ 1")
+    if not 1 <= reps <= MAX_REPLICATIONS:
+        raise ValueError(f"replications must be ≥ 1 and ≤ {MAX_REPLICATIONS:,}, got {reps}")
+    if not 0 <= seed <= MAX_SEED:  # numpy's SeedSequence refuses a negative seed deep inside a worker
+        raise ValueError(f"seed must be ≥ 0 and ≤ 2⁶³−1, got {seed}")
     warnings = [
         f"queue '{q}' is unstable: offered load {scenario.offered_load()[q]:.2f} ≥ 1 on an unbounded "
         "queue, so its backlog and waits grow with the run length"

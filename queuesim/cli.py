@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from queuesim.errors import ScenarioError
+from queuesim.errors import Problem, ScenarioError
+from queuesim.scenario.limits import MAX_REPLICATIONS, MAX_SEED, MAX_SHOWN
 
 app = typer.Typer(
     add_completion=False,
@@ -19,8 +22,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Simulate producers, brokers, bounded queues and worker pools before you build them.",
 )
-out_console = Console()
-err_console = Console(stderr=True)
+# emoji=False: rich would render a user's ":x:" (a file name, a value) as an emoji
+out_console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
 SetOpt = Annotated[
@@ -29,10 +33,43 @@ SetOpt = Annotated[
 ]
 
 
+def shown(text: object) -> str:
+    """User text made safe to print with rich: control characters escaped, long text elided, markup escaped.
+
+    Field names, values and file names come from the user: an ESC byte must not reach the
+    terminal, a 1 MiB key must not be printed whole, and ``[/]`` or ``[bold]`` is text, not markup.
+    """
+    raw = str(text)
+    if not raw.isprintable():
+        raw = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in raw)
+    if len(raw) > MAX_SHOWN:
+        raw = f"{raw[:MAX_SHOWN]}… ({len(raw) - MAX_SHOWN:,} more characters)"
+    return escape(raw)
+
+
+def _print(console: Console, prefix: str, text: object) -> None:
+    console.print(f"{prefix} {shown(text)}", highlight=False, markup=True, soft_wrap=True)
+
+
 def _fail(err: ScenarioError) -> None:
     for problem in err.problems:
-        err_console.print(f"[bold red]error[/] {problem}", highlight=False, markup=True, soft_wrap=True)
+        _print(err_console, "[bold red]error[/]", problem)
     raise typer.Exit(2)
+
+
+def _check_out(out: Path | None) -> None:
+    """Refuse an output folder that cannot be created, before anything runs (not after an hour of simulation)."""
+    if out is None:
+        return
+    if out.exists() and not out.is_dir():
+        raise ScenarioError([Problem("--out", None, "", f"{os.fspath(out)} exists and is not a folder")])
+    ancestor = out.absolute()
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ScenarioError([Problem("--out", None, "", f"cannot create {os.fspath(out)}: {os.fspath(ancestor)} is not a folder")])
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ScenarioError([Problem("--out", None, "", f"cannot create {os.fspath(out)}: {os.fspath(ancestor)} is not writable")])
 
 
 def _ms(x: float | None) -> str:
@@ -53,7 +90,7 @@ def _ci(summary: dict[str, Any], key: str, fmt: Any) -> str:
 def summary_tables(summary: dict[str, Any]) -> list[Table]:
     """Rich tables of the headline figures of a summary."""
     m, r, lat = summary["messages"], summary["rates"], summary["latency"]
-    head = Table(title=f"{summary['scenario']} — {summary['replications']} replication(s), "
+    head = Table(title=f"{shown(summary['scenario'])} — {summary['replications']} replication(s), "
                        f"window {summary['window']:g} s", title_justify="left")
     head.add_column("figure")
     head.add_column("value", justify="right")
@@ -99,8 +136,8 @@ def run(
     scenario: ScenarioArg,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: reports/<scenario stem>/).")] = None,
     set_: SetOpt = None,
-    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
-    replications: Annotated[int | None, typer.Option(min=1, help="Override the number of replications.")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help="Override the scenario's seed.")] = None,
+    replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Override the number of replications.")] = None,
     plots: Annotated[bool, typer.Option(help="Write the PNG plots.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
@@ -108,18 +145,19 @@ def run(
     from queuesim.api import run as run_scenario
 
     try:
+        _check_out(out)
         result = run_scenario(scenario, seed=seed, replications=replications, overrides=set_ or ())
     except ScenarioError as err:
         _fail(err)
         return
     for w in result.warnings:
-        err_console.print(f"[bold yellow]warning[/] {w}", highlight=False, soft_wrap=True)
+        _print(err_console, "[bold yellow]warning[/]", w)
     out_dir = out or Path("reports") / scenario.stem
     written = result.save(out_dir, plots=plots)
     if not quiet:
         for table in summary_tables(result.summary):
             out_console.print(table)
-        out_console.print(f"wrote {len(written)} files to [bold]{out_dir}[/]", highlight=False)
+        out_console.print(f"wrote {len(written)} files to [bold]{shown(out_dir)}[/]", highlight=False)
 
 
 @app.command()
@@ -133,7 +171,7 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
         _fail(err)
         return
     loads = ", ".join(f"{q} ρ={rho:.2f}" for q, rho in sc.offered_load().items())
-    out_console.print(f"[green]ok[/] {scenario}: {len(sc.producers)} producer(s), {len(sc.queues)} queue(s), "
+    out_console.print(f"[green]ok[/] {shown(scenario)}: {len(sc.producers)} producer(s), {len(sc.queues)} queue(s), "
                       f"{len(sc.workers)} worker pool(s); offered load {loads}", highlight=False, soft_wrap=True)
     for q in sc.unstable_queues():
         err_console.print(f"[bold yellow]warning[/] queue '{q}' is unstable (offered load ≥ 1, unbounded)")
@@ -142,7 +180,7 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
 # --- sweep and plan ------------------------------------------------------------------------------
 
 
-class ExecutorChoice(str, Enum):
+class ExecutorChoice(StrEnum):
     """Where sweep points and plan candidates run."""
 
     process = "process"
@@ -169,7 +207,7 @@ ProgressOpt = Annotated[bool, typer.Option(help="Show a progress bar on stderr."
 
 
 def _fail_other(err: Exception) -> None:
-    err_console.print(f"[bold red]error[/] {err}", highlight=False, markup=True, soft_wrap=True)
+    _print(err_console, "[bold red]error[/]", err)
     raise typer.Exit(1)
 
 
@@ -181,11 +219,11 @@ def _figure(row: Any, column: str, fmt: Any) -> str:
 def sweep_table(result: Any, limit: int = 30) -> Table:
     """A rich table of the headline columns of a sweep, one row per point."""
     table = result.table
-    out = Table(title=f"sweep {result.scenario.name} — {result.finished} of {len(result.points)} point(s), "
+    out = Table(title=f"sweep {shown(result.scenario.name)} — {result.finished} of {len(result.points)} point(s), "
                       f"{result.replications} replication(s) each", title_justify="left")
     axes = [a.path for a in result.axes]
     for path in axes:
-        out.add_column(path, justify="right", no_wrap=True, min_width=len(path))
+        out.add_column(shown(path), justify="right", no_wrap=True, min_width=len(path))
     figures = [("throughput /s", "rates.throughput", lambda v: f"{v:,.1f}"),
                ("e2e mean", "latency.end_to_end.mean", _ms), ("e2e p99", "latency.end_to_end.p99", _ms),
                ("503 rate", "rates.rejection", _pct)]
@@ -198,7 +236,7 @@ def sweep_table(result: Any, limit: int = 30) -> Table:
         out.add_column(label, justify="right", overflow="fold")
     labels = {p.index: p.labels for p in result.points}
     for row in table.head(limit).to_dict("records"):
-        out.add_row(*(labels[row["point"]][path] for path in axes), *(_figure(row, col, fmt) for _, col, fmt in figures))
+        out.add_row(*(shown(labels[row["point"]][path]) for path in axes), *(_figure(row, col, fmt) for _, col, fmt in figures))
     if len(table) > limit:
         out.caption = f"… {len(table) - limit} more row(s) in sweep.csv"
     return out
@@ -214,7 +252,7 @@ def sweep(
     executor: ExecutorOpt = ExecutorChoice.process,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
-    replications: Annotated[int | None, typer.Option(min=1, help="Replications per point (default: the scenario's).")] = None,
+    replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Replications per point (default: the scenario's).")] = None,
     progress: ProgressOpt = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
@@ -226,6 +264,7 @@ def sweep(
     from queuesim.scenario import load_scenario
 
     try:
+        _check_out(out)
         sc = load_scenario(scenario, set_ or ())
         axes = sweep_axes(sc, vary)  # every bad --vary is reported before an executor starts
         merge_slo(sc, slo)
@@ -245,7 +284,7 @@ def sweep(
     written = result.save(out_dir)
     if not quiet:
         out_console.print(sweep_table(result))
-        out_console.print(f"wrote {len(written)} files to [bold]{out_dir}[/]", highlight=False)
+        out_console.print(f"wrote {len(written)} files to [bold]{shown(out_dir)}[/]", highlight=False)
     if result.partial:
         err_console.print(f"[bold yellow]interrupted[/]: kept {result.finished} of {len(result.points)} points "
                           f"(the table is marked partial)", highlight=False)
@@ -258,7 +297,7 @@ def plan_report(result: Any) -> list[Any]:
 
     d = result.to_dict()
     path = result.search
-    head = Table(title=f"capacity plan: {result.scenario.name} at {result.target_load:g}× load "
+    head = Table(title=f"capacity plan: {shown(result.scenario.name)} at {result.target_load:g}× load "
                        f"({result.target_rate:,.1f} requests/s)", title_justify="left", show_header=False)
     head.add_column(style="bold")
     head.add_column()
@@ -316,7 +355,7 @@ def plan(
     executor: ExecutorOpt = ExecutorChoice.process,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
-    replications: Annotated[int | None, typer.Option(min=1, help="Replications per candidate (default: the scenario's, at least 2).")] = None,
+    replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Replications per candidate (default: the scenario's, at least 2).")] = None,
     max_value: Annotated[int | None, typer.Option("--max", min=1, help="Largest value to try.")] = None,
     progress: ProgressOpt = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
@@ -329,6 +368,7 @@ def plan(
     from queuesim.scenario import load_scenario
 
     try:
+        _check_out(out)
         sc = load_scenario(scenario, set_ or ())
         check_plan(sc, load, search, slo, source=str(scenario))  # every bad input is reported before an executor starts
         with open_executor(executor.value, workers=workers, scheduler=scheduler) as ex:
@@ -346,7 +386,7 @@ def plan(
     if not quiet:
         for item in plan_report(result):
             out_console.print(item, highlight=False, soft_wrap=True)
-        out_console.print(f"wrote {written[0]}", highlight=False)
+        out_console.print(f"wrote {shown(written[0])}", highlight=False)
 
 
 @app.command()
@@ -364,6 +404,7 @@ def report(
     from queuesim.report.document import default_out_dir
 
     try:
+        _check_out(out)
         limits = None
         if slo:
             from queuesim.experiment.slo import parse_slo
@@ -374,29 +415,30 @@ def report(
         _fail(err)
         return
     except QueuesimError as err:
-        err_console.print(f"[bold red]error[/] {err}", highlight=False, markup=False, soft_wrap=True)
+        _print(err_console, "[bold red]error[/]", err)
         raise typer.Exit(1) from None
     out_dir = out or default_out_dir(result)
     written = doc.save(out_dir)
     if not quiet:
         tone, headline, _ = doc.verdict
         colour = {"ok": "green", "bad": "red", "warn": "yellow"}.get(tone, "default")
-        out_console.print(f"[{colour}]{headline.replace('`', '')}[/]", highlight=False, soft_wrap=True, markup=True)
-        out_console.print(f"wrote {written[0]} and {written[1].name} ({len(doc.figures)} figures)", highlight=False)
+        out_console.print(f"[{colour}]{shown(headline.replace('`', ''))}[/]", highlight=False, soft_wrap=True, markup=True)
+        out_console.print(f"wrote {shown(written[0])} and {shown(written[1].name)} ({len(doc.figures)} figures)", highlight=False)
 
 @app.command()
 def compare(
     scenarios: Annotated[list[Path], typer.Argument(help="One scenario with `variants:`, or several scenario files.")],
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: reports/<stem>-compare/).")] = None,
     set_: SetOpt = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for every variant (common random numbers).")] = None,
-    replications: Annotated[int | None, typer.Option(min=1, help="Override the number of replications.")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help="Seed for every variant (common random numbers).")] = None,
+    replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Override the number of replications.")] = None,
     plots: Annotated[bool, typer.Option(help="Write compare.png.")] = True,
 ) -> None:
     """Run variants (brokers) side by side on the same workload and faults; print and plot the differences."""
     from queuesim.experiment.compare import compare as run_compare
 
     try:
+        _check_out(out)
         result = run_compare(scenarios, seed=seed, replications=replications, overrides=set_ or ())
     except ScenarioError as err:
         _fail(err)
@@ -415,8 +457,8 @@ def compare(
         for col, _label, fmt in cols:
             v = row[col]
             cells.append("—" if v is None or v != v else (_ms(v) if fmt is None else fmt.format(v)))
-        rt.add_row(str(name), str(row["brokers"]), *cells)
-    Console(width=max(out_console.width, 132)).print(rt)
+        rt.add_row(shown(name), str(row["brokers"]), *cells)
+    Console(width=max(out_console.width, 132), emoji=False).print(rt)
     stem = scenarios[0].stem if len(scenarios) == 1 else "compare"
     out_dir = out or Path("reports") / f"{stem}-compare"
     written = result.save(out_dir, plots=plots)

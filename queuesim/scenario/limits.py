@@ -24,6 +24,8 @@ __all__ = [
     "MAX_RATE",
     "MIN_CV",
     "MAX_CV",
+    "MAX_AXIS_VALUES",
+    "MAX_POINTS",
     "MAX_SHOWN",
 ]
 
@@ -58,5 +60,9 @@ MAX_RATE = 1e9
 #: A coefficient of variation (lognormal, gamma): cv² and 1/cv² stay finite, non-zero floats.
 MIN_CV = 1e-6
 MAX_CV = 1e6
+#: Values of one swept path: each is validated on the whole scenario before anything runs.
+MAX_AXIS_VALUES = 1_000
+#: Points of a sweep grid (the product of its axes).
+MAX_POINTS = 10_000
 #: Characters of one error message printed; the rest is elided (a 1 MiB key is not echoed whole).
 MAX_SHOWN = 500

@@ -21,9 +21,10 @@ from pydantic import BeforeValidator, ConfigDict, Field, RootModel, ValidationEr
 from pydantic_core import PydanticCustomError
 
 from ._base import Frozen, Loc, Violation, fail
+from .limits import MAX_AXIS_VALUES, MAX_POINTS
 from .problems import validation_problems
 from .routing import did_you_mean
-from .units import DURATION_UNITS, RATE_UNITS, format_duration, format_rate, parse_duration
+from .units import DURATION_UNITS, RATE_UNITS, as_float, format_duration, format_rate, parse_duration
 from .yaml_lines import load_value
 
 if TYPE_CHECKING:
@@ -166,6 +167,8 @@ def _parse_range(parts: tuple[str, str, str | None], text: str) -> tuple[AxisKin
             raise ValueError(f"{text!r}: give the number of values, e.g. {start_text}..{stop_text}:10 (only integer ranges step by 1)")
         if b < a:
             raise ValueError(f"empty range {text!r}: {a} is above {b} (write {b}..{a})")
+        if b - a + 1 > MAX_AXIS_VALUES:  # before listing them: 1..10**18 is a short string
+            raise ValueError(f"{text!r} has {b - a + 1:,} values; an axis takes at most {MAX_AXIS_VALUES:,} (give a count: {start_text}..{stop_text}:100)")
         values: list[Any] = list(range(a, b + 1))
     else:
         if not _INT_RE.match(count_text):
@@ -173,6 +176,8 @@ def _parse_range(parts: tuple[str, str, str | None], text: str) -> tuple[AxisKin
         count = int(count_text)
         if count < 1:
             raise ValueError(f"empty range {text!r}: the count must be at least 1")
+        if count > MAX_AXIS_VALUES:
+            raise ValueError(f"{text!r} asks for {count:,} values; an axis takes at most {MAX_AXIS_VALUES:,}")
         if count == 1 and a != b:
             raise ValueError(f"{text!r}: one value cannot span {start_text}..{stop_text}; give a count of 2 or more")
         # Space the values in the unit the range starts in, so 5ms..20ms:4 writes 5ms, 10ms, 15ms, 20ms.
@@ -288,6 +293,8 @@ def parse_axis(path: str, spec: Any) -> Axis:
             raise ValueError(f"cannot read {spec!r} as a value: {error}") from None
     if not items:
         raise ValueError(f"empty list: give at least one value; {_RANGE_HINT}")
+    if len(items) > MAX_AXIS_VALUES:
+        raise ValueError(f"{len(items):,} values; an axis takes at most {MAX_AXIS_VALUES:,}")
     classified = [_classify(item) for item in items]
     kinds = {k for k, *_ in classified if k is not None}
     quantities = kinds & {"number", "duration", "rate"}
@@ -396,7 +403,7 @@ def _fraction(value: Any, path: str) -> float:
             raise ValueError(f"{path} is a fraction (write 0.001 or 0.1%), not {'a duration' if _DURATION_RE.match(text) else 'a rate'}")
         else:
             raise ValueError(f"expected a fraction like 0.001 or 0.1%, got {value!r}")
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(as_float(value)):
         raise ValueError(f"expected a fraction like 0.001 or 0.1%, got {value!r}")
     if not 0 <= value <= 1:
         raise ValueError(f"must be between 0 and 1 (a fraction: 0.001 or 0.1%), got {value!r}")
@@ -426,7 +433,7 @@ def parse_slo_limit(path: str, value: Any) -> float:
         return parse_duration(value)
     if kind == "fraction":
         return _fraction(value, path)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(as_float(value)) and value >= 0:
         return float(value)
     raise ValueError(f"expected a number of messages ≥ 0, got {value!r}")
 
@@ -474,7 +481,7 @@ class Slo(RootModel[dict[str, float]]):
 
 def _price(value: Any) -> Any:
     def one(x: Any, where: str) -> float:
-        if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0:
+        if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(as_float(x)) and x >= 0:
             return float(x)
         raise PydanticCustomError("price", "{reason}", {"reason": f"{where}must be a price ≥ 0, got {x!r}"})
 
@@ -675,6 +682,9 @@ def study_violations(scenario: Scenario, check_values: bool = True) -> list[Viol
                 found.append((loc, problem))
             else:
                 valid.append((loc, parse_axis(path, spec)))
+        points = math.prod(len(axis) for _, axis in valid)
+        if points > MAX_POINTS:
+            found.append((("sweep", "vary"), f"the grid has {points:,} points; a sweep runs at most {MAX_POINTS:,}"))
         if check_values and not found:  # with other problems every value would fail with them
             for loc, axis in valid:
                 found += [(loc, message) for message in axis_value_problems(scenario, axis)]

@@ -25,6 +25,7 @@ __all__ = [
     "RATE_TOO_HIGH",
     "parse_duration",
     "parse_rate",
+    "as_float",
     "format_duration",
     "format_rate",
 ]
@@ -51,6 +52,14 @@ _RATE_HINT = "expected a rate like 900/s, 30/m, 2/h or a number per second"
 def _is_number(value: Any) -> bool:
     # bool is an int subclass; `duration: yes` is a typo, not one second.
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def as_float(value: Any) -> float:
+    """``float(value)``, but inf for an integer beyond the float range (float() raises OverflowError)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def _check_magnitude(seconds: float, value: Any, what: str) -> float:
@@ -86,7 +95,7 @@ def parse_duration(value: Any) -> float:
     (0.25, 1.5, 2.0)
     """
     if _is_number(value):
-        return _check_magnitude(float(value), value, "duration")
+        return _check_magnitude(as_float(value), value, "duration")
     if isinstance(value, str):
         match = _DURATION_RE.fullmatch(value.strip())
         if match:
@@ -119,7 +128,7 @@ def parse_rate(value: Any) -> float:
     (900.0, 0.5, 5.0)
     """
     if _is_number(value):
-        return _check_magnitude(float(value), value, "rate")
+        return _check_magnitude(as_float(value), value, "rate")
     if isinstance(value, str):
         match = _RATE_RE.fullmatch(value.strip())
         if match:

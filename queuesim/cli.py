@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Mapping
 from enum import StrEnum
@@ -14,8 +15,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from queuesim import figures
-from queuesim.errors import ScenarioError
+from queuesim.errors import Problem, ScenarioError
 from queuesim.figures import Summary
+from queuesim.scenario.limits import MAX_REPLICATIONS, MAX_SEED, MAX_SHOWN
 
 app = typer.Typer(
     add_completion=False,
@@ -23,8 +25,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Simulate producers, brokers, bounded queues and worker pools before you build them.",
 )
-out_console = Console()
-err_console = Console(stderr=True)
+# emoji=False: rich would render a user's ":x:" (a file name, a value) as an emoji
+out_console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
 SetOpt = Annotated[
@@ -33,15 +36,48 @@ SetOpt = Annotated[
 ]
 
 
+def shown(text: object) -> str:
+    """User text made safe to print with rich: control characters escaped, long text elided, markup escaped.
+
+    Field names, values and file names come from the user: an ESC byte must not reach the
+    terminal, a 1 MiB key must not be printed whole, and ``[/]`` or ``[bold]`` is text, not markup.
+    """
+    raw = str(text)
+    if not raw.isprintable():
+        raw = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in raw)
+    if len(raw) > MAX_SHOWN:
+        raw = f"{raw[:MAX_SHOWN]}… ({len(raw) - MAX_SHOWN:,} more characters)"
+    return escape(raw)
+
+
+def _print(console: Console, prefix: str, text: object) -> None:
+    console.print(f"{prefix} {shown(text)}", highlight=False, markup=True, soft_wrap=True)
+
+
 def _fail(err: ScenarioError) -> None:
     for problem in err.problems:
-        err_console.print(f"[bold red]error[/] {problem}", highlight=False, markup=True, soft_wrap=True)
+        _print(err_console, "[bold red]error[/]", problem)
     raise typer.Exit(2)
 
 
 def _show(summary: Mapping[str, Any], path: str, **style: Any) -> str:
     """The summary figure at ``path`` as the CLI's tables print it (the catalogue's terminal style)."""
     return figures.spec(path).format(figures.value_or_none(summary, path), "terminal", **style)
+
+
+def _check_out(out: Path | None) -> None:
+    """Refuse an output folder that cannot be created, before anything runs (not after an hour of simulation)."""
+    if out is None:
+        return
+    if out.exists() and not out.is_dir():
+        raise ScenarioError([Problem("--out", None, "", f"{os.fspath(out)} exists and is not a folder")])
+    ancestor = out.absolute()
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ScenarioError([Problem("--out", None, "", f"cannot create {os.fspath(out)}: {os.fspath(ancestor)} is not a folder")])
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ScenarioError([Problem("--out", None, "", f"cannot create {os.fspath(out)}: {os.fspath(ancestor)} is not writable")])
 
 
 def _ci(summary: Mapping[str, Any], path: str, **style: Any) -> str:
@@ -58,7 +94,7 @@ _LATENCY_COLUMNS = ("mean", "p50", "p90", "p99", "p999", "max")
 
 def summary_tables(summary: Summary) -> list[Table]:
     """Rich tables of the headline figures of a summary."""
-    head = Table(title=f"{summary['scenario']} — {summary['replications']} replication(s), "
+    head = Table(title=f"{shown(summary['scenario'])} — {summary['replications']} replication(s), "
                        f"window {summary['window']:g} s", title_justify="left")
     head.add_column("figure")
     head.add_column("value", justify="right")
@@ -113,8 +149,8 @@ def run(
     scenario: ScenarioArg,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: reports/<scenario stem>/).")] = None,
     set_: SetOpt = None,
-    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
-    replications: Annotated[int | None, typer.Option(min=1, help="Override the number of replications.")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help="Override the scenario's seed.")] = None,
+    replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Override the number of replications.")] = None,
     plots: Annotated[bool, typer.Option(help="Write the PNG plots.")] = True,
     max_events: MaxEventsOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
@@ -124,23 +160,24 @@ def run(
     from queuesim.experiment.budget import BudgetError
 
     try:
+        _check_out(out)
         result = run_scenario(scenario, seed=seed, replications=replications, overrides=set_ or (),
                               max_events=max_events)
     except ScenarioError as err:
         _fail(err)
         return
     except BudgetError as err:
-        err_console.print(f"[bold red]error[/] {escape(str(scenario))}: {escape(str(err))}", highlight=False,
+        err_console.print(f"[bold red]error[/] {shown(scenario)}: {shown(err)}", highlight=False,
                           soft_wrap=True)
         raise typer.Exit(2) from None
     for w in result.warnings:
-        err_console.print(f"[bold yellow]warning[/] {w}", highlight=False, soft_wrap=True)
+        _print(err_console, "[bold yellow]warning[/]", w)
     out_dir = out or Path("reports") / scenario.stem
     written = result.save(out_dir, plots=plots)
     if not quiet:
         for table in summary_tables(result.summary):
             out_console.print(table)
-        out_console.print(f"wrote {len(written)} files to [bold]{out_dir}[/]", highlight=False)
+        out_console.print(f"wrote {len(written)} files to [bold]{shown(out_dir)}[/]", highlight=False)
 
 
 @app.command()
@@ -156,7 +193,7 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     from queuesim.experiment.budget import default_max_events, estimate
 
     loads = ", ".join(f"{q} ρ={rho:.2f}" for q, rho in sc.offered_load().items())
-    out_console.print(f"[green]ok[/] {escape(str(scenario))}: {len(sc.producers)} producer(s), {len(sc.queues)} queue(s), "
+    out_console.print(f"[green]ok[/] {shown(scenario)}: {len(sc.producers)} producer(s), {len(sc.queues)} queue(s), "
                       f"{len(sc.workers)} worker pool(s); offered load {loads}", highlight=False, soft_wrap=True)
     cost = estimate(sc)
     out_console.print(f"estimate: {cost}", highlight=False, soft_wrap=True)
@@ -197,7 +234,7 @@ ProgressOpt = Annotated[bool, typer.Option(help="Show a progress bar on stderr."
 
 
 def _fail_other(err: Exception) -> None:
-    err_console.print(f"[bold red]error[/] {err}", highlight=False, markup=True, soft_wrap=True)
+    _print(err_console, "[bold red]error[/]", err)
     raise typer.Exit(1)
 
 
@@ -215,11 +252,11 @@ def _terminal(path: str, **style: Any) -> Callable[[Any], str]:
 def sweep_table(result: Any, limit: int = 30) -> Table:
     """A rich table of the headline columns of a sweep, one row per point."""
     table = result.table
-    out = Table(title=f"sweep {result.scenario.name} — {result.finished} of {len(result.points)} point(s), "
+    out = Table(title=f"sweep {shown(result.scenario.name)} — {result.finished} of {len(result.points)} point(s), "
                       f"{result.replications} replication(s) each", title_justify="left")
     axes = [a.path for a in result.axes]
     for path in axes:
-        out.add_column(path, justify="right", no_wrap=True, min_width=len(path))
+        out.add_column(shown(path), justify="right", no_wrap=True, min_width=len(path))
     columns: list[tuple[str, str, Callable[[Any], str]]] = [
         ("throughput /s", "rates.throughput", _terminal("rates.throughput", decimals=1, unit=False)),
         ("e2e mean", "latency.end_to_end.mean", _terminal("latency.end_to_end.mean")),
@@ -234,7 +271,7 @@ def sweep_table(result: Any, limit: int = 30) -> Table:
         out.add_column(label, justify="right", overflow="fold")
     labels = {p.index: p.labels for p in result.points}
     for row in table.head(limit).to_dict("records"):
-        out.add_row(*(labels[row["point"]][path] for path in axes), *(_figure(row, col, fmt) for _, col, fmt in columns))
+        out.add_row(*(shown(labels[row["point"]][path]) for path in axes), *(_figure(row, col, fmt) for _, col, fmt in columns))
     if len(table) > limit:
         out.caption = f"… {len(table) - limit} more row(s) in sweep.csv"
     return out
@@ -250,7 +287,7 @@ def sweep(
     executor: ExecutorOpt = ExecutorChoice.process,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
-    replications: Annotated[int | None, typer.Option(min=1, help="Replications per point (default: the scenario's).")] = None,
+    replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Replications per point (default: the scenario's).")] = None,
     progress: ProgressOpt = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
@@ -262,6 +299,7 @@ def sweep(
     from queuesim.scenario import load_scenario
 
     try:
+        _check_out(out)
         sc = load_scenario(scenario, set_ or ())
         axes = sweep_axes(sc, vary)  # every bad --vary is reported before an executor starts
         merge_slo(sc, slo)
@@ -281,10 +319,10 @@ def sweep(
     written = result.save(out_dir)
     if not quiet:
         out_console.print(sweep_table(result))
-        out_console.print(f"wrote {len(written)} files to [bold]{out_dir}[/]", highlight=False)
+        out_console.print(f"wrote {len(written)} files to [bold]{shown(out_dir)}[/]", highlight=False)
     for index, message in sorted(result.errors.items()):
-        err_console.print(f"[bold red]error[/] point {index} ({escape(result.points[index].describe())}): "
-                          f"{escape(message)}", highlight=False)
+        err_console.print(f"[bold red]error[/] point {index} ({shown(result.points[index].describe())}): "
+                          f"{shown(message)}", highlight=False)
     if result.partial:
         why = f"{len(result.errors)} point(s) failed" if result.errors else "interrupted"
         err_console.print(f"[bold yellow]{why}[/]: kept {result.finished} of {len(result.points)} points "
@@ -299,7 +337,7 @@ def plan_report(result: Any) -> list[Any]:
 
     d = result.to_dict()
     path = result.search
-    head = Table(title=f"capacity plan: {result.scenario.name} at {result.target_load:g}× load "
+    head = Table(title=f"capacity plan: {shown(result.scenario.name)} at {result.target_load:g}× load "
                        f"({result.target_rate:,.1f} requests/s)", title_justify="left", show_header=False)
     head.add_column(style="bold")
     head.add_column()
@@ -357,7 +395,7 @@ def plan(
     executor: ExecutorOpt = ExecutorChoice.process,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
-    replications: Annotated[int | None, typer.Option(min=1, help="Replications per candidate (default: the scenario's, at least 2).")] = None,
+    replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Replications per candidate (default: the scenario's, at least 2).")] = None,
     max_value: Annotated[int | None, typer.Option("--max", min=1, help="Largest value to try.")] = None,
     progress: ProgressOpt = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
@@ -370,6 +408,7 @@ def plan(
     from queuesim.scenario import load_scenario
 
     try:
+        _check_out(out)
         sc = load_scenario(scenario, set_ or ())
         check_plan(sc, load, search, slo, source=str(scenario))  # every bad input is reported before an executor starts
         with open_executor(executor.value, workers=workers, scheduler=scheduler) as ex:
@@ -387,7 +426,7 @@ def plan(
     if not quiet:
         for item in plan_report(result):
             out_console.print(item, highlight=False, soft_wrap=True)
-        out_console.print(f"wrote {written[0]}", highlight=False)
+        out_console.print(f"wrote {shown(written[0])}", highlight=False)
 
 
 @app.command()
@@ -405,6 +444,7 @@ def report(
     from queuesim.report.document import default_out_dir
 
     try:
+        _check_out(out)
         limits = None
         if slo:
             from queuesim.experiment.slo import parse_slo
@@ -415,23 +455,23 @@ def report(
         _fail(err)
         return
     except QueuesimError as err:
-        err_console.print(f"[bold red]error[/] {err}", highlight=False, markup=False, soft_wrap=True)
+        _print(err_console, "[bold red]error[/]", err)
         raise typer.Exit(1) from None
     out_dir = out or default_out_dir(result)
     written = doc.save(out_dir)
     if not quiet:
         tone, headline, _ = doc.verdict
         colour = {"ok": "green", "bad": "red", "warn": "yellow"}.get(tone, "default")
-        out_console.print(f"[{colour}]{headline.replace('`', '')}[/]", highlight=False, soft_wrap=True, markup=True)
-        out_console.print(f"wrote {written[0]} and {written[1].name} ({len(doc.figures)} figures)", highlight=False)
+        out_console.print(f"[{colour}]{shown(headline.replace('`', ''))}[/]", highlight=False, soft_wrap=True, markup=True)
+        out_console.print(f"wrote {shown(written[0])} and {shown(written[1].name)} ({len(doc.figures)} figures)", highlight=False)
 
 @app.command()
 def compare(
     scenarios: Annotated[list[Path], typer.Argument(help="One scenario with `variants:`, or several scenario files.")],
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: reports/<stem>-compare/).")] = None,
     set_: SetOpt = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for every variant (common random numbers).")] = None,
-    replications: Annotated[int | None, typer.Option(min=1, help="Override the number of replications.")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help="Seed for every variant (common random numbers).")] = None,
+    replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Override the number of replications.")] = None,
     plots: Annotated[bool, typer.Option(help="Write compare.png.")] = True,
 ) -> None:
     """Run variants (brokers) side by side on the same workload and faults; print and plot the differences."""
@@ -439,6 +479,7 @@ def compare(
     from queuesim.experiment.compare import COLUMNS
 
     try:
+        _check_out(out)
         result = run_compare(scenarios, seed=seed, replications=replications, overrides=set_ or ())
     except ScenarioError as err:
         _fail(err)
@@ -457,8 +498,8 @@ def compare(
     for _, label, _f in cols:
         rt.add_column(label, justify="right")
     for name, row in table.iterrows():
-        rt.add_row(str(name), str(row["brokers"]), *(_figure(row, col, fmt) for col, _label, fmt in cols))
-    Console(width=max(out_console.width, 132)).print(rt)
+        rt.add_row(shown(name), str(row["brokers"]), *(_figure(row, col, fmt) for col, _label, fmt in cols))
+    Console(width=max(out_console.width, 132), emoji=False).print(rt)
     stem = scenarios[0].stem if len(scenarios) == 1 else "compare"
     out_dir = out or Path("reports") / f"{stem}-compare"
     written = result.save(out_dir, plots=plots)

@@ -30,6 +30,11 @@ producers' expected arrivals per second over the window), ``dead_lettered`` (per
 ``Broker.stats``), ``restarts`` (per queue with persistence, a list of :class:`RestartPoint`),
 ``pools`` (per pool ``crashes``, ``failures``, ``deduplicated``, from ``Pool.stats``) and
 ``faults`` (the scenario's broker faults, as dicts).
+
+Counts (``attempts``, ``receives``, ``processings``, ``delivery``) are 32-bit: every attempt but
+the accepted one adds a rejections row and every receive a deliveries row, so memory runs out
+long before a count reaches 2³¹. Producer and queue indices and ``stage`` are 16-bit: a scenario
+has at most 10,000 producers, queues and pools (``queuesim.scenario.limits``).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from queuesim.figures import RunMeta, Summary
 from queuesim.metrics import summarize, timeseries
 from queuesim.records import RunRecord
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
+from queuesim.scenario.limits import MAX_REPLICATIONS, MAX_SEED
 from queuesim.sim import simulate
 from queuesim.version import __version__
 
@@ -173,8 +174,10 @@ def run_experiment(
     """
     resolved, source = resolve_scenario(scenario, overrides)
     reps = resolved.replications if replications is None else replications
-    if reps < 1:
-        raise ValueError("replications must be ≥ 1")
+    if not 1 <= reps <= MAX_REPLICATIONS:
+        raise ValueError(f"replications must be ≥ 1 and ≤ {MAX_REPLICATIONS:,}, got {reps}")
+    if seed is not None and not 0 <= seed <= MAX_SEED:  # numpy's SeedSequence refuses it deep inside a worker
+        raise ValueError(f"seed must be ≥ 0 and ≤ 2⁶³−1, got {seed}")
     if max_events != 0:
         check_budget(resolved, reps, max_events)
     context: AbstractContextManager[Executor | None] = (

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from queuesim.figures import CI_HIGH, CI_LOW, Summary, latency_parts
+from queuesim.figures import CI_HIGH, CI_LOW, latency_parts
 from queuesim.report import figures_sweep as fs
 from queuesim.report.formatting import _num, figure_formatter, fmt_duration, fmt_fraction, fmt_per_second
 from queuesim.report.inputs import ReportError, SweepData

@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 from ._base import SCENARIO_RULE, Float, Frozen, Int, Violation, fail
 from .distributions import Constant, Distribution
 from .faults import BrokerFault, Chance, Crash, Variants
+from .limits import MAX_ATTEMPTS, MAX_FANOUT, MAX_NAMES, MAX_REPLICATIONS, MAX_SEED, MAX_WORKERS
 from .load_shapes import ArrivalKind, Batch, RateLimit, RateProfile, RateSpec, Trace, sync_violations, trace_shorthand
 from .routing import routing_violations, topological_order
 from .study import Cost, Slo, SweepSpec, study_violations
@@ -53,9 +54,9 @@ class RetryPolicy(Frozen):
     ``timeout``; the abandoned copy still runs, so every such retry adds work.
     """
 
-    attempts: Int = Field(1, ge=1)
+    attempts: Int = Field(default=1, ge=1, le=MAX_ATTEMPTS)
     backoff: Duration = 0.1
-    multiplier: Float = Field(2.0, ge=1)
+    multiplier: Float = Field(default=2.0, ge=1)
     max_backoff: Duration = 20.0
     jitter: Jitter = "full"
     respect_retry_after: bool = True
@@ -161,7 +162,7 @@ class Producer(Frozen):
         if isinstance(self.rate_spec, float):
             total = self.rate_spec * span
         elif self.rate_spec is not None:
-            total = self.rate_spec.cumulative(hi) - self.rate_spec.cumulative(lo)
+            total = float(self.rate_spec.cumulative(hi) - self.rate_spec.cumulative(lo))
         elif self.interarrival is not None:
             total = span / self.interarrival.mean
         elif self.trace is not None:
@@ -363,10 +364,10 @@ class WorkerPool(Frozen):
     """
 
     from_: str = Field(alias="from")
-    count: Int = Field(ge=1)
+    count: Int = Field(ge=1, le=MAX_WORKERS)
     service: Distribution
     to: str | None = None
-    fanout: Int = Field(1, ge=1)
+    fanout: Int = Field(1, ge=1, le=MAX_FANOUT)
     # faults (queuesim.scenario.faults): what the broker does with the message in hand decides
     # whether it is lost, redelivered later or requeued at once
     crash: Crash | None = None
@@ -403,21 +404,21 @@ class Scenario(Frozen):
     """
 
     name: str = "scenario"
-    seed: Int = Field(0, ge=0)
+    seed: Int = Field(0, ge=0, le=MAX_SEED)
     duration: PositiveDuration
     warmup: Duration = 0.0
-    replications: Int = Field(1, ge=1)
-    producers: Annotated[dict[Name, Producer], Field(min_length=1)]
-    queues: Annotated[dict[Name, Queue], Field(min_length=1)]
-    workers: Annotated[dict[Name, WorkerPool], Field(min_length=1)]
+    replications: Int = Field(1, ge=1, le=MAX_REPLICATIONS)
+    producers: Annotated[dict[Name, Producer], Field(min_length=1, max_length=MAX_NAMES)]
+    queues: Annotated[dict[Name, Queue], Field(min_length=1, max_length=MAX_NAMES)]
+    workers: Annotated[dict[Name, WorkerPool], Field(min_length=1, max_length=MAX_NAMES)]
     # Optional study sections (queuesim.scenario.study): what `queuesim sweep` varies, the limits
     # `plan` and sweep tables check, and the prices that give each run a cost.
     sweep: SweepSpec | None = None
     slo: Slo | None = None
     cost: Cost | None = None
     # scheduled broker faults, and named override sets that `queuesim compare` runs side by side
-    faults: list[BrokerFault] = []
-    variants: Variants = {}
+    faults: list[BrokerFault] = Field(default_factory=list)
+    variants: Variants = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _whole_scenario_rules(self) -> Scenario:
@@ -477,7 +478,7 @@ class Scenario(Frozen):
             # time-varying load: its mean over the measurement window
             rates[producer.to] += producer.mean_rate_over(self.warmup, self.duration)
         for queue in rates:  # pipeline order: a queue's inflow is final before it is forwarded
-            for name, pool, share in self._shares(queue):
+            for _name, pool, share in self._shares(queue):
                 if pool.to is not None:
                     rates[pool.to] += rates[queue] * share * pool.fanout
         return rates
@@ -486,10 +487,10 @@ class Scenario(Frozen):
         pools = self.pools_reading(queue)
         instant = [p for _, p in pools if math.isinf(p.capacity)]
         if instant:  # zero-service pools take everything, split by worker count
-            total = sum(p.count for p in instant)
-            return [(n, p, p.count / total if p in instant else 0.0) for n, p in pools]
-        total = sum(p.capacity for _, p in pools)
-        return [(n, p, p.capacity / total) for n, p in pools]
+            workers = sum(p.count for p in instant)
+            return [(n, p, p.count / workers if p in instant else 0.0) for n, p in pools]
+        capacity = sum(p.capacity for _, p in pools)
+        return [(n, p, p.capacity / capacity) for n, p in pools]
 
     def offered_load(self) -> dict[str, float]:
         """Offered load ρ per queue: arrival rate / total service capacity of the pools reading it.

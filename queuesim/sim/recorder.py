@@ -16,12 +16,14 @@ _REQUESTS = {"producer": ("h", 0), "created": ("d", NAN), "done": ("d", NAN), "o
              "responded": ("d", NAN), "abandoned": ("d", NAN), "throttled": ("d", NAN)}
 _MESSAGES = {
     "request": ("q", 0), "queue": ("h", 0), "stage": ("h", 0), "created": ("d", NAN),
-    "accepted": ("d", NAN), "attempts": ("h", 0), "receives": ("h", 0), "processings": ("h", 0),
+    # counts are 32-bit: a full queue with unlimited retries, or a poison message redelivered for ever,
+    # passes 32,767 in a long run; 2³¹ would need more deliveries/rejections rows than memory holds
+    "accepted": ("d", NAN), "attempts": ("i", 0), "receives": ("i", 0), "processings": ("i", 0),
     "done": ("d", NAN), "worker": ("i", -1), "outcome": ("b", 0), "reason": ("b", 0), "poison": ("b", 0),
 }
 _DELIVERIES = {
     "message": ("q", 0), "since": ("d", NAN), "until": ("d", NAN), "worker": ("i", -1),
-    "finished": ("d", NAN), "status": ("b", 0), "started": ("d", NAN), "delivery": ("h", 0),
+    "finished": ("d", NAN), "status": ("b", 0), "started": ("d", NAN), "delivery": ("i", 0),
 }
 _REJECTIONS = {"message": ("q", 0), "time": ("d", NAN)}
 # internal per-request bookkeeping: messages not yet settled, and the first failure

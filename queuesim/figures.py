@@ -262,7 +262,7 @@ def _text(doc: str) -> FigureSpec:
 
 
 def _percentile(percent: float) -> FigureSpec:
-    return _duration(f"{percent:g}th percentile", better="lower", limit=True, percentile=percent)
+    return _duration(f"{percent:g}th percentile", better="lower", limit=True, ci=True, percentile=percent)
 
 
 @dataclass(frozen=True)
@@ -356,7 +356,7 @@ class Latency(TypedDict):
 class QueueStats(TypedDict):
     """One queue's figures, pooled over replications; depths are time averages over the window."""
 
-    mean_depth: Annotated[float, _number("time-average of waiting messages", **_LIMITABLE)]
+    mean_depth: Annotated[float, _number("time-average of waiting messages", ci=True, **_LIMITABLE)]
     lost: Annotated[int, _count("messages lost at this queue", better="lower")]
     losses: Annotated[dict[str, int], _Each("cause", "by cause", _count("messages lost at this queue by cause", better="lower"))]
     duplicates: Annotated[int, _count("processings beyond the first of this queue's messages", better="lower")]
@@ -367,14 +367,15 @@ class QueueStats(TypedDict):
     rejected: Annotated[int, _count("publishes answered 503", better="lower")]
     dead_lettered: Annotated[int, _count("messages dead-lettered", better="lower")]
     redeliveries: Annotated[int, _count("receives beyond the first")]
-    mean_wait: Annotated[float | None, _duration("waiting time per accepted message, every spell (Little's law)", **_LIMITABLE)]
+    mean_wait: Annotated[float | None, _duration("waiting time per accepted message, every spell (Little's law)", ci=True,
+                                                 **_LIMITABLE)]
 
 
 class PoolStats(TypedDict):
     """One worker pool's figures."""
 
     count: Annotated[int, _count("workers")]
-    utilization: Annotated[float, _fraction("time in service / worker time", **_LIMITABLE)]
+    utilization: Annotated[float, _fraction("time in service / worker time", ci=True, **_LIMITABLE)]
     completed: Annotated[int, _count("processings finished, duplicates included")]
     crashes: Annotated[int, _count("worker crashes", better="lower")]
     failures: Annotated[int, _count("processings that failed", better="lower")]
@@ -416,7 +417,7 @@ class Summary(RunMeta):
     queues: Annotated[dict[str, QueueStats], _Each("name", "per queue")]
     workers: Annotated[dict[str, PoolStats], _Each("name", "per worker pool")]
     ci95: Annotated[dict[str, list[float] | None], _text("95% intervals [low, high] keyed by figure path")]
-    ci_method: Annotated[str, _text("how the intervals were made: replications or batch_means")]
+    ci_method: Annotated[str, _text("how the intervals were made: replications, or batch_means of the one run")]
     losses: Annotated[dict[str, int], _Each("cause", "by cause", _count("messages lost by cause", better="lower"))]
     poison: Poison
     faults: Annotated[list[FaultRecovery], _text("recovery after each scheduled broker fault")]

@@ -104,9 +104,22 @@ def test_the_typed_structure_is_summary_json_in_file_order(summary: Mapping[str,
 
 
 def test_the_intervals_are_those_of_the_entries_marked_ci(summary: Mapping[str, Any]) -> None:
-    assert list(summary["ci95"]) == [*(f"latency.{k}.mean" for k in figures.LATENCY_KINDS),
-                                     *(s.path for s in CATALOGUE if s.ci and s.path.startswith("rates."))]
-    assert set(summary["ci95"]) == {s.path for s in CATALOGUE if s.ci}
+    # every mean and percentile of every latency kind, every rate but base_load, and per queue and
+    # per pool the figures an SLO limits (but maxima, which have no interval), in file order
+    latency = [f"latency.{k}.{s}" for k in figures.LATENCY_KINDS for s in figures.LATENCY_STATS if s != "max"]
+    rates = [s.path for s in CATALOGUE if s.ci and s.path.startswith("rates.")]
+    assert "rates.base_load" not in rates and len(rates) == 7
+    per_name = [f"queues.{q}.{f}" for q in ("orders", "shipping") for f in ("mean_depth", "mean_wait")]
+    per_name += [f"workers.{w}.utilization" for w in ("fulfil", "ship")]
+    assert list(summary["ci95"]) == [*rates, *latency, *per_name]
+    assert {find(p) for p in summary["ci95"]} == {s for s in CATALOGUE if s.ci}
+    assert not spec("latency.end_to_end.max").ci and not spec("queues.orders.max_depth").ci
+    # each interval contains its figure (sectioning and the log-scale batch means are centred on it)
+    for path, ci in summary["ci95"].items():
+        value = summary_value(summary, path)
+        if ci is not None and value is not None:
+            assert ci[0] <= value * (1 + 1e-12) and value <= ci[1] * (1 + 1e-12), (path, ci, value)
+    assert summary["ci_method"] == "batch_means"
 
 
 def test_percentiles_and_latency_kinds_are_defined_once() -> None:

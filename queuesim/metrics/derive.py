@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import cast
 
 import numpy as np
 
@@ -32,11 +33,11 @@ class Derived:
 
     @cached_property
     def message_in(self) -> np.ndarray:
-        return self.request_in[self.rec.messages["request"]]
+        return cast(np.ndarray, self.request_in[self.rec.messages["request"]])
 
     @cached_property
     def delivery_in(self) -> np.ndarray:
-        return self.message_in[self.rec.deliveries["message"]]
+        return cast(np.ndarray, self.message_in[self.rec.deliveries["message"]])
 
     @cached_property
     def received(self) -> np.ndarray:
@@ -45,7 +46,7 @@ class Derived:
 
     @cached_property
     def delivery_queue(self) -> np.ndarray:
-        return self.rec.messages["queue"][self.rec.deliveries["message"]]
+        return cast(np.ndarray, self.rec.messages["queue"][self.rec.deliveries["message"]])
 
     def _first_per_message(self, rows: np.ndarray, column: str) -> np.ndarray:
         """Per message, ``column`` of the first of ``rows`` (in the given order) naming it; NaN if none."""
@@ -64,7 +65,7 @@ class Derived:
     def processed(self) -> np.ndarray:
         """Delivery rows whose processing ran to the end (acknowledged, stale, or held downstream)."""
         d = self.rec.deliveries
-        return np.isin(d["status"], _PROCESSED) & ~np.isnan(d["finished"])
+        return cast(np.ndarray, np.isin(d["status"], _PROCESSED) & ~np.isnan(d["finished"]))
 
     @cached_property
     def service(self) -> np.ndarray:
@@ -95,13 +96,48 @@ class Derived:
         return out
 
     def status_is(self, status: Delivery) -> np.ndarray:
-        return self.rec.deliveries["status"] == status
+        return cast(np.ndarray, self.rec.deliveries["status"] == status)
+
+    def section(self, lo: float, hi: float) -> Derived:
+        """The requests created in ``[lo, hi)`` of this run, as a run of their own: one batch of a
+        single run's confidence intervals (:mod:`queuesim.metrics.stats`).
+
+        Depths and busy time are measured over ``[lo, hi)``; waits run to the end of the run, as
+        for the whole window. Quantities that do not depend on the window are shared, not recomputed.
+        """
+        part = _Section(self.rec, lo, hi)
+        for name in _SHARED:
+            if name in self.__dict__:  # computed already: cached_property keeps it in the instance dict
+                part.__dict__[name] = self.__dict__[name]
+        return part
+
+
+#: Derived quantities of a run that do not depend on its window, shared by its sections.
+_SHARED = ("received", "delivery_queue", "first_receive", "processed", "service", "first_service", "delivery_pool")
+
+
+class _Section(Derived):
+    """The requests created in ``[lo, hi)`` of a run (see :meth:`Derived.section`)."""
+
+    def __init__(self, rec: RunRecord, lo: float, hi: float) -> None:
+        super().__init__(rec)
+        self._bounds = (lo, hi)
+
+    @property
+    def window(self) -> tuple[float, float]:
+        return self._bounds
+
+    @cached_property
+    def request_in(self) -> np.ndarray:
+        created = self.rec.requests["created"]
+        lo, hi = self._bounds
+        return (created >= lo) & (created < hi)
 
 
 def overlap(start: np.ndarray, end: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Length of each interval [start, end) inside [lo, hi]; NaN ends run to ``hi``."""
     end = np.where(np.isnan(end), hi, end)
-    return np.clip(np.minimum(end, hi) - np.maximum(start, lo), 0.0, None)
+    return cast(np.ndarray, np.clip(np.minimum(end, hi) - np.maximum(start, lo), 0.0, None))
 
 
 def steps(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,8 +1,9 @@
 """The headline figures of a run (``summary.json``): counts, rates, latencies, per queue and pool.
 
 Counts are summed over replications; rates and latency distributions are pooled; ``ci95`` holds
-95% intervals for the mean latencies and the rates, across replications when there are several and
-from batch means of the one run otherwise.
+the 95% interval of every figure the catalogue marks ``ci`` (means, percentiles, rates, queue
+depths and waits, utilization), across replications when there are several and from batches of
+the one run otherwise (the methods are in :mod:`queuesim.metrics.stats`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, cast
 import numpy as np
 
 from queuesim.figures import (
+    CATALOGUE,
     LATENCY_KINDS,
     Latency,
     Messages,
@@ -22,15 +24,22 @@ from queuesim.figures import (
     Rates,
     RunMeta,
     Summary,
+    latency_parts,
     latency_path,
+    quantile,
     spec,
 )
 from queuesim.metrics import faults as fault_figures
 from queuesim.metrics.derive import Derived, overlap, step_max
-from queuesim.metrics.stats import clean, describe, mean_ci
+from queuesim.metrics.stats import (
+    BATCHES,
+    clean,
+    describe,
+    mean_ci,
+    percentile_ci,
+    ratio_ci,
+)
 from queuesim.records import Delivery, Outcome, RunRecord
-
-BATCHES = 10  # batch means for a single long run
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -88,17 +97,24 @@ def _counts(d: Derived, select: np.ndarray | None = None) -> dict[str, int]:
     }
 
 
+#: Each rate of ``Rates`` but base_load as (numerator, denominator) of :func:`_counts`; None is the
+#: window in seconds. One definition for the figure and for the batches of its interval.
+_RATE_PARTS: dict[str, tuple[str, str | None]] = {
+    "throughput": ("completed", None),
+    "rejection": ("rejected", "attempts"),
+    "loss": ("lost", "produced"),
+    "duplicate": ("duplicates", "completed"),
+    "gave_up": ("gave_up", "produced"),
+    "offered": ("attempts", None),  # publish attempts per second, retries included
+    "abandoned": ("abandoned", "produced"),
+}
+
+
 def _rates(c: Mapping[str, int], window: float, base_load: float | None = None) -> Rates:
-    return {
-        "throughput": c["completed"] / window,
-        "rejection": clean(_ratio(c["rejected"], c["attempts"])),
-        "loss": clean(_ratio(c["lost"], c["produced"])),
-        "duplicate": clean(_ratio(c["duplicates"], c["completed"])),
-        "gave_up": clean(_ratio(c["gave_up"], c["produced"])),
-        "offered": c["attempts"] / window,  # publish attempts per second, retries included
-        "abandoned": clean(_ratio(c["abandoned"], c["produced"])),
-        "base_load": clean(base_load),
-    }
+    out: dict[str, float | None] = {
+        key: c[num] / window if den is None else clean(_ratio(c[num], c[den])) for key, (num, den) in _RATE_PARTS.items()}
+    out["base_load"] = clean(base_load)
+    return cast(Rates, out)  # the keys are those of Rates, in its order
 
 
 def _messages(counts: Mapping[str, int], redeliveries: int) -> Messages:
@@ -122,8 +138,9 @@ def _queues(deriveds: Sequence[Derived]) -> dict[str, QueueStats]:
             spell = d.delivery_queue == qi
             mine = spell & d.delivery_in
             area += overlap(dl["since"][spell], dl["until"][spell], lo, hi).sum()
-            # every waiting spell of the window's messages, so Little's law holds for mean_wait
-            waited += overlap(dl["since"][mine], dl["until"][mine], -np.inf, hi).sum()
+            # every waiting spell of the window's messages, to the end of the run (a section of
+            # the window too: queuesim.metrics.derive), so Little's law holds for mean_wait
+            waited += overlap(dl["since"][mine], dl["until"][mine], -np.inf, d.rec.duration).sum()
             peak = max(peak, step_max(dl["since"][spell], dl["until"][spell], lo, hi))
             accepted += int(np.count_nonzero(d.message_in & at_q & ~np.isnan(msg["accepted"])))
             rejected += int(np.count_nonzero(d.message_in[rej] & at_q[rej]))
@@ -178,34 +195,78 @@ def _pools(deriveds: Sequence[Derived]) -> dict[str, PoolStats]:
     return out
 
 
-def _batch_selects(d: Derived, batches: int) -> list[np.ndarray]:
-    lo, hi = d.window
-    edges = np.linspace(lo, hi, batches + 1)
-    created = d.rec.requests["created"]
-    return [(created >= a) & (created < b) for a, b in itertools.pairwise(edges)]
+def _batches(d: Derived) -> list[Derived]:
+    """:data:`BATCHES` consecutive batches of a run's window (its requests by creation time)."""
+    edges = np.linspace(*d.window, BATCHES + 1)
+    return [d.section(lo, hi) for lo, hi in itertools.pairwise(edges)]
 
 
-def _ci(deriveds: Sequence[Derived]) -> tuple[str, dict[str, list[float] | None]]:
-    """95% intervals of the mean latencies and of the rates the catalogue gives an interval."""
-    units: list[tuple[Derived, np.ndarray | None, float]]
-    if len(deriveds) >= 2:
-        method = "replications"
-        units = [(d, None, d.window[1] - d.window[0]) for d in deriveds]
-    else:
-        method = "batch_means"
-        d = deriveds[0]
-        width = (d.window[1] - d.window[0]) / BATCHES
-        units = [(d, sel, width) for sel in _batch_selects(d, BATCHES)]
-    samples: dict[str, list[float]] = {}
-    for d, sel, width in units:
-        lat = latency_samples(d, sel)
-        for k in LATENCY_KINDS:
-            v = lat[k][~np.isnan(lat[k])]
-            samples.setdefault(latency_path(k, "mean"), []).append(float(v.mean()) if v.size else np.nan)
-        for k, r in _rates(_counts(d, sel), width).items():
-            if spec(f"rates.{k}").ci:
-                samples.setdefault(f"rates.{k}", []).append(np.nan if r is None else cast(float, r))
-    return method, {k: mean_ci(v) for k, v in samples.items()}
+def _ci_paths(rec: RunRecord) -> list[str]:
+    """The concrete paths of every figure the catalogue gives an interval, in file order (a queue's, then the next's)."""
+    entries = [s for s in CATALOGUE if s.ci]
+    paths = [s.path for s in entries if s.fixed]
+    for block, names in (("queues", rec.queues), ("workers", rec.pools)):
+        pattern = [s.path for s in entries if s.path.startswith(f"{block}.<name>.")]
+        paths += [p.replace("<name>", name) for name in names for p in pattern]
+    return paths
+
+
+def _ci(deriveds: Sequence[Derived], latency: Latency) -> tuple[str, dict[str, list[float] | None]]:
+    """95% intervals of every figure the catalogue marks ``ci``, keyed by its dotted path.
+
+    Each unit (a replication, or a batch of the one run) gives every figure as a numerator and a
+    denominator; over replications the interval is Student-t on the units' values, over one run's
+    batches the ratio estimator on a log scale. A percentile is sectioned around the pooled one in
+    ``latency``, its sections made of consecutive batches of the replications.
+    """
+    method = "replications" if len(deriveds) >= 2 else "batch_means"
+    batches = [b for d in deriveds for b in _batches(d)]
+    units = list(deriveds) if method == "replications" else batches
+    parts: dict[str, tuple[list[float], list[float]]] = {}
+
+    def add(path: str, num: float, den: float) -> None:
+        nums, dens = parts.setdefault(path, ([], []))
+        nums.append(float(num))
+        dens.append(float(den))
+
+    for unit in units:
+        width = unit.window[1] - unit.window[0]
+        counts = _counts(unit)
+        for key, (num, den) in _RATE_PARTS.items():
+            add(f"rates.{key}", counts[num], width if den is None else counts[den])
+        lat = latency_samples(unit)
+        for kind in LATENCY_KINDS:
+            values = lat[kind][~np.isnan(lat[kind])]
+            add(latency_path(kind, "mean"), values.sum(), values.size)
+        for name, queue in _queues([unit]).items():
+            add(f"queues.{name}.mean_depth", queue["mean_depth"] * width, width)
+            add(f"queues.{name}.mean_wait", (queue["mean_wait"] or 0.0) * queue["accepted"], queue["accepted"])
+        for name, pool in _pools([unit]).items():
+            add(f"workers.{name}.utilization", pool["utilization"] * pool["count"] * width, pool["count"] * width)
+
+    # Percentiles are sectioned over the batches of every replication, in order: groups of whole
+    # replications when there are many, batches of each when a few long ones hold enough samples.
+    samples: dict[str, list[np.ndarray]] = {k: [] for k in LATENCY_KINDS}
+    for batch in batches:
+        lat = latency_samples(batch)
+        for kind in LATENCY_KINDS:
+            samples[kind].append(lat[kind][~np.isnan(lat[kind])])
+
+    out: dict[str, list[float] | None] = {}
+    for path in _ci_paths(deriveds[0].rec):
+        parsed = latency_parts(path)
+        q = None if parsed is None else quantile(parsed[1])
+        if parsed is not None and q is not None:
+            kind, stat = parsed
+            pooled = cast(Mapping[str, Mapping[str, float | None]], latency)[kind][stat]
+            out[path] = percentile_ci(samples[kind], q, pooled)
+            continue
+        nums, dens = parts[path]
+        if method == "replications":
+            out[path] = mean_ci([n / d if d else np.nan for n, d in zip(nums, dens, strict=True)])
+        else:
+            out[path] = ratio_ci(nums, dens, upper=1.0 if spec(path).kind == "fraction" else None)
+    return method, out
 
 
 def _base_load(records: Sequence[RunRecord]) -> float | None:
@@ -237,7 +298,8 @@ def summarize(records: Sequence[RunRecord], meta: RunMeta | None = None) -> Summ
     counts = {k: sum(c[k] for c in per_rep) for k in per_rep[0]}
     samples = [latency_samples(d) for d in deriveds]  # once per replication: each is a pass over the records
     pooled = {k: np.concatenate([smp[k] for smp in samples]) for k in LATENCY_KINDS}
-    method, ci = _ci(deriveds)
+    latency = cast(Latency, {k: describe(v) for k, v in pooled.items()})  # the keys are LATENCY_KINDS
+    method, ci = _ci(deriveds, latency)
     queues = _queues(deriveds)
     faults = cast(Sequence[Mapping[str, Any]], records[0].extra.get("faults", []))
     # offered_load and warnings are the API's to add: the scenario knows them, the records do not
@@ -247,8 +309,7 @@ def summarize(records: Sequence[RunRecord], meta: RunMeta | None = None) -> Summ
         "window": window,
         "messages": _messages(counts, sum(q["redeliveries"] for q in queues.values())),
         "rates": _rates(counts, window * len(records), _base_load(records)),
-        # the keys are LATENCY_KINDS, the fields of Latency
-        "latency": cast(Latency, {k: describe(v) for k, v in pooled.items()}),
+        "latency": latency,
         "queues": queues,
         "workers": _pools(deriveds),
         "ci95": ci,

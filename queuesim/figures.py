@@ -16,7 +16,7 @@ This module is a leaf: it imports only the standard library, numpy and :mod:`que
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import (
@@ -51,6 +51,8 @@ __all__ = [
     "LATENCY_KINDS", "LATENCY_LABELS", "LATENCY_STATS", "PERCENTILES",
     "catalogue_of", "find", "spec", "limit_spec", "quantile", "stat_label", "latency_path", "latency_parts",
     "summary_value", "value_or_none", "format_figure",
+    # verdicts against a limit
+    "Verdict", "VERDICTS", "verdict", "worst",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -683,3 +685,49 @@ def format_figure(kind: Kind, value: Any, style: Style = "compact", *, decimals:
     if style == "report":
         return _report(kind, v)
     return _terminal(kind, v, decimals, unit)
+
+
+# ---------------------------------------------------------------------------------------------
+# Verdicts: a figure against an upper limit, allowing for its sampling noise.
+
+#: What a limit's 95% interval says: wholly at or below the limit (``met``), wholly above it
+#: (``not met``), or straddling it (``borderline``: more replications would settle it).
+Verdict = Literal["met", "borderline", "not met"]
+#: The verdicts from best to worst.
+VERDICTS: tuple[Verdict, ...] = ("met", "borderline", "not met")
+
+
+def verdict(value: float | None, limit: float, ci: Sequence[float | None] | None, interval: bool = True) -> Verdict:
+    """A figure against its upper limit: ``met`` when its whole 95% interval is at or below the limit,
+    ``not met`` when wholly above, ``borderline`` when the interval contains the limit.
+
+    Parameters
+    ----------
+    value : float or None
+        The estimate; None (the run has no such figure) is not met, since nothing shows the limit holds.
+    limit : float
+    ci : [low, high] or None
+        The figure's 95% interval from ``summary.json``'s ``ci95``.
+    interval : bool, default True
+        Whether the catalogue gives the figure an interval (:attr:`FigureSpec.ci`). One that should
+        have an interval but has none in this run (too few samples beyond a percentile) is
+        borderline; one that never has one (a maximum) is judged on its value.
+
+    Examples
+    --------
+    >>> verdict(0.19, 0.2, [0.18, 0.195]), verdict(0.199, 0.2, [0.19, 0.21]), verdict(0.25, 0.2, [0.21, 0.3])
+    ('met', 'borderline', 'not met')
+    """
+    if value is None:
+        return "not met"
+    if ci is not None and ci[0] is not None and ci[1] is not None:
+        low, high = float(ci[0]), float(ci[1])
+        return "met" if high <= limit else "not met" if low > limit else "borderline"
+    if interval:
+        return "borderline"
+    return "met" if value <= limit else "not met"
+
+
+def worst(verdicts: Iterable[Verdict]) -> Verdict:
+    """The worst of several verdicts (``met`` for none)."""
+    return max(verdicts, key=VERDICTS.index, default="met")

@@ -50,12 +50,14 @@ def _observations(summary: Mapping[str, Any], data: Mapping[str, Any] | None,
     out = []
     for c in checks:
         fmt = figure_formatter(c.path)
-        if not c.met:
+        if c.verdict == "not met":
             out.append(f"`{c.path}` is {fmt(c.value)}, above its limit of {_limit_text(c.path, c.limit)}.")
     for c in checks:
         if c.borderline:
-            out.append(f"`{c.path}` has the limit inside its 95% interval ({fmt_ci(c)}): run more "
-                       "replications (`--replications`) before relying on the verdict.")
+            inside = (f"has the limit inside its 95% interval ({fmt_ci(c)})" if c.ci is not None
+                      else "has no 95% interval (too few samples beyond the percentile)")
+            out.append(f"`{c.path}` {inside}: borderline; run more replications (`--precision 2%`) "
+                       "before relying on the verdict.")
     m, r = summary.get("messages") or {}, summary.get("rates") or {}
     lat = summary.get("latency") or {}
     queues = (data or {}).get("queues") or {}
@@ -162,9 +164,11 @@ def build_run_report(run: RunData, extra_slo: Mapping[str, Any] | None = None) -
     # verdict
     obs = _observations(s, run.scenario_data, checks)
     if checks:
-        failed = [c for c in checks if not c.met]
-        tone: Tone = "bad" if failed else ("warn" if any(c.borderline for c in checks) else "ok")
+        failed = [c for c in checks if c.verdict == "not met"]
+        unsure = [c for c in checks if c.borderline]
+        tone: Tone = "bad" if failed else ("warn" if unsure else "ok")
         head = (f"SLO not met: {len(failed)} of {len(checks)} limits exceeded" if failed
+                else f"SLO borderline: {len(unsure)} of {len(checks)} limits inside the 95% interval" if unsure
                 else f"SLO met: all {len(checks)} limits hold")
     else:
         tone = "muted"

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from queuesim.figures import value_or_none
+from queuesim.figures import Verdict, find, value_or_none, verdict
 from queuesim.report.formatting import _num, figure_formatter
 from queuesim.report.render import Block, Cell, table
 
@@ -37,13 +37,20 @@ class Check:
     ci: tuple[float, float] | None
 
     @property
+    def verdict(self) -> Verdict:
+        """Met / borderline / not met from the figure's 95% interval (:func:`queuesim.figures.verdict`)."""
+        entry = find(self.path)
+        return verdict(self.value, self.limit, self.ci, entry is not None and entry.ci)
+
+    @property
     def met(self) -> bool:
-        return self.value is not None and self.value <= self.limit
+        """Whether the verdict is met: the whole 95% interval at or below the limit."""
+        return self.verdict == "met"
 
     @property
     def borderline(self) -> bool:
-        """The 95% interval has the limit inside it: more replications would settle it."""
-        return self.ci is not None and self.ci[0] <= self.limit < self.ci[1]
+        """The 95% interval has the limit inside it (or is missing): more replications would settle it."""
+        return self.verdict == "borderline"
 
 
 
@@ -68,13 +75,15 @@ def _slo_table(checks: Sequence[Check]) -> Block:
     rows = []
     for c in checks:
         fmt = figure_formatter(c.path)
-        status = (Cell("met · borderline", "warn") if c.met and c.borderline else Cell("met", "ok") if c.met
-                  else Cell("NOT met · borderline", "warn") if c.borderline else Cell("NOT met", "bad"))
+        status = {"met": Cell("met", "ok"), "borderline": Cell("borderline", "warn"),
+                  "not met": Cell("NOT met", "bad")}[c.verdict]
         rows.append((Cell(f"`{c.path}`"), Cell(f"≤ {_limit_text(c.path, c.limit)}"), Cell(fmt(c.value)),
-                     Cell(f"{fmt(c.ci[0])} – {fmt(c.ci[1])}" if c.ci else ""), status))
-    return table(("limited figure", "limit", "value", "95% CI", "status"), rows, align="lrrrl",
-                 caption="A limit is met when the figure is at or below it; borderline: the 95% "
-                         "interval contains the limit.")
+                     Cell(f"{fmt(c.ci[0])} – {fmt(c.ci[1])}" if c.ci else "—"), status))
+    return table(("limited figure", "limit", "value", "95% CI", "verdict"), rows, align="lrrrl",
+                 caption="Met: the whole 95% interval is at or below the limit; NOT met: wholly above it; "
+                         "borderline: the interval contains the limit (or the run had too few samples for "
+                         "one), so more replications (`--precision`) would settle it. A maximum has no "
+                         "interval and is judged on its value.")
 
 
 

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from queuesim.experiment.compare import Comparison
 from queuesim.experiment.compare import compare as run_comparison
 from queuesim.experiment.execute import Execution, run_experiment, summary_of
+from queuesim.experiment.slo import Slo, SloReport, check_slo
 from queuesim.figures import Summary
 from queuesim.metrics import deliveries_frame, messages_frame, requests_frame, timeseries
 from queuesim.outputs import atomic_directory
@@ -43,6 +44,12 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     #: The summary when the experiment layer already built it (``run`` does); else built on first access.
     precomputed_summary: Summary | None = field(default=None, repr=False, compare=False)
+    #: The SLO limits of the run: the scenario's ``slo:`` and any given to :func:`run`.
+    slo: Slo | None = None
+
+    def verdicts(self) -> SloReport | None:
+        """Each SLO limit checked against the summary (met / borderline / not met), None without an SLO."""
+        return None if self.slo is None else check_slo(self.summary, self.slo)
 
     @cached_property
     def summary(self) -> Summary:
@@ -108,6 +115,9 @@ def run(
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
     max_events: int | None = 0,
+    slo: Slo | Mapping[str, Any] | Sequence[str] | None = None,
+    precision: float | str | None = None,
+    max_replications: int | None = None,
 ) -> RunResult:
     """Simulate a scenario (a path to YAML or a loaded :class:`Scenario`).
 
@@ -124,16 +134,27 @@ def run(
     max_events : int or None, default 0
         Refuse (``BudgetError``) a run estimated to need more simulation events than this, before
         it starts; None sizes the limit to this machine's memory (as ``queuesim run`` does), 0 sets none.
+    slo : Slo, mapping or sequence of str, optional
+        Limits added to the scenario's ``slo:`` (``['latency.end_to_end.p99=500ms']``):
+        :meth:`RunResult.verdicts` checks them, and ``precision`` watches their figures.
+    precision : float or str, optional
+        Keep adding replications until every SLO figure (without an SLO: the mean and p99
+        end-to-end latency and the throughput) has a 95% interval no wider than ``±precision`` of
+        its value (``'2%'`` or 0.02); default the scenario's ``precision:``. The summary's
+        ``precision`` block says what was reached.
+    max_replications : int, optional
+        The cap of a precision-driven run (default the scenario's, else 50).
     """
     done = run_experiment(scenario, seed=seed, replications=replications, overrides=overrides, executor=executor,
-                          max_events=max_events)
+                          max_events=max_events, slo=slo, precision=precision, max_replications=max_replications)
     return _result(done)
 
 
 def _result(done: Execution) -> RunResult:
     assert done.records is not None  # run_experiment keeps them
     return RunResult(scenario=done.scenario, records=done.records, seed=done.seed,
-                     source=done.summary.get("source"), warnings=done.warnings, precomputed_summary=done.summary)
+                     source=done.summary.get("source"), warnings=done.warnings, precomputed_summary=done.summary,
+                     slo=done.slo)
 
 
 @dataclass

@@ -426,6 +426,9 @@ class Summary(RunMeta):
     # the API adds these two after summarizing: the scenario knows them, the records do not
     offered_load: NotRequired[Annotated[dict[str, float], _Each("name", "per queue", _number("offered load ρ"))]]
     warnings: NotRequired[Annotated[list[str], _text("what the run warns about")]]
+    # only in a precision-driven run (queuesim.experiment.precision): what the replications reached
+    precision: NotRequired[Annotated[dict[str, Any], _text("target, relative half-width reached per figure, "
+                                                          "replications used, capped or not")]]
 
 
 # ---------------------------------------------------------------------------------------------

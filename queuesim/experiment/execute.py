@@ -2,7 +2,8 @@
 
 ``execute`` is what ``queuesim.run`` (through the API), sweeps, plans, compare and every executor
 call: it runs the replications (in this process, or mapped over an executor), then builds
-``summary.json`` once. ``Task`` is the picklable form that a sweep or a plan sends to a process
+``summary.json``; with a precision rule (:mod:`queuesim.experiment.precision`) it adds
+replications in rounds until the rule is satisfied or capped. ``Task`` is the picklable form that a sweep or a plan sends to a process
 pool or a Dask worker; it brings back only what its caller asked for (the summary, optionally the
 time series), since shipping the event records of every point back would cost more than running it.
 """
@@ -10,15 +11,18 @@ time series), since shipping the event records of every point back would cost mo
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
 from queuesim.experiment.budget import check_budget
 from queuesim.experiment.executors import default_executor
+from queuesim.experiment.precision import PrecisionRule, precision_rule
+from queuesim.experiment.slo import Slo, merge_slo
 from queuesim.figures import RunMeta, Summary
 from queuesim.metrics import summarize, timeseries
 from queuesim.records import RunRecord
@@ -85,6 +89,8 @@ class Execution:
     records: list[RunRecord] | None = None
     timeseries: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
+    #: The SLO limits the run was checked against (the scenario's and any given), None without.
+    slo: Slo | None = None
 
 
 def execute(
@@ -96,6 +102,8 @@ def execute(
     source: str | None = None,
     keep_records: bool = True,
     with_timeseries: bool = False,
+    precision: PrecisionRule | None = None,
+    slo: Slo | None = None,
 ) -> Execution:
     """Simulate ``replications`` of ``scenario`` (default: its own) and summarize them.
 
@@ -114,21 +122,33 @@ def execute(
         Keep the event records (needed for tables, parquet files and plots).
     with_timeseries : bool, default False
         Also compute the bucketed time series (averaged over replications).
+    precision : PrecisionRule, optional
+        Add replications in rounds (on ``executor``) until the rule is satisfied or capped; the
+        summary then has a ``precision`` block saying what was reached.
+    slo : Slo, optional
+        The limits whose figures ``precision`` watches (without them, the headline figures).
     """
     seed = scenario.seed if seed is None else seed
     reps = scenario.replications if replications is None else replications
     if reps < 1:
         raise ValueError("replications must be ≥ 1")
-    jobs = [(scenario, r, seed) for r in range(reps)]
-    if executor is None:
-        records = [simulate_replication(j) for j in jobs]
-    else:
-        records = list(executor.map(simulate_replication, jobs))
     warnings = scenario_warnings(scenario)
-    summary = summary_of(scenario, records, seed, source, warnings)
+    records: list[RunRecord] = []
+    while True:
+        # replication r always draws from (seed, r): a later round only adds replications, the
+        # ones already run are kept as they are
+        jobs = [(scenario, r, seed) for r in range(len(records), reps)]
+        records += [simulate_replication(j) for j in jobs] if executor is None else executor.map(simulate_replication, jobs)
+        summary = summary_of(scenario, records, seed, source, warnings)
+        more = None if precision is None else precision.next_replications(summary, slo)
+        if more is None:
+            break
+        reps = more
+    if precision is not None:
+        summary["precision"] = precision.report(summary, slo)
     series = timeseries(records) if with_timeseries else None
     return Execution(scenario=scenario, seed=seed, summary=summary, records=records if keep_records else None,
-                     timeseries=series, warnings=warnings)
+                     timeseries=series, warnings=warnings, slo=slo)
 
 
 @dataclass(frozen=True)
@@ -138,11 +158,15 @@ class Task:
     scenario: Scenario
     replications: int
     with_timeseries: bool = False
+    #: Add replications until this rule is satisfied (a precision-driven point or plan candidate).
+    precision: PrecisionRule | None = None
+    slo: Slo | None = None
 
 
 def run_task(task: Task) -> Execution:
     """Run a task in this process (replications serially: the executor parallelises over tasks), without its records."""
-    return execute(task.scenario, task.replications, keep_records=False, with_timeseries=task.with_timeseries)
+    return execute(task.scenario, task.replications, keep_records=False, with_timeseries=task.with_timeseries,
+                   precision=task.precision, slo=task.slo)
 
 
 def resolve_scenario(
@@ -165,12 +189,18 @@ def run_experiment(
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
     max_events: int | None = 0,
+    slo: Slo | Mapping[str, Any] | Sequence[str] | None = None,
+    precision: float | str | None = None,
+    max_replications: int | None = None,
 ) -> Execution:
     """Resolve a scenario and execute it with its records kept: one replication here, several on a
     process pool over every core unless ``executor`` says otherwise.
 
     ``max_events`` refuses a run estimated above it (:func:`queuesim.experiment.budget.check_budget`;
     None: half this machine's memory; 0, the default: no limit) before anything is simulated.
+    ``slo`` adds limits to the scenario's (the execution carries the merged ones); ``precision``
+    (``'2%'``; default the scenario's ``precision:``) adds replications, up to
+    ``max_replications``, until every SLO figure (or headline figure) is that precise.
     """
     resolved, source = resolve_scenario(scenario, overrides)
     reps = resolved.replications if replications is None else replications
@@ -178,10 +208,16 @@ def run_experiment(
         raise ValueError(f"replications must be ≥ 1 and ≤ {MAX_REPLICATIONS:,}, got {reps}")
     if seed is not None and not 0 <= seed <= MAX_SEED:  # numpy's SeedSequence refuses it deep inside a worker
         raise ValueError(f"seed must be ≥ 0 and ≤ 2⁶³−1, got {seed}")
+    limits = merge_slo(resolved, slo)
+    rule = precision_rule(resolved, precision, max_replications)
+    if rule is not None and rule.max_replications < reps:
+        raise ValueError(f"max_replications ({rule.max_replications}) is below the replications asked for ({reps})")
     if max_events != 0:
-        check_budget(resolved, reps, max_events)
+        check_budget(resolved, reps if rule is None else rule.max_replications, max_events)
+    parallel = reps > 1 or rule is not None
     context: AbstractContextManager[Executor | None] = (
-        nullcontext(executor) if executor is not None or reps == 1 else default_executor(reps)
+        nullcontext(executor) if executor is not None or not parallel
+        else default_executor(reps if rule is None else rule.max_replications)
     )
     with context as ex:
-        return execute(resolved, reps, seed=seed, executor=ex, source=source)
+        return execute(resolved, reps, seed=seed, executor=ex, source=source, precision=rule, slo=limits)

@@ -52,7 +52,7 @@ __all__ = [
     "catalogue_of", "find", "spec", "limit_spec", "quantile", "stat_label", "latency_path", "latency_parts",
     "summary_value", "value_or_none", "format_figure",
     # verdicts against a limit
-    "Verdict", "VERDICTS", "verdict", "worst",
+    "Verdict", "VERDICTS", "verdict", "percentile_floor", "worst",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -700,7 +700,8 @@ Verdict = Literal["met", "borderline", "not met"]
 VERDICTS: tuple[Verdict, ...] = ("met", "borderline", "not met")
 
 
-def verdict(value: float | None, limit: float, ci: Sequence[float | None] | None, interval: bool = True) -> Verdict:
+def verdict(value: float | None, limit: float, ci: Sequence[float | None] | None, interval: bool = True,
+            floor: float | None = None) -> Verdict:
     """A figure against its upper limit: ``met`` when its whole 95% interval is at or below the limit,
     ``not met`` when wholly above, ``borderline`` when the interval contains the limit.
 
@@ -714,7 +715,10 @@ def verdict(value: float | None, limit: float, ci: Sequence[float | None] | None
     interval : bool, default True
         Whether the catalogue gives the figure an interval (:attr:`FigureSpec.ci`). One that should
         have an interval but has none in this run (too few samples beyond a percentile) is
-        borderline; one that never has one (a maximum) is judged on its value.
+        borderline, unless ``floor`` is above the limit; one that never has one (a maximum) is
+        judged on its value.
+    floor : float, optional
+        A 95% lower bound for a figure without an interval (:func:`percentile_floor`).
 
     Examples
     --------
@@ -727,8 +731,28 @@ def verdict(value: float | None, limit: float, ci: Sequence[float | None] | None
         low, high = float(ci[0]), float(ci[1])
         return "met" if high <= limit else "not met" if low > limit else "borderline"
     if interval:
-        return "borderline"
+        return "not met" if floor is not None and floor > limit else "borderline"
     return "met" if value <= limit else "not met"
+
+
+def percentile_floor(summary: Mapping[str, Any], path: str) -> float | None:
+    """A 95% lower bound for a latency percentile that has no interval of its own (too few samples
+    beyond it): the highest low end among the intervals of the lower percentiles of the same
+    latency, since a percentile is at least every lower one (p99 ≥ p90).
+
+    Returns
+    -------
+    float or None
+        None for any other figure, or when no lower percentile has an interval.
+    """
+    parts = latency_parts(path)
+    if parts is None or parts[1] not in PERCENTILES:
+        return None
+    kind, stat = parts
+    intervals = summary.get("ci95") or {}
+    lows = [ci[0] for lower, percent in PERCENTILES.items() if percent < PERCENTILES[stat]
+            for ci in [intervals.get(latency_path(kind, lower))] if ci and ci[0] is not None]
+    return max(lows) if lows else None
 
 
 def worst(verdicts: Iterable[Verdict]) -> Verdict:

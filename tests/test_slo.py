@@ -165,6 +165,9 @@ def test_verdicts_come_from_the_interval() -> None:
     assert str(by_path["latency.end_to_end.p99"]) == "latency.end_to_end.p99 = 199.2ms ≤ 200ms: borderline (95% CI 190ms … 209ms)"
     assert report.to_dict()["verdict"] == "not met" and report.to_dict()["checks"][0]["verdict"] == "borderline"
     assert check_slo(summary, {"rates.rejection": "0.1%"}).verdict == "met"
+    # a percentile without an interval is at least every lower one: above the limit by p99's interval, p999 is not met
+    [p999] = check_slo(summary, {"latency.end_to_end.p999": "150ms"}).checks
+    assert p999.floor == 0.190 and p999.verdict == "not met"
     assert check_slo({"latency": {"end_to_end": {"p99": None}}, "ci95": {}}, {"latency.end_to_end.p99": "1s"}).verdict == "not met"
 
 

@@ -22,7 +22,17 @@ from typing import Any
 from pydantic import ValidationError
 
 from queuesim.errors import Problem, ScenarioError
-from queuesim.figures import VERDICTS, Kind, Verdict, format_figure, limit_spec, summary_value, verdict, worst
+from queuesim.figures import (
+    VERDICTS,
+    Kind,
+    Verdict,
+    format_figure,
+    limit_spec,
+    percentile_floor,
+    summary_value,
+    verdict,
+    worst,
+)
 from queuesim.scenario import Scenario
 from queuesim.scenario.study import Slo, slo_name_problems
 from queuesim.scenario.yaml_lines import load_value
@@ -46,6 +56,8 @@ class SloCheck:
     value: float | None
     ci95: tuple[float, float] | None = None
     interval: bool = True
+    #: For a percentile without an interval, a 95% lower bound from the lower percentiles' intervals.
+    floor: float | None = None
 
     @property
     def met(self) -> bool:
@@ -66,10 +78,11 @@ class SloCheck:
         above, ``borderline`` when it straddles the limit (:func:`queuesim.figures.verdict`).
 
         A figure the catalogue gives an interval but this run could not (too few samples beyond a
-        percentile) is borderline: nothing shows which side it is on. A maximum has no interval
-        and is judged on its value. No value at all is not met.
+        percentile) is borderline, unless a lower percentile's interval is already above the limit
+        (``floor``): then it is not met. A maximum has no interval and is judged on its value. No
+        value at all is not met.
         """
-        return verdict(self.value, self.limit, self.ci95, self.interval)
+        return verdict(self.value, self.limit, self.ci95, self.interval, self.floor)
 
     def __str__(self) -> str:
         sign = "≤" if self.met else ">"
@@ -231,6 +244,7 @@ def check_slo(summary: Mapping[str, Any], slo: Slo | Mapping[str, Any]) -> SloRe
                 value=None if value is None else float(value),
                 ci95=(float(ci[0]), float(ci[1])) if ci and ci[0] is not None and ci[1] is not None else None,
                 interval=entry.ci,
+                floor=percentile_floor(summary, path),
             )
         )
     return SloReport(tuple(checks))

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from queuesim.figures import Verdict, find, value_or_none, verdict
+from queuesim.figures import Verdict, find, percentile_floor, value_or_none, verdict
 from queuesim.report.formatting import _num, figure_formatter
 from queuesim.report.render import Block, Cell, table
 
@@ -35,12 +35,14 @@ class Check:
     limit: float
     value: float | None
     ci: tuple[float, float] | None
+    #: For a percentile without an interval, a 95% lower bound from the lower percentiles' intervals.
+    floor: float | None = None
 
     @property
     def verdict(self) -> Verdict:
         """Met / borderline / not met from the figure's 95% interval (:func:`queuesim.figures.verdict`)."""
         entry = find(self.path)
-        return verdict(self.value, self.limit, self.ci, entry is not None and entry.ci)
+        return verdict(self.value, self.limit, self.ci, entry is not None and entry.ci, self.floor)
 
     @property
     def met(self) -> bool:
@@ -61,7 +63,7 @@ def check_limits(summary: Mapping[str, Any], limits: Mapping[str, float]) -> lis
     for path, limit in limits.items():
         ci = intervals.get(path)
         ci_t = (float(ci[0]), float(ci[1])) if ci and _num(ci[0]) is not None and _num(ci[1]) is not None else None
-        out.append(Check(path, float(limit), _num(value_or_none(summary, path)), ci_t))
+        out.append(Check(path, float(limit), _num(value_or_none(summary, path)), ci_t, percentile_floor(summary, path)))
     return out
 
 

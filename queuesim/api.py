@@ -196,6 +196,7 @@ def compare(
     replications: int | None = None,
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
+    slo: Slo | Mapping[str, Any] | Sequence[str] | None = None,
 ) -> CompareResult:
     """Run variants side by side with common random numbers.
 
@@ -206,9 +207,12 @@ def compare(
     seed, replications, overrides, executor
         As for :func:`run`; the same seed drives every variant, so the same requests arrive and
         the same faults are drawn in each: the differences come from the design.
+    slo : Slo, mapping or sequence of str, optional
+        Limits added to each variant's ``slo:``; the table gets ``slo.verdict`` and a
+        ``slo.<path>.verdict`` column per limit (met / borderline / not met).
     """
     return CompareResult(run_comparison(sources, seed=seed, replications=replications, overrides=overrides,
-                                        executor=executor))
+                                        executor=executor, slo=slo))
 
 
 def report(

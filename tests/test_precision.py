@@ -5,7 +5,6 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-
 from queuesim import ScenarioError, parse_scenario, run, theory
 from queuesim.experiment.executors import SerialExecutor
 from queuesim.experiment.precision import HEADLINE, PrecisionRule, precision_rule, relative_half_width

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ import pandas as pd
 
 from queuesim.errors import Problem, ScenarioError
 from queuesim.experiment.execute import Execution, run_experiment
+from queuesim.experiment.slo import Slo, check_slo
 from queuesim.figures import Summary, summary_value
 from queuesim.outputs import atomic_directory
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
@@ -87,13 +88,18 @@ class Comparison:
 
     @property
     def table(self) -> pd.DataFrame:
-        """One row per variant: its brokers and the figures of :data:`COLUMNS`, losses by cause and drain times."""
+        """One row per variant: its brokers and the figures of :data:`COLUMNS`, losses by cause and drain times;
+        with SLO limits, ``slo.verdict`` and one ``slo.<path>.verdict`` per limit (met / borderline / not met)."""
         rows = []
         for name, done in self.executions.items():
             s = done.summary
             row: dict[str, Any] = {"variant": name, "brokers": ", ".join(
                 sorted({_broker_label(q) for q in done.scenario.queues.values()}))}
             row.update({col: summary_value(s, path) for col, path in COLUMNS})
+            if done.slo is not None:
+                report = check_slo(s, done.slo)
+                row["slo.verdict"] = report.verdict
+                row.update({f"slo.{c.path}.verdict": c.verdict for c in report.checks})
             for reason, n in s["losses"].items():
                 row[f"lost.{reason}"] = n
             for i, f in enumerate(s["faults"]):
@@ -127,6 +133,7 @@ def compare(
     replications: int | None = None,
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
+    slo: Slo | Mapping[str, Any] | Sequence[str] | None = None,
 ) -> Comparison:
     """Run variants side by side with common random numbers.
 
@@ -136,6 +143,8 @@ def compare(
         One scenario with a ``variants:`` section, or several scenarios (one variant each).
     seed, replications, overrides, executor
         As for :func:`queuesim.run`; the same seed drives every variant.
+    slo : Slo, mapping or sequence of str, optional
+        Limits added to each variant's own ``slo:``; the table gets a verdict per limit.
     """
     variants: dict[str, Scenario | str] = {}
     if len(sources) == 1 and not isinstance(sources[0], Scenario):
@@ -153,6 +162,6 @@ def compare(
         first = next(iter(variants.values()))
         seed = first.seed if isinstance(first, Scenario) else load_scenario(first).seed
     return Comparison({
-        name: run_experiment(sc, seed=seed, replications=replications, overrides=overrides, executor=executor)
+        name: run_experiment(sc, seed=seed, replications=replications, overrides=overrides, executor=executor, slo=slo)
         for name, sc in variants.items()
     })

@@ -22,6 +22,7 @@ import pandas as pd
 from queuesim.experiment.execute import Execution, Task, resolve_scenario, run_task
 from queuesim.experiment.executors import default_executor, run_tasks
 from queuesim.experiment.grid import Point, Seeds, make_points, sweep_axes
+from queuesim.experiment.precision import PrecisionRule, precision_rule
 from queuesim.experiment.slo import Slo, merge_slo
 from queuesim.experiment.sweep_table import point_row, sweep_table
 from queuesim.figures import Summary
@@ -52,18 +53,21 @@ def run_executions(
     names: Sequence[str] | None = None,
     with_timeseries: bool = False,
     errors: dict[int, str] | None = None,
+    precision: PrecisionRule | None = None,
+    slo: Slo | None = None,
 ) -> tuple[list[Execution | None], bool]:
     """Run several scenarios on an executor (a fresh process pool if None), without their records.
 
     With ``errors`` (a dict), a failing point's error is recorded there and the others go on;
     without it the first failure raises :class:`~queuesim.experiment.executors.TaskFailed`.
+    With ``precision``, each point adds replications until the rule holds for its ``slo`` figures.
 
     Returns
     -------
     (executions, interrupted)
         ``executions[i]`` is None for a point Ctrl-C stopped before it finished (or that failed).
     """
-    tasks = [Task(s, replications or s.replications, with_timeseries) for s in scenarios]
+    tasks = [Task(s, replications or s.replications, with_timeseries, precision, slo) for s in scenarios]
     context: AbstractContextManager[Executor] = default_executor(len(tasks)) if executor is None else nullcontext(executor)
     with context as ex:
         outcome = run_tasks(
@@ -88,6 +92,8 @@ def run_points(
     progress: bool = True,
     description: str = "points",
     names: Sequence[str] | None = None,
+    precision: PrecisionRule | None = None,
+    slo: Slo | None = None,
 ) -> tuple[list[Summary | None], bool]:
     """Summaries of several scenarios run on an executor (a fresh process pool if None).
 
@@ -97,7 +103,7 @@ def run_points(
         ``summaries[i]`` is None for a point Ctrl-C stopped before it finished.
     """
     done, interrupted = run_executions(scenarios, replications, executor=executor, progress=progress,
-                                       description=description, names=names)
+                                       description=description, names=names, precision=precision, slo=slo)
     return [None if e is None else e.summary for e in done], interrupted
 
 
@@ -239,6 +245,7 @@ def sweep(
     axes = sweep_axes(scenario, vary)
     seeds = seeds or (scenario.sweep.seeds if scenario.sweep is not None else "common")
     limits = merge_slo(scenario, slo)
+    rule = precision_rule(scenario)  # a scenario's `precision:` holds at every point
     built = make_points(scenario, axes, seeds)
     reps = replications or scenario.replications
     points = [p for p, _ in built]
@@ -252,6 +259,8 @@ def sweep(
         names=[p.describe() for p in points],
         with_timeseries=True,
         errors=errors,
+        precision=rule,
+        slo=limits,
     )
     summaries = [None if e is None else e.summary for e in done]
     rows = [point_row(p, s, summary, limits) for (p, s), summary in zip(built, summaries, strict=True) if summary is not None]

@@ -142,6 +142,62 @@ MaxEventsOpt = Annotated[
     typer.Option("--max-events", min=0, show_default=False,
                  help="Refuse a run estimated to need more simulation events (default: half this machine's memory; 0: no limit)."),
 ]
+CheckOpt = Annotated[
+    bool,
+    typer.Option("--check", help="Exit 1 unless every SLO limit is met, its 95% interval at or below the limit "
+                 "(a borderline verdict fails too); exit 2 for bad input or no SLO."),
+]
+LenientOpt = Annotated[
+    bool,
+    typer.Option("--check-lenient", help="As --check, but a borderline verdict passes (with a warning): only "
+                 "not met exits 1."),
+]
+PrecisionOpt = Annotated[
+    str | None,
+    typer.Option("--precision", show_default=False,
+                 help="Add replications until every SLO figure (else mean and p99 end-to-end, throughput) has a "
+                      "95% interval within this much of its value, e.g. 2% (default: the scenario's precision:)."),
+]
+MaxReplicationsOpt = Annotated[
+    int | None,
+    typer.Option("--max-replications", min=2, max=MAX_REPLICATIONS, show_default=False,
+                 help="Most replications --precision (or settling a borderline verdict) adds up to (default 50)."),
+]
+
+_VERDICT_STYLE = {"met": "[green]met[/]", "borderline": "[yellow]borderline[/]", "not met": "[red]not met[/]"}
+
+
+def verdict_table(report: Any, title: str = "SLO") -> Table:
+    """A rich table of SLO checks: each limit, the figure, its 95% interval and its verdict."""
+    table = Table(title=title, title_justify="left")
+    for col in ("figure", "limit", "value", "95% CI", "verdict"):
+        table.add_column(col, justify="left" if col == "figure" else "right")
+    for c in report.checks:
+        fmt = figures.spec(c.path)
+        ci = "—" if c.ci95 is None else f"{fmt.format(c.ci95[0], 'terminal')} … {fmt.format(c.ci95[1], 'terminal')}"
+        table.add_row(c.path, fmt.format(c.limit, "terminal"), fmt.format(c.value, "terminal"), ci,
+                      _VERDICT_STYLE[c.verdict])
+    return table
+
+
+def _needs_slo(check: bool, lenient: bool, slo: Any) -> None:
+    """Refuse ``--check`` without any SLO limit (exit 2): a gate with nothing to check would always pass."""
+    if (check or lenient) and slo is None:
+        err_console.print("[bold red]error[/] --check needs an SLO: add an `slo:` section or pass "
+                          "--slo latency.end_to_end.p99=500ms", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+
+
+def _gate(verdict: str, check: bool, lenient: bool) -> None:
+    """Exit 1 when ``--check`` fails: not met, or borderline unless lenient (k6 fails an unmet threshold)."""
+    if not (check or lenient):
+        return
+    if verdict == "not met" or (verdict == "borderline" and not lenient):
+        err_console.print(f"[bold red]SLO {verdict}[/]: exit 1 (--check{'-lenient' if lenient else ''})", highlight=False)
+        raise typer.Exit(1)
+    if verdict == "borderline":
+        err_console.print("[bold yellow]warning[/] SLO borderline: passes --check-lenient; run with --precision to settle it",
+                          highlight=False)
 
 
 @app.command()
@@ -153,16 +209,28 @@ def run(
     replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Override the number of replications.")] = None,
     plots: Annotated[bool, typer.Option(help="Write the PNG plots.")] = True,
     max_events: MaxEventsOpt = None,
+    slo: SloOpt = None,
+    precision: PrecisionOpt = None,
+    max_replications: MaxReplicationsOpt = None,
+    check: CheckOpt = False,
+    check_lenient: LenientOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
     """Run a scenario and write summary.json, messages.parquet, timeseries.csv and plots."""
     from queuesim.api import run as run_scenario
     from queuesim.experiment.budget import BudgetError
+    from queuesim.experiment.precision import precision_rule
+    from queuesim.experiment.slo import merge_slo
+    from queuesim.scenario import load_scenario
 
     try:
         _check_out(out)
+        sc = load_scenario(scenario, set_ or ())  # every bad option is reported before anything runs
+        limits = merge_slo(sc, slo)
+        precision_rule(sc, precision, max_replications)
+        _needs_slo(check, check_lenient, limits)
         result = run_scenario(scenario, seed=seed, replications=replications, overrides=set_ or (),
-                              max_events=max_events)
+                              max_events=max_events, slo=slo, precision=precision, max_replications=max_replications)
     except ScenarioError as err:
         _fail(err)
         return
@@ -174,10 +242,20 @@ def run(
         _print(err_console, "[bold yellow]warning[/]", w)
     out_dir = out or Path("reports") / scenario.stem
     written = result.save(out_dir, plots=plots)
+    verdicts = result.verdicts()
     if not quiet:
         for table in summary_tables(result.summary):
             out_console.print(table)
+        if verdicts is not None:
+            out_console.print(verdict_table(verdicts, f"SLO — {verdicts.verdict}"))
+        if "precision" in result.summary:
+            from queuesim.experiment.precision import describe_reached
+
+            out_console.print(f"precision: {describe_reached(result.summary['precision'])}", highlight=False,
+                              soft_wrap=True)
         out_console.print(f"wrote {len(written)} files to [bold]{shown(out_dir)}[/]", highlight=False)
+    if verdicts is not None:
+        _gate(verdicts.verdict, check, check_lenient)
 
 
 @app.command()
@@ -262,8 +340,8 @@ def sweep_table(result: Any, limit: int = 30) -> Table:
         ("e2e mean", "latency.end_to_end.mean", _terminal("latency.end_to_end.mean")),
         ("e2e p99", "latency.end_to_end.p99", _terminal("latency.end_to_end.p99")),
         ("503 rate", "rates.rejection", _terminal("rates.rejection"))]
-    if "slo.met" in table.columns:
-        columns.append(("SLO", "slo.met", lambda v: "[green]met[/]" if v else "[red]not met[/]"))
+    if "slo.verdict" in table.columns:
+        columns.append(("SLO", "slo.verdict", lambda v: _VERDICT_STYLE.get(str(v), str(v))))
     if "cost.total_per_hour" in table.columns:
         currency = result.scenario.cost.currency if result.scenario.cost else ""
         columns.append((f"cost {currency}/h", "cost.total_per_hour", lambda v: f"{v:,.2f}"))
@@ -289,6 +367,9 @@ def sweep(
     workers: WorkersOpt = None,
     replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Replications per point (default: the scenario's).")] = None,
     progress: ProgressOpt = True,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 unless every point meets the SLO (borderline fails "
+                                        "too); exit 2 for bad input or no SLO.")] = False,
+    check_lenient: LenientOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
     """Run a grid of variants (the scenario's sweep: section and --vary) and write sweep.parquet, sweep.csv, sweep.json."""
@@ -302,7 +383,7 @@ def sweep(
         _check_out(out)
         sc = load_scenario(scenario, set_ or ())
         axes = sweep_axes(sc, vary)  # every bad --vary is reported before an executor starts
-        merge_slo(sc, slo)
+        _needs_slo(check, check_lenient, merge_slo(sc, slo))
         points = 1
         for axis in axes:
             points *= len(axis)
@@ -329,6 +410,10 @@ def sweep(
                           f"(the table is marked partial)", highlight=False)
         interrupted = result.finished + len(result.errors) < len(result.points)
         raise typer.Exit(130 if interrupted else 1)
+    if "slo.verdict" in result.table.columns:
+        from queuesim.experiment.slo import worst
+
+        _gate(worst(result.table["slo.verdict"]), check, check_lenient)
 
 
 def plan_report(result: Any) -> list[Any]:
@@ -344,7 +429,8 @@ def plan_report(result: Any) -> list[Any]:
     if result.recommended is None:
         head.add_row("recommended", f"[red]none[/]: no {path} up to the search limit meets the SLO")
     else:
-        verdict = "[green]meets the SLO[/]" if result.meets_slo else "[red]does not meet the SLO[/]"
+        verdict = {"met": "[green]meets the SLO[/]", "borderline": "[yellow]borderline[/] against the SLO",
+                   "not met": "[red]does not meet the SLO[/]"}[result.verdict]
         how = f", confirmed with {result.final.replications} fresh replications" if result.confirmed else ""
         head.add_row("recommended", f"{path} = [bold]{result.recommended}[/] (today {result.current}) — {verdict}{how}")
     est = result.analytic_estimate
@@ -369,15 +455,16 @@ def plan_report(result: Any) -> list[Any]:
     renderables: list[Any] = [head]
     if result.final is not None:
         checks = Table(title=f"SLO at {path} = {result.recommended} ({result.final.replications} replications)", title_justify="left")
-        for col in ("figure", "limit", "simulated", "95% CI", ""):
+        for col in ("figure", "limit", "simulated", "95% CI", "verdict"):
             checks.add_column(col, justify="left" if col == "figure" else "right")
         for c in result.final.slo.checks:
-            ci = "" if c.ci95 is None else f"{format_figure(c.kind, c.ci95[0])} … {format_figure(c.kind, c.ci95[1])}"
+            ci = "—" if c.ci95 is None else f"{format_figure(c.kind, c.ci95[0])} … {format_figure(c.kind, c.ci95[1])}"
             checks.add_row(c.path, format_figure(c.kind, c.limit), format_figure(c.kind, c.value), ci,
-                           "[green]met[/]" if c.met else "[red]not met[/]")
+                           _VERDICT_STYLE[c.verdict])
         renderables.append(checks)
-    tried = " ".join(f"{e['value']}{'✓' if e['meets_slo'] else '✗'}{'ᶜ' if e['confirmation'] else ''}" for e in d["evaluations"])
-    renderables.append(f"[dim]simulated {path}: {tried}  (ᶜ confirmation run)[/]")
+    marks = {"met": "✓", "borderline": "~", "not met": "✗"}
+    tried = " ".join(f"{e['value']}{marks[e['verdict']]}{'ᶜ' if e['confirmation'] else ''}" for e in d["evaluations"])
+    renderables.append(f"[dim]simulated {path}: {tried}  (✓ met, ~ borderline, ✗ not met; ᶜ confirmation run)[/]")
     for note in result.notes:
         renderables.append(f"[yellow]note[/] {note}")
     return renderables
@@ -397,7 +484,13 @@ def plan(
     workers: WorkersOpt = None,
     replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Replications per candidate (default: the scenario's, at least 2).")] = None,
     max_value: Annotated[int | None, typer.Option("--max", min=1, help="Largest value to try.")] = None,
+    precision: PrecisionOpt = None,
+    max_replications: MaxReplicationsOpt = None,
     progress: ProgressOpt = True,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 unless the recommendation meets the SLO on "
+                                        "confirmation (borderline fails too, as does no recommendation); exit 2 for "
+                                        "bad input.")] = False,
+    check_lenient: LenientOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
     """Find the smallest worker count (or queue capacity) meeting the SLO at a target load; write plan.json."""
@@ -410,10 +503,12 @@ def plan(
     try:
         _check_out(out)
         sc = load_scenario(scenario, set_ or ())
-        check_plan(sc, load, search, slo, source=str(scenario))  # every bad input is reported before an executor starts
+        # every bad input is reported before an executor starts
+        check_plan(sc, load, search, slo, source=str(scenario), precision=precision, max_replications=max_replications)
         with open_executor(executor.value, workers=workers, scheduler=scheduler) as ex:
             result = make_plan(sc, load, search, slo=slo, executor=ex, progress=progress and not quiet,
-                               replications=replications, max_value=max_value)
+                               replications=replications, max_value=max_value, precision=precision,
+                               max_replications=max_replications)
     except ScenarioError as err:
         _fail(err)
         return
@@ -427,6 +522,7 @@ def plan(
         for item in plan_report(result):
             out_console.print(item, highlight=False, soft_wrap=True)
         out_console.print(f"wrote {shown(written[0])}", highlight=False)
+    _gate(result.verdict, check, check_lenient)
 
 
 @app.command()
@@ -473,6 +569,7 @@ def compare(
     seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help="Seed for every variant (common random numbers).")] = None,
     replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Override the number of replications.")] = None,
     plots: Annotated[bool, typer.Option(help="Write compare.png.")] = True,
+    slo: SloOpt = None,
 ) -> None:
     """Run variants (brokers) side by side on the same workload and faults; print and plot the differences."""
     from queuesim.api import compare as run_compare
@@ -480,7 +577,7 @@ def compare(
 
     try:
         _check_out(out)
-        result = run_compare(scenarios, seed=seed, replications=replications, overrides=set_ or ())
+        result = run_compare(scenarios, seed=seed, replications=replications, overrides=set_ or (), slo=slo)
     except ScenarioError as err:
         _fail(err)
         return
@@ -493,6 +590,10 @@ def compare(
             ("dead_lettered", "DLQ", _terminal(paths["dead_lettered"])),
             ("rejection_rate", "503s", _terminal(paths["rejection_rate"], decimals=2)),
             ("p50", "p50", _terminal(paths["p50"])), ("p99", "p99", _terminal(paths["p99"]))]
+    # one verdict column per SLO limit (met / borderline / not met from its 95% interval)
+    verdict_columns = [c for c in table.columns if c.startswith("slo.") and c.endswith(".verdict") and c != "slo.verdict"]
+    cols += [(c, f"{c[len('slo.'):-len('.verdict')]} SLO", lambda v: _VERDICT_STYLE.get(str(v), str(v)))
+             for c in verdict_columns]
     rt.add_column("variant")
     rt.add_column("brokers", style="dim")
     for _, label, _f in cols:

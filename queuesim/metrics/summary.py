@@ -124,6 +124,22 @@ def _messages(counts: Mapping[str, int], redeliveries: int) -> Messages:
     return cast(Messages, {**tallies, "redeliveries": redeliveries})
 
 
+def _queue_flow(d: Derived, qi: int) -> tuple[float, float, int]:
+    """(waiting-message time over the window, waiting time of the window's messages, messages accepted) at queue ``qi``.
+
+    The waiting time counts every spell of the window's messages, to the end of the run (also for
+    a section of the window: queuesim.metrics.derive), so Little's law holds for mean_wait.
+    """
+    lo, hi = d.window
+    msg, dl = d.rec.messages, d.rec.deliveries
+    spell = d.delivery_queue == qi
+    mine = spell & d.delivery_in
+    area = overlap(dl["since"][spell], dl["until"][spell], lo, hi).sum()
+    waited = overlap(dl["since"][mine], dl["until"][mine], -np.inf, d.rec.duration).sum()
+    accepted = int(np.count_nonzero(d.message_in & (msg["queue"] == qi) & ~np.isnan(msg["accepted"])))
+    return float(area), float(waited), accepted
+
+
 def _queues(deriveds: Sequence[Derived]) -> dict[str, QueueStats]:
     """Per-queue figures pooled over replications (depths are time averages over the window)."""
     rec0 = deriveds[0].rec
@@ -137,12 +153,11 @@ def _queues(deriveds: Sequence[Derived]) -> dict[str, QueueStats]:
             at_q = msg["queue"] == qi
             spell = d.delivery_queue == qi
             mine = spell & d.delivery_in
-            area += overlap(dl["since"][spell], dl["until"][spell], lo, hi).sum()
-            # every waiting spell of the window's messages, to the end of the run (a section of
-            # the window too: queuesim.metrics.derive), so Little's law holds for mean_wait
-            waited += overlap(dl["since"][mine], dl["until"][mine], -np.inf, d.rec.duration).sum()
+            flow = _queue_flow(d, qi)
+            area += flow[0]
+            waited += flow[1]
+            accepted += flow[2]
             peak = max(peak, step_max(dl["since"][spell], dl["until"][spell], lo, hi))
-            accepted += int(np.count_nonzero(d.message_in & at_q & ~np.isnan(msg["accepted"])))
             rejected += int(np.count_nonzero(d.message_in[rej] & at_q[rej]))
             dead += int(np.count_nonzero(mine & (dl["status"] == Delivery.DEAD_LETTERED)))
             redelivered += int(np.clip(msg["receives"][d.message_in & at_q].astype(np.int64) - 1, 0, None).sum())
@@ -171,6 +186,12 @@ def _pool_events(d: Derived, pool: str, event: str) -> int:
     return int(pools.get(pool, {}).get(event, 0))
 
 
+def _busy(d: Derived, pi: int) -> float:
+    """Time the workers of pool ``pi`` spent on deliveries within the window."""
+    lo, hi = d.window
+    return float(overlap(*d.busy_of(pi), lo, hi).sum())
+
+
 def _pools(deriveds: Sequence[Derived]) -> dict[str, PoolStats]:
     """Per-pool utilization (time in service / worker time in the window) and finished processings."""
     rec0 = deriveds[0].rec
@@ -182,7 +203,7 @@ def _pools(deriveds: Sequence[Derived]) -> dict[str, PoolStats]:
         completed = 0
         for d in deriveds:
             mine = d.delivery_pool == pi
-            busy += overlap(*d.busy_of(pi), lo, hi).sum()
+            busy += _busy(d, pi)
             completed += int(np.count_nonzero(mine & d.delivery_in & d.processed))
         out[name] = {
             "count": int(counts[pi]),
@@ -211,46 +232,47 @@ def _ci_paths(rec: RunRecord) -> list[str]:
     return paths
 
 
-def _ci(deriveds: Sequence[Derived], latency: Latency) -> tuple[str, dict[str, list[float] | None]]:
+def _ci(deriveds: Sequence[Derived], latency: Latency,
+        samples: Sequence[Mapping[str, np.ndarray]]) -> tuple[str, dict[str, list[float] | None]]:
     """95% intervals of every figure the catalogue marks ``ci``, keyed by its dotted path.
 
     Each unit (a replication, or a batch of the one run) gives every figure as a numerator and a
     denominator; over replications the interval is Student-t on the units' values, over one run's
     batches the ratio estimator on a log scale. A percentile is sectioned around the pooled one in
-    ``latency``, its sections made of consecutive batches of the replications.
+    ``latency``, its sections made of consecutive batches of the replications. ``samples`` are
+    each replication's latency samples (:func:`latency_samples`), drawn once by the caller.
     """
     method = "replications" if len(deriveds) >= 2 else "batch_means"
     batches = [b for d in deriveds for b in _batches(d)]
     units = list(deriveds) if method == "replications" else batches
     parts: dict[str, tuple[list[float], list[float]]] = {}
+    batch_samples = [latency_samples(b) for b in batches]  # one pass over the records each
+    unit_samples = samples if method == "replications" else batch_samples
+    workers = np.bincount(deriveds[0].rec.worker_pool, minlength=len(deriveds[0].rec.pools))
 
     def add(path: str, num: float, den: float) -> None:
         nums, dens = parts.setdefault(path, ([], []))
         nums.append(float(num))
         dens.append(float(den))
 
-    for unit in units:
+    for unit, lat in zip(units, unit_samples, strict=True):
         width = unit.window[1] - unit.window[0]
         counts = _counts(unit)
         for key, (num, den) in _RATE_PARTS.items():
             add(f"rates.{key}", counts[num], width if den is None else counts[den])
-        lat = latency_samples(unit)
         for kind in LATENCY_KINDS:
             values = lat[kind][~np.isnan(lat[kind])]
             add(latency_path(kind, "mean"), values.sum(), values.size)
-        for name, queue in _queues([unit]).items():
-            add(f"queues.{name}.mean_depth", queue["mean_depth"] * width, width)
-            add(f"queues.{name}.mean_wait", (queue["mean_wait"] or 0.0) * queue["accepted"], queue["accepted"])
-        for name, pool in _pools([unit]).items():
-            add(f"workers.{name}.utilization", pool["utilization"] * pool["count"] * width, pool["count"] * width)
+        for qi, name in enumerate(unit.rec.queues):
+            area, waited, accepted = _queue_flow(unit, qi)
+            add(f"queues.{name}.mean_depth", area, width)
+            add(f"queues.{name}.mean_wait", waited, accepted)
+        for pi, name in enumerate(unit.rec.pools):
+            add(f"workers.{name}.utilization", _busy(unit, pi), workers[pi] * width)
 
     # Percentiles are sectioned over the batches of every replication, in order: groups of whole
     # replications when there are many, batches of each when a few long ones hold enough samples.
-    samples: dict[str, list[np.ndarray]] = {k: [] for k in LATENCY_KINDS}
-    for batch in batches:
-        lat = latency_samples(batch)
-        for kind in LATENCY_KINDS:
-            samples[kind].append(lat[kind][~np.isnan(lat[kind])])
+    by_kind = {kind: [lat[kind][~np.isnan(lat[kind])] for lat in batch_samples] for kind in LATENCY_KINDS}
 
     out: dict[str, list[float] | None] = {}
     for path in _ci_paths(deriveds[0].rec):
@@ -259,7 +281,7 @@ def _ci(deriveds: Sequence[Derived], latency: Latency) -> tuple[str, dict[str, l
         if parsed is not None and q is not None:
             kind, stat = parsed
             pooled = cast(Mapping[str, Mapping[str, float | None]], latency)[kind][stat]
-            out[path] = percentile_ci(samples[kind], q, pooled)
+            out[path] = percentile_ci(by_kind[kind], q, pooled)
             continue
         nums, dens = parts[path]
         if method == "replications":
@@ -299,7 +321,7 @@ def summarize(records: Sequence[RunRecord], meta: RunMeta | None = None) -> Summ
     samples = [latency_samples(d) for d in deriveds]  # once per replication: each is a pass over the records
     pooled = {k: np.concatenate([smp[k] for smp in samples]) for k in LATENCY_KINDS}
     latency = cast(Latency, {k: describe(v) for k, v in pooled.items()})  # the keys are LATENCY_KINDS
-    method, ci = _ci(deriveds, latency)
+    method, ci = _ci(deriveds, latency, samples)
     queues = _queues(deriveds)
     faults = cast(Sequence[Mapping[str, Any]], records[0].extra.get("faults", []))
     # offered_load and warnings are the API's to add: the scenario knows them, the records do not

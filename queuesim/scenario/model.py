@@ -27,6 +27,7 @@ __all__ = [
     "SqsQueue",
     "RabbitQueue",
     "Queue",
+    "ServicePer",
     "WorkerPool",
     "Scenario",
     "SQS_MAX_VISIBILITY_TIMEOUT",
@@ -37,6 +38,9 @@ Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 
 #: How a retry delay is randomised (AWS architecture blog "Exponential Backoff And Jitter").
 Jitter = Literal["none", "full", "equal", "decorrelated"]
+
+#: What a service-time draw belongs to: the message (its job size, the same at every delivery) or one delivery.
+ServicePer = Literal["message", "attempt"]
 
 #: SQS refuses visibility timeouts above 12 hours.
 SQS_MAX_VISIBILITY_TIMEOUT = 12 * 3600.0
@@ -90,7 +94,7 @@ class Producer(Frozen):
     trace: Annotated[Trace | None, BeforeValidator(trace_shorthand)] = None
     batch: Batch | None = None
     arrivals: ArrivalKind = "poisson"
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = RetryPolicy.model_validate({})  # the defaults: one attempt, no retry
     rate_limit: RateLimit | None = None
     timeout: PositiveDuration | None = None
     await_result: bool = False
@@ -161,7 +165,7 @@ class Producer(Frozen):
         if isinstance(self.rate_spec, float):
             total = self.rate_spec * span
         elif self.rate_spec is not None:
-            total = self.rate_spec.cumulative(hi) - self.rate_spec.cumulative(lo)
+            total = float(self.rate_spec.cumulative(hi) - self.rate_spec.cumulative(lo))
         elif self.interarrival is not None:
             total = span / self.interarrival.mean
         elif self.trace is not None:
@@ -358,6 +362,11 @@ Queue = Annotated[RedisQueue | SqsQueue | RabbitQueue, Field(discriminator="brok
 class WorkerPool(Frozen):
     """``count`` identical workers taking messages from one queue, each busy for a ``service`` time per message.
 
+    ``service_per: message`` (the default) makes the service time a property of the message, its
+    job size: every delivery of the same message to this pool takes the same time, as a real slow
+    job stays slow when it is redelivered. ``service_per: attempt`` draws a fresh time for each
+    delivery. First deliveries draw the same numbers either way.
+
     With ``to`` set, each processed message publishes ``fanout`` messages to that queue. The Python
     attribute is ``from_`` (``from`` is a keyword); YAML and ``to_dict`` use ``from``.
     """
@@ -365,6 +374,7 @@ class WorkerPool(Frozen):
     from_: str = Field(alias="from")
     count: Int = Field(ge=1)
     service: Distribution
+    service_per: ServicePer = "message"
     to: str | None = None
     fanout: Int = Field(1, ge=1)
     # faults (queuesim.scenario.faults): what the broker does with the message in hand decides
@@ -416,8 +426,8 @@ class Scenario(Frozen):
     slo: Slo | None = None
     cost: Cost | None = None
     # scheduled broker faults, and named override sets that `queuesim compare` runs side by side
-    faults: list[BrokerFault] = []
-    variants: Variants = {}
+    faults: list[BrokerFault] = Field(default_factory=list)
+    variants: Variants = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _whole_scenario_rules(self) -> Scenario:
@@ -477,7 +487,7 @@ class Scenario(Frozen):
             # time-varying load: its mean over the measurement window
             rates[producer.to] += producer.mean_rate_over(self.warmup, self.duration)
         for queue in rates:  # pipeline order: a queue's inflow is final before it is forwarded
-            for name, pool, share in self._shares(queue):
+            for _name, pool, share in self._shares(queue):
                 if pool.to is not None:
                     rates[pool.to] += rates[queue] * share * pool.fanout
         return rates
@@ -486,8 +496,8 @@ class Scenario(Frozen):
         pools = self.pools_reading(queue)
         instant = [p for _, p in pools if math.isinf(p.capacity)]
         if instant:  # zero-service pools take everything, split by worker count
-            total = sum(p.count for p in instant)
-            return [(n, p, p.count / total if p in instant else 0.0) for n, p in pools]
+            workers = sum(p.count for p in instant)
+            return [(n, p, p.count / workers if p in instant else 0.0) for n, p in pools]
         total = sum(p.capacity for _, p in pools)
         return [(n, p, p.capacity / total) for n, p in pools]
 

@@ -40,6 +40,7 @@ class Columns:
         self.spec = spec
         # array[Any]: one table mixes float ("d") and integer columns, each stored by index
         self.cols: dict[str, array[Any]] = {name: array(code) for name, (code, _) in spec.items()}
+        self.side: list[tuple[array[Any], str, float]] = []  # attached columns, not handed over
         self.n = 0
         self.capacity = 0
 
@@ -50,7 +51,19 @@ class Columns:
         """Add a chunk of unwritten rows (called when ``n`` reaches ``capacity``)."""
         for name, (code, default) in self.spec.items():
             self.cols[name].extend(array(code, [default]) * self.CHUNK)
+        for col, code, default in self.side:
+            col.extend(array(code, [default]) * self.CHUNK)
         self.capacity += self.CHUNK
+
+    def attach(self, code: str, default: float) -> array[Any]:
+        """A private column of the engine's, indexed like this table's rows and grown with it.
+
+        The hot loop stores into it by row index without a bounds check (it is always as long as
+        the table's buffers); :meth:`numpy` leaves it out, so it is not part of the records.
+        """
+        col = array(code, [default]) * self.capacity
+        self.side.append((col, code, default))
+        return col
 
     def next_row(self) -> int:
         row = self.n

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 from simpy import Environment
 from simpy.events import Timeout
 
-from queuesim.records import Delivery, Loss, Outcome
+from queuesim.records import NAN, Delivery, Loss, Outcome
+from queuesim.scenario.model import ServicePer
 from queuesim.sim.recorder import Recorder
 from queuesim.sim.worker_faults import CRASH, DEDUPE, DONE, Faults
 
@@ -73,7 +74,13 @@ class Consumer:
         pool = self.pool
         env = pool.env
         pool.d_started[row] = env._now
-        service = pool.service()
+        sizes = pool.sizes
+        if sizes is None:
+            service = pool.service()  # service_per: attempt, a fresh draw per delivery
+        else:
+            service = sizes[message]
+            if service != service:  # NaN: the first processing of this message at this pool
+                service = sizes[message] = pool.service()
         faults = pool.faults
         if faults is None:
             Timeout(env, service).callbacks.append(self._finished)
@@ -212,6 +219,9 @@ class Pool:
     """A pool of ``count`` identical workers reading one queue.
 
     Each worker holds up to ``upstream.prefetch`` deliveries (RabbitMQ's prefetch; 1 elsewhere).
+    With ``service_per="message"`` a message takes the same service time at every delivery to
+    this pool (its job size, drawn at its first processing here); ``"attempt"`` draws afresh
+    for each delivery. First processings draw from ``service`` in the same order either way.
     """
 
     def __init__(
@@ -227,12 +237,17 @@ class Pool:
         fanout: int,
         rec: Recorder,
         faults: Faults | None = None,
+        service_per: ServicePer = "message",
     ) -> None:
         self.env = env
         self.index = index
         self.name = name
         self.upstream = upstream
         self.service = service
+        # service_per: message: a message's job size, drawn at its first processing here and
+        # reused by every redelivery (NaN: not drawn yet). A column indexed by message id that
+        # grows with the messages table, so the hot loop pays one index read and no Python object.
+        self.sizes = rec.messages.attach("d", NAN) if service_per == "message" else None
         self.downstream = downstream
         self.fanout = fanout
         self.rec = rec

@@ -374,7 +374,7 @@ class PoolStats(TypedDict):
     """One worker pool's figures."""
 
     count: Annotated[int, _count("workers")]
-    utilization: Annotated[float, _fraction("time in service / worker time", **_LIMITABLE)]
+    utilization: Annotated[float, _fraction("busy time (service and overhead) / worker time", **_LIMITABLE)]
     completed: Annotated[int, _count("processings finished, duplicates included")]
     crashes: Annotated[int, _count("worker crashes", better="lower")]
     failures: Annotated[int, _count("processings that failed", better="lower")]

@@ -22,7 +22,9 @@ deliveries (one row per waiting spell of a message in a queue: a spell ends when
     ``message``, ``since`` (became waiting), ``until`` (spell end, NaN if still waiting),
     ``worker`` (-1 if not received), ``finished`` (processing end, NaN if none), ``status`` (:class:`Delivery`),
     ``started`` (processing start: later than ``until`` when the message waited in a prefetch buffer),
-    ``delivery`` (the message's receive number at its queue: 1 for the first delivery).
+    ``delivery`` (the message's receive number at its queue: 1 for the first delivery),
+    ``overhead`` (seconds the worker spent on the delivery before ``started``, its pool's
+    ``overhead``; 0 without one: the worker was busy from ``started - overhead`` to ``finished``).
 rejections (one row per refused publish attempt, an HTTP 503): ``message``, ``time``.
 
 ``RunRecord.extra`` carries what the engine counted outside the tables: ``base_load`` (the

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
-from queuesim import run
+from queuesim import run, theory
 from queuesim.experiment.executors import SerialExecutor
+from queuesim.metrics import summarize
 
-from conftest import scenario
+from conftest import assert_close_to_theory, scenario
 
 # --- job sizes: the dead-letter rate of an SQS queue whose jobs outlive the visibility timeout ---
 
@@ -62,3 +64,56 @@ def test_dead_letter_rate_with_enough_idle_workers(service: str, per: str, expec
     print(f"dead-letter rate {per}: {rate:.5f} vs {expected:.5f} ± {tol:.5f} "
           f"(rel. error {abs(rate - expected) / expected:.2%}, n={n})")
     assert abs(rate - expected) <= tol
+
+
+# --- worker overhead ---------------------------------------------------------------------------
+
+
+def test_overhead_holds_the_worker_counts_in_utilization_and_not_in_service(tmp_path: Path) -> None:
+    # arrivals at 1, 1.5 and 6; service 1 s, overhead 250 ms: message 1 waits for the worker
+    # until 2.25 (its predecessor's overhead and service), then spends 2.25-2.5 in overhead
+    (tmp_path / "arrivals.csv").write_text("1.0\n1.5\n6.0\n")
+    text = f"""
+        duration: 10s
+        producers:
+          web: {{to: jobs, trace: {tmp_path / "arrivals.csv"}}}
+        queues:
+          jobs: {{broker: redis}}
+        workers:
+          pool: {{from: jobs, count: 1, service: 1s, overhead: 250ms}}
+    """
+    s = run(scenario(text), executor=SerialExecutor()).summary
+    assert s["workers"]["pool"]["utilization"] == pytest.approx(3 * 1.25 / 10)
+    assert s["latency"]["service"]["mean"] == pytest.approx(1.0)
+    assert s["latency"]["service"]["max"] == pytest.approx(1.0)
+    assert s["latency"]["queue_wait"]["mean"] == pytest.approx(0.75 / 3)
+    assert s["latency"]["end_to_end"]["mean"] == pytest.approx((1.25 + 2.0 + 1.25) / 3)
+    assert s["offered_load"] == {"jobs": pytest.approx(3 / 10 * 1.25)}
+
+
+def test_mg1_with_overhead_matches_pollaczek_khinchine_on_the_holding_time() -> None:
+    # holding time H = S + O: S exponential 10 ms, O uniform 1-3 ms (independent), so
+    # E[H] = 12 ms and Var[H] = Var[S] + Var[O]; the wait in queue is P-K's with H
+    rate, mean_s, low, high = 70.0, 0.010, 0.001, 0.003
+    mean_o, var_o = (low + high) / 2, (high - low) ** 2 / 12
+    mean_h = mean_s + mean_o
+    scv_h = (mean_s**2 + var_o) / mean_h**2
+    text = f"""
+        seed: 12
+        duration: 400s
+        warmup: 20s
+        producers:
+          web: {{to: jobs, rate: {rate}}}
+        queues:
+          jobs: {{broker: redis}}
+        workers:
+          pool: {{from: jobs, count: 1, service: {{dist: exponential, mean: 10ms}},
+                  overhead: {{dist: uniform, low: 1ms, high: 3ms}}}}
+    """
+    result = run(scenario(text), replications=10, executor=SerialExecutor())
+    reps = [summarize([rec]) for rec in result.records]
+    expected = theory.mg1(rate, mean_h, scv_h)
+    assert_close_to_theory([r["latency"]["queue_wait"]["mean"] for r in reps], expected.wait, "Wq (P-K, S+O)")
+    assert_close_to_theory([r["workers"]["pool"]["utilization"] for r in reps], rate * mean_h, "rho (S+O)")
+    assert_close_to_theory([r["latency"]["service"]["mean"] for r in reps], mean_s, "E[S] without O")
+    assert_close_to_theory([r["latency"]["end_to_end"]["mean"] for r in reps], expected.wait + mean_h, "W")

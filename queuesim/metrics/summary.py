@@ -155,7 +155,7 @@ def _pool_events(d: Derived, pool: str, event: str) -> int:
 
 
 def _pools(deriveds: Sequence[Derived]) -> dict[str, PoolStats]:
-    """Per-pool utilization (time in service / worker time in the window) and finished processings."""
+    """Per-pool utilization (busy time, overhead included, / worker time in the window) and finished processings."""
     rec0 = deriveds[0].rec
     lo, hi = deriveds[0].window
     counts = np.bincount(rec0.worker_pool, minlength=len(rec0.pools))

@@ -74,6 +74,7 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
             env, pi, pname, len(worker_pool), w.count, brokers[w.from_], streams.draws(w.service, "service"),
             brokers[w.to] if w.to else None, w.fanout, rec,
             faults=Faults.from_spec(w, PoolContext(env, rec, streams)), service_per=w.service_per,
+            overhead=streams.draws(w.overhead, "overhead") if w.overhead is not None and w.has_overhead else None,
         )
         worker_pool.extend([pi] * w.count)
         pools.append(pool)

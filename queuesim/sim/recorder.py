@@ -22,6 +22,7 @@ _MESSAGES = {
 _DELIVERIES = {
     "message": ("q", 0), "since": ("d", NAN), "until": ("d", NAN), "worker": ("i", -1),
     "finished": ("d", NAN), "status": ("b", 0), "started": ("d", NAN), "delivery": ("h", 0),
+    "overhead": ("d", 0.0),
 }
 _REJECTIONS = {"message": ("q", 0), "time": ("d", NAN)}
 # internal per-request bookkeeping: messages not yet settled, and the first failure

@@ -215,6 +215,53 @@ class Consumer:
             pool.upstream.take(self)
 
 
+class OverheadConsumer(Consumer):
+    """A worker that spends a drawn ``overhead`` on each delivery before its handler starts.
+
+    The overhead stands for what a real worker does around the handler (poll, deserialise,
+    acknowledge): it holds the worker and the message, so a crash during it treats the message as
+    in hand, but it is not service time. The delivery row keeps it in ``overhead``; ``started``
+    is when the handler started, so the worker was busy from ``started - overhead``.
+    """
+
+    __slots__ = ("taken",)
+
+    def __init__(self, wid: int, pool: Pool) -> None:
+        super().__init__(wid, pool)
+        self.taken = 0.0  # when the delivery in hand was taken: its overhead began
+
+    def start(self, message: int, row: int, receipt: int) -> None:
+        if self.message >= 0:
+            self.buffer.append((message, row, receipt))
+            return
+        self.message = message
+        self.row = row
+        self.receipt = receipt
+        pool = self.pool
+        assert pool.overhead is not None
+        overhead = pool.overhead()
+        pool.d_overhead[row] = overhead
+        self.taken = pool.env._now
+        gen = self.gen
+        Timeout(pool.env, overhead).callbacks.append(lambda _e: self._handle(gen, message, row, receipt))
+
+    def _handle(self, gen: int, message: int, row: int, receipt: int) -> None:
+        if gen != self.gen:
+            return  # the worker crashed during the overhead
+        # the overhead is over: the handler starts exactly as a delivery to a free plain worker does
+        self.message = -1
+        Consumer.start(self, message, row, receipt)
+
+    def crash(self) -> None:
+        pool = self.pool
+        if not self.down and self.message >= 0 and pool.d_started[self.row] != pool.d_started[self.row]:
+            # it died during the overhead (the handler had not started): busy from taken to now
+            now = pool.env.now
+            pool.d_overhead[self.row] = now - self.taken
+            pool.d_started[self.row] = now
+        super().crash()
+
+
 class Pool:
     """A pool of ``count`` identical workers reading one queue.
 
@@ -222,6 +269,8 @@ class Pool:
     With ``service_per="message"`` a message takes the same service time at every delivery to
     this pool (its job size, drawn at its first processing here); ``"attempt"`` draws afresh
     for each delivery. First processings draw from ``service`` in the same order either way.
+    With ``overhead`` each delivery first holds its worker for a drawn overhead
+    (:class:`OverheadConsumer`).
     """
 
     def __init__(
@@ -238,6 +287,7 @@ class Pool:
         rec: Recorder,
         faults: Faults | None = None,
         service_per: ServicePer = "message",
+        overhead: Callable[[], float] | None = None,
     ) -> None:
         self.env = env
         self.index = index
@@ -260,11 +310,14 @@ class Pool:
         self.d_finished = rec.deliveries["finished"]
         self.d_status = rec.deliveries["status"]
         self.d_started = rec.deliveries["started"]
+        self.d_overhead = rec.deliveries["overhead"]
         self.m_request = rec.messages["request"]
         self.m_stage = rec.messages["stage"]
         self.m_attempts = rec.messages["attempts"]
         self.m_processings = rec.messages["processings"]
-        self.workers = [Consumer(first_wid + i, self) for i in range(count)]
+        self.overhead = overhead  # draws of the per-delivery overhead; None: no overhead (the fast path)
+        kind = Consumer if overhead is None else OverheadConsumer
+        self.workers = [kind(first_wid + i, self) for i in range(count)]
 
     def stats(self) -> PoolStats:
         """What this pool counted over the run."""
@@ -278,4 +331,4 @@ class Pool:
                 self.upstream.take(w)
 
 
-__all__ = ["Consumer", "Pool", "PoolStats"]
+__all__ = ["Consumer", "OverheadConsumer", "Pool", "PoolStats"]

@@ -37,11 +37,13 @@ class Harness:
         return build_broker(spec, ctx, inline=inline)
 
     def pool(self, upstream: Broker, *, service: float | Sequence[float] = 1.0, count: int = 1,
-             faults: Faults | None = None, service_per: ServicePer = "message") -> Pool:
-        """A pool on ``upstream``: a constant service time, or these service draws in turn."""
+             faults: Faults | None = None, service_per: ServicePer = "message",
+             overhead: float | None = None) -> Pool:
+        """A pool on ``upstream``: a constant service time, or these service draws in turn; a constant overhead."""
         draw = (lambda: service) if isinstance(service, float | int) else iter(service).__next__
         pool = Pool(self.env, 0, "pool", self.workers, count, upstream, draw, None, 1, self.rec,
-                    faults=faults, service_per=service_per)
+                    faults=faults, service_per=service_per,
+                    overhead=None if overhead is None else (lambda: overhead))
         self.workers += count
         pool.start()
         return pool

@@ -323,7 +323,9 @@ class Rates(TypedDict):
     throughput: Annotated[float, _rate("completed per second", better="higher", ci=True)]
     rejection: Annotated[float | None, _fraction("rejected / publish attempts", ci=True, **_LIMITABLE)]
     loss: Annotated[float | None, _fraction("lost / produced", ci=True, **_LIMITABLE)]
-    duplicate: Annotated[float | None, _fraction("duplicates / completed", ci=True, **_LIMITABLE)]
+    duplicate: Annotated[float | None, _fraction(
+        "duplicates / messages processed at least once (every stage and outcome, dead-lettered ones too)",
+        ci=True, **_LIMITABLE)]
     gave_up: Annotated[float | None, _fraction("gave up / produced", ci=True, **_LIMITABLE)]
     offered: Annotated[float, _rate("publish attempts per second, retries included", ci=True)]
     abandoned: Annotated[float | None, _fraction("abandoned / produced", ci=True, **_LIMITABLE)]

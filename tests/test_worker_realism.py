@@ -117,3 +117,31 @@ def test_mg1_with_overhead_matches_pollaczek_khinchine_on_the_holding_time() -> 
     assert_close_to_theory([r["workers"]["pool"]["utilization"] for r in reps], rate * mean_h, "rho (S+O)")
     assert_close_to_theory([r["latency"]["service"]["mean"] for r in reps], mean_s, "E[S] without O")
     assert_close_to_theory([r["latency"]["end_to_end"]["mean"] for r in reps], expected.wait + mean_h, "W")
+
+
+# --- the duplicate rate ------------------------------------------------------------------------
+
+
+def test_duplicate_rate_divides_by_messages_processed_at_least_once() -> None:
+    # slow: 3 messages (t = 10, 20, 30) of 2.5 s on SQS with a 1 s visibility timeout and
+    # max_receives 2: received at t and t+1, dead-lettered at t+2 before either processing ends
+    # (t+2.5, t+3.5): dead-lettered, processed twice, one duplicate each. fast: 5 messages
+    # (t = 6 ... 30), processed once each. Duplicates 3 over 8 messages processed, not over the
+    # 5 completed requests (which said 0.6)
+    text = """
+        duration: 35s
+        producers:
+          slow: {to: sqs_jobs, interarrival: 10s}
+          fast: {to: list_jobs, interarrival: 6s}
+        queues:
+          sqs_jobs: {broker: sqs, visibility_timeout: 1s, max_receives: 2}
+          list_jobs: {broker: redis}
+        workers:
+          slow_pool: {from: sqs_jobs, count: 4, service: 2.5s}
+          fast_pool: {from: list_jobs, count: 1, service: 500ms}
+    """
+    s = run(scenario(text), executor=SerialExecutor()).summary
+    m = s["messages"]
+    assert (m["produced"], m["completed"], m["dead_lettered"], m["duplicates"]) == (8, 5, 3, 3)
+    assert s["queues"]["sqs_jobs"]["dead_lettered"] == 3
+    assert s["rates"]["duplicate"] == 3 / 8

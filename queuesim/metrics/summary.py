@@ -31,6 +31,7 @@ from queuesim.metrics.stats import clean, describe, mean_ci
 from queuesim.records import Delivery, Outcome, RunRecord
 
 BATCHES = 10  # batch means for a single long run
+_RATE_ONLY = ("attempts", "processed")  # counted for the rates, not written to the messages block
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -78,6 +79,9 @@ def _counts(d: Derived, select: np.ndarray | None = None) -> dict[str, int]:
         "gave_up": int(oc[Outcome.GAVE_UP]),
         "completed": int(oc[Outcome.COMPLETED]),
         "duplicates": int(np.clip(msg["processings"][min_].astype(np.int64) - 1, 0, None).sum()),
+        # messages (every stage) processed at least once, whatever became of them: the duplicate
+        # rate's denominator, in the same unit as its numerator
+        "processed": int(np.count_nonzero(msg["processings"][min_])),
         "lost": int(oc[Outcome.LOST]),
         "dead_lettered": int(oc[Outcome.DEAD_LETTERED]),
         "in_flight": int(oc[Outcome.IN_FLIGHT]),
@@ -93,7 +97,7 @@ def _rates(c: Mapping[str, int], window: float, base_load: float | None = None) 
         "throughput": c["completed"] / window,
         "rejection": clean(_ratio(c["rejected"], c["attempts"])),
         "loss": clean(_ratio(c["lost"], c["produced"])),
-        "duplicate": clean(_ratio(c["duplicates"], c["completed"])),
+        "duplicate": clean(_ratio(c["duplicates"], c["processed"])),
         "gave_up": clean(_ratio(c["gave_up"], c["produced"])),
         "offered": c["attempts"] / window,  # publish attempts per second, retries included
         "abandoned": clean(_ratio(c["abandoned"], c["produced"])),
@@ -102,8 +106,8 @@ def _rates(c: Mapping[str, int], window: float, base_load: float | None = None) 
 
 
 def _messages(counts: Mapping[str, int], redeliveries: int) -> Messages:
-    """The messages block: the tallies in file order (attempts only feed the rates), then redeliveries."""
-    tallies: dict[str, int] = {k: v for k, v in counts.items() if k != "attempts"}
+    """The messages block: the tallies in file order (attempts and processed only feed the rates), then redeliveries."""
+    tallies: dict[str, int] = {k: v for k, v in counts.items() if k not in _RATE_ONLY}
     # the tallies' keys are _counts' keys, which are the fields of Messages but redeliveries
     return cast(Messages, {**tallies, "redeliveries": redeliveries})
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from queuesim.figures import CI_HIGH, CI_LOW, Summary, latency_parts
+from queuesim.figures import CI_HIGH, CI_LOW, latency_parts
 from queuesim.report import figures_sweep as fs
 from queuesim.report.formatting import _num, figure_formatter, fmt_duration, fmt_fraction, fmt_per_second
 from queuesim.report.inputs import ReportError, SweepData
@@ -328,8 +328,8 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
     fig_rates = fs.rates_vs_load(sliced, x, series, limits, ci)
     sections.append(Section("rates", "503, loss and duplicate rates against load", (Block("figure", figure=FigureBlock(
         "rates_vs_load", "Failure rates against load",
-        "Share of publish attempts answered 503, of requests lost, and duplicate processings per completed "
-        "request; shaded bands are 95% intervals, dashed red lines SLO limits." + slice_note, png_bytes(fig_rates))),)))
+        "Share of publish attempts answered 503, of requests lost, and duplicate processings per message "
+        "processed; shaded bands are 95% intervals, dashed red lines SLO limits." + slice_note, png_bytes(fig_rates))),)))
 
     if met is not None:
         annotate = None

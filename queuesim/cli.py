@@ -133,7 +133,8 @@ def run(
         err_console.print(f"[bold red]error[/] {escape(str(scenario))}: {escape(str(err))}", highlight=False,
                           soft_wrap=True)
         raise typer.Exit(2) from None
-    for w in result.warnings:
+    # the summary's warnings: those known before the run and those only the run found (its measured load, poison cycling)
+    for w in result.summary.get("warnings", result.warnings):
         err_console.print(f"[bold yellow]warning[/] {w}", highlight=False, soft_wrap=True)
     out_dir = out or Path("reports") / scenario.stem
     written = result.save(out_dir, plots=plots)

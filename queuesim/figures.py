@@ -422,8 +422,14 @@ class Summary(RunMeta):
     losses: Annotated[dict[str, int], _Each("cause", "by cause", _count("messages lost by cause", better="lower"))]
     poison: Poison
     faults: Annotated[list[FaultRecovery], _text("recovery after each scheduled broker fault")]
+    effective_load: Annotated[dict[str, float | None], _Each("name", "per queue", _number(
+        "measured load ρ: accepted/s × worker-seconds per message (busy time and crash restarts, "
+        "redeliveries and retries included) / worker time not lost to mtbf crashes; above 1 the backlog grew",
+        better="lower"))]
     # the API adds these two after summarizing: the scenario knows them, the records do not
-    offered_load: NotRequired[Annotated[dict[str, float], _Each("name", "per queue", _number("offered load ρ"))]]
+    offered_load: NotRequired[Annotated[dict[str, float], _Each("name", "per queue", _number(
+        "offered load ρ before the run: arrivals × expected worker-seconds per message (overhead, "
+        "crashes, failures and their redeliveries included) / workers available"))]]
     warnings: NotRequired[Annotated[list[str], _text("what the run warns about")]]
 
 

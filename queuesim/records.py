@@ -30,7 +30,9 @@ rejections (one row per refused publish attempt, an HTTP 503): ``message``, ``ti
 ``RunRecord.extra`` carries what the engine counted outside the tables: ``base_load`` (the
 producers' expected arrivals per second over the window), ``dead_lettered`` (per queue, from
 ``Broker.stats``), ``restarts`` (per queue with persistence, a list of :class:`RestartPoint`),
-``pools`` (per pool ``crashes``, ``failures``, ``deduplicated``, from ``Pool.stats``) and
+``pools`` (per pool ``crashes``, ``failures``, ``deduplicated``, from ``Pool.stats``), ``reads``
+(the queue each pool reads), ``downtime`` (per pool that crashed, ``per_message`` and ``clock``
+lists of [down, back] intervals: crashes of the processing in hand and ``mtbf`` crashes) and
 ``faults`` (the scenario's broker faults, as dicts).
 """
 

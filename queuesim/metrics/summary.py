@@ -27,6 +27,7 @@ from queuesim.figures import (
 )
 from queuesim.metrics import faults as fault_figures
 from queuesim.metrics.derive import Derived, overlap, step_max
+from queuesim.metrics.load import effective_load
 from queuesim.metrics.stats import clean, describe, mean_ci
 from queuesim.records import Delivery, Outcome, RunRecord
 
@@ -260,4 +261,5 @@ def summarize(records: Sequence[RunRecord], meta: RunMeta | None = None) -> Summ
         "losses": fault_figures.losses(deriveds),
         "poison": fault_figures.poison(deriveds),
         "faults": fault_figures.recovery(deriveds, records[0].queues, faults),
+        "effective_load": effective_load(deriveds),
     }

@@ -16,6 +16,7 @@ from .load_shapes import ArrivalKind, Batch, RateLimit, RateProfile, RateSpec, T
 from .routing import routing_violations, topological_order
 from .study import Cost, Slo, SweepSpec, study_violations
 from .units import Duration, PositiveDuration, PositiveRate, format_duration
+from .workload import Workload, workload
 
 __all__ = [
     "Name",
@@ -232,6 +233,16 @@ class QueueBase(Frozen):
         return None
 
     @property
+    def redelivers(self) -> bool:
+        """Whether a message whose processing failed or crashed is delivered again (at-least-once)."""
+        return False
+
+    @property
+    def delivery_cap(self) -> int | None:
+        """Deliveries after which a message is dead-lettered rather than delivered again; None: no cap."""
+        return None
+
+    @property
     def label(self) -> str:
         """A short human name of the broker kind: ``redis list``, ``sqs fifo``, ``rabbitmq``."""
         mode = self.broker_mode
@@ -287,6 +298,16 @@ class RedisQueue(QueueBase):
         """The Redis pattern: ``list``, ``reliable``, ``stream`` or ``pubsub``."""
         return self.mode
 
+    @property
+    def redelivers(self) -> bool:
+        """The processing list (``reliable``) and the pending-entries list (``stream``) keep a copy."""
+        return self.mode in ("reliable", "stream")
+
+    @property
+    def delivery_cap(self) -> int | None:
+        """``max_deliveries``."""
+        return self.max_deliveries
+
 
 class SqsQueue(QueueBase):
     """An SQS queue: a received message is hidden for ``visibility_timeout`` and reappears unless deleted.
@@ -330,6 +351,16 @@ class SqsQueue(QueueBase):
         return self.kind
 
     @property
+    def redelivers(self) -> bool:
+        """An undeleted message is visible again after its visibility timeout."""
+        return True
+
+    @property
+    def delivery_cap(self) -> int | None:
+        """``max_receives``."""
+        return self.max_receives
+
+    @property
     def throughput_limit(self) -> float | None:
         """Sends (and receives) per second: ``tps``, or 300/s for a FIFO queue."""
         return self.tps if self.tps is not None else (300.0 if self.kind == "fifo" else None)
@@ -353,6 +384,16 @@ class RabbitQueue(QueueBase):
     delivery_limit: Int | None = Field(None, ge=1)
     ack: Literal["manual", "auto"] = "manual"
     consumer_timeout: PositiveDuration = 1800.0
+
+    @property
+    def redelivers(self) -> bool:
+        """Manual acks requeue an unacknowledged delivery; ``ack: auto`` is at-most-once."""
+        return self.ack == "manual"
+
+    @property
+    def delivery_cap(self) -> int | None:
+        """``delivery_limit``."""
+        return self.delivery_limit
 
 
 #: Field type for any queue, chosen by its ``broker`` key. New broker kinds join this union.
@@ -489,8 +530,8 @@ class Scenario(Frozen):
         """Messages per second entering each queue, ignoring losses (rejections, dead letters, retries).
 
         Producers contribute their mean rate. A pool forwards its share of its queue's arrivals
-        times ``fanout``; pools competing for one queue share it in proportion to their capacity
-        (count / mean service), which is exact when they are saturated and an approximation otherwise.
+        times ``fanout``; pools competing for one queue share it in proportion to their effective
+        capacity (:meth:`workload`), which is exact when they are saturated and an approximation otherwise.
 
         Returns
         -------
@@ -509,17 +550,43 @@ class Scenario(Frozen):
 
     def _shares(self, queue: str) -> list[tuple[str, WorkerPool, float]]:
         pools = self.pools_reading(queue)
-        instant = [p for _, p in pools if math.isinf(p.capacity)]
+        capacity = {n: self.workload(n).capacity for n, _ in pools}
+        instant = [n for n, _ in pools if math.isinf(capacity[n])]
         if instant:  # zero-service pools take everything, split by worker count
-            workers = sum(p.count for p in instant)
-            return [(n, p, p.count / workers if p in instant else 0.0) for n, p in pools]
-        total = sum(p.capacity for _, p in pools)
-        return [(n, p, p.capacity / total) for n, p in pools]
+            workers = sum(self.workers[n].count for n in instant)
+            return [(n, p, p.count / workers if n in instant else 0.0) for n, p in pools]
+        total = sum(capacity[n] for n, _ in pools)
+        return [(n, p, capacity[n] / total) for n, p in pools]
 
-    def offered_load(self) -> dict[str, float]:
-        """Offered load ρ per queue: arrival rate / total service capacity of the pools reading it.
+    def workload(self, pool_name: str) -> Workload:
+        """What one message costs a pool, faults and overhead included (:func:`queuesim.scenario.workload.workload`).
 
-        With one pool this is λ · E[S] / c; with competing pools, λ / Σ (cᵢ / E[Sᵢ]).
+        Parameters
+        ----------
+        pool_name : str
+
+        Returns
+        -------
+        Workload
+            Expected deliveries and worker-seconds per message, and the pool's effective capacity.
+        """
+        pool = self.workers[pool_name]
+        inline = any(p.sync and p.to == pool.from_ for p in self.producers.values())
+        return workload(pool, self.queues[pool.from_], inline=inline)
+
+    def offered_load(self, *, faults: bool = True) -> dict[str, float]:
+        """Offered load ρ per queue: arrival rate / the effective capacity of the pools reading it.
+
+        A pool's effective capacity is count × availability / expected worker-seconds per
+        message (:meth:`workload`): the overhead, the work and restarts crashes and failures
+        cost, and the redeliveries they cause on an at-least-once queue. Without faults or
+        overhead this is λ · E[S] / c; with competing pools, λ / Σ (cᵢ / E[Sᵢ]).
+
+        Parameters
+        ----------
+        faults : bool, default True
+            False leaves the faults out (crashes, failures, poison, mtbf): the load of a pool
+            that never fails, for comparison.
 
         Returns
         -------
@@ -528,12 +595,13 @@ class Scenario(Frozen):
         """
         load: dict[str, float] = {}
         for queue, rate in self.arrival_rates().items():
-            capacity = sum(pool.capacity for _, pool in self.pools_reading(queue))
+            capacity = sum(self.workload(name).capacity if faults else pool.capacity
+                           for name, pool in self.pools_reading(queue))
             load[queue] = 0.0 if math.isinf(capacity) else rate / capacity
         return load
 
     def unstable_queues(self) -> list[str]:
-        """Unbounded queues with offered load ≥ 1, whose backlog grows without limit."""
+        """Unbounded queues with offered load ≥ 1 (faults included), whose backlog grows without limit."""
         queues = self.queues
         return [q for q, rho in self.offered_load().items() if rho >= 1 and not queues[q].bounded]
 

@@ -178,14 +178,18 @@ class Consumer:
         pool.upstream.nack(self.message, self.receipt, reason)
         self._next()
 
-    def crash(self) -> None:
-        """The worker dies: what it holds goes back to the broker's semantics; back after ``restart``."""
+    def crash(self, clock: bool = False) -> None:
+        """The worker dies: what it holds goes back to the broker's semantics; back after ``restart``.
+
+        ``clock``: the crash came from the worker's own clock (``mtbf``), not from the message in hand.
+        """
         if self.down:
             return
         pool = self.pool
         self.gen += 1
         self.down = True
         pool.crashes += 1
+        pool.crash_log.append((pool.env.now, clock))
         held: list[Held] = list(self.buffer)
         if self.message >= 0:
             held.insert(0, (self.message, self.row, self.receipt))
@@ -252,14 +256,14 @@ class OverheadConsumer(Consumer):
         self.message = -1
         Consumer.start(self, message, row, receipt)
 
-    def crash(self) -> None:
+    def crash(self, clock: bool = False) -> None:
         pool = self.pool
         if not self.down and self.message >= 0 and pool.d_started[self.row] != pool.d_started[self.row]:
             # it died during the overhead (the handler had not started): busy from taken to now
             now = pool.env.now
             pool.d_overhead[self.row] = now - self.taken
             pool.d_started[self.row] = now
-        super().crash()
+        super().crash(clock)
 
 
 class Pool:
@@ -307,6 +311,7 @@ class Pool:
         self.crashes = 0
         self.failures = 0
         self.deduplicated = 0
+        self.crash_log: list[tuple[float, bool]] = []  # (when, from the mtbf clock) of every crash
         self.d_finished = rec.deliveries["finished"]
         self.d_status = rec.deliveries["status"]
         self.d_started = rec.deliveries["started"]
@@ -322,6 +327,15 @@ class Pool:
     def stats(self) -> PoolStats:
         """What this pool counted over the run."""
         return PoolStats(self.completed, self.crashes, self.failures, self.deduplicated)
+
+    def downtime(self) -> dict[str, list[list[float]]]:
+        """[down, back] of every crash: ``per_message`` (a crash of the processing in hand: work that
+        message caused) and ``clock`` (an ``mtbf`` crash: capacity the pool lost)."""
+        restart = self.faults.restart if self.faults is not None else 0.0
+        out: dict[str, list[list[float]]] = {"per_message": [], "clock": []}
+        for at, clock in self.crash_log:
+            out["clock" if clock else "per_message"].append([at, at + restart])
+        return out
 
     def start(self) -> None:
         for w in self.workers:

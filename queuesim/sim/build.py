@@ -107,7 +107,7 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
             "dead_lettered": {n: st.dead_lettered for n, st in broker_stats.items()},
             "pools": {p.name: _pool_counts(p.stats()) for p in pools},
             "reads": {name: w.from_ for name, w in scenario.workers.items()},
-            "downtime": {p.name: p.downtime() for p in pools if p.crash_log},
+            "downtime": {p.name: p.downtime() for p in pools if p.crashed_at},
             "faults": [f.model_dump() for f in scenario.faults],
             "restarts": {n: list(st.restarts) for n, st in broker_stats.items() if st.restarts},
         },

@@ -15,6 +15,7 @@ per read, a few percent of a message's whole cost (see :mod:`queuesim.sim.broker
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
@@ -189,7 +190,8 @@ class Consumer:
         self.gen += 1
         self.down = True
         pool.crashes += 1
-        pool.crash_log.append((pool.env.now, clock))
+        pool.crashed_at.append(pool.env.now)
+        pool.crashed_by_clock.append(clock)
         held: list[Held] = list(self.buffer)
         if self.message >= 0:
             held.insert(0, (self.message, self.row, self.receipt))
@@ -311,7 +313,9 @@ class Pool:
         self.crashes = 0
         self.failures = 0
         self.deduplicated = 0
-        self.crash_log: list[tuple[float, bool]] = []  # (when, from the mtbf clock) of every crash
+        # every crash: when, and whether the mtbf clock caused it (not the message in hand)
+        self.crashed_at = array("d")
+        self.crashed_by_clock = array("b")
         self.d_finished = rec.deliveries["finished"]
         self.d_status = rec.deliveries["status"]
         self.d_started = rec.deliveries["started"]
@@ -333,7 +337,7 @@ class Pool:
         message caused) and ``clock`` (an ``mtbf`` crash: capacity the pool lost)."""
         restart = self.faults.restart if self.faults is not None else 0.0
         out: dict[str, list[list[float]]] = {"per_message": [], "clock": []}
-        for at, clock in self.crash_log:
+        for at, clock in zip(self.crashed_at, self.crashed_by_clock, strict=True):
             out["clock" if clock else "per_message"].append([at, at + restart])
         return out
 

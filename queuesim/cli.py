@@ -170,7 +170,8 @@ def run(
         err_console.print(f"[bold red]error[/] {shown(scenario)}: {shown(err)}", highlight=False,
                           soft_wrap=True)
         raise typer.Exit(2) from None
-    for w in result.warnings:
+    # the summary's warnings: those known before the run and those only the run found (its measured load, poison cycling)
+    for w in result.summary.get("warnings", result.warnings):
         _print(err_console, "[bold yellow]warning[/]", w)
     out_dir = out or Path("reports") / scenario.stem
     written = result.save(out_dir, plots=plots)

@@ -29,7 +29,7 @@ from queuesim.version import __version__
 
 __all__ = [
     "Execution", "Task", "execute", "run_task", "run_experiment", "resolve_scenario", "simulate_replication",
-    "summary_of", "scenario_warnings",
+    "summary_of", "scenario_warnings", "run_warnings",
 ]
 
 
@@ -40,12 +40,27 @@ def simulate_replication(args: tuple[Scenario, int, int]) -> RunRecord:
 
 
 def scenario_warnings(scenario: Scenario) -> list[str]:
-    """Warnings known before anything runs: unbounded queues offered a load of 1 or more."""
+    """Warnings known before anything runs: unbounded queues offered a load of 1 or more, faults included."""
     load = scenario.offered_load()
+    nominal = scenario.offered_load(faults=False)
+    out = []
+    for q in scenario.unstable_queues():
+        why = "" if load[q] == nominal[q] else (
+            f" ({nominal[q]:.2f} without faults: crash restarts, failed work and redeliveries make up the rest)")
+        out.append(f"queue '{q}' is unstable: offered load {load[q]:.2f} ≥ 1 on an unbounded queue{why}, "
+                   "so its backlog and waits grow with the run length")
+    return out
+
+
+def run_warnings(scenario: Scenario, summary: Summary) -> list[str]:
+    """Warnings only the run can give: an unbounded queue whose measured load reached 1 though the model's stayed below."""
+    offered = summary.get("offered_load") or scenario.offered_load()
     return [
-        f"queue '{q}' is unstable: offered load {load[q]:.2f} ≥ 1 on an unbounded "
-        "queue, so its backlog and waits grow with the run length"
-        for q in scenario.unstable_queues()
+        f"queue '{q}' ran at an effective load of {rho:.2f} ≥ 1 (offered {offered[q]:.2f} before the run): "
+        "redeliveries, duplicates and retried work took more of its workers than the model expected, so its "
+        "backlog grew with the run length"
+        for q, rho in summary["effective_load"].items()
+        if rho is not None and rho >= 1 and offered.get(q, 0.0) < 1 and not scenario.queues[q].bounded
     ]
 
 
@@ -66,6 +81,7 @@ def summary_of(
     out["offered_load"] = scenario.offered_load()
     notes = list(scenario_warnings(scenario) if warnings is None else warnings)
     out["warnings"] = notes
+    notes += run_warnings(scenario, out)
     cycling = out["poison"]["cycling"]
     if cycling:
         notes.append(

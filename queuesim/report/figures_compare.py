@@ -15,10 +15,10 @@ def comparison_figure(table: pd.DataFrame) -> Figure:
     x = np.arange(len(names))
     panels = [
         ("lost (% of produced)", 100 * table["loss_rate"].fillna(0.0), "tab:red"),
-        ("duplicates (% of completed)", 100 * table["duplicate_rate"].fillna(0.0), "tab:orange"),
+        ("duplicates (% of processed)", 100 * table["duplicate_rate"].fillna(0.0), "tab:orange"),
         ("end-to-end p99 (s)", table["p99"].astype(float), "tab:blue"),
     ]
-    for ax, (title, values, color) in zip(axes, panels):
+    for ax, (title, values, color) in zip(axes, panels, strict=True):
         bars = ax.bar(x, values.to_numpy(dtype=float), color=color, alpha=0.85)
         ax.bar_label(bars, labels=[_fmt(v) for v in values], fontsize=8, padding=2)
         ax.set_title(title, fontsize=10)

@@ -47,7 +47,7 @@ LATENCY_STATS_SHOWN = (latency_path("end_to_end", "p50"), latency_path("end_to_e
 #: Failure rates drawn against load: column, panel title.
 FAILURE_RATES = (("rates.rejection", "503 rejections (of publish attempts)"),
                  ("rates.loss", "lost (of requests)"),
-                 ("rates.duplicate", "duplicate processings (of completed)"))
+                 ("rates.duplicate", "duplicate processings (of messages processed)"))
 MAX_PANELS = 4
 LOG_SPREAD = 30.0  # largest / smallest positive value above which a y axis is logarithmic
 LATENCY_LOG_SPREAD = 10.0  # lower for latency against load: the knee near saturation would flatten the rest

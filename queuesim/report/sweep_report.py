@@ -328,8 +328,8 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
     fig_rates = fs.rates_vs_load(sliced, x, series, limits, ci)
     sections.append(Section("rates", "503, loss and duplicate rates against load", (Block("figure", figure=FigureBlock(
         "rates_vs_load", "Failure rates against load",
-        "Share of publish attempts answered 503, of requests lost, and duplicate processings per completed "
-        "request; shaded bands are 95% intervals, dashed red lines SLO limits." + slice_note, png_bytes(fig_rates))),)))
+        "Share of publish attempts answered 503, of requests lost, and duplicate processings per message "
+        "processed; shaded bands are 95% intervals, dashed red lines SLO limits." + slice_note, png_bytes(fig_rates))),)))
 
     if met is not None:
         annotate = None

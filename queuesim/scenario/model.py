@@ -457,7 +457,8 @@ class WorkerPool(Frozen):
 
     @property
     def capacity(self) -> float:
-        """Messages per second the pool completes when saturated: count / mean holding time (inf when it is 0)."""
+        """Messages per second the pool completes when saturated and never failing: count / mean holding time
+        (inf when it is 0); :meth:`Scenario.workload` adds what its faults cost."""
         mean = self.holding
         return math.inf if mean == 0 else self.count / mean
 

@@ -5,6 +5,10 @@ One mechanism serves SQS (visibility timeout), RabbitMQ (unacked deliveries), Re
 the message under a new *receipt* (its receive number); an ack holding the latest receipt removes
 it; if nothing acknowledges it within ``redeliver_after`` it is waiting again, and the next receive
 is a redelivery. A receive past ``limit`` deliveries dead-letters the message instead.
+
+The redelivery deadlines of every in-flight copy wait in one :class:`~queuesim.sim.deadlines.Deadlines`
+per queue (in receive order: the timeout is the same for every receive), with one SimPy event armed
+at the earliest copy still unacknowledged, rather than a SimPy ``Timeout`` per receive.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from simpy import Environment
-from simpy.events import Timeout
 
 from queuesim.records import Delivery, Loss, Outcome
 from queuesim.sim.broker import Broker, BrokerStats, Held
+from queuesim.sim.deadlines import Deadlines
 from queuesim.sim.recorder import Recorder
 
 _DONE, _STALE = int(Delivery.DONE), int(Delivery.STALE)
@@ -70,6 +74,8 @@ class AtLeastOnce(Broker):
         self.visible_again: dict[int, float] = {}  # returned, waiting again: message -> since
         self.gone: set[int] = set()  # deleted while visible: skip its queued entry
         self.dead_lettered = 0
+        # (message, receipt) of every receive, due ``redeliver_after`` later; live while still hidden
+        self.redeliveries = Deadlines(env, self._still_hidden, self._expire)
 
     def stats(self) -> BrokerStats:
         return replace(super().stats(), dead_lettered=self.dead_lettered)
@@ -95,13 +101,16 @@ class AtLeastOnce(Broker):
             return False
         self.hidden[message] = receipt
         if self.redeliver_after is not None:
-            Timeout(self.env, self.redeliver_after).callbacks.append(lambda _e: self._expire(message, receipt))
+            self.redeliveries.add(now + self.redeliver_after, message, receipt)
         return True
 
+    def _still_hidden(self, message: int, receipt: int) -> bool:
+        return self.hidden.get(message) == receipt
+
     def _expire(self, message: int, receipt: int) -> None:
-        if self.hidden.get(message) == receipt:
-            del self.hidden[message]
-            self._return(message)
+        """Nothing acknowledged receive ``receipt`` in time: the message is visible again."""
+        del self.hidden[message]
+        self._return(message)
 
     def _return(self, message: int) -> None:
         """An unacknowledged message is receivable again."""

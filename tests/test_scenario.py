@@ -229,6 +229,39 @@ def test_analytic_moments_match_a_large_sample(dist: Distribution) -> None:
     assert abs(x.var() - dist.variance) <= 5 * se_var + 1e-15
 
 
+@pytest.mark.parametrize(
+    "dist",
+    [
+        Exponential(mean=0.008),
+        Uniform(low=0.001, high=0.005),
+        Lognormal(mean=0.02, cv=1.5),
+        Gamma(mean=0.008, cv=0.5),
+        Gamma(mean=0.008, cv=2.0),
+        Weibull(mean=0.02, cv=0.5),
+        Weibull(mean=0.02, cv=1.5),
+    ],
+    ids=str,
+)
+def test_quantiles_match_a_large_sample(dist: Distribution) -> None:
+    # the empirical CDF at the analytic quantile is binomial: within 5 standard errors of q
+    x = dist.sample(np.random.default_rng(7), N_SAMPLES)
+    for q in (0.1, 0.5, 0.9, 0.99):
+        share = float(np.mean(x <= dist.quantile(q)))
+        assert abs(share - q) <= 5 * math.sqrt(q * (1 - q) / N_SAMPLES), (q, share)
+
+
+def test_quantiles_in_closed_form_and_their_limits() -> None:
+    assert Exponential(mean=0.01).quantile(0.99) == pytest.approx(0.01 * math.log(100))
+    assert Constant(value=0.025).quantile(0.99) == 0.025
+    assert Uniform(low=1, high=3).quantile(0.25) == 1.5
+    # the empirical step CDF: P(X ≤ 2ms) = 3/4, so every q up to 0.75 gives 2ms (and 0 the smallest)
+    emp = Empirical(samples=(0.010, 0.002, 0.001, 0.002))
+    assert [emp.quantile(q) for q in (0.0, 0.25, 0.26, 0.75, 0.76, 0.99)] == [0.001, 0.001, 0.002, 0.002, 0.010, 0.010]
+    assert Lognormal(mean=0.02, cv=1.5).quantile(0) == 0.0
+    with pytest.raises(ValueError, match="0 <= q < 1"):
+        Exponential(mean=1).quantile(1.0)
+
+
 def test_scv_and_parameters() -> None:
     assert Exponential(mean=3).scv == pytest.approx(1.0)
     assert Constant(value=2).scv == 0.0

@@ -134,7 +134,7 @@ def run(
                           soft_wrap=True)
         raise typer.Exit(2) from None
     for w in result.warnings:
-        err_console.print(f"[bold yellow]warning[/] {w}", highlight=False, soft_wrap=True)
+        _warn(w)
     out_dir = out or Path("reports") / scenario.stem
     written = result.save(out_dir, plots=plots)
     if not quiet:
@@ -165,6 +165,20 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
                           "unless given --max-events", highlight=False)
     for q in sc.unstable_queues():
         err_console.print(f"[bold yellow]warning[/] queue '{q}' is unstable (offered load ≥ 1, unbounded)")
+    from queuesim.scenario.advice import visibility_warnings
+
+    for w in visibility_warnings(sc):
+        _warn(w)
+
+
+def _warn(warning: str) -> None:
+    """One warning on stderr: an error-level one (work redone for ever) in red, the others in yellow."""
+    from queuesim.scenario.advice import ERROR, is_error
+
+    if is_error(warning):
+        err_console.print(f"[bold red]error[/] {escape(warning[len(ERROR):])}", highlight=False, soft_wrap=True)
+    else:
+        err_console.print(f"[bold yellow]warning[/] {escape(warning)}", highlight=False, soft_wrap=True)
 
 
 # --- sweep and plan ------------------------------------------------------------------------------

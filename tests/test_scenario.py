@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -490,6 +491,53 @@ def test_sqs_limits() -> None:
         f"{SOURCE}:13: queues.orders.visibility_timeout: must be ≤ 12h (the SQS maximum), got 13h",
         f"{SOURCE}:14: queues.orders.max_receives: must be ≤ 1000",
     ]
+
+
+def test_stale_receipts_is_a_standard_queue_option() -> None:
+    assert parse_scenario(BASE, SOURCE).queues["orders"].receipt_rule == "delete"  # type: ignore[union-attr]
+    ignored = edit(BASE, "    capacity: 5000\n", "    capacity: 5000\n    stale_receipts: ignored\n")
+    assert parse_scenario(ignored, SOURCE).queues["orders"].receipt_rule == "ignored"  # type: ignore[union-attr]
+    fifo = edit(BASE, "    capacity: 5000\n", "    capacity: 5000\n    kind: fifo\n")
+    assert parse_scenario(fifo, SOURCE).queues["orders"].receipt_rule == "expire"  # type: ignore[union-attr]
+    assert problems_of(edit(fifo, "    kind: fifo\n", "    kind: fifo\n    stale_receipts: delete\n")) == [
+        f"{SOURCE}:14: queues.orders.stale_receipts: a FIFO receipt handle expires with the visibility timeout: "
+        "a late delete always fails (standard queues only)"
+    ]
+
+
+def _visibility(queue: str, service: str = "{dist: exponential, mean: 10ms}", sync: bool = False) -> list[str]:
+    from queuesim.scenario.advice import visibility_warnings
+
+    text = f"""
+        duration: 1m
+        producers:
+          web: {{to: jobs, rate: 10/s{', sync: true' if sync else ''}}}
+        queues:
+          jobs: {{broker: sqs, {queue}}}
+        workers:
+          pool: {{from: jobs, count: 2, service: {service}}}
+    """
+    return visibility_warnings(parse_scenario(textwrap.dedent(text), SOURCE))
+
+
+def test_a_service_p99_above_the_visibility_timeout_warns() -> None:
+    from queuesim.scenario.advice import is_error
+
+    # exponential with mean 10 ms: p99 = 10 ms · ln 100 = 46 ms
+    (standard,) = _visibility("visibility_timeout: 30ms")
+    assert not is_error(standard)
+    assert standard.startswith("queue 'jobs': the service time of pool 'pool' has p99 46.1ms, above the "
+                               "visibility timeout (30ms)") and "until their first processing ends" in standard
+    assert _visibility("visibility_timeout: 50ms") == []
+    assert _visibility("visibility_timeout: 30ms", service="25ms") == []  # a constant 25 ms: its p99 is 25 ms
+    assert _visibility("visibility_timeout: 30ms", sync=True) == []  # no broker: no visibility timeout
+    # where a late delete fails, a job that outlives the timeout is never deleted: error-level
+    # without max_receives, a plain warning with one
+    for queue in ("kind: fifo, visibility_timeout: 30ms", "visibility_timeout: 30ms, stale_receipts: ignored"):
+        (forever,) = _visibility(queue)
+        assert is_error(forever) and "can be redone for ever; set max_receives" in forever
+        (bounded,) = _visibility(queue + ", max_receives: 4")
+        assert not is_error(bounded) and "dead-lettered after 4 receives" in bounded
 
 
 # --- error locations and messages --------------------------------------------------------------

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
-from conftest import scenario
 from queuesim import run
+
+from conftest import scenario
 
 SQS_ONE_MESSAGE = """
     duration: 15s
@@ -18,20 +19,38 @@ SQS_ONE_MESSAGE = """
 """
 
 
-def test_sqs_visibility_expiry_gives_one_duplicate_then_dead_letter() -> None:
+def test_sqs_visibility_expiry_gives_one_duplicate_and_the_older_receipt_deletes() -> None:
     # t=10 worker 0 receives (receive 1); t=11 the timeout expires, worker 1 receives (receive 2);
-    # t=11.5 worker 0 finishes: the message is processed (completed) but its delete is stale;
-    # t=12 the second timeout expires, a third receive would exceed max_receives=2: dead-lettered;
-    # t=12.5 worker 1 finishes: a second processing of the same message, a duplicate.
+    # t=11.5 worker 0 finishes and deletes with its older receipt handle: a standard queue accepts
+    # it and the message is gone (as measured against SQS), so no third receive and no dead letter;
+    # t=12.5 worker 1 finishes: a second processing of the same message, a duplicate, whose delete fails.
     result = run(scenario(SQS_ONE_MESSAGE % 2))
     s = result.summary
     assert s["messages"]["produced"] == 1
     assert s["messages"]["completed"] == 1
     assert s["messages"]["duplicates"] == 1
+    assert s["queues"]["jobs"]["dead_lettered"] == 0
+    assert s["queues"]["jobs"]["redeliveries"] == 1
+    assert s["latency"]["end_to_end"]["max"] == 1.5
+    d = result.deliveries
+    assert d["since"].tolist() == [10.0, 11.0] and d["until"].tolist() == [10.0, 11.0]
+    assert d["worker"].tolist() == [0, 1]
+    assert d["finished"].tolist() == [11.5, 12.5]
+    assert d["status"].astype(str).tolist() == ["done", "stale"]
+
+
+def test_sqs_ignored_stale_receipts_give_one_duplicate_then_dead_letter() -> None:
+    # the worst case kept as `stale_receipts: ignored`: t=11.5 worker 0's delete holds an older
+    # receipt and does nothing; t=12 the second timeout expires, a third receive would exceed
+    # max_receives=2: dead-lettered; t=12.5 worker 1 finishes: a duplicate, its delete stale too.
+    text = (SQS_ONE_MESSAGE % 2).replace("max_receives: 2}", "max_receives: 2, stale_receipts: ignored}")
+    result = run(scenario(text))
+    s = result.summary
+    assert s["messages"]["completed"] == 1
+    assert s["messages"]["duplicates"] == 1
     assert s["messages"]["dead_lettered"] == 0  # the work was done before the copy was dead-lettered
     assert s["queues"]["jobs"]["dead_lettered"] == 1
     assert s["queues"]["jobs"]["redeliveries"] == 1
-    assert s["latency"]["end_to_end"]["max"] == 1.5
     d = result.deliveries
     assert d["since"].tolist() == [10.0, 11.0, 12.0]
     assert d["until"].tolist() == [10.0, 11.0, 12.0]

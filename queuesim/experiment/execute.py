@@ -23,6 +23,7 @@ from queuesim.figures import RunMeta, Summary
 from queuesim.metrics import summarize, timeseries
 from queuesim.records import RunRecord
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
+from queuesim.scenario.advice import visibility_warnings
 from queuesim.sim import simulate
 from queuesim.version import __version__
 
@@ -39,13 +40,14 @@ def simulate_replication(args: tuple[Scenario, int, int]) -> RunRecord:
 
 
 def scenario_warnings(scenario: Scenario) -> list[str]:
-    """Warnings known before anything runs: unbounded queues offered a load of 1 or more."""
+    """Warnings known before anything runs: unbounded queues offered a load of 1 or more, and jobs
+    that outlive an SQS visibility timeout (:func:`queuesim.scenario.advice.visibility_warnings`)."""
     load = scenario.offered_load()
     return [
         f"queue '{q}' is unstable: offered load {load[q]:.2f} ≥ 1 on an unbounded "
         "queue, so its backlog and waits grow with the run length"
         for q in scenario.unstable_queues()
-    ]
+    ] + visibility_warnings(scenario)
 
 
 def summary_of(

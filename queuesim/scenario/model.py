@@ -293,6 +293,12 @@ class SqsQueue(QueueBase):
     ``kind: fifo`` has no such duplicates, keeps order within each of ``groups`` message groups
     (a group with a message in flight is blocked; None: every message its own group) and is
     limited to ``tps`` sends and receives per second (300/s, the quota without batching).
+
+    A delete holding an older receipt handle (the message was received again after its visibility
+    timeout) deletes the message on a standard queue, as measured against SQS; ``stale_receipts:
+    ignored`` makes such a delete a no-op instead (the worst case: a job longer than the timeout is
+    received again until ``max_receives``). On a FIFO queue a receipt handle expires with the
+    visibility timeout, so a late delete always fails and the message is processed again.
     """
 
     broker: Literal["sqs"] = "sqs"
@@ -302,6 +308,7 @@ class SqsQueue(QueueBase):
     duplicate_probability: Float = Field(0.0, ge=0, le=1)
     groups: Int | None = Field(None, ge=1)
     tps: PositiveRate | None = None
+    stale_receipts: Literal["delete", "ignored"] | None = None  # None: the kind's own rule (receipt_rule)
 
     @field_validator("visibility_timeout")
     @classmethod
@@ -318,7 +325,17 @@ class SqsQueue(QueueBase):
             fail("SqsQueue", [(("groups",), "message groups order FIFO queues only (set kind: fifo)")], self.groups)
         if self.kind == "standard" and self.tps is not None:
             fail("SqsQueue", [(("tps",), "standard queues have no per-queue throughput quota (set kind: fifo)")], self.tps)
+        if self.kind == "fifo" and self.stale_receipts is not None:
+            fail("SqsQueue", [(("stale_receipts",), "a FIFO receipt handle expires with the visibility timeout: "
+                               "a late delete always fails (standard queues only)")], self.stale_receipts)
         return self
+
+    @property
+    def receipt_rule(self) -> Literal["delete", "ignored", "expire"]:
+        """What a delete holding an older receipt handle does: ``delete`` (standard), ``ignored``, or ``expire`` (FIFO: it fails)."""
+        if self.kind == "fifo":
+            return "expire"
+        return self.stale_receipts or "delete"
 
     @property
     def broker_mode(self) -> str:

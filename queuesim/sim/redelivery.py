@@ -135,15 +135,19 @@ class AtLeastOnce(Broker):
             self._released(message)
             return _DONE
         if self.late_delete and message in self.visible_again and self._receives[message] == receipt:
-            since = self.visible_again.pop(message)
-            self.gone.add(message)
-            self.rec.spell(message, since, self.env.now, -1, Delivery.DELETED)
-            self.waiting -= 1
-            self._released(message)
-            if self.space_waiters:
-                self._wake_publisher()
-            return _DONE
+            return self._delete_visible(message)
         return _STALE
+
+    def _delete_visible(self, message: int) -> int:
+        """A delete removes a message that is waiting again: its queued entry is skipped when reached."""
+        since = self.visible_again.pop(message)
+        self.gone.add(message)
+        self.rec.spell(message, since, self.env.now, -1, Delivery.DELETED)
+        self.waiting -= 1
+        self._released(message)
+        if self.space_waiters:
+            self._wake_publisher()
+        return _DONE
 
     def nack(self, message: int, receipt: int, reason: Loss) -> None:
         if self.hidden.get(message) != receipt:

@@ -130,11 +130,45 @@ def test_redis_pubsub_drops_what_no_free_worker_takes() -> None:
 
 # -- sqs -----------------------------------------------------------------------------------------
 
-def test_sqs_standard_slow_worker_gives_a_duplicate_then_a_dead_letter() -> None:
-    # t=10 w0 receives; t=11 the visibility timeout expires and w1 receives; t=11.5 and 12.5 both
-    # finish, neither delete holds the latest receipt in time: stale; t=12 a third receive would
-    # exceed max_receives=2
+def test_sqs_standard_delete_with_an_older_receipt_deletes_the_message() -> None:
+    # t=10 w0 receives; t=11 the visibility timeout expires and w1 receives it again; t=11.5 w0's
+    # delete holds the older receipt and still deletes it (as SQS does); t=12.5 w1's delete fails:
+    # one duplicate, no third receive, no dead letter
     rec = one_pool("{broker: sqs, visibility_timeout: 1s, max_receives: 2}", duration="15s", gap="10s", count=2)
+    assert log(rec) == [(0, 0, 10.0, 10.0, "DONE"), (0, 1, 11.0, 11.0, "STALE")]
+    assert rec.deliveries["finished"].tolist()[:2] == [11.5, 12.5]
+    assert rec.messages["processings"].tolist() == [2]
+    assert rec.extra["dead_lettered"] == {"jobs": 0}
+
+
+def test_sqs_standard_job_longer_than_the_timeout_is_received_again_until_its_first_delete() -> None:
+    # a 25 ms job, a 10 ms timeout, three idle workers: receives at 1, 1.01 and 1.02 s; at 1.025 s
+    # w0 deletes with the oldest receipt and the message is gone: 2 extra receives = 2 duplicates,
+    # whose deletes (1.035 s, 1.045 s) fail; no fourth receive at 1.03 s
+    rec = one_pool("{broker: sqs, visibility_timeout: 10ms}", duration="2s", gap="1s", count=3, service="25ms")
+    t1 = 1.0 + 0.01
+    t2 = t1 + 0.01
+    assert log(rec) == [(0, 0, 1.0, 1.0, "DONE"), (0, 1, t1, t1, "STALE"), (0, 2, t2, t2, "STALE")]
+    assert rec.messages["processings"].tolist() == [3]
+    assert rec.deliveries["finished"].tolist() == [1.0 + 0.025, t1 + 0.025, t2 + 0.025]
+
+
+def test_sqs_fifo_late_delete_fails_even_before_another_receive() -> None:
+    # one worker: the timeout expires at 11 s while w0 still works; on a standard queue its delete
+    # at 11.5 s would still hold the latest receipt and land, but a FIFO handle has expired: the
+    # delete fails and w0 receives the message again at once (receive 2, dead-lettered at the
+    # third receive at 13 s after that delete fails too)
+    rec = one_pool("{broker: sqs, kind: fifo, visibility_timeout: 1s, max_receives: 2}", duration="15s", gap="10s")
+    assert log(rec) == [(0, 0, 10.0, 10.0, "STALE"), (0, 0, 11.0, 11.5, "STALE"), (0, -1, 12.5, 13.0, "DEAD_LETTERED")]
+    standard = one_pool("{broker: sqs, visibility_timeout: 1s, max_receives: 2}", duration="15s", gap="10s")
+    assert log(standard) == [(0, 0, 10.0, 10.0, "DONE"), (0, -1, 11.0, 11.5, "DELETED")]
+
+
+def test_sqs_standard_stale_receipts_ignored_gives_a_duplicate_then_a_dead_letter() -> None:
+    # the worst case kept as an option: t=11.5 and 12.5 both finish, neither delete holds the
+    # latest receipt in time: stale; t=12 a third receive would exceed max_receives=2
+    rec = one_pool("{broker: sqs, visibility_timeout: 1s, max_receives: 2, stale_receipts: ignored}",
+                   duration="15s", gap="10s", count=2)
     assert log(rec) == [(0, 0, 10.0, 10.0, "STALE"), (0, 1, 11.0, 11.0, "STALE"), (0, -1, 12.0, 12.0, "DEAD_LETTERED")]
     assert rec.deliveries["finished"].tolist()[:2] == [11.5, 12.5]
     assert rec.messages["processings"].tolist() == [2]

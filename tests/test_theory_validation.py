@@ -8,11 +8,11 @@ longer runs give tighter tolerances, and nothing is tuned to one seed.
 from __future__ import annotations
 
 import pytest
-
-from conftest import assert_close_to_theory, scenario
 from queuesim import run, theory
 from queuesim.experiment.executors import SerialExecutor
 from queuesim.metrics import summarize
+
+from conftest import assert_close_to_theory, scenario
 
 
 def per_replication(text: str, replications: int, **sets: object) -> list[dict]:
@@ -70,6 +70,21 @@ def test_bounded_queue_blocking_matches_mmck(rate: float, c: int, capacity: int)
     assert_close_to_theory([r["latency"]["queue_wait"]["mean"] for r in reps], expected.wait, "Wq")
 
 
+@pytest.mark.parametrize("broker", ["redis", "sqs"])
+def test_no_waiting_room_blocks_as_erlang_b(broker: str) -> None:
+    # capacity 0 on a broker queue: a publish is taken only by an idle worker (M/M/4/4, a = 3)
+    rate, mu, c = 300.0, 100.0, 4
+    text = MMC.format(duration="150s", warmup="5s", rate=rate, broker=broker, c=c,
+                      service="{dist: exponential, mean: 10ms}").replace(
+        f"{{broker: {broker}}}", f"{{broker: {broker}, capacity: 0}}")
+    reps = per_replication(text, 8)
+    blocking = theory.erlang_b(c, rate / mu)
+    assert_close_to_theory([r["rates"]["rejection"] for r in reps], blocking, f"P(block) {broker}")
+    assert_close_to_theory([r["workers"]["pool"]["utilization"] for r in reps], rate * (1 - blocking) / (c * mu),
+                           f"rho {broker}")
+    assert all(r["latency"]["queue_wait"]["max"] == 0 for r in reps)  # nothing ever waits
+
+
 @pytest.mark.parametrize(
     ("service", "mean", "scv"),
     [("10ms", 0.010, 0.0), ("{dist: gamma, mean: 10ms, cv: 2}", 0.010, 4.0),
@@ -101,7 +116,7 @@ def test_tandem_pipeline_matches_jackson() -> None:
     reps = per_replication(text, 10)
     expected = theory.jackson_tandem(50.0, [(0.012, 1), (0.030, 2)])
     assert_close_to_theory([r["latency"]["end_to_end"]["mean"] for r in reps], expected.sojourn, "W network")
-    for name, node in zip(("first", "second"), expected.nodes):
+    for name, node in zip(("first", "second"), expected.nodes, strict=True):
         assert_close_to_theory([r["queues"][name]["mean_wait"] for r in reps], node.wait, f"Wq {name}")
 
 

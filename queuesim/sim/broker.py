@@ -11,7 +11,9 @@ included), and again whenever an at-least-once broker makes it visible after a v
 ``capacity`` bounds what publishes can add to the waiting count; in-flight (received) messages do
 not count, as with SQS's ``ApproximateNumberOfMessagesVisible``. A message whose visibility timeout
 expires re-enters without that check (the broker already stores it), so an at-least-once queue can
-briefly hold up to ``capacity`` + (messages then held by workers).
+briefly hold up to ``capacity`` + (messages then held by workers). ``capacity`` 0 is a queue with
+no waiting room (M/M/c/c, Erlang B): a publish is accepted only when a consumer is idle to take it,
+one not already promised to a message still in transit (broker latency).
 
 Consumers ask for work with :meth:`Broker.take` once per free *credit* (``prefetch``: 1, or a
 RabbitMQ prefetch count), and sit in ``idle`` once per credit the broker could not fill.
@@ -156,11 +158,16 @@ class Broker:
 
     # -- publishing -----------------------------------------------------------------------------
     def has_room(self) -> bool:
-        return not self.down and self.waiting < self.capacity
+        """Whether a publish would be accepted now (a worker publishing downstream waits until it is)."""
+        return not self.down and (self.waiting < self.capacity or self._taken_at_once())
+
+    def _taken_at_once(self) -> bool:
+        """No waiting room (``capacity`` 0): is a consumer idle for one more message, beyond those in transit?"""
+        return self.capacity == 0 and len(self.idle) > len(self.in_transit)
 
     def publish(self, message: int) -> bool:
         """Offer a message; False is a 503 (the queue is full or the broker is down)."""
-        if self.down or (self.waiting >= self.capacity and not self._make_room()):
+        if self.down or (self.waiting >= self.capacity and not self._taken_at_once() and not self._make_room()):
             return False
         now = self.env._now
         self.waiting += 1
@@ -202,7 +209,12 @@ class Broker:
                 message, since = ready.popleft()
                 if self._deliver(consumer, message, since):
                     return
+        self._park(consumer)
+
+    def _park(self, consumer: Consumer) -> None:
         self.idle.append(consumer)
+        if self.space_waiters and self.capacity == 0 and not self.down:
+            self._wake_publisher()  # no waiting room: an idle consumer is the room a blocked publisher waits for
 
     def _deliver(self, consumer: Consumer, message: int, since: float) -> bool:
         """End a waiting spell; True if the consumer got the message, False if it still needs one."""
@@ -280,7 +292,7 @@ class Broker:
                 break
             self.take(self.idle.popleft())
         for _ in range(len(self.space_waiters)):
-            if self.waiting >= self.capacity:
+            if not self.has_room():
                 break
             self._wake_publisher()
 

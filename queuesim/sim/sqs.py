@@ -203,7 +203,7 @@ class SqsFifoBroker(SqsBroker):
 
     def take(self, consumer: Consumer) -> None:
         if self.down or not self._take_one(consumer):
-            self.idle.append(consumer)
+            self._park(consumer)
 
     def _take_one(self, consumer: Consumer) -> bool:
         while self.available:

@@ -250,6 +250,55 @@ def test_rabbitmq_reject_publish_answers_503_instead() -> None:
     assert rec.rejections["time"].tolist() == [3.0, 4.0]
 
 
+# -- capacity 0: no waiting room ------------------------------------------------------------------
+
+def test_capacity_zero_takes_a_publish_only_when_a_worker_is_idle() -> None:
+    # two workers busy 2.5 s each: m0 (t=1) and m1 (t=2) go straight to w0 and w1; at t=3 both are
+    # busy, so m2 is refused (a 503, not queued); at t=4 w0 is idle again (since 3.5) and takes m3
+    for queue in ("{broker: redis, capacity: 0}", "{broker: sqs, capacity: 0}", "{broker: rabbitmq, prefetch: 1, capacity: 0}"):
+        rec = one_pool(queue, count=2, service="2.5s")
+        assert log(rec) == [(0, 0, 1.0, 1.0, "DONE"), (1, 1, 2.0, 2.0, "DONE"), (3, 0, 4.0, 4.0, "IN_SERVICE")], queue
+        assert rec.rejections["time"].tolist() == [3.0], queue
+
+
+def test_capacity_zero_with_broker_latency_promises_the_idle_worker_to_the_message_in_transit() -> None:
+    # one worker, 0.5 s broker latency, a publish every 0.25 s: m0 (t=0.25) is accepted for the idle
+    # worker and lands at 0.75; m1 (t=0.5) finds that worker promised to m0: refused; the worker
+    # is busy from 0.75 to 1.05, so m2 (0.75) and m3 (1.0) are refused; m4 (1.25) is accepted and
+    # still in transit at the end; m5 (1.5) finds the idle worker promised to m4: refused
+    rec = one_pool("{broker: redis, capacity: 0, latency: 500ms}", duration="1.6s", gap="250ms", service="300ms")
+    assert log(rec) == [(0, 0, 0.25, 0.75, "DONE"), (4, -1, 1.25, None, "WAITING")]
+    assert rec.rejections["message"].tolist() == [1, 2, 3, 5]
+
+
+def test_a_worker_publishing_to_a_queue_without_waiting_room_holds_until_a_consumer_is_idle() -> None:
+    # fulfil (0.5 s) feeds ship (one worker, 3 s) through a queue of capacity 0. t=1.5 child 0 goes
+    # to the idle shipper (busy until 4.5); t=2.5 fulfil finishes order 1 but no shipper is idle: it
+    # holds the order (back pressure); t=4.5 the shipper is idle again: child 1 is published to it
+    # and fulfil takes order 2, waiting since t=3
+    rec = run_yaml("""
+        duration: 5s
+        producers:
+          web: {to: orders, interarrival: 1s}
+        queues:
+          orders: {broker: redis}
+          shipping: {broker: redis, capacity: 0}
+        workers:
+          fulfil: {from: orders, count: 1, service: 0.5s, to: shipping}
+          ship: {from: shipping, count: 1, service: 3s}
+    """)
+    assert log(rec) == [
+        (0, 0, 1.0, 1.0, "DONE"),          # order 0, fulfilled by 1.5
+        (1, 1, 1.5, 1.5, "DONE"),          # its child, shipped 1.5 → 4.5
+        (2, 0, 2.0, 2.0, "DONE"),          # order 1: finished at 2.5, held, acknowledged at 4.5
+        (5, 1, 4.5, 4.5, "IN_SERVICE"),    # its child, published when the shipper is idle again
+        (3, 0, 3.0, 4.5, "IN_SERVICE"),    # order 2 waited for fulfil
+        (4, -1, 4.0, None, "WAITING"),
+    ]
+    assert rec.deliveries["finished"].tolist()[2] == 2.5
+    assert rec.rejections["time"].tolist() == []  # a worker waits for room instead of being refused
+
+
 # -- direct (sync) -------------------------------------------------------------------------------
 
 def test_sync_producer_is_served_from_the_accept_backlog_without_the_broker() -> None:

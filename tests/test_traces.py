@@ -123,13 +123,15 @@ def test_retries_follow_the_backoff_schedule_without_jitter() -> None:
             interarrival: 1s
             retry: {attempts: 4, backoff: 100ms, multiplier: 2, max_backoff: 150ms, jitter: none}
         queues:
-          jobs: {broker: redis, capacity: 0}
+          jobs: {broker: redis}
         workers:
           pool: {from: jobs, count: 1, service: 1s}
+        faults:
+          - {at: 0s, queue: jobs, kind: outage, duration: 10s}
     """
     result = run(scenario(text))
     s = result.summary
-    # capacity 0 refuses everything: every request makes 4 attempts and gives up
+    # an outage for the whole run refuses everything: every request makes 4 attempts and gives up
     produced = s["messages"]["produced"]
     assert produced == 9
     assert s["messages"]["rejected"] == 4 * produced

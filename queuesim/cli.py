@@ -75,6 +75,9 @@ def summary_tables(summary: Summary) -> list[Table]:
     head.add_row("lost", counted("messages.lost", "rates.loss"), "")
     head.add_row("duplicates", counted("messages.duplicates", "rates.duplicate"), "")
     head.add_row("dead-lettered", _show(summary, "messages.dead_lettered"), "")
+    for path, label in (("messages.expired", "expired (ttl)"), ("messages.reneged", "reneged (patience)")):
+        if figures.value_or_none(summary, path):  # only where a queue has a ttl or a client a patience
+            head.add_row(label, _show(summary, path), "")
     head.add_row("in flight at end", _show(summary, "messages.in_flight"), "")
 
     lt = Table(title="latency", title_justify="left")

@@ -31,7 +31,7 @@ workers:
 
 SUMMARY_KEYS = {
     "messages": {"produced", "accepted", "rejected", "gave_up", "completed", "duplicates", "lost",
-                 "dead_lettered", "in_flight"},
+                 "dead_lettered", "expired", "reneged", "in_flight"},
     "rates": {"throughput", "rejection", "loss", "duplicate", "gave_up"},
 }
 LATENCY_KEYS = {"mean", "p50", "p90", "p95", "p99", "p999", "max"}
@@ -151,7 +151,8 @@ def test_example_scenarios_validate_and_run_briefly(path: Path, tmp_path: Path) 
     s = json.loads((tmp_path / "summary.json").read_text())
     m = s["messages"]
     assert m["produced"] > 0
-    assert m["produced"] == m["completed"] + m["gave_up"] + m["lost"] + m["dead_lettered"] + m["in_flight"]
+    assert m["produced"] == (m["completed"] + m["gave_up"] + m["lost"] + m["dead_lettered"] + m["expired"]
+                             + m["reneged"] + m["in_flight"])
 
 
 def test_compare_runs_every_variant_with_the_same_workload(tmp_path: Path) -> None:

@@ -257,7 +257,8 @@ def test_conservation_holds_with_every_client_feature(at):
           v: {{from: s, count: 1, service: {{dist: exponential, mean: 9ms}}}}
     """)
     m = s["messages"]
-    assert m["produced"] == m["completed"] + m["gave_up"] + m["lost"] + m["dead_lettered"] + m["in_flight"]
+    assert m["produced"] == (m["completed"] + m["gave_up"] + m["lost"] + m["dead_lettered"] + m["expired"]
+                             + m["reneged"] + m["in_flight"])
     assert 0 < m["throttled"] <= m["gave_up"] and 0 < m["abandoned"] <= m["produced"]
     assert s["rates"]["offered"] > s["rates"]["base_load"] > 0
     r = rec.requests

@@ -8,7 +8,6 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from queuesim import run
 from queuesim.experiment.executors import SerialExecutor
 from queuesim.scenario import scenario_from_dict
@@ -100,7 +99,8 @@ def test_every_message_is_accounted_for_and_bounds_hold(data: dict) -> None:
     result = run(sc, executor=SerialExecutor())
     s = result.summary
     m = s["messages"]
-    assert m["produced"] == m["completed"] + m["gave_up"] + m["lost"] + m["dead_lettered"] + m["in_flight"]
+    assert m["produced"] == (m["completed"] + m["gave_up"] + m["lost"] + m["dead_lettered"] + m["expired"]
+                             + m["reneged"] + m["in_flight"])
     assert m["accepted"] + m["gave_up"] + _never_settled_unaccepted(result) == m["produced"]
     for name, q in s["queues"].items():
         assert 0 <= q["mean_depth"] <= q["max_depth"] * (1 + 1e-12)  # a time average summed in floats

@@ -505,6 +505,16 @@ def test_stale_receipts_is_a_standard_queue_option() -> None:
     ]
 
 
+def test_ttl_rules() -> None:
+    # SQS's default retention, 4 days
+    assert parse_scenario(edit(BASE, "    capacity: 5000\n", "    capacity: 5000\n    ttl: 96h\n"), SOURCE).queues["orders"].ttl == 96 * 3600
+    assert problems_of(edit(BASE, "    capacity: 5000\n", "    capacity: 5000\n    ttl_dead_letter: true\n")) == [
+        f"{SOURCE}:13: queues.orders.ttl_dead_letter: needs `ttl`: only an expired message is dead-lettered for its age"
+    ]
+    pubsub = edit(edit(BASE, "broker: sqs", "broker: redis\n    mode: pubsub"), "    capacity: 5000\n", "    ttl: 1m\n")
+    assert problems_of(pubsub) == [f"{SOURCE}:13: queues.orders.ttl: pub/sub keeps no backlog: nothing waits long enough to expire"]
+
+
 def _visibility(queue: str, service: str = "{dist: exponential, mean: 10ms}", sync: bool = False) -> list[str]:
     from queuesim.scenario.advice import visibility_warnings
 

@@ -73,6 +73,35 @@ def test_sqs_late_delete_of_a_visible_message_succeeds_without_duplicate() -> No
     assert s["queues"]["jobs"]["mean_depth"] == 0.5 / 15
 
 
+TTL = """
+    duration: 6s
+    producers:
+      api: {to: jobs, interarrival: 1s}
+    queues:
+      jobs: {broker: redis, ttl: 800ms%s}
+    workers:
+      pool: {from: jobs, count: 1, service: 1.5s}
+"""
+
+
+def test_expired_messages_in_the_summary_and_the_conservation_invariant() -> None:
+    # as tests/sim's trace: m2 (t=3) would be received at 4 s, aged 1 s > 0.8 s: expired
+    result = run(scenario(TTL % ""))
+    s = result.summary
+    m = s["messages"]
+    assert (m["produced"], m["completed"], m["expired"], m["in_flight"]) == (5, 3, 1, 1)
+    assert m["produced"] == (m["completed"] + m["gave_up"] + m["lost"] + m["dead_lettered"] + m["expired"]
+                             + m["reneged"] + m["in_flight"])
+    assert s["queues"]["jobs"]["expired"] == 1 and s["queues"]["jobs"]["dead_lettered"] == 0
+    assert result.timeseries["expired"].sum() == 1
+    assert result.messages["outcome"].astype(str).tolist()[2] == "expired"
+    assert result.deliveries["status"].astype(str).tolist()[2] == "expired"
+    # moved to the dead-letter queue instead: a dead-lettered request, still counted as expired at its queue
+    dlq = run(scenario(TTL % ", ttl_dead_letter: true")).summary
+    assert (dlq["messages"]["expired"], dlq["messages"]["dead_lettered"]) == (0, 1)
+    assert dlq["queues"]["jobs"]["expired"] == dlq["queues"]["jobs"]["dead_lettered"] == 1
+
+
 def test_redis_receive_is_final_no_redelivery() -> None:
     text = (SQS_ONE_MESSAGE % 2).replace("{broker: sqs, visibility_timeout: 1s, max_receives: 2}", "{broker: redis}")
     s = run(scenario(text)).summary

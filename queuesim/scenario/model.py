@@ -204,8 +204,13 @@ def _scaled_gaps(dist: Any, factor: float) -> Any:
 class QueueBase(Frozen):
     """Fields every broker kind shares; each kind subclasses this with a literal ``broker`` tag and its own fields.
 
-    ``capacity`` bounds the messages *waiting* (not those being processed); None is unbounded.
-    ``latency`` delays each published message before any worker can receive it.
+    ``capacity`` bounds the messages *waiting* (not those being processed); None is unbounded,
+    0 is no waiting room (a publish is taken only by an idle consumer). ``latency`` delays each
+    published message before any worker can receive it. ``ttl`` is a message's time to live
+    (SQS retention, RabbitMQ's per-queue ``x-message-ttl``, Celery's ``expires``): a message older
+    than that, counted from its accepted publish, when a worker would receive it is dropped as
+    expired, or moved to the dead-letter queue with ``ttl_dead_letter`` (RabbitMQ dead-letters
+    expired messages to the queue's dead-letter exchange).
     """
 
     broker: str
@@ -213,6 +218,15 @@ class QueueBase(Frozen):
     latency: Distribution = Constant(value=0.0)
     # Retry-After carried by this queue's 503s (queuesim.scenario.load_shapes; honoured per retry.respect_retry_after)
     retry_after: PositiveDuration | None = None
+    ttl: PositiveDuration | None = None
+    ttl_dead_letter: bool = False
+
+    @model_validator(mode="after")
+    def _ttl_fields(self) -> QueueBase:
+        if self.ttl_dead_letter and self.ttl is None:
+            fail(type(self).__name__, [(("ttl_dead_letter",), "needs `ttl`: only an expired message is dead-lettered for its age")],
+                 self.ttl_dead_letter)
+        return self
 
     @property
     def bounded(self) -> bool:
@@ -276,6 +290,8 @@ class RedisQueue(QueueBase):
             fail("RedisQueue", [(("max_deliveries",), "only `stream` and `reliable` modes redeliver")], self.max_deliveries)
         if self.mode == "pubsub" and self.capacity is not None:
             fail("RedisQueue", [(("capacity",), "pub/sub keeps no backlog: a message no worker takes at once is dropped")], self.capacity)
+        if self.mode == "pubsub" and self.ttl is not None:
+            fail("RedisQueue", [(("ttl",), "pub/sub keeps no backlog: nothing waits long enough to expire")], self.ttl)
         return self
 
     @property

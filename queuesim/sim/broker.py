@@ -15,6 +15,10 @@ briefly hold up to ``capacity`` + (messages then held by workers). ``capacity`` 
 no waiting room (M/M/c/c, Erlang B): a publish is accepted only when a consumer is idle to take it,
 one not already promised to a message still in transit (broker latency).
 
+A queue with a ``ttl`` (:class:`Expiry`) drops a message older than that when a worker would receive
+it (``expired``), or dead-letters it; the check costs one comparison per receive, and an expired
+message takes no worker time.
+
 Consumers ask for work with :meth:`Broker.take` once per free *credit* (``prefetch``: 1, or a
 RabbitMQ prefetch count), and sit in ``idle`` once per credit the broker could not fill.
 
@@ -36,7 +40,7 @@ from typing import TYPE_CHECKING, ClassVar, Self, TypeVar
 from simpy import Environment
 from simpy.events import Timeout
 
-from queuesim.records import Delivery, Loss, RestartPoint
+from queuesim.records import Delivery, Loss, Outcome, RestartPoint
 from queuesim.scenario.model import QueueBase
 from queuesim.sim.recorder import Recorder
 from queuesim.sim.rng import Streams
@@ -46,6 +50,7 @@ if TYPE_CHECKING:
     from queuesim.sim.worker import Consumer
 
 _IN_SERVICE, _DONE = int(Delivery.IN_SERVICE), int(Delivery.DONE)  # hot path: plain ints
+_EXPIRED, _EXPIRED_DLQ = int(Delivery.EXPIRED), int(Delivery.EXPIRED_DEAD_LETTERED)
 Held = tuple[int, int, int]  # (message, delivery row, receipt) a consumer holds
 SpecT = TypeVar("SpecT", bound=QueueBase)
 
@@ -62,11 +67,14 @@ class BrokerStats:
         Receives that dead-lettered the message instead of delivering it (at-least-once kinds).
     restarts : tuple of RestartPoint
         Each restart and the durable point it went back to (kinds with persistence: Redis).
+    expired : int
+        Receives that found the message older than the queue's ``ttl`` (dropped or dead-lettered).
     """
 
     kind: str
     dead_lettered: int = 0
     restarts: tuple[RestartPoint, ...] = ()
+    expired: int = 0
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,31 @@ class BrokerContext:
         return self.streams.draws(dist, "latency")
 
 
+@dataclass(frozen=True)
+class Expiry:
+    """A queue's message time to live and where an expired message goes (a :class:`QueueBase`'s ``ttl`` fields).
+
+    Attributes
+    ----------
+    ttl : float or None
+        Seconds from a message's accepted publish after which a worker no longer receives it.
+    dead_letter : bool
+        An expired message moves to the dead-letter queue instead of being dropped.
+    """
+
+    ttl: float | None = None
+    dead_letter: bool = False
+
+    @classmethod
+    def from_spec(cls, spec: QueueBase) -> Expiry:
+        """The expiry of one queue spec."""
+        return cls(spec.ttl, spec.ttl_dead_letter)
+
+
+#: Messages that never expire.
+NO_EXPIRY = Expiry()
+
+
 def spec_as(spec: QueueBase, kind: type[SpecT], broker: type[Broker]) -> SpecT:
     """``spec`` as the spec class a broker kind is built from; a clear TypeError for any other."""
     if not isinstance(spec, kind):
@@ -129,6 +162,8 @@ class Broker:
         capacity: int | None,
         latency: Callable[[], float] | None,
         rec: Recorder,
+        *,
+        expiry: Expiry = NO_EXPIRY,
     ) -> None:
         self.env = env
         self.index = index
@@ -142,6 +177,9 @@ class Broker:
         self.space_waiters: deque[Callable[[], None]] = deque()  # publishers blocked on a full queue
         self.waiting = 0
         self.down = False  # during an outage or restart: publishes fail, receives block
+        self.ttl = expiry.ttl
+        self.ttl_dead_letter = expiry.dead_letter
+        self.expired = 0
         self._accepted = rec.messages["accepted"]
         self._receives = rec.messages["receives"]
         self._d_status = rec.deliveries["status"]
@@ -150,11 +188,12 @@ class Broker:
     @classmethod
     def from_spec(cls, spec: QueueBase, ctx: BrokerContext) -> Self:
         """The live broker of one queue spec: capacity and latency here, each kind adds its own fields."""
-        return cls(ctx.env, ctx.index, ctx.name, spec.capacity, ctx.latency(spec.latency), ctx.rec)
+        return cls(ctx.env, ctx.index, ctx.name, spec.capacity, ctx.latency(spec.latency), ctx.rec,
+                   expiry=Expiry.from_spec(spec))
 
     def stats(self) -> BrokerStats:
         """What this broker counted over the run."""
-        return BrokerStats(self.kind)
+        return BrokerStats(self.kind, expired=self.expired)
 
     # -- publishing -----------------------------------------------------------------------------
     def has_room(self) -> bool:
@@ -224,6 +263,10 @@ class Broker:
         if self.space_waiters:
             self._wake_publisher()
         now = self.env._now
+        ttl = self.ttl
+        if ttl is not None and now - self._accepted[message] > ttl:
+            self._outlived(message, since, now)
+            return False
         if not self._admit(message, since, now):
             return False
         row = self.rec.spell(message, since, now, consumer.wid, _IN_SERVICE)
@@ -255,6 +298,20 @@ class Broker:
     def _admit(self, message: int, since: float, now: float) -> bool:
         """May this receive be delivered? (At-least-once brokers dead-letter here.)"""
         return True
+
+    def _outlived(self, message: int, since: float, now: float) -> None:
+        """A worker would receive a message older than the queue's ``ttl``: it expires (dropped or dead-lettered)."""
+        self.expired += 1
+        if self.ttl_dead_letter:
+            self.rec.spell(message, since, now, -1, _EXPIRED_DLQ)
+            self.rec.settle(message, Outcome.DEAD_LETTERED, now)
+        else:
+            self.rec.spell(message, since, now, -1, _EXPIRED)
+            self.rec.settle(message, Outcome.EXPIRED, now)
+        self._released(message)
+
+    def _released(self, message: int) -> None:
+        """A message left the in-flight or waiting state for good or for now: FIFO groups unblock here."""
 
     def ack(self, message: int, receipt: int) -> int:
         """A processing of receive number ``receipt`` finished; returns the delivery's final status."""

@@ -104,6 +104,7 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
         worker_pool=np.asarray(worker_pool, dtype=np.int32),
         extra={
             "dead_lettered": {n: st.dead_lettered for n, st in broker_stats.items()},
+            "expired": {n: st.expired for n, st in broker_stats.items()},
             "pools": {p.name: _pool_counts(p.stats()) for p in pools},
             "faults": [f.model_dump() for f in scenario.faults],
             "restarts": {n: list(st.restarts) for n, st in broker_stats.items() if st.restarts},

@@ -19,7 +19,7 @@ from dataclasses import replace
 from simpy import Environment
 
 from queuesim.records import Delivery, Loss, Outcome
-from queuesim.sim.broker import Broker, BrokerStats, Held
+from queuesim.sim.broker import NO_EXPIRY, Broker, BrokerStats, Expiry, Held
 from queuesim.sim.deadlines import Deadlines
 from queuesim.sim.recorder import Recorder
 
@@ -61,8 +61,9 @@ class AtLeastOnce(Broker):
         requeue_on_nack: bool = False,
         requeue_on_disconnect: bool = False,
         late_delete: bool = False,
+        expiry: Expiry = NO_EXPIRY,
     ) -> None:
-        super().__init__(env, index, name, capacity, latency, rec)
+        super().__init__(env, index, name, capacity, latency, rec, expiry=expiry)
         self.redeliver_after = redeliver_after
         self.limit = limit
         self.requeue_at_head = requeue_at_head
@@ -123,8 +124,9 @@ class AtLeastOnce(Broker):
         else:
             self._arrive(message, now)
 
-    def _released(self, message: int) -> None:
-        """A message left the in-flight state (acked, returned, dead-lettered): FIFO groups unblock here."""
+    def _outlived(self, message: int, since: float, now: float) -> None:
+        self.visible_again.pop(message, None)  # it was waiting again after a timeout: gone for good now
+        super()._outlived(message, since, now)
 
     # -- acknowledgements -----------------------------------------------------------------------
     def ack(self, message: int, receipt: int) -> int:

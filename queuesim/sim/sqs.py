@@ -27,7 +27,7 @@ from simpy.events import Timeout
 
 from queuesim.records import Delivery
 from queuesim.scenario.model import QueueBase, SqsQueue
-from queuesim.sim.broker import BrokerContext, spec_as
+from queuesim.sim.broker import NO_EXPIRY, BrokerContext, Expiry, spec_as
 from queuesim.sim.ratelimit import TokenBucket
 from queuesim.sim.recorder import Recorder
 from queuesim.sim.redelivery import AtLeastOnce
@@ -67,13 +67,14 @@ class SqsBroker(AtLeastOnce):
         duplicate_probability: float = 0.0,
         uniform: Callable[[], float] | None = None,
         stale_receipts: str = "delete",
+        expiry: Expiry = NO_EXPIRY,
     ) -> None:
         if stale_receipts not in RECEIPT_RULES:
             raise ValueError(f"stale_receipts must be one of {RECEIPT_RULES}, got {stale_receipts!r}")
         # a delete after the timeout, before anyone received the message again, still holds the
         # latest receipt: it deletes on a standard queue; a FIFO handle has expired by then
         super().__init__(env, index, name, capacity, latency, rec, redeliver_after=visibility_timeout,
-                         limit=max_receives, late_delete=stale_receipts != "expire")
+                         limit=max_receives, late_delete=stale_receipts != "expire", expiry=expiry)
         if duplicate_probability and uniform is None:
             raise ValueError("duplicate_probability needs a uniform stream to decide each delete")
         self.duplicate_probability = duplicate_probability
@@ -86,7 +87,7 @@ class SqsBroker(AtLeastOnce):
         return cls(ctx.env, ctx.index, ctx.name, q.capacity, ctx.latency(q.latency), ctx.rec,
                    visibility_timeout=q.visibility_timeout, max_receives=q.max_receives,
                    duplicate_probability=q.duplicate_probability, uniform=ctx.streams.uniform("duplicates"),
-                   stale_receipts=q.receipt_rule)
+                   stale_receipts=q.receipt_rule, expiry=Expiry.from_spec(q))
 
     def ack(self, message: int, receipt: int) -> int:
         if self.duplicate_probability and not self.down and self.hidden.get(message) == receipt:
@@ -135,9 +136,11 @@ class SqsFifoBroker(SqsBroker):
         groups: int | None = None,
         tps: float | None = None,
         group_of: Callable[[], float] | None = None,
+        expiry: Expiry = NO_EXPIRY,
     ) -> None:
         super().__init__(env, index, name, capacity, latency, rec,
-                         visibility_timeout=visibility_timeout, max_receives=max_receives, stale_receipts="expire")
+                         visibility_timeout=visibility_timeout, max_receives=max_receives, stale_receipts="expire",
+                         expiry=expiry)
         if groups is not None and group_of is None:
             raise ValueError("groups needs a uniform stream (group_of) to assign each message a group")
         self.groups = groups
@@ -155,7 +158,8 @@ class SqsFifoBroker(SqsBroker):
         q = spec_as(spec, SqsQueue, cls)
         return cls(ctx.env, ctx.index, ctx.name, q.capacity, ctx.latency(q.latency), ctx.rec,
                    visibility_timeout=q.visibility_timeout, max_receives=q.max_receives,
-                   groups=q.groups, tps=q.throughput_limit, group_of=ctx.streams.uniform("groups"))
+                   groups=q.groups, tps=q.throughput_limit, group_of=ctx.streams.uniform("groups"),
+                   expiry=Expiry.from_spec(q))
 
     def publish(self, message: int) -> bool:
         # env._now: once per published message (see queuesim.sim.broker)

@@ -250,6 +250,39 @@ def test_rabbitmq_reject_publish_answers_503_instead() -> None:
     assert rec.rejections["time"].tolist() == [3.0, 4.0]
 
 
+# -- ttl: message expiry -------------------------------------------------------------------------
+
+def test_a_message_older_than_the_ttl_when_a_worker_would_receive_it_expires() -> None:
+    # one worker busy 1.5 s, a message a second, ttl 0.8 s: m1 (t=2) is received at 2.5, aged 0.5 s;
+    # m2 (t=3) would be received at 4, aged 1 s: dropped as expired, and the worker takes m3 (t=4) at once
+    expected = [(0, 0, 1.0, 1.0, "DONE"), (1, 0, 2.0, 2.5, "DONE"), (2, -1, 3.0, 4.0, "EXPIRED"),
+                (3, 0, 4.0, 4.0, "DONE"), (4, 0, 5.0, 5.5, "IN_SERVICE")]
+    rec = one_pool("{broker: redis, ttl: 800ms}", duration="6s")
+    assert log(rec) == expected
+    assert rec.messages["outcome"].tolist() == [Outcome.COMPLETED] * 2 + [Outcome.EXPIRED, Outcome.COMPLETED, Outcome.IN_FLIGHT]
+    assert rec.extra["expired"] == {"jobs": 1}
+    # ttl_dead_letter: the same message goes to the dead-letter queue instead
+    dlq = one_pool("{broker: sqs, ttl: 800ms, ttl_dead_letter: true}", duration="6s")
+    assert log(dlq) == [row if row[0] != 2 else (2, -1, 3.0, 4.0, "EXPIRED_DEAD_LETTERED") for row in expected]
+    assert dlq.messages["outcome"].tolist()[2] == Outcome.DEAD_LETTERED
+
+
+def test_an_expired_fifo_message_unblocks_its_group() -> None:
+    # one group, two workers: m1 waits for m0's delete (2.5); m2 is reached at m1's delete (4), aged
+    # 1 s > 0.8 s: expired, and the group is free again for m3 (t=4) and m4
+    rec = one_pool("{broker: sqs, kind: fifo, groups: 1, ttl: 800ms}", duration="6s", count=2)
+    assert log(rec) == [(0, 0, 1.0, 1.0, "DONE"), (1, 1, 2.0, 2.5, "DONE"), (2, -1, 3.0, 4.0, "EXPIRED"),
+                        (3, 0, 4.0, 4.0, "DONE"), (4, 1, 5.0, 5.5, "IN_SERVICE")]
+
+
+def test_a_redelivered_copy_older_than_the_ttl_expires_and_the_late_delete_fails() -> None:
+    # the visibility timeout brings m0 back at 11 s, aged 1 s > 0.8 s: the copy expires at the
+    # receive; w0's delete at 11.5 s finds the message gone. The first settling event wins: expired
+    rec = one_pool("{broker: sqs, visibility_timeout: 1s, ttl: 800ms}", duration="15s", gap="10s", count=2)
+    assert log(rec) == [(0, 0, 10.0, 10.0, "STALE"), (0, -1, 11.0, 11.0, "EXPIRED")]
+    assert rec.messages["outcome"].tolist() == [Outcome.EXPIRED]
+
+
 # -- capacity 0: no waiting room ------------------------------------------------------------------
 
 def test_capacity_zero_takes_a_publish_only_when_a_worker_is_idle() -> None:

@@ -77,7 +77,10 @@ class Producer(Frozen):
     regular`` spaces a ``rate``'s arrivals evenly instead of at random.
 
     Client: ``retry`` on a 503; ``rate_limit`` (a token bucket every publish attempt must pass);
-    ``timeout`` (the client stops waiting: counted as abandoned); ``await_result`` (the client
+    ``timeout`` (the client stops waiting: counted as abandoned, the work still runs);
+    ``patience`` (how long, from the accepted publish, the client waits for its request to start
+    service; a request still waiting then leaves the queue unserved: reneged, and abandoned);
+    ``await_result`` (the client
     waits for the task's result, delivered ``result_latency`` after the task ends); ``sync``
     (no broker: the pool reading ``to`` serves the request inline, ``to``'s ``capacity`` being
     the accept backlog). The Python attribute of ``rate`` is ``rate_spec``; :attr:`rate` is the
@@ -93,6 +96,7 @@ class Producer(Frozen):
     retry: RetryPolicy = RetryPolicy()
     rate_limit: RateLimit | None = None
     timeout: PositiveDuration | None = None
+    patience: Distribution | None = None
     await_result: bool = False
     result_latency: Distribution | None = None
     sync: bool = False

@@ -13,11 +13,17 @@ not count, as with SQS's ``ApproximateNumberOfMessagesVisible``. A message whose
 expires re-enters without that check (the broker already stores it), so an at-least-once queue can
 briefly hold up to ``capacity`` + (messages then held by workers). ``capacity`` 0 is a queue with
 no waiting room (M/M/c/c, Erlang B): a publish is accepted only when a consumer is idle to take it,
-one not already promised to a message still in transit (broker latency).
+one not already promised to a message still in transit (broker latency) or waiting for its FIFO group.
 
 A queue with a ``ttl`` (:class:`Expiry`) drops a message older than that when a worker would receive
 it (``expired``), or dead-letters it; the check costs one comparison per receive, and an expired
 message takes no worker time.
+
+A producer with a ``patience`` hands each accepted message's reneging deadline to its queue
+(:meth:`Broker.renege_at`): the deadlines of every client wait in one heap per queue with one armed
+SimPy event (:class:`~queuesim.sim.deadlines.Deadlines`), and a message still waiting for its first
+receive at its deadline leaves the queue (``reneged``). Its queued entry is marked ``gone`` and
+skipped when reached, as a message deleted while visible is, so no deque is searched.
 
 Consumers ask for work with :meth:`Broker.take` once per free *credit* (``prefetch``: 1, or a
 RabbitMQ prefetch count), and sit in ``idle`` once per credit the broker could not fill.
@@ -42,6 +48,7 @@ from simpy.events import Timeout
 
 from queuesim.records import Delivery, Loss, Outcome, RestartPoint
 from queuesim.scenario.model import QueueBase
+from queuesim.sim.deadlines import Deadlines
 from queuesim.sim.recorder import Recorder
 from queuesim.sim.rng import Streams
 
@@ -51,6 +58,7 @@ if TYPE_CHECKING:
 
 _IN_SERVICE, _DONE = int(Delivery.IN_SERVICE), int(Delivery.DONE)  # hot path: plain ints
 _EXPIRED, _EXPIRED_DLQ = int(Delivery.EXPIRED), int(Delivery.EXPIRED_DEAD_LETTERED)
+_RENEGED = int(Delivery.RENEGED)
 Held = tuple[int, int, int]  # (message, delivery row, receipt) a consumer holds
 SpecT = TypeVar("SpecT", bound=QueueBase)
 
@@ -180,6 +188,9 @@ class Broker:
         self.ttl = expiry.ttl
         self.ttl_dead_letter = expiry.dead_letter
         self.expired = 0
+        self.gone: set[int] = set()  # left the queue while queued (deleted while visible, reneged): skip its entry
+        self.patience: Deadlines | None = None  # reneging deadlines, made by the first client with a patience
+        self._outcome = rec.messages["outcome"]
         self._accepted = rec.messages["accepted"]
         self._receives = rec.messages["receives"]
         self._d_status = rec.deliveries["status"]
@@ -201,8 +212,12 @@ class Broker:
         return not self.down and (self.waiting < self.capacity or self._taken_at_once())
 
     def _taken_at_once(self) -> bool:
-        """No waiting room (``capacity`` 0): is a consumer idle for one more message, beyond those in transit?"""
-        return self.capacity == 0 and len(self.idle) > len(self.in_transit)
+        """No waiting room (``capacity`` 0): is a consumer idle for one more message, beyond those already waiting?
+
+        Those are in transit (broker latency) to the idle consumers they were promised, or, on a
+        FIFO queue, waiting for their group; elsewhere nothing waits while a consumer is idle.
+        """
+        return self.capacity == 0 and self.waiting < len(self.idle)
 
     def publish(self, message: int) -> bool:
         """Offer a message; False is a 503 (the queue is full or the broker is down)."""
@@ -290,9 +305,38 @@ class Broker:
         """Withdraw every parked credit of a consumer (it crashed)."""
         self.idle = deque(c for c in self.idle if c is not consumer)
 
+    # -- reneging -------------------------------------------------------------------------------
+    def renege_at(self, message: int, deadline: float) -> None:
+        """A client waits for ``message`` to start service until ``deadline``; past it, the message leaves the queue."""
+        if self.patience is None:
+            self.patience = Deadlines(self.env, self._not_started, self._renege, ordered=False)
+        self.patience.add(deadline, message)
+
+    def _not_started(self, message: int, _token: int) -> bool:
+        # never received and not settled (lost, dropped, expired): still waiting for its first receive
+        return not self._receives[message] and not self._outcome[message]
+
+    def _renege(self, message: int, _token: int) -> None:
+        now = self.env.now
+        if self.in_transit.pop(message, None) is None:  # queued, not in transit (broker latency)
+            self._withdraw(message)
+        self.waiting -= 1
+        self.rec.spell(message, self._accepted[message], now, -1, _RENEGED)
+        self.rec.renege(message, now)
+        if self.space_waiters:
+            self._wake_publisher()
+
+    def _withdraw(self, message: int) -> None:
+        """Take a queued message out of the queue: its entry is skipped when it reaches the head."""
+        self.gone.add(message)
+
     # -- semantics hooks ------------------------------------------------------------------------
     def _skip(self, message: int) -> bool:
-        """True for a queued entry that is no longer live (deleted while visible)."""
+        """True for a queued entry that is no longer live (deleted while visible, reneged): it is forgotten."""
+        gone = self.gone
+        if gone and message in gone:
+            gone.discard(message)
+            return True
         return False
 
     def _admit(self, message: int, since: float, now: float) -> bool:
@@ -359,6 +403,7 @@ class Broker:
         kept: deque[tuple[int, float]] = deque()
         for message, since in self.ready:
             if self._skip_quietly(message):
+                self.gone.discard(message)  # the entry goes with this pass: nothing left to skip
                 continue
             if keep(message, since):
                 kept.append((message, since))
@@ -371,7 +416,8 @@ class Broker:
                 self._drop(message, since, now, reason)
 
     def _skip_quietly(self, message: int) -> bool:
-        return False
+        """True for a queued entry that is no longer live; it stays marked until it is reached."""
+        return message in self.gone
 
     def drop_oldest(self, reason: Loss) -> bool:
         """Drop the oldest waiting message to make room (overflow, eviction); False if none is queued."""

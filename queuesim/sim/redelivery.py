@@ -73,7 +73,6 @@ class AtLeastOnce(Broker):
         # every collection holds only live messages, so memory follows the backlog, not the run length
         self.hidden: dict[int, int] = {}  # received, not acknowledged: message -> latest receipt
         self.visible_again: dict[int, float] = {}  # returned, waiting again: message -> since
-        self.gone: set[int] = set()  # deleted while visible: skip its queued entry
         self.dead_lettered = 0
         # (message, receipt) of every receive, due ``redeliver_after`` later; live while still hidden
         self.redeliveries = Deadlines(env, self._still_hidden, self._expire)
@@ -82,15 +81,6 @@ class AtLeastOnce(Broker):
         return replace(super().stats(), dead_lettered=self.dead_lettered)
 
     # -- delivery -------------------------------------------------------------------------------
-    def _skip(self, message: int) -> bool:
-        if message in self.gone:
-            self.gone.discard(message)
-            return True
-        return False
-
-    def _skip_quietly(self, message: int) -> bool:
-        return message in self.gone
-
     def _admit(self, message: int, since: float, now: float) -> bool:
         self.visible_again.pop(message, None)
         receipt = self._receives[message] + 1

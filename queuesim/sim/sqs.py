@@ -248,7 +248,16 @@ class SqsFifoBroker(SqsBroker):
             self._serve_idle()
 
     def _skip(self, message: int) -> bool:
-        return False  # no delete reaches a visible message: its receipt handle expired with the timeout
+        return False  # nothing is left marked in a group queue: deletes cannot reach a visible message, reneges leave at once
+
+    def _withdraw(self, message: int) -> None:
+        # out of its group's queue now (a group queue is short: one message group's backlog)
+        g = self.group.pop(message)
+        q = self.queues.get(g)
+        if q is not None:
+            self.queues[g] = rest = deque(e for e in q if e[0] != message)
+            if not rest:
+                del self.queues[g]
 
     def ack(self, message: int, receipt: int) -> int:
         status = super().ack(message, receipt)

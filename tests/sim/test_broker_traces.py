@@ -283,6 +283,46 @@ def test_a_redelivered_copy_older_than_the_ttl_expires_and_the_late_delete_fails
     assert rec.messages["outcome"].tolist() == [Outcome.EXPIRED]
 
 
+# -- patience: reneging ---------------------------------------------------------------------------
+
+RENEGE_AT = 3.0 + 0.8  # m2 is published at 3 s with a 0.8 s patience
+
+
+def test_a_request_still_waiting_when_its_patience_runs_out_leaves_the_queue() -> None:
+    # one worker busy 1.5 s, a request a second, patience 0.8 s: m1 (t=2) starts at 2.5, in time;
+    # m2 (t=3) would start at 4 but leaves the queue at 3.8, never processed; the worker is idle
+    # at 4 and takes m3 at once. The same on a FIFO queue's one group (m1 waits for m0's delete).
+    expected = [(0, 0, 1.0, 1.0, "DONE"), (1, 0, 2.0, 2.5, "DONE"), (2, -1, 3.0, RENEGE_AT, "RENEGED"),
+                (3, 0, 4.0, 4.0, "DONE"), (4, 0, 5.0, 5.5, "IN_SERVICE")]
+    for queue, count in (("{broker: redis}", 1), ("{broker: rabbitmq, prefetch: 1}", 1),
+                         ("{broker: sqs, kind: fifo, groups: 1}", 2)):
+        rec = one_pool(queue, duration="6s", count=count, client="patience: 800ms")
+        rows = log(rec)
+        assert [(m, s, u, st) for m, _, s, u, st in rows] == [(m, s, u, st) for m, _, s, u, st in expected], queue
+        assert rec.messages["outcome"].tolist()[2] == Outcome.RENEGED and rec.messages["processings"].tolist()[2] == 0
+        assert rec.requests["abandoned"].tolist()[2] == RENEGE_AT  # the client abandoned it
+
+
+def test_a_request_in_transit_reneges_too() -> None:
+    # 1 s of broker latency, 0.5 s of patience: every request leaves before it can be received
+    rec = one_pool("{broker: sqs, latency: 1s}", duration="4.5s", service="100ms",
+                   client="patience: {dist: constant, value: 500ms}")
+    assert log(rec) == [(0, -1, 1.0, 1.5, "RENEGED"), (1, -1, 2.0, 2.5, "RENEGED"), (2, -1, 3.0, 3.5, "RENEGED"),
+                        (3, -1, 4.0, None, "WAITING")]
+    assert rec.deliveries["worker"].max() == -1
+
+
+def test_a_reneging_client_stops_waiting_for_its_response() -> None:
+    # the waiting clients (a result store, or sync: the accept backlog) get no response for m2 and
+    # abandon it at 3.8 s, before their 3 s timeout from creation would have (at 6 s)
+    for client in ("patience: 800ms, await_result: true, timeout: 3s", "patience: 800ms, sync: true"):
+        rec = one_pool("{broker: redis, capacity: 5}", duration="6s", client=client)
+        abandoned = rec.requests["abandoned"].tolist()
+        assert abandoned[2] == RENEGE_AT and all(math.isnan(t) for i, t in enumerate(abandoned) if i != 2), client
+        responded = rec.requests["responded"].tolist()
+        assert responded[:2] == [2.5, 4.0] and math.isnan(responded[2]) and responded[3] == 5.5, client
+
+
 # -- capacity 0: no waiting room ------------------------------------------------------------------
 
 def test_capacity_zero_takes_a_publish_only_when_a_worker_is_idle() -> None:

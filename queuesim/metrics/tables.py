@@ -50,15 +50,15 @@ STATUSES = [s.name.lower() for s in Delivery]
 LOSSES = [r.name.lower() for r in Loss]
 
 
-def _cat(codes: np.ndarray, names: Sequence[str]) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes.astype(np.int32), categories=list(names))
+def _cat(codes: np.ndarray, names: Sequence[str]) -> pd.Categorical[str]:
+    return pd.Categorical.from_codes(codes.astype(np.int32), categories=pd.Index(list(names)))
 
 
-def _pool_cat(worker: np.ndarray, rec: RunRecord) -> pd.Categorical:
+def _pool_cat(worker: np.ndarray, rec: RunRecord) -> pd.Categorical[str]:
     codes = np.full(len(worker), -1, dtype=np.int32)
     ok = worker >= 0
     codes[ok] = rec.worker_pool[worker[ok]]
-    return pd.Categorical.from_codes(codes, categories=list(rec.pools))
+    return pd.Categorical.from_codes(codes, categories=pd.Index(list(rec.pools)))
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -252,7 +252,7 @@ class SqsFifoBroker(SqsBroker):
 
     def _withdraw(self, message: int) -> None:
         # out of its group's queue now (a group queue is short: one message group's backlog)
-        g = self.group.pop(message)
+        g = self.group[message]
         q = self.queues.get(g)
         if q is not None:
             self.queues[g] = rest = deque(e for e in q if e[0] != message)
@@ -264,6 +264,15 @@ class SqsFifoBroker(SqsBroker):
         if status == _DONE and message not in self.hidden:
             self.group.pop(message, None)
         return status
+
+    # a message that leaves for good leaves its group too: ``group`` holds only live messages
+    def _renege(self, message: int, token: int) -> None:
+        super()._renege(message, token)
+        self.group.pop(message, None)
+
+    def _outlived(self, message: int, since: float, now: float) -> None:
+        super()._outlived(message, since, now)  # releases the group first, which needs the mapping
+        self.group.pop(message, None)
 
     def open_spells(self) -> list[tuple[int, float]]:
         spells = [e for q in self.queues.values() for e in q]

@@ -11,11 +11,17 @@ spell out where it matters.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from queuesim.records import Delivery, Loss, Outcome, RunRecord
+from queuesim.scenario.model import SqsQueue
 from queuesim.sim import simulate
+from queuesim.sim.sqs import SqsFifoBroker
 
 from conftest import scenario
+
+if TYPE_CHECKING:
+    from .conftest import Harness
 
 Row = tuple[int, int, float, float | None, str]
 
@@ -389,3 +395,15 @@ def test_sync_backlog_of_zero_is_a_loss_system() -> None:
     rec = one_pool("{broker: rabbitmq, capacity: 0, prefetch: 10}", service="1.5s", client="sync: true")
     assert log(rec) == [(0, 0, 1.0, 1.0, "DONE"), (2, 0, 3.0, 3.0, "DONE")]
     assert rec.rejections["time"].tolist() == [2.0, 4.0]
+
+
+def test_a_fifo_queue_forgets_the_group_of_a_message_that_left_for_good(harness: Harness) -> None:
+    # the group map holds live messages only (memory follows the backlog): an expired message
+    # leaves it as an acknowledged one does
+    broker = harness.broker(SqsQueue(kind="fifo", groups=1, ttl=0.8))
+    assert isinstance(broker, SqsFifoBroker)
+    harness.pool(broker, service=1.5)
+    harness.publish(broker, 1.0, 2.0, 3.0, 4.0)
+    harness.run(until=10.0)
+    assert [status for *_, status in harness.log()] == ["DONE", "DONE", "EXPIRED", "DONE"]
+    assert broker.group == {} and broker.queues == {}

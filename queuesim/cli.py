@@ -111,6 +111,9 @@ def summary_tables(summary: Summary) -> list[Table]:
     head.add_row("lost", counted("messages.lost", "rates.loss"), "")
     head.add_row("duplicates", counted("messages.duplicates", "rates.duplicate"), "")
     head.add_row("dead-lettered", _show(summary, "messages.dead_lettered"), "")
+    for path, label in (("messages.expired", "expired (ttl)"), ("messages.reneged", "reneged (patience)")):
+        if figures.value_or_none(summary, path):  # only where a queue has a ttl or a client a patience
+            head.add_row(label, _show(summary, path), "")
     head.add_row("in flight at end", _show(summary, "messages.in_flight"), "")
 
     lt = Table(title="latency", title_justify="left")
@@ -172,7 +175,7 @@ def run(
         raise typer.Exit(2) from None
     # the summary's warnings: those known before the run and those only the run found (its measured load, poison cycling)
     for w in result.summary.get("warnings", result.warnings):
-        _print(err_console, "[bold yellow]warning[/]", w)
+        _warn(w)
     out_dir = out or Path("reports") / scenario.stem
     written = result.save(out_dir, plots=plots)
     if not quiet:
@@ -203,6 +206,20 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
                           "unless given --max-events", highlight=False)
     for q in sc.unstable_queues():
         err_console.print(f"[bold yellow]warning[/] queue '{q}' is unstable (offered load ≥ 1, unbounded)")
+    from queuesim.scenario.advice import visibility_warnings
+
+    for w in visibility_warnings(sc):
+        _warn(w)
+
+
+def _warn(warning: str) -> None:
+    """One warning on stderr: an error-level one (work redone for ever) in red, the others in yellow."""
+    from queuesim.scenario.advice import ERROR, is_error
+
+    if is_error(warning):
+        err_console.print(f"[bold red]error[/] {shown(warning[len(ERROR):])}", highlight=False, soft_wrap=True)
+    else:
+        err_console.print(f"[bold yellow]warning[/] {shown(warning)}", highlight=False, soft_wrap=True)
 
 
 # --- sweep and plan ------------------------------------------------------------------------------

@@ -311,8 +311,10 @@ class Messages(TypedDict):
     duplicates: Annotated[int, _count("processings beyond the first, at every stage", better="lower")]
     lost: Annotated[int, _count("requests lost", better="lower")]
     dead_lettered: Annotated[int, _count("requests sent to a dead-letter queue", better="lower")]
+    expired: Annotated[int, _count("requests dropped for being older than their queue's ttl when a worker would receive them", better="lower")]
+    reneged: Annotated[int, _count("requests that left the queue unserved when their client's patience ran out", better="lower")]
     in_flight: Annotated[int, _count("requests unfinished at the end")]
-    abandoned: Annotated[int, _count("requests whose client stopped waiting for the result", better="lower")]
+    abandoned: Annotated[int, _count("requests whose client stopped waiting: at its timeout, or reneged", better="lower")]
     throttled: Annotated[int, _count("requests refused by the client's own rate limit", better="lower")]
     redeliveries: Annotated[int, _count("receives beyond the first, at every queue")]
 
@@ -367,9 +369,11 @@ class QueueStats(TypedDict):
     accepted: Annotated[int, _count("messages accepted")]
     throughput: Annotated[float, _rate("messages accepted per second")]
     rejected: Annotated[int, _count("publishes answered 503", better="lower")]
-    dead_lettered: Annotated[int, _count("messages dead-lettered", better="lower")]
+    dead_lettered: Annotated[int, _count("messages dead-lettered (past their receive limit, or expired with ttl_dead_letter)", better="lower")]
     redeliveries: Annotated[int, _count("receives beyond the first")]
     mean_wait: Annotated[float | None, _duration("waiting time per accepted message, every spell (Little's law)", **_LIMITABLE)]
+    expired: Annotated[int, _count("messages older than the queue's ttl when a worker would receive them (dropped or dead-lettered)", better="lower")]
+    reneged: Annotated[int, _count("messages that left the queue when their client's patience ran out", better="lower")]
 
 
 class PoolStats(TypedDict):

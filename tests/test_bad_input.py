@@ -235,13 +235,15 @@ def test_compare_keeps_both_files_that_share_a_stem() -> None:
 
 
 def test_an_unbounded_retry_on_a_full_queue_runs_past_32767_attempts() -> None:
-    # one request, a queue that refuses everything, a retry every 10 µs: ~50,000 attempts in 0.5 s
+    # one request, a queue that refuses everything (an outage for the whole run: `capacity: 0` is
+    # Erlang B's no waiting room now), a retry every 10 µs: ~50,000 attempts in 0.5 s
     text = """\
         duration: 500ms
         producers:
           web: {to: q, batch: {every: 1h, size: 1}, retry: {attempts: 1000000000, backoff: 10us, max_backoff: 10us, jitter: none}}
-        queues: {q: {broker: redis, capacity: 0}}
+        queues: {q: {broker: redis}}
         workers: {w: {from: q, count: 1, service: 1ms}}
+        faults: [{at: 0s, queue: q, kind: outage, duration: 1h}]
         """
     code, output = _cli("run", _write("x.yaml", text.replace("        ", "")), "--out", "out", "-q", "--no-plots")
     assert code == 0, output

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
-
 from queuesim.cli import app
+from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -32,7 +31,7 @@ workers:
 
 SUMMARY_KEYS = {
     "messages": {"produced", "accepted", "rejected", "gave_up", "completed", "duplicates", "lost",
-                 "dead_lettered", "in_flight"},
+                 "dead_lettered", "expired", "reneged", "in_flight"},
     "rates": {"throughput", "rejection", "loss", "duplicate", "gave_up"},
 }
 LATENCY_KEYS = {"mean", "p50", "p90", "p95", "p99", "p999", "max"}
@@ -53,7 +52,7 @@ def test_run_writes_every_output(tmp_path: Path) -> None:
     for section, keys in SUMMARY_KEYS.items():
         assert keys <= summary[section].keys()
     for name in ("end_to_end", "queue_wait", "service", "ack"):
-        assert LATENCY_KEYS <= summary["latency"][name].keys()
+        assert summary["latency"][name].keys() >= LATENCY_KEYS
     assert {"mean_depth", "max_depth", "rejected", "dead_lettered", "mean_wait"} <= summary["queues"]["orders"].keys()
     assert {"utilization", "completed"} <= summary["workers"]["fulfil"].keys()
     assert "rates.rejection" in summary["ci95"] and "latency.end_to_end.mean" in summary["ci95"]
@@ -127,6 +126,20 @@ def test_unstable_scenario_runs_but_warns(tmp_path: Path) -> None:
     assert any("unstable" in w for w in summary["warnings"])
 
 
+def test_jobs_outliving_a_fifo_visibility_timeout_are_an_error_level_warning(tmp_path: Path) -> None:
+    # exponential 9 ms service: p99 41 ms > the 20 ms timeout, and a FIFO late delete fails
+    text = SMALL.replace("visibility_timeout: 30s", "visibility_timeout: 20ms, kind: fifo")
+    (tmp_path / "fifo.yaml").write_text(text)
+    res = _queuesim("validate", "fifo.yaml", cwd=tmp_path)
+    err = " ".join(res.stderr.split())
+    assert res.returncode == 0 and "error queue 'orders': the service time of pool 'fulfil' has p99 41.4ms" in err
+    assert "can be redone for ever" in err
+    res = _queuesim("run", "fifo.yaml", "--no-plots", "-q", "--set", "duration=3s", "--set", "warmup=0s", cwd=tmp_path)
+    assert res.returncode == 0 and "can be redone for ever" in " ".join(res.stderr.split())
+    summary = json.loads((tmp_path / "reports" / "fifo" / "summary.json").read_text())
+    assert [w for w in summary["warnings"] if w.startswith("error: queue 'orders'")]
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_scenarios_validate_and_run_briefly(path: Path, tmp_path: Path) -> None:
     res = runner.invoke(app, ["validate", str(path)])
@@ -138,7 +151,8 @@ def test_example_scenarios_validate_and_run_briefly(path: Path, tmp_path: Path) 
     s = json.loads((tmp_path / "summary.json").read_text())
     m = s["messages"]
     assert m["produced"] > 0
-    assert m["produced"] == m["completed"] + m["gave_up"] + m["lost"] + m["dead_lettered"] + m["in_flight"]
+    assert m["produced"] == (m["completed"] + m["gave_up"] + m["lost"] + m["dead_lettered"] + m["expired"]
+                             + m["reneged"] + m["in_flight"])
 
 
 def test_compare_runs_every_variant_with_the_same_workload(tmp_path: Path) -> None:

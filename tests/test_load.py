@@ -304,5 +304,5 @@ def _data(producers_yaml: str, duration: float) -> dict:
 
 def test_timeseries_has_the_new_columns_last():
     df = timeseries([simulate(sink("duration: 10s\nproducers: {web: {to: q, rate: 10/s}}\n"))])
-    assert list(df.columns[-3:]) == ["offered", "throttled", "abandoned"]
+    assert list(df.columns[-5:]) == ["offered", "throttled", "abandoned", "expired", "reneged"]
     assert df["offered"].sum() == df["produced"].sum()  # no retries: one attempt per request

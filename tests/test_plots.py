@@ -8,11 +8,10 @@ from types import SimpleNamespace as NS
 import numpy as np
 import pandas as pd
 import pytest
+import queuesim.report as report
 from matplotlib.figure import Figure
 from matplotlib.patches import StepPatch
 from PIL import Image
-
-import queuesim.report as report
 from queuesim.metrics import messages_frame, requests_frame, summarize, timeseries
 from queuesim.metrics.tables import OUTCOMES
 from queuesim.report import plots
@@ -35,12 +34,13 @@ from queuesim.sim import simulate
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _scenario(capacity: int, rate: float = 3.6) -> Scenario:
+def _scenario(capacity: int, rate: float = 3.6, down: bool = False) -> Scenario:
     return scenario_from_dict({
         "seed": 1, "duration": 600.0, "warmup": 60.0,
         "producers": {"web": {"to": "q", "rate": rate, "retry": {"attempts": 3, "backoff": 0.1, "max_backoff": 20}}},
         "queues": {"q": {"broker": "redis", "capacity": capacity}},
         "workers": {"w": {"from": "q", "count": 4, "service": {"dist": "exponential", "mean": 1.0}}},
+        "faults": [{"at": 0.0, "queue": "q", "kind": "outage", "duration": 600.0}] if down else [],
     })
 
 
@@ -58,8 +58,8 @@ def run() -> NS:
 
 @pytest.fixture(scope="module")
 def rejected() -> NS:
-    """A queue of capacity 0: every publish is refused, nothing completes."""
-    return _tables(_scenario(capacity=0, rate=5.0))
+    """A queue down for the whole run: every publish is refused, nothing completes."""
+    return _tables(_scenario(capacity=0, rate=5.0, down=True))
 
 
 def _synthetic(e2e: np.ndarray, wait: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -24,6 +24,7 @@ from queuesim.metrics import summarize, timeseries
 from queuesim.records import RunRecord
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
 from queuesim.scenario.limits import MAX_REPLICATIONS, MAX_SEED
+from queuesim.scenario.advice import visibility_warnings
 from queuesim.sim import simulate
 from queuesim.version import __version__
 
@@ -40,7 +41,8 @@ def simulate_replication(args: tuple[Scenario, int, int]) -> RunRecord:
 
 
 def scenario_warnings(scenario: Scenario) -> list[str]:
-    """Warnings known before anything runs: unbounded queues offered a load of 1 or more, faults included."""
+    """Warnings known before anything runs: unbounded queues offered a load of 1 or more (faults included),
+    and jobs that outlive an SQS visibility timeout (:func:`queuesim.scenario.advice.visibility_warnings`)."""
     load = scenario.offered_load()
     nominal = scenario.offered_load(faults=False)
     out = []
@@ -49,7 +51,7 @@ def scenario_warnings(scenario: Scenario) -> list[str]:
             f" ({nominal[q]:.2f} without faults: crash restarts, failed work and redeliveries make up the rest)")
         out.append(f"queue '{q}' is unstable: offered load {load[q]:.2f} ≥ 1 on an unbounded queue{why}, "
                    "so its backlog and waits grow with the run length")
-    return out
+    return out + visibility_warnings(scenario)
 
 
 def run_warnings(scenario: Scenario, summary: Summary) -> list[str]:

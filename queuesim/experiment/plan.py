@@ -35,7 +35,7 @@ from queuesim.experiment.slo import Slo, SloReport, check_slo, merge_slo
 from queuesim.experiment.sweep import run_points
 from queuesim.figures import Summary, latency_parts, quantile
 from queuesim.outputs import atomic_write
-from queuesim.scenario import Scenario, load_scenario, with_overrides
+from queuesim.scenario import RedisQueue, Scenario, load_scenario, with_overrides
 from queuesim.scenario.problems import validation_problems
 from queuesim.scenario.routing import did_you_mean
 from queuesim.scenario.study import scenario_data, set_path
@@ -247,6 +247,11 @@ def _search_target(scenario: Scenario, search: str | None) -> tuple[str, SearchK
     if len(parts) == 3 and parts[0] == "workers" and parts[2] == "count" and parts[1] in scenario.workers:
         return search, "count", parts[1], 1
     if len(parts) == 3 and parts[0] == "queues" and parts[2] == "capacity" and parts[1] in scenario.queues:
+        queue = scenario.queues[parts[1]]
+        if isinstance(queue, RedisQueue) and queue.mode == "pubsub":
+            raise ScenarioError([Problem(SEARCH_SOURCE, None, search, "a redis pubsub queue keeps no backlog: it has no capacity to search")])
+        # from 0: no waiting room, where every broker takes a publish only when a consumer is idle
+        # for it (M/M/c/c, Erlang B), so the analytic estimate and the simulation agree there too
         return search, "capacity", parts[1], 0
     choices = [f"workers.{w}.count" for w in scenario.workers] + [f"queues.{q}.capacity" for q in scenario.queues]
     hint = did_you_mean(search, choices)

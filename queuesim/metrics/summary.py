@@ -85,6 +85,8 @@ def _counts(d: Derived, select: np.ndarray | None = None) -> dict[str, int]:
         "processed": int(np.count_nonzero(msg["processings"][min_])),
         "lost": int(oc[Outcome.LOST]),
         "dead_lettered": int(oc[Outcome.DEAD_LETTERED]),
+        "expired": int(oc[Outcome.EXPIRED]),
+        "reneged": int(oc[Outcome.RENEGED]),
         "in_flight": int(oc[Outcome.IN_FLIGHT]),
         # client side, outside the conservation invariant: an abandoned request still runs to its
         # outcome; a throttled one is also counted in gave_up
@@ -120,7 +122,7 @@ def _queues(deriveds: Sequence[Derived]) -> dict[str, QueueStats]:
     out: dict[str, QueueStats] = {}
     for qi, name in enumerate(rec0.queues):
         area = waited = 0.0
-        accepted = rejected = dead = redelivered = peak = 0
+        accepted = rejected = dead = redelivered = peak = expired = reneged = 0
         for d in deriveds:
             msg, dl, rej = d.rec.messages, d.rec.deliveries, d.rec.rejections["message"]
             at_q = msg["queue"] == qi
@@ -132,7 +134,12 @@ def _queues(deriveds: Sequence[Derived]) -> dict[str, QueueStats]:
             peak = max(peak, step_max(dl["since"][spell], dl["until"][spell], lo, hi))
             accepted += int(np.count_nonzero(d.message_in & at_q & ~np.isnan(msg["accepted"])))
             rejected += int(np.count_nonzero(d.message_in[rej] & at_q[rej]))
-            dead += int(np.count_nonzero(mine & (dl["status"] == Delivery.DEAD_LETTERED)))
+            status = dl["status"]
+            # an expired message moved to the dead-letter queue counts in both
+            expired_dlq = int(np.count_nonzero(mine & (status == Delivery.EXPIRED_DEAD_LETTERED)))
+            dead += int(np.count_nonzero(mine & (status == Delivery.DEAD_LETTERED))) + expired_dlq
+            expired += int(np.count_nonzero(mine & (status == Delivery.EXPIRED))) + expired_dlq
+            reneged += int(np.count_nonzero(mine & (status == Delivery.RENEGED)))
             redelivered += int(np.clip(msg["receives"][d.message_in & at_q].astype(np.int64) - 1, 0, None).sum())
         span = (hi - lo) * len(deriveds)
         lost = fault_figures.losses(deriveds, qi)
@@ -149,6 +156,8 @@ def _queues(deriveds: Sequence[Derived]) -> dict[str, QueueStats]:
             "dead_lettered": dead,
             "redeliveries": redelivered,
             "mean_wait": _ratio(waited, accepted),
+            "expired": expired,
+            "reneged": reneged,
         }
     return out
 

@@ -19,7 +19,7 @@ processings     finished processings (more than 1: processed twice, a duplicate)
 done            when it settled: completed, gave up, lost or dead-lettered (s)
 worker          global index of the worker whose processing settled it (-1 if none)
 pool            that worker's pool
-outcome         completed | gave_up | lost | dead_lettered | in_flight
+outcome         completed | gave_up | lost | dead_lettered | expired | reneged | in_flight
 reason          why it was lost: worker_crash | failure | broker_restart | overflow | eviction |
                 no_subscriber (none otherwise)
 poison          it fails on every attempt
@@ -33,7 +33,7 @@ none), ``started`` (processing start; later than ``until`` after a prefetch buff
 (processing end, failed or not), ``overhead`` (the worker's overhead on this delivery before
 ``started``: 0 without ``overhead:``), ``delivery`` (receive number: 2 and up are redeliveries),
 ``status`` (done | stale | failed | crashed | deduped | held | in_service | waiting |
-dead_lettered | deleted | dropped).
+dead_lettered | deleted | dropped | expired | expired_dead_lettered | reneged).
 """
 
 from __future__ import annotations

@@ -83,7 +83,10 @@ class Producer(Frozen):
     regular`` spaces a ``rate``'s arrivals evenly instead of at random.
 
     Client: ``retry`` on a 503; ``rate_limit`` (a token bucket every publish attempt must pass);
-    ``timeout`` (the client stops waiting: counted as abandoned); ``await_result`` (the client
+    ``timeout`` (the client stops waiting: counted as abandoned, the work still runs);
+    ``patience`` (how long, from the accepted publish, the client waits for its request to start
+    service; a request still waiting then leaves the queue unserved: reneged, and abandoned);
+    ``await_result`` (the client
     waits for the task's result, delivered ``result_latency`` after the task ends); ``sync``
     (no broker: the pool reading ``to`` serves the request inline, ``to``'s ``capacity`` being
     the accept backlog). The Python attribute of ``rate`` is ``rate_spec``; :attr:`rate` is the
@@ -99,6 +102,7 @@ class Producer(Frozen):
     retry: RetryPolicy = RetryPolicy.model_validate({})  # the defaults: one attempt, no retry
     rate_limit: RateLimit | None = None
     timeout: PositiveDuration | None = None
+    patience: Distribution | None = None
     await_result: bool = False
     result_latency: Distribution | None = None
     sync: bool = False
@@ -210,8 +214,13 @@ def _scaled_gaps(dist: Any, factor: float) -> Any:
 class QueueBase(Frozen):
     """Fields every broker kind shares; each kind subclasses this with a literal ``broker`` tag and its own fields.
 
-    ``capacity`` bounds the messages *waiting* (not those being processed); None is unbounded.
-    ``latency`` delays each published message before any worker can receive it.
+    ``capacity`` bounds the messages *waiting* (not those being processed); None is unbounded,
+    0 is no waiting room (a publish is taken only by an idle consumer). ``latency`` delays each
+    published message before any worker can receive it. ``ttl`` is a message's time to live
+    (SQS retention, RabbitMQ's per-queue ``x-message-ttl``, Celery's ``expires``): a message older
+    than that, counted from its accepted publish, when a worker would receive it is dropped as
+    expired, or moved to the dead-letter queue with ``ttl_dead_letter`` (RabbitMQ dead-letters
+    expired messages to the queue's dead-letter exchange).
     """
 
     broker: str
@@ -219,6 +228,15 @@ class QueueBase(Frozen):
     latency: Distribution = Constant(value=0.0)
     # Retry-After carried by this queue's 503s (queuesim.scenario.load_shapes; honoured per retry.respect_retry_after)
     retry_after: PositiveDuration | None = None
+    ttl: PositiveDuration | None = None
+    ttl_dead_letter: bool = False
+
+    @model_validator(mode="after")
+    def _ttl_fields(self) -> QueueBase:
+        if self.ttl_dead_letter and self.ttl is None:
+            fail(type(self).__name__, [(("ttl_dead_letter",), "needs `ttl`: only an expired message is dead-lettered for its age")],
+                 self.ttl_dead_letter)
+        return self
 
     @property
     def bounded(self) -> bool:
@@ -292,6 +310,8 @@ class RedisQueue(QueueBase):
             fail("RedisQueue", [(("max_deliveries",), "only `stream` and `reliable` modes redeliver")], self.max_deliveries)
         if self.mode == "pubsub" and self.capacity is not None:
             fail("RedisQueue", [(("capacity",), "pub/sub keeps no backlog: a message no worker takes at once is dropped")], self.capacity)
+        if self.mode == "pubsub" and self.ttl is not None:
+            fail("RedisQueue", [(("ttl",), "pub/sub keeps no backlog: nothing waits long enough to expire")], self.ttl)
         return self
 
     @property
@@ -319,6 +339,12 @@ class SqsQueue(QueueBase):
     ``kind: fifo`` has no such duplicates, keeps order within each of ``groups`` message groups
     (a group with a message in flight is blocked; None: every message its own group) and is
     limited to ``tps`` sends and receives per second (300/s, the quota without batching).
+
+    A delete holding an older receipt handle (the message was received again after its visibility
+    timeout) deletes the message on a standard queue, as measured against SQS; ``stale_receipts:
+    ignored`` makes such a delete a no-op instead (the worst case: a job longer than the timeout is
+    received again until ``max_receives``). On a FIFO queue a receipt handle expires with the
+    visibility timeout, so a late delete always fails and the message is processed again.
     """
 
     broker: Literal["sqs"] = "sqs"
@@ -328,6 +354,7 @@ class SqsQueue(QueueBase):
     duplicate_probability: Float = Field(0.0, ge=0, le=1)
     groups: Int | None = Field(None, ge=1)
     tps: PositiveRate | None = None
+    stale_receipts: Literal["delete", "ignored"] | None = None  # None: the kind's own rule (receipt_rule)
 
     @field_validator("visibility_timeout")
     @classmethod
@@ -344,7 +371,17 @@ class SqsQueue(QueueBase):
             fail("SqsQueue", [(("groups",), "message groups order FIFO queues only (set kind: fifo)")], self.groups)
         if self.kind == "standard" and self.tps is not None:
             fail("SqsQueue", [(("tps",), "standard queues have no per-queue throughput quota (set kind: fifo)")], self.tps)
+        if self.kind == "fifo" and self.stale_receipts is not None:
+            fail("SqsQueue", [(("stale_receipts",), "a FIFO receipt handle expires with the visibility timeout: "
+                               "a late delete always fails (standard queues only)")], self.stale_receipts)
         return self
+
+    @property
+    def receipt_rule(self) -> Literal["delete", "ignored", "expire"]:
+        """What a delete holding an older receipt handle does: ``delete`` (standard), ``ignored``, or ``expire`` (FIFO: it fails)."""
+        if self.kind == "fifo":
+            return "expire"
+        return self.stale_receipts or "delete"
 
     @property
     def broker_mode(self) -> str:

@@ -105,6 +105,7 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
         worker_pool=np.asarray(worker_pool, dtype=np.int32),
         extra={
             "dead_lettered": {n: st.dead_lettered for n, st in broker_stats.items()},
+            "expired": {n: st.expired for n, st in broker_stats.items()},
             "pools": {p.name: _pool_counts(p.stats()) for p in pools},
             "reads": {name: w.from_ for name, w in scenario.workers.items()},
             "downtime": {p.name: p.downtime() for p in pools if p.crashed_at},

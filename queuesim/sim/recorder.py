@@ -87,6 +87,7 @@ SettleHook = Callable[[int, int, int, float], None]
 # plain ints: an IntEnum member lookup costs more than the store it feeds, in the hot loop
 _COMPLETED = int(Outcome.COMPLETED)
 _LOST = int(Outcome.LOST)
+_RENEGED = int(Outcome.RENEGED)
 
 
 class Recorder:
@@ -140,6 +141,14 @@ class Recorder:
         if not self._m_outcome[message]:
             self.messages.cols["reason"][message] = reason
             self.settle(message, _LOST, now)
+
+    def renege(self, message: int, now: float) -> None:
+        """A message left its queue unserved because its client's patience ran out: the client abandoned the request."""
+        abandoned = self.requests.cols["abandoned"]
+        request = self._m_request[message]
+        if abandoned[request] != abandoned[request]:  # NaN: not yet abandoned (a timeout may have come first)
+            abandoned[request] = now
+        self.settle(message, _RENEGED, now)
 
     def settle(self, message: int, outcome: int, now: float, worker: int = -1) -> None:
         """Settle a message once (first event wins) and settle its request when nothing is left open."""

@@ -283,3 +283,9 @@ def test_fifty_thousand_unknown_keys_are_reported_in_linear_time() -> None:
         parse_scenario(text, "x.yaml")
     assert len(caught.value.problems) == 50_000
     assert time.perf_counter() - started < 60
+    code, output = _cli("validate", _write("x.yaml", text))  # the CLI prints the first 1,000 and counts the rest
+    errors = _errors(output)
+    assert code == 2 and len(errors) == 1_001 and errors[-1] == "error x.yaml: 49,000 more problems not shown"
+    assert errors[0] == "error x.yaml:9: k0: unknown key 'k0'; allowed keys: name, seed, duration, warmup, replications, " \
+                        "producers, queues, workers, sweep, slo, cost, faults, variants"
+    assert time.perf_counter() - started < 60

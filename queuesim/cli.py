@@ -17,7 +17,7 @@ from rich.table import Table
 from queuesim import figures
 from queuesim.errors import Problem, ScenarioError
 from queuesim.figures import Summary
-from queuesim.scenario.limits import MAX_REPLICATIONS, MAX_SEED, MAX_SHOWN
+from queuesim.scenario.limits import MAX_PROBLEMS_SHOWN, MAX_REPLICATIONS, MAX_SEED, MAX_SHOWN
 
 app = typer.Typer(
     add_completion=False,
@@ -55,8 +55,11 @@ def _print(console: Console, prefix: str, text: object) -> None:
 
 
 def _fail(err: ScenarioError) -> None:
-    for problem in err.problems:
+    for problem in err.problems[:MAX_PROBLEMS_SHOWN]:
         _print(err_console, "[bold red]error[/]", problem)
+    hidden = err.problems[MAX_PROBLEMS_SHOWN:]
+    if hidden:
+        _print(err_console, "[bold red]error[/]", f"{hidden[0].source}: {len(hidden):,} more problems not shown")
     raise typer.Exit(2)
 
 

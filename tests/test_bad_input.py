@@ -280,8 +280,16 @@ def test_a_huge_batch_over_a_long_run_validates_without_listing_its_requests() -
 @pytest.mark.slow
 def test_fifty_thousand_unknown_keys_are_reported_in_linear_time() -> None:
     text = BASE + "".join(f"k{i}: 1\n" for i in range(50_000))
-    started = time.perf_counter()
+    # CPU time, not wall time: the bound is about the algorithm (it was quadratic), not a busy machine
+    started = time.process_time()
     with pytest.raises(ScenarioError) as caught:
         parse_scenario(text, "x.yaml")
     assert len(caught.value.problems) == 50_000
-    assert time.perf_counter() - started < 60
+    assert time.process_time() - started < 60
+    started = time.process_time()
+    code, output = _cli("validate", _write("x.yaml", text))  # the CLI prints the first 1,000 and counts the rest
+    errors = _errors(output)
+    assert code == 2 and len(errors) == 1_001 and errors[-1] == "error x.yaml: 49,000 more problems not shown"
+    assert errors[0] == "error x.yaml:9: k0: unknown key 'k0'; allowed keys: name, seed, duration, warmup, replications, " \
+                        "producers, queues, workers, sweep, slo, cost, faults, variants"
+    assert time.process_time() - started < 60

@@ -45,7 +45,7 @@ __all__ = [
     "TimeUnit", "MS", "SECONDS", "time_unit", "display_duration",
     # the typed structure of summary.json
     "RunMeta", "Summary", "Messages", "Rates", "Latency", "LatencyStats", "QueueStats", "PoolStats",
-    "Poison", "FaultRecovery",
+    "Poison", "FaultRecovery", "Finding",
     # the catalogue
     "Kind", "Better", "Style", "FigureSpec", "CATALOGUE", "METADATA_KEYS",
     "LATENCY_KINDS", "LATENCY_LABELS", "LATENCY_STATS", "PERCENTILES",
@@ -405,6 +405,21 @@ class FaultRecovery(TypedDict):
     durable_point: NotRequired[list[float | None]]
 
 
+class Finding(TypedDict):
+    """One entry of ``diagnosis``: a cause that limits the design and the figure that shows it.
+
+    ``cause`` is one of the rule names of :mod:`queuesim.metrics.diagnosis` (``saturation``,
+    ``metastable``, ``visibility_timeout``…), ``figure`` a dotted summary path and ``value`` its
+    value in summary units (None where the evidence is not one summary figure), ``message`` one
+    sentence naming the cause with its numbers.
+    """
+
+    cause: str
+    figure: str
+    value: float | None
+    message: str
+
+
 class Summary(RunMeta):
     """``summary.json``: the headline figures of a run."""
 
@@ -423,6 +438,8 @@ class Summary(RunMeta):
     # the API adds these two after summarizing: the scenario knows them, the records do not
     offered_load: NotRequired[Annotated[dict[str, float], _Each("name", "per queue", _number("offered load ρ"))]]
     warnings: NotRequired[Annotated[list[str], _text("what the run warns about")]]
+    # added last, by the experiment layer, from the summary, the time series and the scenario
+    diagnosis: NotRequired[Annotated[list[Finding], _text("what limits the design, most fundamental cause first")]]
 
 
 # ---------------------------------------------------------------------------------------------

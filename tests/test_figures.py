@@ -129,7 +129,8 @@ def test_lookup_by_path_and_pattern() -> None:
     assert spec("queues.orders.losses.overflow").kind == "count"
     assert spec("rates.throughput").better == "higher" and not spec("rates.throughput").limit
     assert find("queues.orders") is None and find("queues..mean_wait") is None
-    assert {"queuesim_version", "scenario", "source", "ci95", "ci_method", "faults", "warnings"} == figures.METADATA_KEYS
+    assert {"queuesim_version", "scenario", "source", "ci95", "ci_method", "faults", "warnings",
+            "diagnosis"} == figures.METADATA_KEYS
 
 
 def test_unknown_paths_give_a_did_you_mean() -> None:

@@ -10,7 +10,7 @@ time series), since shipping the event records of every point back would cost mo
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -21,6 +21,7 @@ from queuesim.experiment.budget import check_budget
 from queuesim.experiment.executors import default_executor
 from queuesim.figures import RunMeta, Summary
 from queuesim.metrics import summarize, timeseries
+from queuesim.metrics.diagnosis import diagnose, offered_ratios
 from queuesim.records import RunRecord
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
 from queuesim.sim import simulate
@@ -50,9 +51,15 @@ def scenario_warnings(scenario: Scenario) -> list[str]:
 
 def summary_of(
     scenario: Scenario, records: Sequence[RunRecord], seed: int, source: str | None = None,
-    warnings: Sequence[str] | None = None,
+    warnings: Sequence[str] | None = None, series: pd.DataFrame | None = None,
+    limits: Mapping[str, float] | None = None, ratios: Sequence[float | None] | None = None,
 ) -> Summary:
-    """The ``summary.json`` figures of a run's records, with the run's context and warnings."""
+    """The ``summary.json`` figures of a run's records, with the run's context, warnings and diagnosis.
+
+    ``series`` (the run's time series) and ``ratios`` (:func:`~queuesim.metrics.diagnosis.offered_ratios`)
+    are computed here when the caller does not have them: the diagnosis reads both. ``limits``
+    are SLO limits beyond the scenario's own ``slo:``.
+    """
     meta: RunMeta = {
         "queuesim_version": __version__,
         "scenario": scenario.name,
@@ -71,6 +78,9 @@ def summary_of(
             f"{cycling} poison message(s) were still being redelivered at the end: a queue "
             "without max_receives / delivery_limit / max_deliveries retries them forever, costing a worker each time"
         )
+    slo = {**(scenario.slo.limits if scenario.slo is not None else {}), **(limits or {})}
+    out["diagnosis"] = diagnose(out, timeseries(records) if series is None else series, scenario.to_dict(), slo,
+                                offered_ratios(records) if ratios is None else ratios)
     return out
 
 
@@ -84,6 +94,8 @@ class Execution:
     records: list[RunRecord] | None = None
     timeseries: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
+    #: Per replication, offered load over base load (what tells a bistable point; not in summary.json).
+    offered_ratios: list[float | None] = field(default_factory=list)
 
 
 def execute(
@@ -95,6 +107,7 @@ def execute(
     source: str | None = None,
     keep_records: bool = True,
     with_timeseries: bool = False,
+    limits: Mapping[str, float] | None = None,
 ) -> Execution:
     """Simulate ``replications`` of ``scenario`` (default: its own) and summarize them.
 
@@ -112,7 +125,10 @@ def execute(
     keep_records : bool, default True
         Keep the event records (needed for tables, parquet files and plots).
     with_timeseries : bool, default False
-        Also compute the bucketed time series (averaged over replications).
+        Also keep the bucketed time series (averaged over replications); it is computed either
+        way, for the diagnosis, and kept with the records too (the run's outputs write it).
+    limits : mapping, optional
+        SLO limits beyond the scenario's own, for the diagnosis (a sweep's or a plan's ``--slo``).
     """
     seed = scenario.seed if seed is None else seed
     reps = scenario.replications if replications is None else replications
@@ -124,10 +140,11 @@ def execute(
     else:
         records = list(executor.map(simulate_replication, jobs))
     warnings = scenario_warnings(scenario)
-    summary = summary_of(scenario, records, seed, source, warnings)
-    series = timeseries(records) if with_timeseries else None
+    series, ratios = timeseries(records), offered_ratios(records)
+    summary = summary_of(scenario, records, seed, source, warnings, series, limits, ratios)
     return Execution(scenario=scenario, seed=seed, summary=summary, records=records if keep_records else None,
-                     timeseries=series, warnings=warnings)
+                     timeseries=series if with_timeseries or keep_records else None, warnings=warnings,
+                     offered_ratios=ratios)
 
 
 @dataclass(frozen=True)
@@ -137,11 +154,14 @@ class Task:
     scenario: Scenario
     replications: int
     with_timeseries: bool = False
+    #: SLO limits beyond the scenario's own (a sweep's or plan's), for the diagnosis.
+    limits: tuple[tuple[str, float], ...] = ()
 
 
 def run_task(task: Task) -> Execution:
     """Run a task in this process (replications serially: the executor parallelises over tasks), without its records."""
-    return execute(task.scenario, task.replications, keep_records=False, with_timeseries=task.with_timeseries)
+    return execute(task.scenario, task.replications, keep_records=False, with_timeseries=task.with_timeseries,
+                   limits=dict(task.limits))
 
 
 def resolve_scenario(

@@ -125,7 +125,7 @@ def run(
 
     try:
         result = run_scenario(scenario, seed=seed, replications=replications, overrides=set_ or (),
-                              max_events=max_events)
+                              max_events=max_events, progress=not quiet)
     except ScenarioError as err:
         _fail(err)
         return
@@ -433,13 +433,14 @@ def compare(
     seed: Annotated[int | None, typer.Option(help="Seed for every variant (common random numbers).")] = None,
     replications: Annotated[int | None, typer.Option(min=1, help="Override the number of replications.")] = None,
     plots: Annotated[bool, typer.Option(help="Write compare.png.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
     """Run variants (brokers) side by side on the same workload and faults; print and plot the differences."""
     from queuesim.api import compare as run_compare
     from queuesim.experiment.compare import COLUMNS
 
     try:
-        result = run_compare(scenarios, seed=seed, replications=replications, overrides=set_ or ())
+        result = run_compare(scenarios, seed=seed, replications=replications, overrides=set_ or (), progress=not quiet)
     except ScenarioError as err:
         _fail(err)
         return

@@ -19,7 +19,8 @@ from typing import Any
 import pandas as pd
 
 from queuesim.errors import Problem, ScenarioError
-from queuesim.experiment.execute import Execution, run_experiment
+from queuesim.experiment.execute import Execution, resolve_scenario, run_experiment
+from queuesim.experiment.progress import SimClock
 from queuesim.figures import Summary, summary_value
 from queuesim.outputs import atomic_directory
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
@@ -125,6 +126,7 @@ def compare(
     replications: int | None = None,
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
+    progress: bool = False,
 ) -> Comparison:
     """Run variants side by side with common random numbers.
 
@@ -134,6 +136,8 @@ def compare(
         One scenario with a ``variants:`` section, or several scenarios (one variant each).
     seed, replications, overrides, executor
         As for :func:`queuesim.run`; the same seed drives every variant.
+    progress : bool, default False
+        Show one bar on stderr (a terminal only) of the simulated time of every variant.
     """
     variants: dict[str, Scenario | str] = {}
     if len(sources) == 1 and not isinstance(sources[0], Scenario):
@@ -145,7 +149,13 @@ def compare(
     if seed is None:
         first = next(iter(variants.values()))
         seed = first.seed if isinstance(first, Scenario) else load_scenario(first).seed
-    return Comparison({
-        name: run_experiment(sc, seed=seed, replications=replications, overrides=overrides, executor=executor)
-        for name, sc in variants.items()
-    })
+    # every variant is resolved (so validated) before the first one runs; that also sizes the bar
+    resolved = [resolve_scenario(sc, overrides)[0] for sc in variants.values()]
+    reps = [sc.replications if replications is None else replications for sc in resolved]
+    total = sum(sc.duration * n for sc, n in zip(resolved, reps, strict=True))
+    with SimClock(total, sum(reps), f"compare {len(resolved)} variants", enabled=progress) as clock:
+        return Comparison({
+            name: run_experiment(sc, seed=seed, replications=replications, overrides=overrides, executor=executor,
+                                 clock=clock)
+            for name, sc in variants.items()
+        })

@@ -19,6 +19,7 @@ import pandas as pd
 
 from queuesim.experiment.budget import check_budget
 from queuesim.experiment.executors import default_executor
+from queuesim.experiment.progress import Reporter, SimClock
 from queuesim.figures import RunMeta, Summary
 from queuesim.metrics import summarize, timeseries
 from queuesim.metrics.diagnosis import diagnose, offered_ratios
@@ -33,10 +34,14 @@ __all__ = [
 ]
 
 
-def simulate_replication(args: tuple[Scenario, int, int]) -> RunRecord:
-    """Simulate replication ``r`` of a scenario with ``seed``: ``args = (scenario, r, seed)`` (picklable)."""
-    scenario, replication, seed = args
-    return simulate(scenario, replication, seed)
+def simulate_replication(args: tuple[Scenario, int, int] | tuple[Scenario, int, int, Reporter | None]) -> RunRecord:
+    """Simulate replication ``r`` of a scenario with ``seed``: ``args = (scenario, r, seed[, reporter])`` (picklable).
+
+    A :class:`~queuesim.experiment.progress.Reporter` receives the simulated time as the run goes.
+    """
+    scenario, replication, seed = args[:3]
+    reporter = args[3] if len(args) > 3 else None
+    return simulate(scenario, replication, seed, progress=reporter)
 
 
 def scenario_warnings(scenario: Scenario) -> list[str]:
@@ -108,6 +113,7 @@ def execute(
     keep_records: bool = True,
     with_timeseries: bool = False,
     limits: Mapping[str, float] | None = None,
+    clock: SimClock | None = None,
 ) -> Execution:
     """Simulate ``replications`` of ``scenario`` (default: its own) and summarize them.
 
@@ -129,16 +135,23 @@ def execute(
         way, for the diagnosis, and kept with the records too (the run's outputs write it).
     limits : mapping, optional
         SLO limits beyond the scenario's own, for the diagnosis (a sweep's or a plan's ``--slo``).
+    clock : SimClock, optional
+        The progress bar the replications report their simulated time to.
     """
     seed = scenario.seed if seed is None else seed
     reps = scenario.replications if replications is None else replications
     if reps < 1:
         raise ValueError("replications must be ≥ 1")
-    jobs = [(scenario, r, seed) for r in range(reps)]
+    reporters = [None if clock is None else clock.reporter(scenario.duration, executor) for _ in range(reps)]
+    jobs = [(scenario, r, seed, reporter) for r, reporter in enumerate(reporters)]
     if executor is None:
         records = [simulate_replication(j) for j in jobs]
     else:
         records = list(executor.map(simulate_replication, jobs))
+    if clock is not None:  # replications that could not report as they ran (a Dask worker) count when done
+        for reporter in reporters:
+            if reporter is None:
+                clock.finished(scenario.duration)
     warnings = scenario_warnings(scenario)
     series, ratios = timeseries(records), offered_ratios(records)
     summary = summary_of(scenario, records, seed, source, warnings, series, limits, ratios)
@@ -184,12 +197,14 @@ def run_experiment(
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
     max_events: int | None = 0,
+    clock: SimClock | None = None,
 ) -> Execution:
     """Resolve a scenario and execute it with its records kept: one replication here, several on a
     process pool over every core unless ``executor`` says otherwise.
 
     ``max_events`` refuses a run estimated above it (:func:`queuesim.experiment.budget.check_budget`;
     None: half this machine's memory; 0, the default: no limit) before anything is simulated.
+    ``clock`` is the progress bar its replications report to.
     """
     resolved, source = resolve_scenario(scenario, overrides)
     reps = resolved.replications if replications is None else replications
@@ -201,4 +216,4 @@ def run_experiment(
         nullcontext(executor) if executor is not None or reps == 1 else default_executor(reps)
     )
     with context as ex:
-        return execute(resolved, reps, seed=seed, executor=ex, source=source)
+        return execute(resolved, reps, seed=seed, executor=ex, source=source, clock=clock)

@@ -45,6 +45,14 @@ COLUMNS = [
     ("p999", "latency.end_to_end.p999"),
     ("ack_p99", "latency.ack.p99"),
     ("poison_cycling", "poison.cycling"),
+    # added later (columns are only ever appended): what a waiting client sees, and retries' share
+    ("gave_up_rate", "rates.gave_up"),
+    ("abandoned", "messages.abandoned"),
+    ("abandoned_rate", "rates.abandoned"),
+    ("response_p50", "latency.response.p50"),
+    ("response_p99", "latency.response.p99"),
+    ("offered", "rates.offered"),
+    ("base_load", "rates.base_load"),
 ]
 
 

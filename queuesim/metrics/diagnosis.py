@@ -264,7 +264,7 @@ def slo_floor(ev: Evidence) -> list[Finding]:
         name = "mean" if stat == "mean" else f"p{PERCENTILES[stat]:g}"
         out.append(_finding(
             "slo_floor", f"latency.service.{stat}", floor,
-            f"the SLO {path} ≤ {_show('duration', limit)} is at the service-time floor: processing alone has "
+            f"the service-time floor: the SLO {path} ≤ {_show('duration', limit)} leaves no room, processing alone has "
             f"{name} {_show('duration', floor)}, so no worker count can meet it (faster processing or a looser "
             f"limit can)"))
     return out
@@ -282,7 +282,7 @@ def bistable(ev: Evidence) -> list[Finding]:
         return []
     return [_finding(
         "bistable", "rates.offered", len(stormed) / len(ratios),
-        f"bistable: {len(stormed)} of {len(ratios)} replications went into a retry storm (offered up to "
+        f"a bistable load: {len(stormed)} of {len(ratios)} replications went into a retry storm (offered up to "
         f"{max(stormed):.1f}× the base load) and {len(calm)} did not ({min(calm):.2f}×): at this load the "
         f"outcome depends on chance, and the pooled figures average both states")]
 
@@ -302,7 +302,7 @@ def retry_storm(ev: Evidence) -> list[Finding]:
             f"the base load of {_show('rate', base)}")
     s = _window_series(ev)
     if s is None:
-        return [_finding("retry_storm", "rates.offered", offered, f"retry storm: {text}")]
+        return [_finding("retry_storm", "rates.offered", offered, f"a retry storm: {text}")]
     tail = s.start >= s.end - TAIL_FRACTION * float(s.width.sum())
     produced = float(s.produced[tail].sum())
     tail_ratio = float(s.offered[tail].sum()) / produced if produced else math.inf
@@ -314,11 +314,11 @@ def retry_storm(ev: Evidence) -> list[Finding]:
         serves = "" if capacity is None else f"; the workers could serve the base load ({_show('rate', capacity)}), so"
         return [_finding(
             "metastable", "rates.offered", offered,
-            f"retry storm, metastable: {text} and still {tail_ratio:.1f}× in the last "
+            f"a retry storm, metastable: {text} and still {tail_ratio:.1f}× in the last "
             f"{_seconds(s.end - tail_start)} of the run{after}{serves or ':'} the retries sustain "
             f"the overload")]
     how = "it still held at the end" if tail_ratio >= STORM_RATIO else f"it had subsided by the end ({tail_ratio:.2f}×)"
-    return [_finding("retry_storm", "rates.offered", offered, f"retry storm: {text}; {how}")]
+    return [_finding("retry_storm", "rates.offered", offered, f"a retry storm: {text}; {how}")]
 
 
 def back_pressure(ev: Evidence) -> list[Finding]:
@@ -417,7 +417,7 @@ def worker_faults(ev: Evidence) -> list[Finding]:
     worst = max(lost, key=lambda c: lost[c])
     return [_finding(
         "worker_faults", f"losses.{worst}", lost[worst],
-        "worker faults lose messages: " + ", ".join(f"{_show('count', n)} to {c.replace('_', ' ')}" for c, n in lost.items())
+        "worker faults: lost " + ", ".join(f"{_show('count', n)} to {c.replace('_', ' ')}" for c, n in lost.items())
         + " (the broker removed them on receive, so nothing brings them back; an at-least-once broker would redeliver)")]
 
 
@@ -466,14 +466,14 @@ def saturation(ev: Evidence) -> list[Finding]:
         served = "" if capacity is None else f" at {_show('rate', capacity)}"
         a = u * c
         if u >= 0.995 or a >= c:
-            text = f"pool `{name}` is saturated: {_show('fraction', u)} busy ({c} workers){served}, no headroom"
+            text = f"saturation: pool `{name}` is always busy, {_show('fraction', u)} ({c} workers){served}, no headroom"
         else:
             waits = theory.erlang_c(c, a)
             step = a * (1 + LOAD_STEP)
             growth = (f"+{LOAD_STEP:.0%} load would multiply the mean wait by "
                       f"{theory.erlang_c(c, step) * (c - a) / (waits * (c - step)):.1f}"
                       if step < c else f"+{LOAD_STEP:.0%} load would saturate it")
-            text = (f"pool `{name}` is {_show('fraction', u)} busy ({c} workers): {1 / u - 1:.0%} headroom before it "
+            text = (f"saturation: pool `{name}` is {_show('fraction', u)} busy ({c} workers): {1 / u - 1:.0%} headroom before it "
                     f"saturates{served}; Erlang C: {waits:.0%} of jobs wait, and {growth}")
         out.append(_finding("saturation", f"workers.{name}.utilization", u, text))
     return out

@@ -81,7 +81,7 @@ def test_saturation_quotes_the_erlang_c_growth_of_the_wait() -> None:
 def test_saturation_is_silent_below_its_threshold_and_plain_at_one() -> None:
     assert dx.saturation(Evidence(summary(workers__pool__utilization=dx.BUSY - 0.01))) == []
     (f,) = dx.saturation(Evidence(summary(workers__pool__utilization=1.0)))
-    assert "saturated" in f["message"] and "no headroom" in f["message"]
+    assert "always busy" in f["message"] and "no headroom" in f["message"]
 
 
 # --- retry storms -------------------------------------------------------------------------------

@@ -215,14 +215,14 @@ def report(
     plan: str | os.PathLike[str] | None = None,
     simulate_peak: bool = True,
 ) -> list[Path]:
-    """Write ``report.html`` (self-contained) and ``report.md`` for a run or a sweep.
+    """Write ``report.html`` (self-contained) and ``report.md`` for a run, sweep, comparison or plan.
 
     Parameters
     ----------
     result : RunResult or path
-        A result in memory, or a ``queuesim run`` / ``queuesim sweep`` output directory.
+        A result in memory, or a ``queuesim run`` / ``sweep`` / ``compare`` / ``plan`` output directory.
     out_dir : path, optional
-        Where to write; default ``reports/<result directory name>/`` (required for a RunResult).
+        Where to write; default the result directory itself (required for a RunResult).
     plan : path, optional
         A ``plan.json`` to show with a sweep (default: the one in the sweep directory, if any).
     simulate_peak : bool, default True

@@ -331,7 +331,7 @@ def run(
                           soft_wrap=True)
         raise typer.Exit(2) from None
     for w in result.warnings:
-        err_console.print(f"[bold yellow]warning[/] {w}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold yellow]warning[/] {w}", highlight=False)
     out_dir = out or Path("reports") / scenario.stem
     written = result.save(out_dir, plots=plots)
     if not quiet:
@@ -340,7 +340,7 @@ def run(
         limits = result.scenario.slo.limits if result.scenario.slo is not None else None
         for table in summary_tables(result.summary, limits):
             say(table)
-        out_console.print(f"wrote {len(written)} files to [bold]{escape(str(out_dir))}[/]", highlight=False)
+        say(f"wrote {len(written)} files to [bold]{escape(str(out_dir))}[/]", highlight=False)
 
 
 @app.command(short_help="Check a scenario file without running it.")
@@ -357,9 +357,9 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
 
     loads = ", ".join(f"{q} ρ={rho:.2f}" for q, rho in sc.offered_load().items())
     out_console.print(f"[green]ok[/] {escape(str(scenario))}: {len(sc.producers)} producer(s), {len(sc.queues)} queue(s), "
-                      f"{len(sc.workers)} worker pool(s); offered load {loads}", highlight=False, soft_wrap=True)
+                      f"{len(sc.workers)} worker pool(s); offered load {loads}", highlight=False)
     cost = estimate(sc)
-    out_console.print(f"estimate: {cost}", highlight=False, soft_wrap=True)
+    out_console.print(f"estimate: {cost}", highlight=False)
     if cost.events > default_max_events():
         err_console.print("[bold yellow]warning[/] above this machine's limit: `queuesim run` will refuse it "
                           "unless given --max-events", highlight=False)
@@ -530,7 +530,7 @@ def sweep(
     written = result.save(out_dir)
     if not quiet:
         say(sweep_table(result))
-        say(f"wrote {len(written)} files to [bold]{escape(str(out_dir))}[/]", highlight=False, soft_wrap=True)
+        say(f"wrote {len(written)} files to [bold]{escape(str(out_dir))}[/]", highlight=False)
     for index, message in sorted(result.errors.items()):
         err_console.print(f"[bold red]error[/] point {index} ({escape(result.points[index].describe())}): "
                           f"{escape(message)}", highlight=False)
@@ -641,22 +641,33 @@ def plan(
     written = result.save(out_dir)
     if not quiet:
         for item in plan_report(result):
-            out_console.print(item, highlight=False, soft_wrap=True)
+            out_console.print(item, highlight=False)
         out_console.print(f"wrote {written[0]}", highlight=False)
 
 
 @app.command(short_help="Write report.html and report.md for a result folder.")
 def report(
-    result: Annotated[Path, typer.Argument(help="A run or sweep output folder (queuesim run / queuesim sweep).", show_default=False)],
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder \\[default: reports/<result folder name>/].")] = None,
-    plan_json: Annotated[Path | None, typer.Option("--plan", help="A plan.json to show with a sweep \\[default: plan.json in the sweep folder, if any].")] = None,
-    slo: Annotated[list[str] | None, typer.Option("--slo", help="Add an SLO limit: path=limit (repeatable), e.g. latency.end_to_end.p99=500ms.")] = None,
-    simulate: Annotated[bool, typer.Option(help="For a sweep, draw the queue depth over time at its peak point (from the time series the sweep kept).")] = True,
+    result: Annotated[Path, typer.Argument(help="A result folder: of queuesim run, sweep, compare or plan.",
+                                           show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: the result folder).")] = None,
+    plan_json: Annotated[Path | None, typer.Option("--plan", help="A plan.json to show with a sweep (default: "
+                                                   "plan.json in the sweep folder, if any).")] = None,
+    slo: Annotated[list[str] | None, typer.Option("--slo", help="Add an SLO limit: path=limit (repeatable), "
+                                                  "e.g. latency.end_to_end.p99=500ms.")] = None,
+    simulate: Annotated[bool, typer.Option(help="For a sweep, draw the queue depth over time at its peak point "
+                                           "(from the time series the sweep kept).")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
-    """Write report.html (self-contained, figures embedded) and report.md for a run or a sweep."""
+    """Write report.html (self-contained, figures embedded) and report.md for a run, sweep, comparison or plan.
+
+    \b
+    Examples:
+      queuesim report reports/quickstart --slo latency.end_to_end.p99=100ms
+      queuesim report reports/quickstart-sweep \\
+          --plan reports/quickstart-plan/plan.json
+    """
     from queuesim.errors import QueuesimError
-    from queuesim.report import build_report
+    from queuesim.report import build_report, load_input
     from queuesim.report.document import default_out_dir
 
     try:
@@ -665,20 +676,41 @@ def report(
             from queuesim.experiment.slo import parse_slo
 
             limits = parse_slo(slo).limits
-        doc = build_report(result, plan=plan_json, slo=limits, simulate_peak=simulate)
+        data = load_input(result, plan_json)
+        diagnosis = _rediagnosed(data, limits)
+        doc = build_report(data, plan=plan_json, slo=limits, simulate_peak=simulate, diagnosis=diagnosis)
     except ScenarioError as err:
         _fail(err)
         return
     except QueuesimError as err:
-        err_console.print(f"[bold red]error[/] {err}", highlight=False, markup=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        # plain text, as every bad input is: no markup, no traceback, exit 2
+        err_console.print(f"error: {err}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     out_dir = out or default_out_dir(result)
     written = doc.save(out_dir)
     if not quiet:
         tone, headline, _ = doc.verdict
         colour = {"ok": "green", "bad": "red", "warn": "yellow"}.get(tone, "default")
-        out_console.print(f"[{colour}]{headline.replace('`', '')}[/]", highlight=False, soft_wrap=True, markup=True)
-        out_console.print(f"wrote {written[0]} and {written[1].name} ({len(doc.figures)} figures)", highlight=False)
+        say(Text(headline.replace("`", ""), style=colour))
+        say(f"wrote {escape(str(written[0]))} and {written[1].name} ({len(doc.figures)} figures)", highlight=False)
+
+
+def _rediagnosed(data: Any, limits: Mapping[str, float] | None) -> list[Any] | None:
+    """A run's diagnosis made again with the report's ``--slo`` (whether a limit sits at the service-time
+    floor depends on it); None, to keep the stored one, for anything else."""
+    from queuesim.report.document import RunData
+
+    if not limits or not isinstance(data, RunData):
+        return None
+    from queuesim.metrics.diagnosis import diagnose
+
+    own = data.scenario.slo.limits if data.scenario is not None and data.scenario.slo is not None else {}
+    found: list[Any] = list(diagnose(data.summary, data.timeseries, data.scenario_data, {**own, **limits}))
+    # a saved run keeps no per-replication figures, so a bistable finding can only come from the run itself
+    kept = [f for f in data.diagnosis if f.get("cause") == "bistable"]
+    floor = sum(1 for f in found if f.get("cause") == "slo_floor")
+    return found[:floor] + kept + found[floor:]
+
 
 def compare_table(comparison: Any, width: int | None = None) -> Table:
     """A table of a comparison, one row per variant, that fits ``width``: the SLO figures, what a
@@ -749,7 +781,7 @@ def compare(
     out_dir = out or Path("reports") / f"{stem}-compare"
     written = result.save(out_dir, plots=plots)
     if not quiet:
-        say(f"wrote {len(written)} files to [bold]{escape(str(out_dir))}[/]", highlight=False, soft_wrap=True)
+        say(f"wrote {len(written)} files to [bold]{escape(str(out_dir))}[/]", highlight=False)
 
 
 # --- fit: calibration from a recorded log ---------------------------------------------------------
@@ -853,22 +885,22 @@ def fit(
         s = arrivals.timestamps
         unit_text = f" ({s.unit})" if s.unit else " (ISO-8601)"
         say(f"{column} in {data}: {s.values.size:,} timestamps{unit_text} over {format_duration_short(arrivals.span)}"
-            + (f", {s.skipped} invalid row(s) left out" if s.skipped else ""), highlight=False, soft_wrap=True)
+            + (f", {s.skipped} invalid row(s) left out" if s.skipped else ""), highlight=False)
         low, high = arrivals.rate_ci
         say(f"rate: [bold]{arrivals.rate:,.4g}/s[/] (95% CI {low:,.4g} … {high:,.4g})", highlight=False)
         for item in fit_report(arrivals.gaps, f"{arrivals.gaps.n:,} gaps"):
-            say(item, highlight=False, soft_wrap=True)
+            say(item, highlight=False)
         for w in arrivals.warnings[len(arrivals.gaps.warnings):]:
-            say(f"[bold yellow]warning[/] {w}", highlight=False, soft_wrap=True)
-        say(f"Poisson arrivals: [bold]{arrivals.verdict}[/]", highlight=False, soft_wrap=True)
+            say(f"[bold yellow]warning[/] {w}", highlight=False)
+        say(f"Poisson arrivals: [bold]{arrivals.verdict}[/]", highlight=False)
         say("\n# producer arrivals (scenario YAML):", highlight=False, markup=False)
         say(arrivals.yaml(), highlight=False, markup=False, soft_wrap=True)
         return
     s = durations.sample
     say(f"{column} in {data}: {s.values.size:,} values ({s.unit})"
-        + (f", {s.skipped} invalid row(s) left out" if s.skipped else ""), highlight=False, soft_wrap=True)
+        + (f", {s.skipped} invalid row(s) left out" if s.skipped else ""), highlight=False)
     for item in fit_report(durations, column):
-        say(item, highlight=False, soft_wrap=True)
+        say(item, highlight=False)
     say("\n# worker service time (scenario YAML):", highlight=False, markup=False)
     say(durations.yaml("service"), highlight=False, markup=False, soft_wrap=True)
 

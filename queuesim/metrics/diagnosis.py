@@ -41,7 +41,7 @@ __all__ = [
     "FLOOR_MARGIN", "LOAD_STEP", "BROKER_CAUSES", "WORKER_CAUSES",
     "Evidence", "RULES", "diagnose", "offered_ratios",
     "slo_floor", "bistable", "retry_storm", "back_pressure", "visibility_timeout", "broker_faults",
-    "worker_faults", "load_spike", "saturation",
+    "worker_faults", "faults", "load_spike", "saturation",
 ]
 
 #: Utilization at or above which a pool is reported saturated. Past it an M/M/c wait grows as
@@ -421,6 +421,14 @@ def worker_faults(ev: Evidence) -> list[Finding]:
         + " (the broker removed them on receive, so nothing brings them back; an at-least-once broker would redeliver)")]
 
 
+def faults(ev: Evidence) -> list[Finding]:
+    """Broker and worker faults together, the one that lost more messages first (an undrained backlog
+    that lost nothing ranks after any loss)."""
+    lost = {"broker_faults": sum(_losses(ev, BROKER_CAUSES).values()),
+            "worker_faults": sum(_losses(ev, WORKER_CAUSES).values())}
+    return sorted(broker_faults(ev) + worker_faults(ev), key=lambda f: -lost[f["cause"]])
+
+
 def load_spike(ev: Evidence) -> list[Finding]:
     """Arrivals above the capacity of the pools serving the producers for part of the run (a spike).
 
@@ -481,8 +489,7 @@ def saturation(ev: Evidence) -> list[Finding]:
 
 #: The rules in the order their findings are listed: most fundamental cause first.
 RULES: tuple[Callable[[Evidence], list[Finding]], ...] = (
-    slo_floor, bistable, retry_storm, back_pressure, visibility_timeout, broker_faults, worker_faults,
-    load_spike, saturation,
+    slo_floor, bistable, retry_storm, back_pressure, visibility_timeout, faults, load_spike, saturation,
 )
 
 

@@ -196,6 +196,10 @@ def test_losses_are_named_by_cause() -> None:
     assert (w["cause"], w["figure"], w["value"]) == ("worker_faults", "losses.failure", 2613)
     assert "457 to worker crash" in w["message"]
     assert dx.broker_faults(Evidence(summary())) == [] and dx.worker_faults(Evidence(summary())) == []
+    # together, the one that lost more comes first
+    assert causes(dx.faults(Evidence(s))) == ["worker_faults", "broker_faults"]
+    assert causes(dx.faults(Evidence(summary(losses={"broker_restart": 900, "failure": 3})))) == [
+        "broker_faults", "worker_faults"]
 
 
 def test_a_fault_whose_backlog_never_drained_is_a_broker_fault() -> None:

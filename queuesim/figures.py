@@ -152,13 +152,19 @@ def time_unit(seconds: float | None) -> TimeUnit:
     return MS
 
 
+def _three_digits(v: float) -> str:
+    """``v`` to three significant digits, never in exponent form above 1,000 (999.8 → ``'1,000'``, not ``'1e+03'``)."""
+    text = f"{v:.3g}"
+    return f"{v:,.0f}" if "e+" in text else text
+
+
 def display_duration(seconds: float) -> str:
     """A duration with three significant digits in the unit :func:`time_unit` picks for it,
-    e.g. ``'12.3 ms'``, ``'1.5 s'``, ``'1,234 s'``."""
+    e.g. ``'12.3 ms'``, ``'1.5 s'``, ``'1,234 s'``; 999.8 ms, which rounds to a second, is ``'1 s'``."""
     unit = time_unit(seconds)
-    v = unit(seconds)
-    text = f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
-    return f"{text} {unit.name}"
+    if unit is MS and abs(float(f"{unit(seconds):.3g}")) >= 1000:
+        unit = SECONDS
+    return f"{_three_digits(unit(seconds))} {unit.name}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -647,7 +653,7 @@ def _report(kind: Kind, v: float) -> str:
         return "0%" if v == 0 else f"{v * 100:.3g}%"
     if kind == "count":
         return f"{round(v):,}"
-    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+    return _three_digits(v)
 
 
 def _terminal(kind: Kind, v: float, decimals: int | None, unit: bool) -> str:

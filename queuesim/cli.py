@@ -21,8 +21,9 @@ from rich.table import Table
 from rich.text import Text
 
 from queuesim import figures
-from queuesim.errors import ScenarioError
+from queuesim.errors import Problem, ScenarioError
 from queuesim.figures import Summary
+from queuesim.scenario.limits import MAX_REPLICATIONS, MAX_SEED, MAX_SHOWN
 
 app = typer.Typer(
     add_completion=False,
@@ -33,8 +34,9 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="Simulate producers, brokers, bounded queues and worker pools before you build them.",
 )
-out_console = Console()
-err_console = Console(stderr=True)
+# emoji=False: rich would render a user's ":x:" (a file name, a value) as an emoji
+out_console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
 SetOpt = Annotated[
@@ -43,15 +45,48 @@ SetOpt = Annotated[
 ]
 
 
+def shown(text: object) -> str:
+    """User text made safe to print with rich: control characters escaped, long text elided, markup escaped.
+
+    Field names, values and file names come from the user: an ESC byte must not reach the
+    terminal, a 1 MiB key must not be printed whole, and ``[/]`` or ``[bold]`` is text, not markup.
+    """
+    raw = str(text)
+    if not raw.isprintable():
+        raw = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in raw)
+    if len(raw) > MAX_SHOWN:
+        raw = f"{raw[:MAX_SHOWN]}… ({len(raw) - MAX_SHOWN:,} more characters)"
+    return escape(raw)
+
+
+def _print(console: Console, prefix: str, text: object) -> None:
+    console.print(f"{prefix} {shown(text)}", highlight=False, markup=True, soft_wrap=True)
+
+
 def _fail(err: ScenarioError) -> None:
     for problem in err.problems:
-        err_console.print(f"[bold red]error[/] {problem}", highlight=False, markup=True, soft_wrap=True)
+        _print(err_console, "[bold red]error[/]", problem)
     raise typer.Exit(2)
 
 
 def _show(summary: Mapping[str, Any], path: str, **style: Any) -> str:
     """The summary figure at ``path`` as the CLI's tables print it (the catalogue's terminal style)."""
     return figures.spec(path).format(figures.value_or_none(summary, path), "terminal", **style)
+
+
+def _check_out(out: Path | None) -> None:
+    """Refuse an output folder that cannot be created, before anything runs (not after an hour of simulation)."""
+    if out is None:
+        return
+    if out.exists() and not out.is_dir():
+        raise ScenarioError([Problem("--out", None, "", f"{os.fspath(out)} exists and is not a folder")])
+    ancestor = out.absolute()
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ScenarioError([Problem("--out", None, "", f"cannot create {os.fspath(out)}: {os.fspath(ancestor)} is not a folder")])
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ScenarioError([Problem("--out", None, "", f"cannot create {os.fspath(out)}: {os.fspath(ancestor)} is not writable")])
 
 
 def _ci(summary: Mapping[str, Any], path: str, **style: Any) -> str:
@@ -75,7 +110,7 @@ def table_width() -> int:
 def say(*objects: Any, **options: Any) -> None:
     """Print to stdout within :func:`table_width` (a console of that width: ``print(width=…)`` would
     also make every table stretch to it)."""
-    Console(width=table_width()).print(*objects, **options)
+    Console(width=table_width(), emoji=False).print(*objects, **options)
 
 
 @dataclass(frozen=True)
@@ -118,23 +153,23 @@ def fitted_table(columns: Sequence[Column], *, title: str | None = None, width: 
         # two spaces between columns (a right padding and SIMPLE_HEAD's blank divider), none at the edges
         return sum(c.width() for c in cols) + 2 * (len(cols) - 1) <= width
 
-    shown = list(columns)
+    kept = list(columns)
     dropped: list[Column] = []
-    while not fits(shown) and any(c.priority for c in shown):
-        victim = max(reversed(shown), key=lambda c: c.priority)
-        shown.remove(victim)
+    while not fits(kept) and any(c.priority for c in kept):
+        victim = max(reversed(kept), key=lambda c: c.priority)
+        kept.remove(victim)
         dropped.append(victim)
     for c in reversed(dropped):  # a narrower column left out on the way may fit again, most needed first
-        trial = [x for x in columns if x is c or any(x is y for y in shown)]
+        trial = [x for x in columns if x is c or any(x is y for y in kept)]
         if fits(trial):
-            shown = trial
-    left_out = [c.header for c in dropped if not any(c is y for y in shown)]
+            kept = trial
+    left_out = [c.header for c in dropped if not any(c is y for y in kept)]
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                   padding=(0, 1, 0, 0), show_header=show_header, caption_justify="left")
-    for c in shown:
+    for c in kept:
         table.add_column(c.header, justify="left" if c.text else "right", no_wrap=not c.text,
                          overflow="ellipsis", style=c.style, min_width=None if c.text else c.width())
-    for row in zip(*(c.cells for c in shown), strict=True):
+    for row in zip(*(c.cells for c in kept), strict=True):
         table.add_row(*row)
     notes = [caption] if caption else []
     if left_out:
@@ -250,7 +285,7 @@ def summary_tables(summary: Summary, limits: Mapping[str, float] | None = None,
         ("dead-lettered", _show(summary, "messages.dead_lettered"), ""),
         ("in flight at end", _show(summary, "messages.in_flight"), ""),
     ]
-    title = (f"{summary['scenario']} — {summary['replications']} replication(s), "
+    title = (f"{shown(summary['scenario'])} — {summary['replications']} replication(s), "
              f"window {summary['window']:g} s")
     head = fitted_table([Column("figure", [r[0] for r in rows], text=True),
                          Column("value", [r[1] for r in rows]),
@@ -273,7 +308,7 @@ def summary_tables(summary: Summary, limits: Mapping[str, float] | None = None,
            for stat, prio in _LATENCY_COLUMNS], title="latency", width=width))
 
     queues = list(summary["queues"])
-    qcols = [Column("queue", queues, text=True)] + [
+    qcols = [Column("queue", [shown(q) for q in queues], text=True)] + [
         Column(head_, [_show(summary, f"queues.{q}.{figure}") for q in queues], priority=prio)
         for head_, figure, prio in (("mean depth", "mean_depth", 1), ("max depth", "max_depth", 0),
                                     ("mean wait", "mean_wait", 0), ("503s", "rejected", 0),
@@ -281,7 +316,7 @@ def summary_tables(summary: Summary, limits: Mapping[str, float] | None = None,
     out.append(fitted_table(qcols, title="queues", width=width))
     pools = list(summary["workers"])
     out.append(fitted_table([
-        Column("pool", pools, text=True),
+        Column("pool", [shown(n) for n in pools], text=True),
         Column("workers", [_show(summary, f"workers.{n}.count") for n in pools]),
         Column("utilization", [_show(summary, f"workers.{n}.utilization", decimals=1) for n in pools]),
         Column("processed", [_show(summary, f"workers.{n}.completed") for n in pools], priority=1),
@@ -301,8 +336,8 @@ def run(
     scenario: ScenarioArg,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: reports/<scenario stem>/).")] = None,
     set_: SetOpt = None,
-    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
-    replications: Annotated[int | None, typer.Option(min=1, help="Override the number of replications.")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help="Override the scenario's seed.")] = None,
+    replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Override the number of replications.")] = None,
     plots: Annotated[bool, typer.Option(help="Write the PNG plots.")] = True,
     max_events: MaxEventsOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
@@ -321,17 +356,19 @@ def run(
     from queuesim.experiment.budget import BudgetError
 
     try:
+        _check_out(out)
         result = run_scenario(scenario, seed=seed, replications=replications, overrides=set_ or (),
                               max_events=max_events, progress=not quiet)
     except ScenarioError as err:
         _fail(err)
         return
     except BudgetError as err:
-        err_console.print(f"[bold red]error[/] {escape(str(scenario))}: {escape(str(err))}", highlight=False,
+        err_console.print(f"[bold red]error[/] {shown(scenario)}: {shown(err)}", highlight=False,
                           soft_wrap=True)
         raise typer.Exit(2) from None
-    for w in result.warnings:
-        err_console.print(f"[bold yellow]warning[/] {w}", highlight=False)
+    # the summary's warnings: those known before the run and those only the run found (its measured load, poison cycling)
+    for w in result.summary.get("warnings", result.warnings):
+        _print(err_console, "[bold yellow]warning[/]", w)
     out_dir = out or Path("reports") / scenario.stem
     written = result.save(out_dir, plots=plots)
     if not quiet:
@@ -340,7 +377,7 @@ def run(
         limits = result.scenario.slo.limits if result.scenario.slo is not None else None
         for table in summary_tables(result.summary, limits):
             say(table)
-        say(f"wrote {len(written)} files to [bold]{escape(str(out_dir))}[/]", highlight=False)
+        say(f"wrote {len(written)} files to [bold]{shown(out_dir)}[/]", highlight=False)
 
 
 @app.command(short_help="Check a scenario file without running it.")
@@ -356,10 +393,10 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     from queuesim.experiment.budget import default_max_events, estimate
 
     loads = ", ".join(f"{q} ρ={rho:.2f}" for q, rho in sc.offered_load().items())
-    out_console.print(f"[green]ok[/] {escape(str(scenario))}: {len(sc.producers)} producer(s), {len(sc.queues)} queue(s), "
-                      f"{len(sc.workers)} worker pool(s); offered load {loads}", highlight=False)
+    out_console.print(f"[green]ok[/] {shown(scenario)}: {len(sc.producers)} producer(s), {len(sc.queues)} queue(s), "
+                      f"{len(sc.workers)} worker pool(s); offered load {loads}", highlight=False, soft_wrap=True)
     cost = estimate(sc)
-    out_console.print(f"estimate: {cost}", highlight=False)
+    out_console.print(f"estimate: {cost}", highlight=False, soft_wrap=True)
     if cost.events > default_max_events():
         err_console.print("[bold yellow]warning[/] above this machine's limit: `queuesim run` will refuse it "
                           "unless given --max-events", highlight=False)
@@ -397,7 +434,7 @@ ProgressOpt = Annotated[bool, typer.Option(help="Show a progress bar on stderr."
 
 
 def _fail_other(err: Exception) -> None:
-    err_console.print(f"[bold red]error[/] {err}", highlight=False, markup=True, soft_wrap=True)
+    _print(err_console, "[bold red]error[/]", err)
     raise typer.Exit(1)
 
 
@@ -440,7 +477,7 @@ def sweep_table(result: Any, limit: int = 30, width: int | None = None) -> Table
     axes = [a.path for a in result.axes]
     short = short_paths(axes)
     labels = {p.index: p.labels for p in result.points}
-    columns = [Column(short[a], [labels[r["point"]][a] for r in rows]) for a in axes]
+    columns = [Column(shown(short[a]), [shown(labels[r["point"]][a]) for r in rows]) for a in axes]
     limits = dict(result.slo.limits) if result.slo is not None else {}
     for path in limits:
         columns.append(Column(figure_heading(path), [_figure(r, path, _terminal(path)) for r in rows]))
@@ -473,10 +510,10 @@ def sweep_table(result: Any, limit: int = 30, width: int | None = None) -> Table
         currency = result.scenario.cost.currency if result.scenario.cost else ""
         columns.append(Column(f"cost {currency}/h", [_figure(r, "cost.total_per_hour", lambda v: f"{v:,.2f}")
                                                      for r in rows], priority=3))
-    notes = [f"{short[a]} = {a}" for a in axes if short[a] != a]
+    notes = [f"{shown(short[a])} = {shown(a)}" for a in axes if short[a] != a]
     if len(result.table) > limit:
         notes.append(f"… {len(result.table) - limit} more row(s) in sweep.csv")
-    return fitted_table(columns, title=f"sweep {result.scenario.name} — {result.finished} of {len(result.points)} "
+    return fitted_table(columns, title=f"sweep {shown(result.scenario.name)} — {result.finished} of {len(result.points)} "
                                        f"point(s), {result.replications} replication(s) each",
                         caption="; ".join(notes) or None, width=width)
 
@@ -491,7 +528,7 @@ def sweep(
     executor: ExecutorOpt = ExecutorChoice.process,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
-    replications: Annotated[int | None, typer.Option(min=1, help="Replications per point (default: the scenario's).")] = None,
+    replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Replications per point (default: the scenario's).")] = None,
     progress: ProgressOpt = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
@@ -511,6 +548,7 @@ def sweep(
     from queuesim.scenario import load_scenario
 
     try:
+        _check_out(out)
         sc = load_scenario(scenario, set_ or ())
         axes = sweep_axes(sc, vary)  # every bad --vary is reported before an executor starts
         merge_slo(sc, slo)
@@ -530,10 +568,10 @@ def sweep(
     written = result.save(out_dir)
     if not quiet:
         say(sweep_table(result))
-        say(f"wrote {len(written)} files to [bold]{escape(str(out_dir))}[/]", highlight=False)
+        say(f"wrote {len(written)} files to [bold]{shown(out_dir)}[/]", highlight=False)
     for index, message in sorted(result.errors.items()):
-        err_console.print(f"[bold red]error[/] point {index} ({escape(result.points[index].describe())}): "
-                          f"{escape(message)}", highlight=False)
+        err_console.print(f"[bold red]error[/] point {index} ({shown(result.points[index].describe())}): "
+                          f"{shown(message)}", highlight=False)
     if result.partial:
         why = f"{len(result.errors)} point(s) failed" if result.errors else "interrupted"
         err_console.print(f"[bold yellow]{why}[/]: kept {result.finished} of {len(result.points)} points "
@@ -548,7 +586,7 @@ def plan_report(result: Any) -> list[Any]:
 
     d = result.to_dict()
     path = result.search
-    head = Table(title=f"capacity plan: {result.scenario.name} at {result.target_load:g}× load "
+    head = Table(title=f"capacity plan: {shown(result.scenario.name)} at {result.target_load:g}× load "
                        f"({result.target_rate:,.1f} requests/s)", title_justify="left", show_header=False)
     head.add_column(style="bold")
     head.add_column()
@@ -606,7 +644,7 @@ def plan(
     executor: ExecutorOpt = ExecutorChoice.process,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
-    replications: Annotated[int | None, typer.Option(min=1, help="Replications per candidate (default: the scenario's, at least 2).")] = None,
+    replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Replications per candidate (default: the scenario's, at least 2).")] = None,
     max_value: Annotated[int | None, typer.Option("--max", min=1, help="Largest value to try.")] = None,
     progress: ProgressOpt = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
@@ -625,6 +663,7 @@ def plan(
     from queuesim.scenario import load_scenario
 
     try:
+        _check_out(out)
         sc = load_scenario(scenario, set_ or ())
         check_plan(sc, load, search, slo, source=str(scenario))  # every bad input is reported before an executor starts
         with open_executor(executor.value, workers=workers, scheduler=scheduler) as ex:
@@ -641,8 +680,8 @@ def plan(
     written = result.save(out_dir)
     if not quiet:
         for item in plan_report(result):
-            out_console.print(item, highlight=False)
-        out_console.print(f"wrote {written[0]}", highlight=False)
+            out_console.print(item, highlight=False, soft_wrap=True)
+        out_console.print(f"wrote {shown(written[0])}", highlight=False)
 
 
 @app.command(short_help="Write report.html and report.md for a result folder.")
@@ -671,6 +710,7 @@ def report(
     from queuesim.report.document import default_out_dir
 
     try:
+        _check_out(out)
         limits = None
         if slo:
             from queuesim.experiment.slo import parse_slo
@@ -683,16 +723,16 @@ def report(
         _fail(err)
         return
     except QueuesimError as err:
-        # plain text, as every bad input is: no markup, no traceback, exit 2
-        err_console.print(f"error: {err}", highlight=False, markup=False, soft_wrap=True)
+        # plain text, as every bad input is: no markup of ours, the message escaped, exit 2
+        err_console.print(f"error: {shown(err)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     out_dir = out or default_out_dir(result)
     written = doc.save(out_dir)
     if not quiet:
         tone, headline, _ = doc.verdict
         colour = {"ok": "green", "bad": "red", "warn": "yellow"}.get(tone, "default")
-        say(Text(headline.replace("`", ""), style=colour))
-        say(f"wrote {escape(str(written[0]))} and {written[1].name} ({len(doc.figures)} figures)", highlight=False)
+        say(f"[{colour}]{shown(headline.replace('`', ''))}[/]", highlight=False)
+        say(f"wrote {shown(written[0])} and {shown(written[1].name)} ({len(doc.figures)} figures)", highlight=False)
 
 
 def _rediagnosed(data: Any, limits: Mapping[str, float] | None) -> list[Any] | None:
@@ -727,11 +767,11 @@ def compare_table(comparison: Any, width: int | None = None) -> Table:
     def cells(column: str, **style: Any) -> list[str]:
         return [_figure(r, column, _terminal(paths[column], **style)) for r in rows]
 
-    columns = [Column("variant", [str(r["variant"]) for r in rows], text=True),
+    columns = [Column("variant", [shown(r["variant"]) for r in rows], text=True),
                Column("brokers", [str(r["brokers"]) for r in rows], text=True, priority=6, style="dim")]
     for path in limits:
         columns.append(Column(figure_heading(path), [_show(summaries[str(r["variant"])], path) for r in rows]))
-    shown = set(limits)
+    limited = set(limits)
     wanted: list[tuple[str, str, int, dict[str, Any]]] = [
         ("response_p99", "response p99", 0, {}), ("response_p50", "response p50", 3, {}),
         ("abandoned_rate", "abandoned", 1, {}), ("gave_up_rate", "gave up", 1, {}),
@@ -740,7 +780,7 @@ def compare_table(comparison: Any, width: int | None = None) -> Table:
         ("p50", "e2e p50", 4, {}), ("p99", "e2e p99", 1 if not waits else 3, {}),
     ]
     for column, heading, priority, style in wanted:
-        if paths[column] in shown or column not in comparison.table.columns:
+        if paths[column] in limited or column not in comparison.table.columns:
             continue
         if column.startswith(("response_", "abandoned")) and not waits:
             continue  # no client waits for a response in any variant
@@ -756,8 +796,8 @@ def compare(
     scenarios: Annotated[list[Path], typer.Argument(help="One scenario with `variants:`, or several scenario files.")],
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: reports/<stem>-compare/).")] = None,
     set_: SetOpt = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for every variant (common random numbers).")] = None,
-    replications: Annotated[int | None, typer.Option(min=1, help="Override the number of replications.")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help="Seed for every variant (common random numbers).")] = None,
+    replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Override the number of replications.")] = None,
     plots: Annotated[bool, typer.Option(help="Write compare.png.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
@@ -771,6 +811,7 @@ def compare(
     from queuesim.api import compare as run_compare
 
     try:
+        _check_out(out)
         result = run_compare(scenarios, seed=seed, replications=replications, overrides=set_ or (), progress=not quiet)
     except ScenarioError as err:
         _fail(err)
@@ -781,7 +822,7 @@ def compare(
     out_dir = out or Path("reports") / f"{stem}-compare"
     written = result.save(out_dir, plots=plots)
     if not quiet:
-        say(f"wrote {len(written)} files to [bold]{escape(str(out_dir))}[/]", highlight=False)
+        say(f"wrote {len(written)} files to [bold]{shown(out_dir)}[/]", highlight=False)
 
 
 # --- fit: calibration from a recorded log ---------------------------------------------------------
@@ -876,6 +917,9 @@ def fit(
         for problem in err.problems:
             err_console.print(f"[bold red]error[/] {problem}", highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(2) from None
+    except ValueError as err:  # options that cannot work together, e.g. too few --replicates for --alpha
+        err_console.print(f"[bold red]error[/] {err}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     wide = Console(width=max(out_console.width, 100))  # the ranking table is 90 columns; a pipe gives 80
 
     def say(item: Any, **kwargs: Any) -> None:
@@ -885,22 +929,22 @@ def fit(
         s = arrivals.timestamps
         unit_text = f" ({s.unit})" if s.unit else " (ISO-8601)"
         say(f"{column} in {data}: {s.values.size:,} timestamps{unit_text} over {format_duration_short(arrivals.span)}"
-            + (f", {s.skipped} invalid row(s) left out" if s.skipped else ""), highlight=False)
+            + (f", {s.skipped} invalid row(s) left out" if s.skipped else ""), highlight=False, soft_wrap=True)
         low, high = arrivals.rate_ci
         say(f"rate: [bold]{arrivals.rate:,.4g}/s[/] (95% CI {low:,.4g} … {high:,.4g})", highlight=False)
         for item in fit_report(arrivals.gaps, f"{arrivals.gaps.n:,} gaps"):
-            say(item, highlight=False)
+            say(item, highlight=False, soft_wrap=True)
         for w in arrivals.warnings[len(arrivals.gaps.warnings):]:
-            say(f"[bold yellow]warning[/] {w}", highlight=False)
-        say(f"Poisson arrivals: [bold]{arrivals.verdict}[/]", highlight=False)
+            say(f"[bold yellow]warning[/] {w}", highlight=False, soft_wrap=True)
+        say(f"Poisson arrivals: [bold]{arrivals.verdict}[/]", highlight=False, soft_wrap=True)
         say("\n# producer arrivals (scenario YAML):", highlight=False, markup=False)
         say(arrivals.yaml(), highlight=False, markup=False, soft_wrap=True)
         return
     s = durations.sample
     say(f"{column} in {data}: {s.values.size:,} values ({s.unit})"
-        + (f", {s.skipped} invalid row(s) left out" if s.skipped else ""), highlight=False)
+        + (f", {s.skipped} invalid row(s) left out" if s.skipped else ""), highlight=False, soft_wrap=True)
     for item in fit_report(durations, column):
-        say(item, highlight=False)
+        say(item, highlight=False, soft_wrap=True)
     say("\n# worker service time (scenario YAML):", highlight=False, markup=False)
     say(durations.yaml("service"), highlight=False, markup=False, soft_wrap=True)
 

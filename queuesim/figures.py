@@ -329,7 +329,9 @@ class Rates(TypedDict):
     throughput: Annotated[float, _rate("completed per second", better="higher", ci=True)]
     rejection: Annotated[float | None, _fraction("rejected / publish attempts", ci=True, **_LIMITABLE)]
     loss: Annotated[float | None, _fraction("lost / produced", ci=True, **_LIMITABLE)]
-    duplicate: Annotated[float | None, _fraction("duplicates / completed", ci=True, **_LIMITABLE)]
+    duplicate: Annotated[float | None, _fraction(
+        "duplicates / messages processed at least once (every stage and outcome, dead-lettered ones too)",
+        ci=True, **_LIMITABLE)]
     gave_up: Annotated[float | None, _fraction("gave up / produced", ci=True, **_LIMITABLE)]
     offered: Annotated[float, _rate("publish attempts per second, retries included", ci=True)]
     abandoned: Annotated[float | None, _fraction("abandoned / produced", ci=True, **_LIMITABLE)]
@@ -380,7 +382,7 @@ class PoolStats(TypedDict):
     """One worker pool's figures."""
 
     count: Annotated[int, _count("workers")]
-    utilization: Annotated[float, _fraction("time in service / worker time", **_LIMITABLE)]
+    utilization: Annotated[float, _fraction("busy time (service and overhead) / worker time", **_LIMITABLE)]
     completed: Annotated[int, _count("processings finished, duplicates included")]
     crashes: Annotated[int, _count("worker crashes", better="lower")]
     failures: Annotated[int, _count("processings that failed", better="lower")]
@@ -441,8 +443,14 @@ class Summary(RunMeta):
     losses: Annotated[dict[str, int], _Each("cause", "by cause", _count("messages lost by cause", better="lower"))]
     poison: Poison
     faults: Annotated[list[FaultRecovery], _text("recovery after each scheduled broker fault")]
+    effective_load: Annotated[dict[str, float | None], _Each("name", "per queue", _number(
+        "measured load ρ: accepted/s × worker-seconds per message (busy time and crash restarts, "
+        "redeliveries and retries included) / worker time not lost to mtbf crashes; above 1 the backlog grew",
+        better="lower"))]
     # the API adds these two after summarizing: the scenario knows them, the records do not
-    offered_load: NotRequired[Annotated[dict[str, float], _Each("name", "per queue", _number("offered load ρ"))]]
+    offered_load: NotRequired[Annotated[dict[str, float], _Each("name", "per queue", _number(
+        "offered load ρ before the run: arrivals × expected worker-seconds per message (overhead, "
+        "crashes, failures and their redeliveries included) / workers available"))]]
     warnings: NotRequired[Annotated[list[str], _text("what the run warns about")]]
     # added last, by the experiment layer, from the summary, the time series and the scenario
     diagnosis: NotRequired[Annotated[list[Finding], _text("what limits the design, most fundamental cause first")]]

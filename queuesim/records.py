@@ -22,14 +22,23 @@ deliveries (one row per waiting spell of a message in a queue: a spell ends when
     ``message``, ``since`` (became waiting), ``until`` (spell end, NaN if still waiting),
     ``worker`` (-1 if not received), ``finished`` (processing end, NaN if none), ``status`` (:class:`Delivery`),
     ``started`` (processing start: later than ``until`` when the message waited in a prefetch buffer),
-    ``delivery`` (the message's receive number at its queue: 1 for the first delivery).
+    ``delivery`` (the message's receive number at its queue: 1 for the first delivery),
+    ``overhead`` (seconds the worker spent on the delivery before ``started``, its pool's
+    ``overhead``; 0 without one: the worker was busy from ``started - overhead`` to ``finished``).
 rejections (one row per refused publish attempt, an HTTP 503): ``message``, ``time``.
 
 ``RunRecord.extra`` carries what the engine counted outside the tables: ``base_load`` (the
 producers' expected arrivals per second over the window), ``dead_lettered`` (per queue, from
 ``Broker.stats``), ``restarts`` (per queue with persistence, a list of :class:`RestartPoint`),
-``pools`` (per pool ``crashes``, ``failures``, ``deduplicated``, from ``Pool.stats``) and
+``pools`` (per pool ``crashes``, ``failures``, ``deduplicated``, from ``Pool.stats``), ``reads``
+(the queue each pool reads), ``downtime`` (per pool that crashed, ``per_message`` and ``clock``
+lists of [down, back] intervals: crashes of the processing in hand and ``mtbf`` crashes) and
 ``faults`` (the scenario's broker faults, as dicts).
+
+Counts (``attempts``, ``receives``, ``processings``, ``delivery``) are 32-bit: every attempt but
+the accepted one adds a rejections row and every receive a deliveries row, so memory runs out
+long before a count reaches 2³¹. Producer and queue indices and ``stage`` are 16-bit: a scenario
+has at most 10,000 producers, queues and pools (``queuesim.scenario.limits``).
 """
 
 from __future__ import annotations

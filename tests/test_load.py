@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import queuesim
 from queuesim import ScenarioError, parse_scenario
 from queuesim.metrics import summarize, timeseries
@@ -286,7 +285,9 @@ def test_trace_file_errors_name_the_file_and_line(tmp_path: Path):
     bad.write_text("t\n1.5\n2.5\nlater\n")
     text = edit("    rate: 900/s\n", f"    trace: {bad}\n")
     [problem] = problems_of(text)
-    assert problem.startswith("x.yaml:5: producers.web.trace: ") and problem.endswith("bad.csv:4: cannot read 'later' as a time in seconds")
+    # the line and column, never the cell: a trace pointed at /etc/shadow must not print it
+    assert problem.startswith("x.yaml:5: producers.web.trace: ") and problem.endswith("bad.csv:4: column 0 is not a time in seconds (a number)")
+    assert "later" not in problem
     text = edit("    rate: 900/s\n", f"    trace: {tmp_path / 'missing.csv'}\n")
     assert problems_of(text) == [f"x.yaml:5: producers.web.trace: no such file: {tmp_path / 'missing.csv'}"]
     (tmp_path / "empty.csv").write_text("time\n")

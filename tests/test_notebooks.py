@@ -48,6 +48,11 @@ assert isinstance(grid, queuesim.SweepResult) and len(grid.table) == 24
 assert isinstance(answer, queuesim.PlanResult) and answer.recommended is not None
 assert side_by_side.notna().all()
 """,
+    "05-calibration.ipynb": """
+assert service_fit.best_family == "lognormal" and arrivals_fit.poisson
+assert isinstance(calibrated, queuesim.RunResult) and isinstance(exponential, queuesim.RunResult)
+assert list(comparison.index) == ["the log", "queuesim, fitted lognormal", "queuesim, exponential service"]
+""",
 }
 
 

@@ -24,6 +24,8 @@ from queuesim.experiment.progress import SimClock
 from queuesim.figures import Summary, summary_value
 from queuesim.outputs import atomic_directory
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
+from queuesim.scenario.files import read_text
+from queuesim.scenario.limits import MAX_SCENARIO_BYTES
 from queuesim.scenario.yaml_lines import line_of, read_yaml
 
 #: (column, summary path) of the comparison table, in display order
@@ -61,7 +63,7 @@ def _variant_scenarios(path: str) -> dict[str, Scenario]:
     base = load_scenario(path)
     if not base.variants:
         return {}
-    doc = read_yaml(Path(path).read_text(), path)
+    doc = read_yaml(read_text(path, MAX_SCENARIO_BYTES, "scenario file"), path)  # load_scenario read it already
     raw = dict(doc.data)
     raw.pop("variants", None)
     out: dict[str, Scenario] = {}
@@ -151,8 +153,13 @@ def compare(
     if len(sources) == 1 and not isinstance(sources[0], Scenario):
         variants.update(_variant_scenarios(os.fspath(sources[0])))
     if not variants:
-        for src in sources:
-            name = src.name if isinstance(src, Scenario) else Path(src).stem
+        stems = [src.name if isinstance(src, Scenario) else Path(src).stem for src in sources]
+        for src, stem in zip(sources, stems, strict=True):
+            # x/a.yaml and y/a.yaml share a stem: name each by its path instead of keeping one row
+            name = stem if stems.count(stem) == 1 or isinstance(src, Scenario) else os.fspath(Path(src).with_suffix(""))
+            if name in variants:
+                raise ScenarioError([Problem(os.fspath(src) if not isinstance(src, Scenario) else name, None, "",
+                                             f"given twice: variant {name!r} would be compared with itself")])
             variants[name] = src if isinstance(src, Scenario) else os.fspath(src)
     if seed is None:
         first = next(iter(variants.values()))

@@ -25,12 +25,13 @@ from queuesim.metrics import summarize, timeseries
 from queuesim.metrics.diagnosis import diagnose, offered_ratios
 from queuesim.records import RunRecord
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
+from queuesim.scenario.limits import MAX_REPLICATIONS, MAX_SEED
 from queuesim.sim import simulate
 from queuesim.version import __version__
 
 __all__ = [
     "Execution", "Task", "execute", "run_task", "run_experiment", "resolve_scenario", "simulate_replication",
-    "summary_of", "scenario_warnings",
+    "summary_of", "scenario_warnings", "run_warnings",
 ]
 
 
@@ -45,12 +46,27 @@ def simulate_replication(args: tuple[Scenario, int, int] | tuple[Scenario, int, 
 
 
 def scenario_warnings(scenario: Scenario) -> list[str]:
-    """Warnings known before anything runs: unbounded queues offered a load of 1 or more."""
+    """Warnings known before anything runs: unbounded queues offered a load of 1 or more, faults included."""
     load = scenario.offered_load()
+    nominal = scenario.offered_load(faults=False)
+    out = []
+    for q in scenario.unstable_queues():
+        why = "" if load[q] == nominal[q] else (
+            f" ({nominal[q]:.2f} without faults: crash restarts, failed work and redeliveries make up the rest)")
+        out.append(f"queue '{q}' is unstable: offered load {load[q]:.2f} ≥ 1 on an unbounded queue{why}, "
+                   "so its backlog and waits grow with the run length")
+    return out
+
+
+def run_warnings(scenario: Scenario, summary: Summary) -> list[str]:
+    """Warnings only the run can give: an unbounded queue whose measured load reached 1 though the model's stayed below."""
+    offered = summary.get("offered_load") or scenario.offered_load()
     return [
-        f"queue '{q}' is unstable: offered load {load[q]:.2f} ≥ 1 on an unbounded "
-        "queue, so its backlog and waits grow with the run length"
-        for q in scenario.unstable_queues()
+        f"queue '{q}' ran at an effective load of {rho:.2f} ≥ 1 (offered {offered[q]:.2f} before the run): "
+        "redeliveries, duplicates and retried work took more of its workers than the model expected, so its "
+        "backlog grew with the run length"
+        for q, rho in summary["effective_load"].items()
+        if rho is not None and rho >= 1 and offered.get(q, 0.0) < 1 and not scenario.queues[q].bounded
     ]
 
 
@@ -77,6 +93,7 @@ def summary_of(
     out["offered_load"] = scenario.offered_load()
     notes = list(scenario_warnings(scenario) if warnings is None else warnings)
     out["warnings"] = notes
+    notes += run_warnings(scenario, out)
     cycling = out["poison"]["cycling"]
     if cycling:
         notes.append(
@@ -208,8 +225,10 @@ def run_experiment(
     """
     resolved, source = resolve_scenario(scenario, overrides)
     reps = resolved.replications if replications is None else replications
-    if reps < 1:
-        raise ValueError("replications must be ≥ 1")
+    if not 1 <= reps <= MAX_REPLICATIONS:
+        raise ValueError(f"replications must be ≥ 1 and ≤ {MAX_REPLICATIONS:,}, got {reps}")
+    if seed is not None and not 0 <= seed <= MAX_SEED:  # numpy's SeedSequence refuses it deep inside a worker
+        raise ValueError(f"seed must be ≥ 0 and ≤ 2⁶³−1, got {seed}")
     if max_events != 0:
         check_budget(resolved, reps, max_events)
     context: AbstractContextManager[Executor | None] = (

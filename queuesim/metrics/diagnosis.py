@@ -381,7 +381,7 @@ def visibility_timeout(ev: Evidence) -> list[Finding]:
             f"{_show('duration', timeout)} but processing has p99 {_show('duration', p99)} "
             f"({above} {_show('duration', service[above])}: more than {share} of processings outlast it), "
             f"so {_show('count', duplicates)} processings ran twice ({_show('fraction', ev.value('rates.duplicate'))} "
-            f"of completed requests); raise the timeout above the longest processing or make the work idempotent"))
+            f"of messages processed); raise the timeout above the longest processing or make the work idempotent"))
     return out
 
 

@@ -27,10 +27,12 @@ from queuesim.figures import (
 )
 from queuesim.metrics import faults as fault_figures
 from queuesim.metrics.derive import Derived, overlap, step_max
+from queuesim.metrics.load import effective_load
 from queuesim.metrics.stats import clean, describe, mean_ci
 from queuesim.records import Delivery, Outcome, RunRecord
 
 BATCHES = 10  # batch means for a single long run
+_RATE_ONLY = ("attempts", "processed")  # counted for the rates, not written to the messages block
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -78,6 +80,9 @@ def _counts(d: Derived, select: np.ndarray | None = None) -> dict[str, int]:
         "gave_up": int(oc[Outcome.GAVE_UP]),
         "completed": int(oc[Outcome.COMPLETED]),
         "duplicates": int(np.clip(msg["processings"][min_].astype(np.int64) - 1, 0, None).sum()),
+        # messages (every stage) processed at least once, whatever became of them: the duplicate
+        # rate's denominator, in the same unit as its numerator
+        "processed": int(np.count_nonzero(msg["processings"][min_])),
         "lost": int(oc[Outcome.LOST]),
         "dead_lettered": int(oc[Outcome.DEAD_LETTERED]),
         "in_flight": int(oc[Outcome.IN_FLIGHT]),
@@ -93,7 +98,7 @@ def _rates(c: Mapping[str, int], window: float, base_load: float | None = None) 
         "throughput": c["completed"] / window,
         "rejection": clean(_ratio(c["rejected"], c["attempts"])),
         "loss": clean(_ratio(c["lost"], c["produced"])),
-        "duplicate": clean(_ratio(c["duplicates"], c["completed"])),
+        "duplicate": clean(_ratio(c["duplicates"], c["processed"])),
         "gave_up": clean(_ratio(c["gave_up"], c["produced"])),
         "offered": c["attempts"] / window,  # publish attempts per second, retries included
         "abandoned": clean(_ratio(c["abandoned"], c["produced"])),
@@ -102,8 +107,8 @@ def _rates(c: Mapping[str, int], window: float, base_load: float | None = None) 
 
 
 def _messages(counts: Mapping[str, int], redeliveries: int) -> Messages:
-    """The messages block: the tallies in file order (attempts only feed the rates), then redeliveries."""
-    tallies: dict[str, int] = {k: v for k, v in counts.items() if k != "attempts"}
+    """The messages block: the tallies in file order (attempts and processed only feed the rates), then redeliveries."""
+    tallies: dict[str, int] = {k: v for k, v in counts.items() if k not in _RATE_ONLY}
     # the tallies' keys are _counts' keys, which are the fields of Messages but redeliveries
     return cast(Messages, {**tallies, "redeliveries": redeliveries})
 
@@ -155,7 +160,7 @@ def _pool_events(d: Derived, pool: str, event: str) -> int:
 
 
 def _pools(deriveds: Sequence[Derived]) -> dict[str, PoolStats]:
-    """Per-pool utilization (time in service / worker time in the window) and finished processings."""
+    """Per-pool utilization (busy time, overhead included, / worker time in the window) and finished processings."""
     rec0 = deriveds[0].rec
     lo, hi = deriveds[0].window
     counts = np.bincount(rec0.worker_pool, minlength=len(rec0.pools))
@@ -256,4 +261,5 @@ def summarize(records: Sequence[RunRecord], meta: RunMeta | None = None) -> Summ
         "losses": fault_figures.losses(deriveds),
         "poison": fault_figures.poison(deriveds),
         "faults": fault_figures.recovery(deriveds, records[0].queues, faults),
+        "effective_load": effective_load(deriveds),
     }

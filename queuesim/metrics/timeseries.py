@@ -46,7 +46,8 @@ def time_average(start: np.ndarray, end: np.ndarray, edges: np.ndarray) -> np.nd
     ks = np.searchsorted(s, edges, side="right")
     ke = np.searchsorted(e, edges, side="right")
     integral = (ks * edges - cs[ks]) - (ke * edges - ce[ke])
-    return np.diff(integral) / np.diff(edges)
+    averages: np.ndarray = np.diff(integral) / np.diff(edges)
+    return averages
 
 
 def _counts(times: np.ndarray, edges: np.ndarray) -> np.ndarray:

@@ -89,8 +89,8 @@ def build_compare_report(data: CompareData) -> Report:
     sections.append(Section("assumptions", "Assumptions", (bullets([
         f"Each variant ran {reps} replication(s) of {fmt_duration(_num(first.get('duration')))} with seed "
         f"{first.get('seed')}; the first {fmt_duration(_num(first.get('warmup')))} are left out of every statistic.",
-        "Rates are shares of requests (lost, gave up, abandoned), of publish attempts (503s) or of completed "
-        "requests (duplicates); the response time is what a client waiting for the result sees.",
+        "Rates are shares of requests (lost, gave up, abandoned), of publish attempts (503s) or of messages "
+        "processed (duplicates); the response time is what a client waiting for the result sees.",
         "The diagnosis of each variant is the one its run stored (compare.json); see each summary for every figure.",
     ]),)))
     return Report(title=str(first.get("scenario") or "comparison").split(":")[0], kind="compare",

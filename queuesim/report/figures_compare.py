@@ -18,7 +18,7 @@ __all__ = ["PANELS", "MAX_PANELS", "comparison_figure"]
 #: it is what the user sees (an async design's end to end includes work done after the answer).
 PANELS = (
     ("loss_rate", "lost (% of requests)", "tab:red", False),
-    ("duplicate_rate", "duplicate processings (% of completed)", "tab:orange", False),
+    ("duplicate_rate", "duplicate processings (% of messages processed)", "tab:orange", False),
     ("rejection_rate", "503 rejections (% of attempts)", "tab:brown", False),
     ("gave_up_rate", "gave up (% of requests)", "tab:purple", False),
     ("abandoned_rate", "abandoned by the client (% of requests)", "tab:pink", False),

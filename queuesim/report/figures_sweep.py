@@ -51,7 +51,7 @@ FAILURE_RATES = (("rates.rejection", "503 rejections (of publish attempts)"),
                  ("rates.gave_up", "gave up (of requests)"),
                  ("rates.abandoned", "abandoned by the client (of requests)"),
                  ("rates.loss", "lost (of requests)"),
-                 ("rates.duplicate", "duplicate processings (of completed)"))
+                 ("rates.duplicate", "duplicate processings (of messages processed)"))
 MAX_PANELS = 4
 LOG_SPREAD = 30.0  # largest / smallest positive value above which a y axis is logarithmic
 LATENCY_LOG_SPREAD = 10.0  # lower for latency against load: the knee near saturation would flatten the rest

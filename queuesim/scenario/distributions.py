@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import BeforeValidator, Field, model_validator
 
 from ._base import Float, Frozen, fail
+from .limits import MAX_CV, MIN_CV
 from .units import Duration, PositiveDuration, format_duration
 
 __all__ = [
@@ -27,6 +28,8 @@ __all__ = [
 
 # A plain positive float for shape parameters; cv has no unit.
 _PositiveFloat = Annotated[Float, Field(gt=0)]
+#: A coefficient of variation: cv² and 1/cv² must stay finite, non-zero floats.
+_Cv = Annotated[Float, Field(ge=MIN_CV, le=MAX_CV)]
 
 
 class BaseDistribution(Frozen):
@@ -153,7 +156,7 @@ class Lognormal(BaseDistribution):
 
     dist: Literal["lognormal"] = "lognormal"
     mean: PositiveDuration
-    cv: _PositiveFloat
+    cv: _Cv
 
     @property
     def variance(self) -> float:
@@ -185,7 +188,7 @@ class Gamma(BaseDistribution):
 
     dist: Literal["gamma"] = "gamma"
     mean: PositiveDuration
-    cv: _PositiveFloat
+    cv: _Cv
 
     @property
     def variance(self) -> float:

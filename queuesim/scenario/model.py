@@ -12,10 +12,12 @@ from pydantic_core import PydanticCustomError
 from ._base import SCENARIO_RULE, Float, Frozen, Int, Violation, fail
 from .distributions import Constant, Distribution
 from .faults import BrokerFault, Chance, Crash, Variants
+from .limits import MAX_ATTEMPTS, MAX_FANOUT, MAX_NAMES, MAX_REPLICATIONS, MAX_SEED, MAX_WORKERS
 from .load_shapes import ArrivalKind, Batch, RateLimit, RateProfile, RateSpec, Trace, sync_violations, trace_shorthand
 from .routing import routing_violations, topological_order
 from .study import Cost, Slo, SweepSpec, study_violations
 from .units import Duration, PositiveDuration, PositiveRate, format_duration
+from .workload import Workload, workload
 
 __all__ = [
     "Name",
@@ -27,6 +29,7 @@ __all__ = [
     "SqsQueue",
     "RabbitQueue",
     "Queue",
+    "ServicePer",
     "WorkerPool",
     "Scenario",
     "SQS_MAX_VISIBILITY_TIMEOUT",
@@ -37,6 +40,9 @@ Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 
 #: How a retry delay is randomised (AWS architecture blog "Exponential Backoff And Jitter").
 Jitter = Literal["none", "full", "equal", "decorrelated"]
+
+#: What a service-time draw belongs to: the message (its job size, the same at every delivery) or one delivery.
+ServicePer = Literal["message", "attempt"]
 
 #: SQS refuses visibility timeouts above 12 hours.
 SQS_MAX_VISIBILITY_TIMEOUT = 12 * 3600.0
@@ -53,9 +59,9 @@ class RetryPolicy(Frozen):
     ``timeout``; the abandoned copy still runs, so every such retry adds work.
     """
 
-    attempts: Int = Field(1, ge=1)
+    attempts: Int = Field(default=1, ge=1, le=MAX_ATTEMPTS)
     backoff: Duration = 0.1
-    multiplier: Float = Field(2.0, ge=1)
+    multiplier: Float = Field(default=2.0, ge=1)
     max_backoff: Duration = 20.0
     jitter: Jitter = "full"
     respect_retry_after: bool = True
@@ -90,7 +96,7 @@ class Producer(Frozen):
     trace: Annotated[Trace | None, BeforeValidator(trace_shorthand)] = None
     batch: Batch | None = None
     arrivals: ArrivalKind = "poisson"
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = RetryPolicy.model_validate({})  # the defaults: one attempt, no retry
     rate_limit: RateLimit | None = None
     timeout: PositiveDuration | None = None
     await_result: bool = False
@@ -161,7 +167,7 @@ class Producer(Frozen):
         if isinstance(self.rate_spec, float):
             total = self.rate_spec * span
         elif self.rate_spec is not None:
-            total = self.rate_spec.cumulative(hi) - self.rate_spec.cumulative(lo)
+            total = float(self.rate_spec.cumulative(hi) - self.rate_spec.cumulative(lo))
         elif self.interarrival is not None:
             total = span / self.interarrival.mean
         elif self.trace is not None:
@@ -228,6 +234,16 @@ class QueueBase(Frozen):
         return None
 
     @property
+    def redelivers(self) -> bool:
+        """Whether a message whose processing failed or crashed is delivered again (at-least-once)."""
+        return False
+
+    @property
+    def delivery_cap(self) -> int | None:
+        """Deliveries after which a message is dead-lettered rather than delivered again; None: no cap."""
+        return None
+
+    @property
     def label(self) -> str:
         """A short human name of the broker kind: ``redis list``, ``sqs fifo``, ``rabbitmq``."""
         mode = self.broker_mode
@@ -283,6 +299,16 @@ class RedisQueue(QueueBase):
         """The Redis pattern: ``list``, ``reliable``, ``stream`` or ``pubsub``."""
         return self.mode
 
+    @property
+    def redelivers(self) -> bool:
+        """The processing list (``reliable``) and the pending-entries list (``stream``) keep a copy."""
+        return self.mode in ("reliable", "stream")
+
+    @property
+    def delivery_cap(self) -> int | None:
+        """``max_deliveries``."""
+        return self.max_deliveries
+
 
 class SqsQueue(QueueBase):
     """An SQS queue: a received message is hidden for ``visibility_timeout`` and reappears unless deleted.
@@ -326,6 +352,16 @@ class SqsQueue(QueueBase):
         return self.kind
 
     @property
+    def redelivers(self) -> bool:
+        """An undeleted message is visible again after its visibility timeout."""
+        return True
+
+    @property
+    def delivery_cap(self) -> int | None:
+        """``max_receives``."""
+        return self.max_receives
+
+    @property
     def throughput_limit(self) -> float | None:
         """Sends (and receives) per second: ``tps``, or 300/s for a FIFO queue."""
         return self.tps if self.tps is not None else (300.0 if self.kind == "fifo" else None)
@@ -350,6 +386,16 @@ class RabbitQueue(QueueBase):
     ack: Literal["manual", "auto"] = "manual"
     consumer_timeout: PositiveDuration = 1800.0
 
+    @property
+    def redelivers(self) -> bool:
+        """Manual acks requeue an unacknowledged delivery; ``ack: auto`` is at-most-once."""
+        return self.ack == "manual"
+
+    @property
+    def delivery_cap(self) -> int | None:
+        """``delivery_limit``."""
+        return self.delivery_limit
+
 
 #: Field type for any queue, chosen by its ``broker`` key. New broker kinds join this union.
 Queue = Annotated[RedisQueue | SqsQueue | RabbitQueue, Field(discriminator="broker")]
@@ -358,15 +404,26 @@ Queue = Annotated[RedisQueue | SqsQueue | RabbitQueue, Field(discriminator="brok
 class WorkerPool(Frozen):
     """``count`` identical workers taking messages from one queue, each busy for a ``service`` time per message.
 
+    ``service_per: message`` (the default) makes the service time a property of the message, its
+    job size: every delivery of the same message to this pool takes the same time, as a real slow
+    job stays slow when it is redelivered. ``service_per: attempt`` draws a fresh time for each
+    delivery. First deliveries draw the same numbers either way.
+
+    ``overhead`` is what a worker spends on each delivery outside the handler (poll, deserialise,
+    acknowledge: 0.5–1 ms on real Redis and RabbitMQ workers): it holds the worker before the
+    service time starts, counts in utilization and is not service time.
+
     With ``to`` set, each processed message publishes ``fanout`` messages to that queue. The Python
     attribute is ``from_`` (``from`` is a keyword); YAML and ``to_dict`` use ``from``.
     """
 
     from_: str = Field(alias="from")
-    count: Int = Field(ge=1)
+    count: Int = Field(ge=1, le=MAX_WORKERS)
     service: Distribution
+    service_per: ServicePer = "message"
+    overhead: Distribution | None = None
     to: str | None = None
-    fanout: Int = Field(1, ge=1)
+    fanout: Int = Field(1, ge=1, le=MAX_FANOUT)
     # faults (queuesim.scenario.faults): what the broker does with the message in hand decides
     # whether it is lost, redelivered later or requeued at once
     crash: Crash | None = None
@@ -389,9 +446,20 @@ class WorkerPool(Frozen):
         return self
 
     @property
+    def has_overhead(self) -> bool:
+        """Whether deliveries spend any time in ``overhead`` (a distribution fixed at 0 is none)."""
+        return self.overhead is not None and not (self.overhead.mean == 0 and self.overhead.variance == 0)
+
+    @property
+    def holding(self) -> float:
+        """Mean time a delivery holds a worker: service plus overhead."""
+        return self.service.mean + (self.overhead.mean if self.overhead is not None else 0.0)
+
+    @property
     def capacity(self) -> float:
-        """Messages per second the pool completes when saturated: count / mean service (inf for zero service)."""
-        mean = self.service.mean
+        """Messages per second the pool completes when saturated and never failing: count / mean holding time
+        (inf when it is 0); :meth:`Scenario.workload` adds what its faults cost."""
+        mean = self.holding
         return math.inf if mean == 0 else self.count / mean
 
 
@@ -403,21 +471,21 @@ class Scenario(Frozen):
     """
 
     name: str = "scenario"
-    seed: Int = Field(0, ge=0)
+    seed: Int = Field(0, ge=0, le=MAX_SEED)
     duration: PositiveDuration
     warmup: Duration = 0.0
-    replications: Int = Field(1, ge=1)
-    producers: Annotated[dict[Name, Producer], Field(min_length=1)]
-    queues: Annotated[dict[Name, Queue], Field(min_length=1)]
-    workers: Annotated[dict[Name, WorkerPool], Field(min_length=1)]
+    replications: Int = Field(1, ge=1, le=MAX_REPLICATIONS)
+    producers: Annotated[dict[Name, Producer], Field(min_length=1, max_length=MAX_NAMES)]
+    queues: Annotated[dict[Name, Queue], Field(min_length=1, max_length=MAX_NAMES)]
+    workers: Annotated[dict[Name, WorkerPool], Field(min_length=1, max_length=MAX_NAMES)]
     # Optional study sections (queuesim.scenario.study): what `queuesim sweep` varies, the limits
     # `plan` and sweep tables check, and the prices that give each run a cost.
     sweep: SweepSpec | None = None
     slo: Slo | None = None
     cost: Cost | None = None
     # scheduled broker faults, and named override sets that `queuesim compare` runs side by side
-    faults: list[BrokerFault] = []
-    variants: Variants = {}
+    faults: list[BrokerFault] = Field(default_factory=list)
+    variants: Variants = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _whole_scenario_rules(self) -> Scenario:
@@ -464,8 +532,8 @@ class Scenario(Frozen):
         """Messages per second entering each queue, ignoring losses (rejections, dead letters, retries).
 
         Producers contribute their mean rate. A pool forwards its share of its queue's arrivals
-        times ``fanout``; pools competing for one queue share it in proportion to their capacity
-        (count / mean service), which is exact when they are saturated and an approximation otherwise.
+        times ``fanout``; pools competing for one queue share it in proportion to their effective
+        capacity (:meth:`workload`), which is exact when they are saturated and an approximation otherwise.
 
         Returns
         -------
@@ -477,24 +545,50 @@ class Scenario(Frozen):
             # time-varying load: its mean over the measurement window
             rates[producer.to] += producer.mean_rate_over(self.warmup, self.duration)
         for queue in rates:  # pipeline order: a queue's inflow is final before it is forwarded
-            for name, pool, share in self._shares(queue):
+            for _name, pool, share in self._shares(queue):
                 if pool.to is not None:
                     rates[pool.to] += rates[queue] * share * pool.fanout
         return rates
 
     def _shares(self, queue: str) -> list[tuple[str, WorkerPool, float]]:
         pools = self.pools_reading(queue)
-        instant = [p for _, p in pools if math.isinf(p.capacity)]
+        capacity = {n: self.workload(n).capacity for n, _ in pools}
+        instant = [n for n, _ in pools if math.isinf(capacity[n])]
         if instant:  # zero-service pools take everything, split by worker count
-            total = sum(p.count for p in instant)
-            return [(n, p, p.count / total if p in instant else 0.0) for n, p in pools]
-        total = sum(p.capacity for _, p in pools)
-        return [(n, p, p.capacity / total) for n, p in pools]
+            workers = sum(self.workers[n].count for n in instant)
+            return [(n, p, p.count / workers if n in instant else 0.0) for n, p in pools]
+        total = sum(capacity[n] for n, _ in pools)
+        return [(n, p, capacity[n] / total) for n, p in pools]
 
-    def offered_load(self) -> dict[str, float]:
-        """Offered load ρ per queue: arrival rate / total service capacity of the pools reading it.
+    def workload(self, pool_name: str) -> Workload:
+        """What one message costs a pool, faults and overhead included (:func:`queuesim.scenario.workload.workload`).
 
-        With one pool this is λ · E[S] / c; with competing pools, λ / Σ (cᵢ / E[Sᵢ]).
+        Parameters
+        ----------
+        pool_name : str
+
+        Returns
+        -------
+        Workload
+            Expected deliveries and worker-seconds per message, and the pool's effective capacity.
+        """
+        pool = self.workers[pool_name]
+        inline = any(p.sync and p.to == pool.from_ for p in self.producers.values())
+        return workload(pool, self.queues[pool.from_], inline=inline)
+
+    def offered_load(self, *, faults: bool = True) -> dict[str, float]:
+        """Offered load ρ per queue: arrival rate / the effective capacity of the pools reading it.
+
+        A pool's effective capacity is count × availability / expected worker-seconds per
+        message (:meth:`workload`): the overhead, the work and restarts crashes and failures
+        cost, and the redeliveries they cause on an at-least-once queue. Without faults or
+        overhead this is λ · E[S] / c; with competing pools, λ / Σ (cᵢ / E[Sᵢ]).
+
+        Parameters
+        ----------
+        faults : bool, default True
+            False leaves the faults out (crashes, failures, poison, mtbf): the load of a pool
+            that never fails, for comparison.
 
         Returns
         -------
@@ -503,12 +597,13 @@ class Scenario(Frozen):
         """
         load: dict[str, float] = {}
         for queue, rate in self.arrival_rates().items():
-            capacity = sum(pool.capacity for _, pool in self.pools_reading(queue))
+            capacity = sum(self.workload(name).capacity if faults else pool.capacity
+                           for name, pool in self.pools_reading(queue))
             load[queue] = 0.0 if math.isinf(capacity) else rate / capacity
         return load
 
     def unstable_queues(self) -> list[str]:
-        """Unbounded queues with offered load ≥ 1, whose backlog grows without limit."""
+        """Unbounded queues with offered load ≥ 1 (faults included), whose backlog grows without limit."""
         queues = self.queues
         return [q for q, rho in self.offered_load().items() if rho >= 1 and not queues[q].bounded]
 

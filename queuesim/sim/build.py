@@ -81,7 +81,8 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
         pool = Pool(
             env, pi, pname, len(worker_pool), w.count, brokers[w.from_], streams.draws(w.service, "service"),
             brokers[w.to] if w.to else None, w.fanout, rec,
-            faults=Faults.from_spec(w, PoolContext(env, rec, streams)),
+            faults=Faults.from_spec(w, PoolContext(env, rec, streams)), service_per=w.service_per,
+            overhead=streams.draws(w.overhead, "overhead") if w.overhead is not None and w.has_overhead else None,
         )
         worker_pool.extend([pi] * w.count)
         pools.append(pool)
@@ -117,6 +118,8 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
         extra={
             "dead_lettered": {n: st.dead_lettered for n, st in broker_stats.items()},
             "pools": {p.name: _pool_counts(p.stats()) for p in pools},
+            "reads": {name: w.from_ for name, w in scenario.workers.items()},
+            "downtime": {p.name: p.downtime() for p in pools if p.crashed_at},
             "faults": [f.model_dump() for f in scenario.faults],
             "restarts": {n: list(st.restarts) for n, st in broker_stats.items() if st.restarts},
         },

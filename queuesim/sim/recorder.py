@@ -16,12 +16,15 @@ _REQUESTS = {"producer": ("h", 0), "created": ("d", NAN), "done": ("d", NAN), "o
              "responded": ("d", NAN), "abandoned": ("d", NAN), "throttled": ("d", NAN)}
 _MESSAGES = {
     "request": ("q", 0), "queue": ("h", 0), "stage": ("h", 0), "created": ("d", NAN),
-    "accepted": ("d", NAN), "attempts": ("h", 0), "receives": ("h", 0), "processings": ("h", 0),
+    # counts are 32-bit: a full queue with unlimited retries, or a poison message redelivered for ever,
+    # passes 32,767 in a long run; 2³¹ would need more deliveries/rejections rows than memory holds
+    "accepted": ("d", NAN), "attempts": ("i", 0), "receives": ("i", 0), "processings": ("i", 0),
     "done": ("d", NAN), "worker": ("i", -1), "outcome": ("b", 0), "reason": ("b", 0), "poison": ("b", 0),
 }
 _DELIVERIES = {
     "message": ("q", 0), "since": ("d", NAN), "until": ("d", NAN), "worker": ("i", -1),
-    "finished": ("d", NAN), "status": ("b", 0), "started": ("d", NAN), "delivery": ("h", 0),
+    "finished": ("d", NAN), "status": ("b", 0), "started": ("d", NAN), "delivery": ("i", 0),
+    "overhead": ("d", 0.0),
 }
 _REJECTIONS = {"message": ("q", 0), "time": ("d", NAN)}
 # internal per-request bookkeeping: messages not yet settled, and the first failure
@@ -40,6 +43,7 @@ class Columns:
         self.spec = spec
         # array[Any]: one table mixes float ("d") and integer columns, each stored by index
         self.cols: dict[str, array[Any]] = {name: array(code) for name, (code, _) in spec.items()}
+        self.side: list[tuple[array[Any], str, float]] = []  # attached columns, not handed over
         self.n = 0
         self.capacity = 0
 
@@ -50,7 +54,19 @@ class Columns:
         """Add a chunk of unwritten rows (called when ``n`` reaches ``capacity``)."""
         for name, (code, default) in self.spec.items():
             self.cols[name].extend(array(code, [default]) * self.CHUNK)
+        for col, code, default in self.side:
+            col.extend(array(code, [default]) * self.CHUNK)
         self.capacity += self.CHUNK
+
+    def attach(self, code: str, default: float) -> array[Any]:
+        """A private column of the engine's, indexed like this table's rows and grown with it.
+
+        The hot loop stores into it by row index without a bounds check (it is always as long as
+        the table's buffers); :meth:`numpy` leaves it out, so it is not part of the records.
+        """
+        col = array(code, [default]) * self.capacity
+        self.side.append((col, code, default))
+        return col
 
     def next_row(self) -> int:
         row = self.n

@@ -145,9 +145,14 @@ def _time_caption(summary: Mapping[str, Any]) -> str:
 
 def _latency_percentile_figure(summary: Mapping[str, Any], limits: Mapping[str, float]) -> FigureBlock:
     fig = fs.latency_percentiles(summary, limits)
+    # the caption names the curves the figure drew (a waiting client's response, a limited ack appear only then)
+    labels = fig.axes[0].get_legend_handles_labels()[1] if fig.axes else []
+    kinds = [lb for lb in labels if not lb.startswith("SLO")]
+    limited = len(labels) > len(kinds)
+    drawn = ", ".join(kinds) if kinds else "No latency"
     return FigureBlock("latency_percentiles", "Latency percentiles against the SLO",
-                       "End-to-end latency, queue wait and service time at each percentile (requests "
-                       "created after the warm-up); SLO limits on latencies are the dashed red lines.",
+                       f"{drawn[:1].upper()}{drawn[1:]} at each percentile (requests created after the warm-up)"
+                       + ("; SLO limits on latencies are the dashed red lines." if limited else "."),
                        png_bytes(fig))
 
 

@@ -43,6 +43,8 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     #: The summary when the experiment layer already built it (``run`` does); else built on first access.
     precomputed_summary: Summary | None = field(default=None, repr=False, compare=False)
+    #: The time series when the experiment layer already built it (for the diagnosis); else built on first access.
+    precomputed_timeseries: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def summary(self) -> Summary:
@@ -69,6 +71,8 @@ class RunResult:
     @cached_property
     def timeseries(self) -> pd.DataFrame:
         """Queue depth, in-service workers, 503s and completions per time bucket."""
+        if self.precomputed_timeseries is not None:
+            return self.precomputed_timeseries
         return timeseries(self.records)
 
     def figures(self) -> dict[str, Figure]:
@@ -108,6 +112,7 @@ def run(
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
     max_events: int | None = 0,
+    progress: bool = False,
 ) -> RunResult:
     """Simulate a scenario (a path to YAML or a loaded :class:`Scenario`).
 
@@ -124,16 +129,26 @@ def run(
     max_events : int or None, default 0
         Refuse (``BudgetError``) a run estimated to need more simulation events than this, before
         it starts; None sizes the limit to this machine's memory (as ``queuesim run`` does), 0 sets none.
+    progress : bool, default False
+        Show one bar on stderr (a terminal only): simulated time, replications done, time left.
     """
-    done = run_experiment(scenario, seed=seed, replications=replications, overrides=overrides, executor=executor,
-                          max_events=max_events)
+    from queuesim.experiment.execute import resolve_scenario
+    from queuesim.experiment.progress import SimClock
+
+    resolved, source = resolve_scenario(scenario, overrides)
+    reps = resolved.replications if replications is None else replications
+    with SimClock(resolved.duration * reps, reps, f"run {resolved.name}", enabled=progress) as clock:
+        done = run_experiment(resolved if source is None else source, seed=seed, replications=replications,
+                              overrides=overrides if source is not None else (), executor=executor,
+                              max_events=max_events, clock=clock)
     return _result(done)
 
 
 def _result(done: Execution) -> RunResult:
     assert done.records is not None  # run_experiment keeps them
     return RunResult(scenario=done.scenario, records=done.records, seed=done.seed,
-                     source=done.summary.get("source"), warnings=done.warnings, precomputed_summary=done.summary)
+                     source=done.summary.get("source"), warnings=done.warnings, precomputed_summary=done.summary,
+                     precomputed_timeseries=done.timeseries)
 
 
 @dataclass
@@ -175,6 +190,7 @@ def compare(
     replications: int | None = None,
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
+    progress: bool = False,
 ) -> CompareResult:
     """Run variants side by side with common random numbers.
 
@@ -185,9 +201,11 @@ def compare(
     seed, replications, overrides, executor
         As for :func:`run`; the same seed drives every variant, so the same requests arrive and
         the same faults are drawn in each: the differences come from the design.
+    progress : bool, default False
+        Show one bar on stderr (a terminal only) of the simulated time of every variant.
     """
     return CompareResult(run_comparison(sources, seed=seed, replications=replications, overrides=overrides,
-                                        executor=executor))
+                                        executor=executor, progress=progress))
 
 
 def report(
@@ -197,14 +215,14 @@ def report(
     plan: str | os.PathLike[str] | None = None,
     simulate_peak: bool = True,
 ) -> list[Path]:
-    """Write ``report.html`` (self-contained) and ``report.md`` for a run or a sweep.
+    """Write ``report.html`` (self-contained) and ``report.md`` for a run, sweep, comparison or plan.
 
     Parameters
     ----------
     result : RunResult or path
-        A result in memory, or a ``queuesim run`` / ``queuesim sweep`` output directory.
+        A result in memory, or a ``queuesim run`` / ``sweep`` / ``compare`` / ``plan`` output directory.
     out_dir : path, optional
-        Where to write; default ``reports/<result directory name>/`` (required for a RunResult).
+        Where to write; default the result directory itself (required for a RunResult).
     plan : path, optional
         A ``plan.json`` to show with a sweep (default: the one in the sweep directory, if any).
     simulate_peak : bool, default True

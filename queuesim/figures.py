@@ -45,7 +45,7 @@ __all__ = [
     "TimeUnit", "MS", "SECONDS", "time_unit", "display_duration",
     # the typed structure of summary.json
     "RunMeta", "Summary", "Messages", "Rates", "Latency", "LatencyStats", "QueueStats", "PoolStats",
-    "Poison", "FaultRecovery",
+    "Poison", "FaultRecovery", "Finding",
     # the catalogue
     "Kind", "Better", "Style", "FigureSpec", "CATALOGUE", "METADATA_KEYS",
     "LATENCY_KINDS", "LATENCY_LABELS", "LATENCY_STATS", "PERCENTILES",
@@ -152,13 +152,19 @@ def time_unit(seconds: float | None) -> TimeUnit:
     return MS
 
 
+def _three_digits(v: float) -> str:
+    """``v`` to three significant digits, never in exponent form above 1,000 (999.8 → ``'1,000'``, not ``'1e+03'``)."""
+    text = f"{v:.3g}"
+    return f"{v:,.0f}" if "e+" in text else text
+
+
 def display_duration(seconds: float) -> str:
     """A duration with three significant digits in the unit :func:`time_unit` picks for it,
-    e.g. ``'12.3 ms'``, ``'1.5 s'``, ``'1,234 s'``."""
+    e.g. ``'12.3 ms'``, ``'1.5 s'``, ``'1,234 s'``; 999.8 ms, which rounds to a second, is ``'1 s'``."""
     unit = time_unit(seconds)
-    v = unit(seconds)
-    text = f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
-    return f"{text} {unit.name}"
+    if unit is MS and abs(float(f"{unit(seconds):.3g}")) >= 1000:
+        unit = SECONDS
+    return f"{_three_digits(unit(seconds))} {unit.name}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,6 +417,21 @@ class FaultRecovery(TypedDict):
     durable_point: NotRequired[list[float | None]]
 
 
+class Finding(TypedDict):
+    """One entry of ``diagnosis``: a cause that limits the design and the figure that shows it.
+
+    ``cause`` is one of the rule names of :mod:`queuesim.metrics.diagnosis` (``saturation``,
+    ``metastable``, ``visibility_timeout``…), ``figure`` a dotted summary path and ``value`` its
+    value in summary units (None where the evidence is not one summary figure), ``message`` one
+    sentence naming the cause with its numbers.
+    """
+
+    cause: str
+    figure: str
+    value: float | None
+    message: str
+
+
 class Summary(RunMeta):
     """``summary.json``: the headline figures of a run."""
 
@@ -435,6 +456,8 @@ class Summary(RunMeta):
         "offered load ρ before the run: arrivals × expected worker-seconds per message (overhead, "
         "crashes, failures and their redeliveries included) / workers available"))]]
     warnings: NotRequired[Annotated[list[str], _text("what the run warns about")]]
+    # added last, by the experiment layer, from the summary, the time series and the scenario
+    diagnosis: NotRequired[Annotated[list[Finding], _text("what limits the design, most fundamental cause first")]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -642,7 +665,7 @@ def _report(kind: Kind, v: float) -> str:
         return "0%" if v == 0 else f"{v * 100:.3g}%"
     if kind == "count":
         return f"{round(v):,}"
-    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+    return _three_digits(v)
 
 
 def _terminal(kind: Kind, v: float, decimals: int | None, unit: bool) -> str:

@@ -10,7 +10,7 @@ time series), since shipping the event records of every point back would cost mo
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -19,12 +19,14 @@ import pandas as pd
 
 from queuesim.experiment.budget import check_budget
 from queuesim.experiment.executors import default_executor
+from queuesim.experiment.progress import Reporter, SimClock
 from queuesim.figures import RunMeta, Summary
 from queuesim.metrics import summarize, timeseries
+from queuesim.metrics.diagnosis import diagnose, offered_ratios
 from queuesim.records import RunRecord
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
-from queuesim.scenario.limits import MAX_REPLICATIONS, MAX_SEED
 from queuesim.scenario.advice import visibility_warnings
+from queuesim.scenario.limits import MAX_REPLICATIONS, MAX_SEED
 from queuesim.sim import simulate
 from queuesim.version import __version__
 
@@ -34,10 +36,14 @@ __all__ = [
 ]
 
 
-def simulate_replication(args: tuple[Scenario, int, int]) -> RunRecord:
-    """Simulate replication ``r`` of a scenario with ``seed``: ``args = (scenario, r, seed)`` (picklable)."""
-    scenario, replication, seed = args
-    return simulate(scenario, replication, seed)
+def simulate_replication(args: tuple[Scenario, int, int] | tuple[Scenario, int, int, Reporter | None]) -> RunRecord:
+    """Simulate replication ``r`` of a scenario with ``seed``: ``args = (scenario, r, seed[, reporter])`` (picklable).
+
+    A :class:`~queuesim.experiment.progress.Reporter` receives the simulated time as the run goes.
+    """
+    scenario, replication, seed = args[:3]
+    reporter = args[3] if len(args) > 3 else None
+    return simulate(scenario, replication, seed, progress=reporter)
 
 
 def scenario_warnings(scenario: Scenario) -> list[str]:
@@ -68,9 +74,15 @@ def run_warnings(scenario: Scenario, summary: Summary) -> list[str]:
 
 def summary_of(
     scenario: Scenario, records: Sequence[RunRecord], seed: int, source: str | None = None,
-    warnings: Sequence[str] | None = None,
+    warnings: Sequence[str] | None = None, series: pd.DataFrame | None = None,
+    limits: Mapping[str, float] | None = None, ratios: Sequence[float | None] | None = None,
 ) -> Summary:
-    """The ``summary.json`` figures of a run's records, with the run's context and warnings."""
+    """The ``summary.json`` figures of a run's records, with the run's context, warnings and diagnosis.
+
+    ``series`` (the run's time series) and ``ratios`` (:func:`~queuesim.metrics.diagnosis.offered_ratios`)
+    are computed here when the caller does not have them: the diagnosis reads both. ``limits``
+    are SLO limits beyond the scenario's own ``slo:``.
+    """
     meta: RunMeta = {
         "queuesim_version": __version__,
         "scenario": scenario.name,
@@ -90,6 +102,9 @@ def summary_of(
             f"{cycling} poison message(s) were still being redelivered at the end: a queue "
             "without max_receives / delivery_limit / max_deliveries retries them forever, costing a worker each time"
         )
+    slo = {**(scenario.slo.limits if scenario.slo is not None else {}), **(limits or {})}
+    out["diagnosis"] = diagnose(out, timeseries(records) if series is None else series, scenario.to_dict(), slo,
+                                offered_ratios(records) if ratios is None else ratios)
     return out
 
 
@@ -103,6 +118,8 @@ class Execution:
     records: list[RunRecord] | None = None
     timeseries: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
+    #: Per replication, offered load over base load (what tells a bistable point; not in summary.json).
+    offered_ratios: list[float | None] = field(default_factory=list)
 
 
 def execute(
@@ -114,6 +131,8 @@ def execute(
     source: str | None = None,
     keep_records: bool = True,
     with_timeseries: bool = False,
+    limits: Mapping[str, float] | None = None,
+    clock: SimClock | None = None,
 ) -> Execution:
     """Simulate ``replications`` of ``scenario`` (default: its own) and summarize them.
 
@@ -131,22 +150,33 @@ def execute(
     keep_records : bool, default True
         Keep the event records (needed for tables, parquet files and plots).
     with_timeseries : bool, default False
-        Also compute the bucketed time series (averaged over replications).
+        Also keep the bucketed time series (averaged over replications); it is computed either
+        way, for the diagnosis, and kept with the records too (the run's outputs write it).
+    limits : mapping, optional
+        SLO limits beyond the scenario's own, for the diagnosis (a sweep's or a plan's ``--slo``).
+    clock : SimClock, optional
+        The progress bar the replications report their simulated time to.
     """
     seed = scenario.seed if seed is None else seed
     reps = scenario.replications if replications is None else replications
     if reps < 1:
         raise ValueError("replications must be ≥ 1")
-    jobs = [(scenario, r, seed) for r in range(reps)]
+    reporters = [None if clock is None else clock.reporter(scenario.duration, executor) for _ in range(reps)]
+    jobs = [(scenario, r, seed, reporter) for r, reporter in enumerate(reporters)]
     if executor is None:
         records = [simulate_replication(j) for j in jobs]
     else:
         records = list(executor.map(simulate_replication, jobs))
+    if clock is not None:  # replications that could not report as they ran (a Dask worker) count when done
+        for reporter in reporters:
+            if reporter is None:
+                clock.finished(scenario.duration)
     warnings = scenario_warnings(scenario)
-    summary = summary_of(scenario, records, seed, source, warnings)
-    series = timeseries(records) if with_timeseries else None
+    series, ratios = timeseries(records), offered_ratios(records)
+    summary = summary_of(scenario, records, seed, source, warnings, series, limits, ratios)
     return Execution(scenario=scenario, seed=seed, summary=summary, records=records if keep_records else None,
-                     timeseries=series, warnings=warnings)
+                     timeseries=series if with_timeseries or keep_records else None, warnings=warnings,
+                     offered_ratios=ratios)
 
 
 @dataclass(frozen=True)
@@ -156,11 +186,14 @@ class Task:
     scenario: Scenario
     replications: int
     with_timeseries: bool = False
+    #: SLO limits beyond the scenario's own (a sweep's or plan's), for the diagnosis.
+    limits: tuple[tuple[str, float], ...] = ()
 
 
 def run_task(task: Task) -> Execution:
     """Run a task in this process (replications serially: the executor parallelises over tasks), without its records."""
-    return execute(task.scenario, task.replications, keep_records=False, with_timeseries=task.with_timeseries)
+    return execute(task.scenario, task.replications, keep_records=False, with_timeseries=task.with_timeseries,
+                   limits=dict(task.limits))
 
 
 def resolve_scenario(
@@ -183,12 +216,14 @@ def run_experiment(
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
     max_events: int | None = 0,
+    clock: SimClock | None = None,
 ) -> Execution:
     """Resolve a scenario and execute it with its records kept: one replication here, several on a
     process pool over every core unless ``executor`` says otherwise.
 
     ``max_events`` refuses a run estimated above it (:func:`queuesim.experiment.budget.check_budget`;
     None: half this machine's memory; 0, the default: no limit) before anything is simulated.
+    ``clock`` is the progress bar its replications report to.
     """
     resolved, source = resolve_scenario(scenario, overrides)
     reps = resolved.replications if replications is None else replications
@@ -202,4 +237,4 @@ def run_experiment(
         nullcontext(executor) if executor is not None or reps == 1 else default_executor(reps)
     )
     with context as ex:
-        return execute(resolved, reps, seed=seed, executor=ex, source=source)
+        return execute(resolved, reps, seed=seed, executor=ex, source=source, clock=clock)

@@ -31,6 +31,7 @@ from queuesim.errors import Problem, ScenarioError
 from queuesim.experiment.cost import run_cost
 from queuesim.experiment.executors import default_executor, parallelism
 from queuesim.experiment.grid import point_seed
+from queuesim.experiment.progress import Bar
 from queuesim.experiment.slo import Slo, SloReport, check_slo, merge_slo
 from queuesim.experiment.sweep import run_points
 from queuesim.figures import Summary, latency_parts, quantile
@@ -387,21 +388,27 @@ def _analytic(target: Scenario, kind: SearchKind, name: str, slo: Slo, limit: in
 class _Search:
     """Runs candidates of the searched setting and remembers how each did."""
 
-    def __init__(self, target: Scenario, path: str, slo: Slo, replications: int, executor: Executor, progress: bool):
+    def __init__(self, target: Scenario, path: str, slo: Slo, replications: int, executor: Executor, bar: Bar,
+                 next_round: float = 0.0, later: float = 0.0):
         self.target, self.path, self.slo = target, path, slo
-        self.replications, self.executor, self.progress = replications, executor, progress
+        self.replications, self.executor, self.bar = replications, executor, bar
         self.runs: dict[int, Evaluation] = {}
         self.history: list[Evaluation] = []
+        # the bar's estimate of what is left, in replications: another search round while the
+        # search goes on (``next_round``), then what follows it (``later``: confirmation, saturation)
+        self.next_round, self.later = next_round, later
 
     def run(self, values: Sequence[int], *, seed: int | None = None, replications: int | None = None, confirmation: bool = False) -> dict[int, Evaluation]:
         seed = self.target.seed if seed is None else seed
         reps = replications or self.replications
         scenarios = [_with_setting(self.target, self.path, v).model_copy(update={"seed": seed}) for v in values]
         label = "confirm" if confirmation else "search"
+        self.bar.update(stage=f"{label} {','.join(map(str, values))}")
+        self.bar.expect(len(values) * reps + self.next_round + self.later)
         summaries, interrupted = run_points(
-            scenarios, reps, executor=self.executor, progress=self.progress,
+            scenarios, reps, executor=self.executor, progress=self.bar,
             description=f"plan {label} {self.path}={','.join(map(str, values))}",
-            names=[f"{self.path}={v}" for v in values],
+            names=[f"{self.path}={v}" for v in values], limits=self.slo.limits,
         )
         if interrupted:
             raise KeyboardInterrupt
@@ -413,6 +420,7 @@ class _Search:
             self.history.append(evaluation)
             if not confirmation:
                 self.runs[value] = evaluation
+        self.bar.update(candidates=len(self.history))
         return out
 
 
@@ -535,7 +543,8 @@ def plan(
         Where candidates run; default a process pool on every core. Several candidates run at
         once when the executor runs several tasks at once.
     progress : bool, default True
-        Show progress bars on stderr.
+        Show one bar on stderr (a terminal only): candidates simulated, and time left by an overall
+        estimate that is revised as the search narrows.
     replications : int, optional
         Replications per candidate (default the scenario's, at least 2); confirmation runs use
         twice as many with fresh random numbers.
@@ -576,9 +585,16 @@ def plan(
     notes: list[str] = []
 
     context: AbstractContextManager[Executor] = nullcontext(executor) if executor is not None else default_executor(16)
-    with context as ex:
-        runner = _Search(target, path, limits, reps, ex, progress)
-        best = _bracket(runner, guess, minimum, ceiling, max(1, parallelism(ex)), notes)
+    rho = _bottleneck(scenario)
+    with context as ex, Bar("plan", 0, "{task.fields[stage]}: {task.fields[candidates]} candidates done",
+                            enabled=progress, candidates=0, stage="search") as bar:
+        slots = max(1, parallelism(ex))
+        # the estimate, in replications: rounds of `slots` candidates, then the confirmation of the
+        # answer and the value below it (twice the replications) and the saturation run
+        later = (4 * reps if confirm else 0) + (reps if saturation and rho > 0 else 0)
+        runner = _Search(target, path, limits, reps, ex, bar, next_round=max(2, slots) * reps, later=later)
+        best = _bracket(runner, guess, minimum, ceiling, slots, notes)
+        runner.next_round, runner.later = 0.0, later - (4 * reps if confirm else 0)
         final: Evaluation | None = None
         confirmed = False
         if best is not None and confirm:
@@ -601,11 +617,13 @@ def plan(
             notes.append(f"no value of {path} up to {ceiling} meets the SLO at {factor:g}x load")
 
         measured = analytic_saturation = None
-        rho = _bottleneck(scenario)
         if rho > 0:
             analytic_saturation = _total_rate(scenario) / rho
             if saturation:
-                summaries, interrupted = run_points([_overloaded(scenario, rho)], reps, executor=ex, progress=progress, description="plan saturation")
+                bar.update(stage="saturation")
+                bar.expect(reps)
+                summaries, interrupted = run_points([_overloaded(scenario, rho)], reps, executor=ex, progress=bar,
+                                                    description="plan saturation")
                 if interrupted:
                     raise KeyboardInterrupt
                 assert summaries[0] is not None

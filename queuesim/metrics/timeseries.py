@@ -7,7 +7,8 @@ plus ``throughput`` (completed per second). ``warmup`` marks buckets before the 
 Client side: ``offered`` (producers' publish attempts, retries included: above ``produced`` in a
 retry storm), ``throttled`` (refused by a producer's rate limit), ``abandoned`` (clients that
 stopped waiting at their timeout, or reneged). Then ``expired`` (requests settled as older than a
-queue's ``ttl``) and ``reneged`` (requests that left a queue when their client's patience ran out).
+queue's ``ttl``) and ``reneged`` (requests that left a queue when their client's patience ran out). ``duplicates``: processings beyond a message's first, by the
+time they finished (a message processed twice because its visibility timeout expired).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from queuesim.metrics.derive import Derived
 from queuesim.records import Outcome, RunRecord
 
 TARGET_BUCKETS = 200
-_CLIENT = ("offered", "throttled", "abandoned")  # appended after the original columns
+_CLIENT = ("offered", "throttled", "abandoned", "duplicates")  # appended after the original columns
 _LATER = ("expired", "reneged")  # and these after those, so every earlier column keeps its place
 
 
@@ -76,7 +77,20 @@ def _one(d: Derived, edges: np.ndarray) -> dict[str, np.ndarray]:
     cols["offered"] = cols["accepted"] + _counts(rec.rejections["time"][rejected_root], edges)
     for name in ("throttled", "abandoned"):
         cols[name] = _counts(req[name], edges) if name in req else np.zeros(len(edges) - 1)
+    cols["duplicates"] = _counts(_duplicate_times(d), edges)
     return cols
+
+
+def _duplicate_times(d: Derived) -> np.ndarray:
+    """When each processing beyond its message's first finished (the summary's ``duplicates``, in time)."""
+    rows = np.flatnonzero(d.processed)
+    finished = d.rec.deliveries["finished"][rows]
+    order = np.argsort(finished, kind="stable")
+    rows, finished = rows[order], finished[order]
+    _, first = np.unique(d.rec.deliveries["message"][rows], return_index=True)
+    later = np.ones(rows.size, dtype=bool)
+    later[first] = False  # the earliest finished processing of each message is not a duplicate
+    return finished[later]
 
 
 def timeseries(records: Sequence[RunRecord], width: float | None = None) -> pd.DataFrame:

@@ -145,33 +145,81 @@ def _time_caption(summary: Mapping[str, Any]) -> str:
 
 def _latency_percentile_figure(summary: Mapping[str, Any], limits: Mapping[str, float]) -> FigureBlock:
     fig = fs.latency_percentiles(summary, limits)
+    # the caption names the curves the figure drew (a waiting client's response, a limited ack appear only then)
+    labels = fig.axes[0].get_legend_handles_labels()[1] if fig.axes else []
+    kinds = [lb for lb in labels if not lb.startswith("SLO")]
+    limited = len(labels) > len(kinds)
+    drawn = ", ".join(kinds) if kinds else "No latency"
     return FigureBlock("latency_percentiles", "Latency percentiles against the SLO",
-                       "End-to-end latency, queue wait and service time at each percentile (requests "
-                       "created after the warm-up); SLO limits on latencies are the dashed red lines.",
+                       f"{drawn[:1].upper()}{drawn[1:]} at each percentile (requests created after the warm-up)"
+                       + ("; SLO limits on latencies are the dashed red lines." if limited else "."),
                        png_bytes(fig))
 
 
 
-def build_run_report(run: RunData, extra_slo: Mapping[str, Any] | None = None) -> Report:
-    """The report of one run."""
+#: What each cause of the diagnosis is called in a verdict's headline ("limited by …").
+CAUSES = {
+    "slo_floor": "an SLO at the service-time floor", "bistable": "a bistable load",
+    "metastable": "a metastable retry storm", "retry_storm": "a retry storm", "back_pressure": "back pressure",
+    "visibility_timeout": "duplicates from a short visibility timeout", "broker_faults": "broker faults",
+    "worker_faults": "worker faults", "load_spike": "a load spike above capacity", "saturation": "saturation",
+}
+#: Verdict lines: the diagnosis' findings shown before the other observations.
+DIAGNOSIS_LINES = 3
+
+
+def cause_title(finding: Mapping[str, Any]) -> str:
+    """A finding's cause in a few words, for a headline."""
+    cause = str(finding.get("cause"))
+    return CAUSES.get(cause, cause.replace("_", " "))
+
+
+def diagnosis_lines(diagnosis: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The findings as verdict sentences: the first is what limits the design, the others what else holds it back."""
+    out = []
+    for i, f in enumerate(diagnosis[:DIAGNOSIS_LINES]):
+        message = str(f.get("message", ""))
+        lead = "Limited by " if i == 0 else "Also: "
+        out.append(f"{lead}{message}" + ("" if message.endswith(".") else "."))
+    return out
+
+
+#: Observations the diagnosis already states, by the cause that states them (kept out of the verdict).
+_COVERED = {"saturation": "% busy:", "metastable": "Retries raise the offered load", "retry_storm": "Retries raise the offered load",
+            "visibility_timeout": "duplicate processings"}
+
+
+def build_run_report(run: RunData, extra_slo: Mapping[str, Any] | None = None,
+                     diagnosis: Sequence[Mapping[str, Any]] | None = None) -> Report:
+    """The report of one run.
+
+    ``diagnosis`` replaces the one the run stored (``summary.json``), when the caller re-diagnosed
+    it with the SLO given here (an SLO at the service-time floor depends on the limits).
+    """
     s = run.summary
     limits = _slo_limits(run.scenario, run.scenario_data, extra_slo)
     checks = check_limits(s, limits)
     source = s.get("source")
+    found = list(run.diagnosis if diagnosis is None else diagnosis)
 
-    # verdict
+    # verdict: the SLO's state, then what limits the design and its figures, then the rest
     obs = _observations(s, run.scenario_data, checks)
+    limited = f"limited by {cause_title(found[0])}" if found else ""
     if checks:
         failed = [c for c in checks if not c.met]
         tone: Tone = "bad" if failed else ("warn" if any(c.borderline for c in checks) else "ok")
         head = (f"SLO not met: {len(failed)} of {len(checks)} limits exceeded" if failed
                 else f"SLO met: all {len(checks)} limits hold")
+        head += f" — {limited}" if limited else ""
     else:
-        tone = "muted"
+        tone = "muted" if not found else "warn"
         e2e = (s.get("latency") or {}).get("end_to_end") or {}
-        head = (f"No SLO in the scenario. Throughput {fmt_per_second((s.get('rates') or {}).get('throughput'))}, "
+        head = (f"No SLO in the scenario; {limited}" if limited else
+                f"No SLO in the scenario. Throughput {fmt_per_second((s.get('rates') or {}).get('throughput'))}, "
                 f"end-to-end p99 {fmt_duration(e2e.get('p99'))}, 503 rate {fmt_fraction((s.get('rates') or {}).get('rejection'))}")
-    verdict = (tone, head, obs[:4])
+    covered = [_COVERED[str(f.get("cause"))] for f in found if str(f.get("cause")) in _COVERED]
+    rest = [o for o in obs if not any(key in o for key in covered)]
+    verdict = (tone, head, (diagnosis_lines(found) + rest)[:max(4, min(len(found), DIAGNOSIS_LINES) + 2)])
 
     sections = [Section("scenario", "Scenario", tuple(_scenario_blocks(run.scenario_data, s, run.scenario_origin)))]
     headline = _headline_blocks(s)
@@ -189,19 +237,17 @@ def build_run_report(run: RunData, extra_slo: Mapping[str, Any] | None = None) -
 
     if run.timeseries is not None and len(run.timeseries):
         fig_q = queue_depth(run.timeseries, s)
-        fig_f = flow(run.timeseries)
+        fig_f = flow(run.timeseries, s)
         sections.append(Section("queue-depth", "Queue depth and flow over time", (
             Block("figure", figure=FigureBlock("queue_depth", "Queue depth over time", _time_caption(s), png_bytes(fig_q))),
-            Block("figure", figure=FigureBlock("flow", "Throughput and failures over time",
-                                               "Completed requests per second against the offered load (top) and "
-                                               "503s, give-ups, losses and dead letters per second (bottom).",
-                                               png_bytes(fig_f))),
+            Block("figure", figure=FigureBlock("flow", "Throughput, offered load and failures over time",
+                                               _flow_caption(run.timeseries), png_bytes(fig_f))),
             *_fault_blocks(s),
         )))
     else:
         sections.append(Section("queue-depth", "Queue depth over time", (note("No timeseries.csv in the result."),)))
 
-    rec = [bullets(obs)]
+    rec = [bullets(diagnosis_lines(found) + rest)]
     steps = _next_steps(source, run.scenario_data)
     if steps:
         rec += [p("Next steps:"), bullets(steps)]
@@ -215,6 +261,21 @@ def build_run_report(run: RunData, extra_slo: Mapping[str, Any] | None = None) -
                                          s.get("queuesim_version"), run.path),
                   verdict=verdict, sections=sections)
 
+
+
+def _flow_caption(ts: Any) -> str:
+    """What the flow figure draws, from the columns the time series has (an older run lacks some)."""
+    top = ["completed requests per second"]
+    if "offered" in ts:
+        top.append("every publish attempt per second (offered load: first attempts and retries)")
+    if "produced" in ts:
+        top.append("new requests per second")
+    bottom = [label for col, label in (("rejected", "503 rejections"), ("gave_up", "give-ups"), ("lost", "losses"),
+                                       ("dead_lettered", "dead letters"), ("duplicates", "duplicate processings"),
+                                       ("abandoned", "abandoned requests")) if col in ts]
+    return (f"Top: {', '.join(top[:-1])} and {top[-1]}" if len(top) > 1 else f"Top: {top[0]}") + \
+           (f". Bottom: {', '.join(bottom)} per second; a series at zero throughout is marked (none)." if bottom else ".") + \
+           " Per time bucket, averaged over replications; the warm-up is shaded."
 
 
 def _fault_blocks(summary: Mapping[str, Any]) -> list[Block]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,59 @@ def _extras(node: Mapping[str, Any], known: Sequence[str]) -> str:
              if k not in known and v not in (None, {}, [], False)]
     return "; ".join(items) or "—"
 
+
+
+#: Per broker, when each of its settings takes effect (the scenario stores every field with its default,
+#: so a Redis list also carries the stream's ``min_idle``; the report shows only what applies).
+_APPLIES: dict[str, dict[str, Callable[[Mapping[str, Any]], bool]]] = {
+    "redis": {
+        "mode": lambda q: True,
+        "reclaim_after": lambda q: q.get("mode") == "reliable",
+        "min_idle": lambda q: q.get("mode") == "stream",
+        "max_deliveries": lambda q: q.get("mode") in ("stream", "reliable") and q.get("max_deliveries") is not None,
+        "persistence": lambda q: q.get("mode") != "pubsub",
+        "snapshot_every": lambda q: q.get("persistence") == "rdb",
+        "maxmemory": lambda q: q.get("maxmemory") is not None,
+        "policy": lambda q: q.get("maxmemory") is not None,
+    },
+    "sqs": {
+        "kind": lambda q: True,
+        "visibility_timeout": lambda q: True,
+        "max_receives": lambda q: q.get("max_receives") is not None,
+        "duplicate_probability": lambda q: q.get("kind") != "fifo" and bool(q.get("duplicate_probability")),
+        "groups": lambda q: q.get("kind") == "fifo",
+        "tps": lambda q: q.get("kind") == "fifo",
+    },
+    "rabbitmq": {
+        "ack": lambda q: True,
+        "prefetch": lambda q: q.get("ack", "manual") == "manual",
+        "overflow": lambda q: q.get("capacity") is not None,
+        "delivery_limit": lambda q: q.get("delivery_limit") is not None,
+        "consumer_timeout": lambda q: q.get("ack", "manual") == "manual",
+    },
+}
+#: Settings every queue has, shown in columns of their own or not at all.
+_QUEUE_COLUMNS = ("broker", "capacity", "latency")
+
+
+def _broker_settings(q: Mapping[str, Any]) -> list[str]:
+    """The settings of a queue that apply to its broker and mode, in words (``visibility 250 ms``)."""
+    applies = _APPLIES.get(str(q.get("broker")))
+    out = []
+    for key, value in q.items():
+        if key in _QUEUE_COLUMNS or value in (None, {}, []):
+            continue
+        if applies is not None and key in applies and not applies[key](q):
+            continue
+        if key == "visibility_timeout":
+            out.append(f"visibility {format_duration(float(value))}")
+        elif key == "max_receives":
+            out.append(f"DLQ after {value} receives")
+        elif key == "tps" and value is None:
+            continue
+        else:
+            out.append(f"{key.replace('_', ' ')}: {_show(key, value)}")
+    return out
 
 
 def _arrivals(pr: Mapping[str, Any]) -> str:
@@ -112,12 +165,7 @@ def _scenario_blocks(data: Mapping[str, Any] | None, summary: Mapping[str, Any] 
     blocks.append(table(("producer", "to queue", "arrivals", "on 503", "other"), rows, align="lllll", caption="Producers"))
     rows = []
     for name, q in (data.get("queues") or {}).items():
-        extra = []
-        if q.get("broker") == "sqs":
-            extra.append(f"visibility {format_duration(q.get('visibility_timeout', 30))}")
-            if q.get("max_receives"):
-                extra.append(f"DLQ after {q['max_receives']} receives")
-        extra += [x for x in [_extras(q, ("broker", "capacity", "latency", "visibility_timeout", "max_receives"))] if x != "—"]
+        extra = _broker_settings(q)
         rows.append((f"`{name}`", mark(f"queues.{name}.broker", str(q.get("broker"))),
                      mark(f"queues.{name}.capacity", "unbounded" if q.get("capacity") is None else f"{q['capacity']:,}"),
                      _dist(q.get("latency")), "; ".join(extra) or "—"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,10 +29,11 @@ from queuesim.report.render import (
     png_bytes,
     table,
 )
+from queuesim.report.run_report import cause_title
 from queuesim.report.sections import _assumptions, _headline_blocks, _meta, _scenario_blocks
 from queuesim.report.slo_table import _slo_limits, _slo_origin, _slo_table, check_limits
 
-__all__ = ["build_sweep_report"]
+__all__ = ["build_sweep_report", "plan_blocks"]
 
 def _unflatten(row: Mapping[Any, Any]) -> dict[str, Any]:
     """A summary.json-like dict from one sweep table row (dotted columns; intervals into ``ci95``)."""
@@ -82,6 +84,22 @@ def _met_column(tbl: pd.DataFrame, limits: Mapping[str, float]) -> pd.Series | N
 
 
 
+def is_load(path: str) -> bool:
+    """Whether a swept path is a producer's rate: the load, read on the x axis."""
+    return path.startswith("producers.") and path.endswith(".rate")
+
+
+def is_capacity(path: str) -> bool:
+    """Whether a swept path adds capacity as it grows (a pool's worker count, a queue's capacity): only
+    then is "the smallest value meeting the SLO" the answer to look for."""
+    return re.fullmatch(r"workers\.[^.]+\.count|queues\.[^.]+\.capacity", path) is not None
+
+
+def _top_text(x: str, value: str) -> str:
+    """"the highest load swept (1600/s)", or "the largest `x` swept (15s)" when x is not a load."""
+    return f"the highest load swept ({value})" if is_load(x) else f"the largest `{x}` swept ({value})"
+
+
 def _pick_axes(axes: Sequence[str]) -> tuple[str, str | None, list[str]]:
     """(x, series, others): x is the first producer rate swept (else the first path)."""
     rates = [a for a in axes if a.startswith("producers.") and a.endswith(".rate")]
@@ -118,16 +136,28 @@ def _rows_matching(tbl: pd.DataFrame, values: Mapping[str, Any]) -> pd.Series:
 
 
 
-def _smallest_meeting(tbl: pd.DataFrame, x: str, series: str | None, met: pd.Series | None) -> list[tuple[Any, Any]]:
-    """Per x value: the smallest series value whose point meets the SLO (None if none does)."""
-    out: list[tuple[Any, Any]] = []
-    if met is None or series is None or not fs._is_numeric(tbl[series]):
+def _meeting(tbl: pd.DataFrame, x: str, series: str | None, met: pd.Series | None) -> list[tuple[Any, list[Any]]]:
+    """Per x value: the series values whose point meets the SLO, in order."""
+    out: list[tuple[Any, list[Any]]] = []
+    if met is None or series is None:
         return out
+    order = fs._series_levels(tbl, series)
     _, levels, _ = fs._x_positions(tbl, x)
     for lv in levels:
         rows = tbl[(tbl[x] == lv) & met.fillna(False).to_numpy()]
-        out.append((lv, rows[series].min() if len(rows) else None))
+        good = set(rows[series].tolist())
+        out.append((lv, [v for v in order if v in good]))
     return out
+
+
+def _meeting_text(values: Sequence[Any], series: str) -> str:
+    """The series values meeting the SLO at one x: the smallest for a capacity path, all of them otherwise."""
+    if not values:
+        return "none swept"
+    fmt = fs.value_formatter(series)
+    if is_capacity(series):
+        return fmt(values[0])
+    return ", ".join(fmt(v) for v in values)
 
 
 
@@ -143,17 +173,17 @@ def _focus_row(tbl: pd.DataFrame, x: str, series: str | None, met: pd.Series | N
     _, levels, _ = fs._x_positions(tbl, x)
     top = levels[-1]
     at_top = tbl[x] == top
-    if met is not None and series is not None and fs._is_numeric(tbl[series]):
+    where = _top_text(x, fs.value_formatter(x)(top))
+    if met is not None and series is not None:
         good = at_top & met.fillna(False)
         if good.any():
-            idx = tbl[good][series].idxmin()
-            return int(idx), "the smallest setting meeting the SLO at the highest load swept"
+            if is_capacity(series) and fs._is_numeric(tbl[series]):
+                return int(tbl[good][series].idxmin()), f"the least `{series}` meeting the SLO at {where}"
+            return int(tbl[good].index[0]), f"the first point meeting the SLO at {where}"
     rows = tbl[at_top]
-    if series is not None and fs._is_numeric(tbl[series]):
-        idx = rows[series].idxmax()
-    else:
-        idx = rows.index[0]
-    return int(idx), "the highest load swept"
+    if series is not None and is_capacity(series) and fs._is_numeric(tbl[series]):
+        return int(rows[series].idxmax()), f"the most `{series}` at {where}"
+    return int(rows.index[0]), where
 
 
 
@@ -209,7 +239,7 @@ def _peak_timeseries(sweep: SweepData, row: Mapping[Any, Any]) -> tuple[pd.DataF
 
 
 def _sweep_points_table(tbl: pd.DataFrame, axes: Sequence[str], met: pd.Series | None,
-                        limits: Mapping[str, float]) -> Block:
+                        limits: Mapping[str, float], findings: Mapping[int, Sequence[Mapping[str, Any]]]) -> Block:
     figs = ["rates.throughput", "latency.end_to_end.p50", "latency.end_to_end.p99", "rates.rejection",
             "rates.loss", "rates.duplicate"]
     figs += [p_ for p_ in limits if p_ not in figs]
@@ -217,6 +247,8 @@ def _sweep_points_table(tbl: pd.DataFrame, axes: Sequence[str], met: pd.Series |
     names = {"rates.throughput": "throughput", "latency.end_to_end.p50": "e2e p50", "latency.end_to_end.p99": "e2e p99",
              "rates.rejection": "503 rate", "rates.loss": "loss", "rates.duplicate": "duplicates"}
     columns = [*axes, *(names.get(f, f) for f in figs)] + (["SLO"] if met is not None else [])
+    if findings:
+        columns.append("limited by")
     rows = []
     for i in range(len(tbl)):
         r = tbl.iloc[i]
@@ -228,8 +260,15 @@ def _sweep_points_table(tbl: pd.DataFrame, axes: Sequence[str], met: pd.Series |
         if met is not None:
             ok = met.iloc[i]
             cells.append(Cell("met", "ok") if ok is True or ok == True else Cell("not met", "bad"))  # noqa: E712
+        if findings:
+            found = findings.get(int(r["point"]), ()) if _num(r.get("point")) is not None else ()
+            causes = [cause_title(f) for f in found]
+            bistable = any(f.get("cause") == "bistable" for f in found)
+            cells.append(Cell(", ".join(causes[:2]) or "—", "warn" if bistable else ""))
         rows.append(cells)
-    return table(columns, rows, caption="Every point of the sweep; figures above their SLO limit are marked.")
+    return table(columns, rows, caption="Every point of the sweep; figures above their SLO limit are marked"
+                 + ("; *limited by* is each point's diagnosis, a bistable point (its replications disagreed) "
+                    "marked" if findings else "") + ".")
 
 
 
@@ -264,34 +303,44 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
             f"`{o}` = {fs.value_formatter(o)(v)}" for o, v in fixed.items()) + "."
     met = _met_column(sliced, limits)
     ci = _ci_columns(tbl)
+    # each point's diagnosis, as its run found it (summaries.json); replications that disagree make it bistable
+    findings = {k: [f for f in (v.get("diagnosis") or []) if isinstance(f, Mapping)] for k, v in sweep.summaries.items()}
+    bistable = {k for k, found in findings.items() if any(f.get("cause") == "bistable" for f in found)}
     focus_summary = _unflatten(focus.to_dict())
     reps = _num(focus_summary.get("replications")) or _num(meta.get("replications"))
     focus_summary.setdefault("ci_method", "replications" if reps and reps >= 2 else "batch_means")
 
-    # verdict and recommendation
-    smallest = _smallest_meeting(sliced, x, series, met)
+    # verdict and recommendation, in the sweep's own terms: x is the load only when it is a rate,
+    # and "the smallest value meeting the SLO" is asked only of a path that adds capacity
+    meeting = _meeting(sliced, x, series, met)
     rec_blocks: list[Block] = []
     details: list[str] = []
     xf = fs.value_formatter(x)
-    if series is not None and smallest:
-        sf = fs.value_formatter(series)
-        rows = [(xf(lv), "none swept" if v is None else sf(v)) for lv, v in smallest]
-        across = table((x, f"smallest {series} meeting the SLO"), rows,
-                       caption="Read across the sweep: the least capacity that meets every limit at each load.")
+    if series is not None and meeting:
+        capacity = is_capacity(series)
+        rows = [(xf(lv), _meeting_text(vs, series)) for lv, vs in meeting]
+        across = table((x, f"smallest {series} meeting the SLO" if capacity else f"{series} values meeting the SLO"),
+                       rows, caption=("Read across the sweep: the least capacity that meets every limit at each "
+                                      f"value of `{x}`." if capacity else
+                                      f"Read across the sweep: at each value of `{x}`, the values of `{series}` "
+                                      "whose point meets every limit."))
     if plan:
-        tone, head, plan_blocks, details = _plan_blocks(plan)
-        rec_blocks += plan_blocks
-        if series is not None and smallest:
-            rec_blocks += [p("The sweep, read across every load it ran:"), across]
+        tone, head, shown_plan, details = plan_blocks(plan)
+        rec_blocks += shown_plan
+        if series is not None and meeting:
+            rec_blocks += [p("The sweep, read across every value it ran:"), across]
     elif met is not None:
         _, levels, _ = fs._x_positions(sliced, x)
         top = levels[-1]
-        if series is not None and smallest:
-            best = smallest[-1][1]
-            if best is None:
-                tone, head = "bad", f"The SLO is not met at the highest load swept ({xf(top)}) by any `{series}` swept"
+        where = _top_text(x, xf(top))
+        if series is not None and meeting:
+            best = meeting[-1][1]
+            if not best:
+                tone, head = "bad", f"The SLO is not met at {where} by any `{series}` swept"
+            elif is_capacity(series):
+                tone, head = "ok", f"At {where}, `{series}` = {_meeting_text(best, series)} is the smallest value meeting the SLO"
             else:
-                tone, head = "ok", f"At the highest load swept ({xf(top)}), `{series}` = {sf(best)} is the smallest value meeting the SLO"
+                tone, head = "ok", f"At {where}, the SLO is met with `{series}` = {_meeting_text(best, series)}"
             rec_blocks.append(across)
         else:
             good = sliced[met.fillna(False).to_numpy()]
@@ -308,6 +357,14 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
         rec_blocks.append(p("With no SLO there is nothing to recommend against; the figures show how latency "
                             "and failures grow with load."))
     details.append(f"Headline figures below are at {_describe_point(focus, sweep.axes)} ({why}).")
+    focus_found = findings.get(int(focus["point"]), []) if _num(focus.get("point")) is not None else []
+    if focus_found:
+        details.append(f"There, limited by {focus_found[0].get('message')}.")
+    if bistable:
+        odd = [tbl.iloc[i] for i in range(len(tbl)) if int(tbl.iloc[i]["point"]) in bistable]
+        details.append(f"{len(odd)} point(s) bistable, their replications disagreeing (some went into a retry storm, "
+                       "some did not): " + "; ".join(_describe_point(r, sweep.axes) for r in odd[:4])
+                       + (" …" if len(odd) > 4 else "") + ". There the outcome depends on chance: run more replications.")
     verdict = (tone, head, details)
 
     sections = [Section("scenario", "Scenario", (
@@ -320,26 +377,38 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
     sections.append(Section("figures", "Headline figures", tuple(headline)))
 
     fig_lat = fs.latency_vs_load(sliced, x, series, limits, ci)
-    sections.append(Section("latency", "Latency against load", (Block("figure", figure=FigureBlock(
-        "latency_vs_load", "Latency percentiles against load",
-        "End-to-end latency percentiles at each load" + ("" if series is None else f", one line per `{series}`")
-        + "; the dashed red line is the SLO limit. A y axis switches to a log scale when latencies span more "
-        "than 30×, as they do near saturation." + slice_note, png_bytes(fig_lat))),)))
+    drawn = [ax.get_title() for ax in fig_lat.axes if ax.get_visible() and ax.get_title()]
+    against = "each load" if is_load(x) else f"each `{x}`"
+    sections.append(Section("latency", "Latency against load" if is_load(x) else f"Latency against `{x}`", (
+        Block("figure", figure=FigureBlock(
+            "latency_vs_load", "Latency percentiles against load" if is_load(x) else f"Latency percentiles against `{x}`",
+            f"{', '.join(drawn) or 'Latency'} at {against}" + ("" if series is None else f", one line per `{series}`")
+            + "; the dashed red line is the SLO limit, shaded bands 95% intervals where the table has them. A y axis "
+            f"switches to a log scale when latencies span more than {fs.LATENCY_LOG_SPREAD:g}×, as they do near "
+            "saturation." + slice_note, png_bytes(fig_lat))),)))
     fig_rates = fs.rates_vs_load(sliced, x, series, limits, ci)
-    sections.append(Section("rates", "503, loss and duplicate rates against load", (Block("figure", figure=FigureBlock(
-        "rates_vs_load", "Failure rates against load",
-        "Share of publish attempts answered 503, of requests lost, and duplicate processings per message "
-        "processed; shaded bands are 95% intervals, dashed red lines SLO limits." + slice_note, png_bytes(fig_rates))),)))
+    panels = [ax.get_title() for ax in fig_rates.axes if ax.get_visible() and ax.get_title()]
+    zero = fig_rates.get_suptitle().split("\n")[1] if "\n" in fig_rates.get_suptitle() else ""
+    sections.append(Section("rates", "Failure rates against load" if is_load(x) else f"Failure rates against `{x}`", (
+        Block("figure", figure=FigureBlock(
+            "rates_vs_load", "Failure rates against load",
+            (f"Shares at {against}: {'; '.join(panels)}" if panels else "No failure rate is above zero at any point")
+            + "; shaded bands are 95% intervals (clipped to 0–100%), dashed red lines SLO limits."
+            + (f" Not drawn, {zero}." if zero else "") + slice_note, png_bytes(fig_rates))),)))
 
     if met is not None:
         annotate = None
         lat_limits = [k for k in limits if latency_parts(k) is not None and k in sliced]
         if lat_limits:
             annotate = sliced[lat_limits[0]].map(lambda v: fmt_duration(_num(v)))
-        fig_map = fs.slo_heatmap(sliced, x, series, met, annotate, plan_pt or None)
+        flagged = sliced["point"].map(lambda v: _num(v) is not None and int(v) in bistable) if "point" in sliced else None
+        fig_map = fs.slo_heatmap(sliced, x, series, met, annotate, plan_pt or None,
+                                 flagged if bistable else None)
         cap = ("Green where every SLO limit holds, red where at least one fails"
                + (f"; each cell shows `{lat_limits[0]}`" if lat_limits else "")
-               + ("; the outlined cell is the plan's recommendation" if plan_pt else "") + "." + slice_note)
+               + ("; the outlined cell is the plan's recommendation" if plan_pt else "")
+               + ("; a dashed orange outline marks a bistable point (its replications disagreed)" if bistable
+                  and flagged is not None and flagged.any() else "") + "." + slice_note)
         map_blocks: tuple[Block, ...] = (Block("figure", figure=FigureBlock("slo_heatmap", "Where the SLO is met", cap, png_bytes(fig_map))),)
         if series is None:
             map_blocks += (note("Only one path was swept, so the map is a single row."),)
@@ -365,7 +434,7 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
     sections.append(Section("queue-depth", "Queue depth over time at the peak", qblocks))
 
     sections.append(Section("recommendation", "Recommendation", tuple(rec_blocks)))
-    sections.append(Section("points", "All points", (_sweep_points_table(tbl, sweep.axes, met_all, limits),)))
+    sections.append(Section("points", "All points", (_sweep_points_table(tbl, sweep.axes, met_all, limits, findings),)))
     source = meta.get("source") or (plan or {}).get("source")
     assumptions = _assumptions(None, data, sweep.scenario_origin, source, sweep.path,
                                meta or {"replications": "?", "seeds": "?"}, skip_diff=resolved,
@@ -393,7 +462,7 @@ def _axis_text(path: str, tbl: pd.DataFrame) -> str:
 
 
 
-def _plan_blocks(plan: Mapping[str, Any]) -> tuple[Tone, str, list[Block], list[str]]:
+def plan_blocks(plan: Mapping[str, Any]) -> tuple[Tone, str, list[Block], list[str]]:
     """The capacity plan: verdict, blocks and verdict details."""
     search = str(plan.get("search") or next(iter(plan.get("recommended") or {"setting": None})))
     rec = (plan.get("recommended") or {}).get(search)

@@ -23,8 +23,8 @@ from queuesim.metrics.derive import Derived
 from queuesim.records import Outcome, RunRecord
 
 TARGET_BUCKETS = 200
-_CLIENT = ("offered", "throttled", "abandoned", "duplicates")  # appended after the original columns
-_LATER = ("expired", "reneged")  # and these after those, so every earlier column keeps its place
+_CLIENT = ("offered", "throttled", "abandoned")  # appended after the original columns
+_LATER = ("expired", "reneged", "duplicates")  # and these after those, so every earlier column keeps its place
 
 
 def bucket_width(duration: float, target: int = TARGET_BUCKETS) -> float:

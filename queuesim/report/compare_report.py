@@ -9,18 +9,18 @@ import pandas as pd
 
 from queuesim.report import figures_sweep as fs
 from queuesim.report.figures_compare import comparison_figure
-from queuesim.report.formatting import _num, figure_formatter, fmt_duration, fmt_fraction, fmt_per_second
+from queuesim.report.formatting import as_number, figure_formatter, fmt_duration, fmt_fraction, fmt_per_second
 from queuesim.report.inputs import CompareData, PlanData
 from queuesim.report.render import Block, FigureBlock, Report, Section, Tone, bullets, note, p, png_bytes, table
 from queuesim.report.run_report import cause_title
-from queuesim.report.sections import _meta, _scenario_blocks
+from queuesim.report.sections import meta_rows, scenario_blocks
 from queuesim.report.sweep_report import plan_blocks
 
 __all__ = ["build_compare_report", "build_plan_report"]
 
 
 def _cell(row: Mapping[Any, Any], column: str, fmt: Callable[[float | None], str]) -> str:
-    return fmt(_num(row.get(column)))
+    return fmt(as_number(row.get(column)))
 
 
 def _variant_rows(data: CompareData, waits: bool) -> tuple[list[str], list[tuple[str, ...]]]:
@@ -31,7 +31,7 @@ def _variant_rows(data: CompareData, waits: bool) -> tuple[list[str], list[tuple
     columns += ["end-to-end p99", "503s", "gave up", "lost", "duplicates", "offered / base load"]
     rows = []
     for name, row in data.table.to_dict("index").items():
-        offered, base = _num(row.get("offered")), _num(row.get("base_load"))
+        offered, base = as_number(row.get("offered")), as_number(row.get("base_load"))
         cells = [f"`{name}`", str(row.get("brokers", "")), _cell(row, "throughput", fmt_per_second)]
         if waits:
             cells += [_cell(row, "response_p99", fmt_duration), _cell(row, "abandoned_rate", fmt_fraction)]
@@ -87,14 +87,14 @@ def build_compare_report(data: CompareData) -> Report:
     first = next(iter(summaries.values()), {})
     reps = first.get("replications")
     sections.append(Section("assumptions", "Assumptions", (bullets([
-        f"Each variant ran {reps} replication(s) of {fmt_duration(_num(first.get('duration')))} with seed "
-        f"{first.get('seed')}; the first {fmt_duration(_num(first.get('warmup')))} are left out of every statistic.",
+        f"Each variant ran {reps} replication(s) of {fmt_duration(as_number(first.get('duration')))} with seed "
+        f"{first.get('seed')}; the first {fmt_duration(as_number(first.get('warmup')))} are left out of every statistic.",
         "Rates are shares of requests (lost, gave up, abandoned), of publish attempts (503s) or of messages "
         "processed (duplicates); the response time is what a client waiting for the result sees.",
         "The diagnosis of each variant is the one its run stored (compare.json); see each summary for every figure.",
     ]),)))
     return Report(title=str(first.get("scenario") or "comparison").split(":")[0], kind="compare",
-                  meta=_meta(first.get("source"), first.get("seed"), reps, first.get("queuesim_version"), data.path),
+                  meta=meta_rows(first.get("source"), first.get("seed"), reps, first.get("queuesim_version"), data.path),
                   verdict=(tone, head, details), sections=sections)
 
 
@@ -110,7 +110,7 @@ def build_plan_report(data: PlanData) -> Report:
         for c in checks:
             fmt = figure_formatter(str(c.get("path")))
             ci = c.get("ci95")
-            rows.append((f"`{c.get('path')}`", f"≤ {fmt(_num(c.get('limit')))}", fmt(_num(c.get("value"))),
+            rows.append((f"`{c.get('path')}`", f"≤ {fmt(as_number(c.get('limit')))}", fmt(as_number(c.get("value"))),
                          f"{fmt(ci[0])} – {fmt(ci[1])}" if ci else "", "met" if c.get("met") else "NOT met"))
         plan_section.insert(1, table(("limited figure", "limit", "value", "95% CI", "status"), rows, align="lrrrl",
                                      caption=f"The SLO at the recommendation, from its confirmation run "
@@ -126,7 +126,7 @@ def build_plan_report(data: PlanData) -> Report:
     else:
         sections.append(Section("candidates", "Every candidate against the SLO", (
             note("The plan recorded no checked figure for its candidates."),)))
-    sections.append(Section("scenario", "Scenario", tuple(_scenario_blocks(data.scenario_data, None, data.scenario_origin))))
+    sections.append(Section("scenario", "Scenario", tuple(scenario_blocks(data.scenario_data, None, data.scenario_origin))))
     notes = [f"The plan sized `{plan.get('search')}` at {plan.get('target_load')}× today's load; the figures at the "
              "recommendation come from its confirmation run, not from a sweep (run `queuesim sweep` for the curves)."]
     if data.scenario_origin and data.scenario_origin != "scenario.json":
@@ -134,6 +134,6 @@ def build_plan_report(data: PlanData) -> Report:
                      "plan was made are not known.")
     sections.append(Section("assumptions", "Assumptions", (bullets(notes),)))
     return Report(title=str(plan.get("scenario") or "plan"), kind="plan",
-                  meta=_meta(plan.get("source"), (data.scenario_data or {}).get("seed"), None,
+                  meta=meta_rows(plan.get("source"), (data.scenario_data or {}).get("seed"), None,
                              plan.get("queuesim_version"), data.path),
                   verdict=(tone, head, details), sections=sections)

@@ -100,14 +100,14 @@ def axis_label(path: str) -> str:
     return path
 
 
-def _is_numeric(values: pd.Series) -> bool:
+def is_numeric(values: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
 
 
-def _x_positions(table: pd.DataFrame, x: str) -> tuple[np.ndarray, list[Any], bool]:
+def x_positions(table: pd.DataFrame, x: str) -> tuple[np.ndarray, list[Any], bool]:
     """Plot positions of each row, the distinct x values in order, and whether x is numeric."""
     col = table[x]
-    if _is_numeric(col):
+    if is_numeric(col):
         levels = sorted(col.dropna().unique().tolist())
         return col.to_numpy(dtype=float), levels, True
     levels = list(dict.fromkeys(col.tolist()))
@@ -119,7 +119,7 @@ def _series_levels(table: pd.DataFrame, series: str | None) -> list[Any]:
     if series is None:
         return [None]
     col = table[series]
-    return sorted(col.dropna().unique().tolist()) if _is_numeric(col) else list(dict.fromkeys(col.tolist()))
+    return sorted(col.dropna().unique().tolist()) if is_numeric(col) else list(dict.fromkeys(col.tolist()))
 
 
 def _series_colors(n: int) -> list[Any]:
@@ -174,7 +174,7 @@ def _panel_lines(ax: Axes, table: pd.DataFrame, column: str, x: str, series: str
     Values and interval bands are clipped to ``clip`` (scaled units): a t-interval over two
     replications of a rate can reach past 100%, and no latency or rate is below zero.
     """
-    pos, _, _ = _x_positions(table, x)
+    pos, _, _ = x_positions(table, x)
     levels = _series_levels(table, series)
     colors = _series_colors(len(levels))
     fmt = value_formatter(series) if series else str
@@ -267,7 +267,7 @@ def latency_vs_load(table: pd.DataFrame, x: str, series: str | None = None,
                                 + [np.array([v for k, v in limits.items() if k in shown])])
     finite = everything[np.isfinite(everything)]
     unit: TimeUnit = time_unit(float(np.nanmax(finite)) if finite.size else None)
-    _, levels, numeric = _x_positions(table, x)
+    _, levels, numeric = x_positions(table, x)
     for ax, column in zip(axes, shown, strict=False):  # a 2×2 grid may hold three panels
         values = _panel_lines(ax, table, column, x, series, unit, ci)
         kind, stat = latency_parts(column) or ("", column)
@@ -328,7 +328,7 @@ def rates_vs_load(table: pd.DataFrame, x: str, series: str | None = None,
         axes[0].set_xticks([])
         axes[0].set_yticks([])
         return fig
-    _, levels, numeric = _x_positions(table, x)
+    _, levels, numeric = x_positions(table, x)
     for ax, (column, title_) in zip(axes, panels, strict=False):
         values = _panel_lines(ax, table, column, x, series, _percent, ci, clip=(0.0, 100.0))
         if column in limits:
@@ -370,7 +370,7 @@ def slo_heatmap(table: pd.DataFrame, x: str, y: str | None, met: pd.Series,
         Per row: a bistable point (its replications disagreed), outlined dashed and marked.
     """
     xfmt = value_formatter(x)
-    _, xs, _ = _x_positions(table, x)
+    _, xs, _ = x_positions(table, x)
     ys = _series_levels(table, y)
     width = min(11.0, max(6.0, 0.9 * len(xs) + 3.5))
     height = min(8.0, max(2.6, 0.45 * len(ys) + 2.2))

@@ -96,7 +96,7 @@ def _scenario_from(data: Mapping[str, Any] | None, source: str | None,
             return sc, sc.to_dict(), "scenario.json"
         except ScenarioError:
             return None, dict(data), "scenario.json"
-    for candidate in _source_candidates(source, directory):
+    for candidate in source_candidates(source, directory):
         try:
             sc = load_scenario(candidate)
         except (ScenarioError, OSError):
@@ -106,7 +106,7 @@ def _scenario_from(data: Mapping[str, Any] | None, source: str | None,
 
 
 
-def _source_candidates(source: str | None, directory: Path) -> list[Path]:
+def source_candidates(source: str | None, directory: Path) -> list[Path]:
     if not source:
         return []
     path = Path(source)

@@ -224,11 +224,11 @@ def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
     """A figure as a palette PNG: a fraction of the size of matplotlib's RGBA output, same look."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
-    return _compact_png(buf.getvalue())
+    return compact_png(buf.getvalue())
 
 
 
-def _compact_png(data: bytes) -> bytes:
+def compact_png(data: bytes) -> bytes:
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as im:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from queuesim.figures import CI_HIGH, CI_LOW, latency_parts
 from queuesim.report import figures_sweep as fs
-from queuesim.report.formatting import _num, figure_formatter, fmt_duration, fmt_fraction, fmt_per_second
+from queuesim.report.formatting import as_number, figure_formatter, fmt_duration, fmt_fraction, fmt_per_second
 from queuesim.report.inputs import ReportError, SweepData
 from queuesim.report.plots import queue_depth
 from queuesim.report.render import (
@@ -30,8 +30,8 @@ from queuesim.report.render import (
     table,
 )
 from queuesim.report.run_report import cause_title
-from queuesim.report.sections import _assumptions, _headline_blocks, _meta, _scenario_blocks
-from queuesim.report.slo_table import _slo_limits, _slo_origin, _slo_table, check_limits
+from queuesim.report.sections import assumption_lines, headline_blocks, meta_rows, scenario_blocks
+from queuesim.report.slo_table import check_limits, slo_check_table, slo_limits, slo_origin
 
 __all__ = ["build_sweep_report", "plan_blocks"]
 
@@ -110,7 +110,7 @@ def _pick_axes(axes: Sequence[str]) -> tuple[str, str | None, list[str]]:
 
 
 def _close(a: Any, b: Any) -> bool:
-    fa, fb = _num(a), _num(b)
+    fa, fb = as_number(a), as_number(b)
     if fa is not None and fb is not None:
         return math.isclose(fa, fb, rel_tol=1e-6, abs_tol=1e-9)
     return bool(a == b)
@@ -122,7 +122,7 @@ def _plan_point(plan: Mapping[str, Any] | None, x: str, axes: Sequence[str]) -> 
     if not plan:
         return {}
     point = {k: v for k, v in (plan.get("recommended") or {}).items() if k in axes and v is not None}
-    if point and x.startswith("producers.") and x.endswith(".rate") and _num(plan.get("target_rate")) is not None:
+    if point and x.startswith("producers.") and x.endswith(".rate") and as_number(plan.get("target_rate")) is not None:
         point.setdefault(x, plan["target_rate"])
     return point
 
@@ -142,7 +142,7 @@ def _meeting(tbl: pd.DataFrame, x: str, series: str | None, met: pd.Series | Non
     if met is None or series is None:
         return out
     order = fs._series_levels(tbl, series)
-    _, levels, _ = fs._x_positions(tbl, x)
+    _, levels, _ = fs.x_positions(tbl, x)
     for lv in levels:
         rows = tbl[(tbl[x] == lv) & met.fillna(False).to_numpy()]
         good = set(rows[series].tolist())
@@ -170,18 +170,18 @@ def _focus_row(tbl: pd.DataFrame, x: str, series: str | None, met: pd.Series | N
         mask = _rows_matching(tbl, plan_pt)
         if mask.any():
             return int(np.flatnonzero(mask.to_numpy())[0]), "the point the plan recommends"
-    _, levels, _ = fs._x_positions(tbl, x)
+    _, levels, _ = fs.x_positions(tbl, x)
     top = levels[-1]
     at_top = tbl[x] == top
     where = _top_text(x, fs.value_formatter(x)(top))
     if met is not None and series is not None:
         good = at_top & met.fillna(False)
         if good.any():
-            if is_capacity(series) and fs._is_numeric(tbl[series]):
+            if is_capacity(series) and fs.is_numeric(tbl[series]):
                 return int(tbl[good][series].idxmin()), f"the least `{series}` meeting the SLO at {where}"
             return int(tbl[good].index[0]), f"the first point meeting the SLO at {where}"
     rows = tbl[at_top]
-    if series is not None and is_capacity(series) and fs._is_numeric(tbl[series]):
+    if series is not None and is_capacity(series) and fs.is_numeric(tbl[series]):
         return int(rows[series].idxmax()), f"the most `{series}` at {where}"
     return int(rows.index[0]), where
 
@@ -212,7 +212,7 @@ def _resolved_sweep_scenario(sweep: SweepData) -> tuple[dict[str, Any] | None, b
         if key in sweep.axes or key not in sweep.table:
             continue
         values = sweep.table[key].dropna().unique()
-        if len(values) == 1 and _num(values[0]) is not None and not _close(values[0], data.get(key)):
+        if len(values) == 1 and as_number(values[0]) is not None and not _close(values[0], data.get(key)):
             v = values[0].item() if isinstance(values[0], np.generic) else values[0]
             data[key] = int(v) if key == "seed" else float(v)
             changed = True
@@ -254,14 +254,14 @@ def _sweep_points_table(tbl: pd.DataFrame, axes: Sequence[str], met: pd.Series |
         r = tbl.iloc[i]
         cells = [Cell(fs.value_formatter(a)(r[a])) for a in axes]
         for f in figs:
-            v = _num(r[f])
+            v = as_number(r[f])
             tone: Tone = "bad" if f in limits and (v is None or v > limits[f]) else ""
             cells.append(Cell(figure_formatter(f)(v), tone))
         if met is not None:
             ok = met.iloc[i]
             cells.append(Cell("met", "ok") if ok is True or ok == True else Cell("not met", "bad"))  # noqa: E712
         if findings:
-            found = findings.get(int(r["point"]), ()) if _num(r.get("point")) is not None else ()
+            found = findings.get(int(r["point"]), ()) if as_number(r.get("point")) is not None else ()
             causes = [cause_title(f) for f in found]
             bistable = any(f.get("cause") == "bistable" for f in found)
             cells.append(Cell(", ".join(causes[:2]) or "—", "warn" if bistable else ""))
@@ -277,10 +277,10 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
     """The report of a sweep (with its capacity plan when there is one)."""
     tbl = sweep.table.reset_index(drop=True)
     meta = sweep.meta
-    limits = _slo_limits(sweep.scenario, sweep.scenario_data)
+    limits = slo_limits(sweep.scenario, sweep.scenario_data)
     own = dict(limits)
     if isinstance(meta.get("slo"), Mapping):
-        limits.update({k: float(v) for k, v in meta["slo"].items() if _num(v) is not None})
+        limits.update({k: float(v) for k, v in meta["slo"].items() if as_number(v) is not None})
     if extra_slo:
         limits.update(extra_slo)
     if not sweep.axes:
@@ -307,7 +307,7 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
     findings = {k: [f for f in (v.get("diagnosis") or []) if isinstance(f, Mapping)] for k, v in sweep.summaries.items()}
     bistable = {k for k, found in findings.items() if any(f.get("cause") == "bistable" for f in found)}
     focus_summary = _unflatten(focus.to_dict())
-    reps = _num(focus_summary.get("replications")) or _num(meta.get("replications"))
+    reps = as_number(focus_summary.get("replications")) or as_number(meta.get("replications"))
     focus_summary.setdefault("ci_method", "replications" if reps and reps >= 2 else "batch_means")
 
     # verdict and recommendation, in the sweep's own terms: x is the load only when it is a rate,
@@ -330,7 +330,7 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
         if series is not None and meeting:
             rec_blocks += [p("The sweep, read across every value it ran:"), across]
     elif met is not None:
-        _, levels, _ = fs._x_positions(sliced, x)
+        _, levels, _ = fs.x_positions(sliced, x)
         top = levels[-1]
         where = _top_text(x, xf(top))
         if series is not None and meeting:
@@ -357,7 +357,7 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
         rec_blocks.append(p("With no SLO there is nothing to recommend against; the figures show how latency "
                             "and failures grow with load."))
     details.append(f"Headline figures below are at {_describe_point(focus, sweep.axes)} ({why}).")
-    focus_found = findings.get(int(focus["point"]), []) if _num(focus.get("point")) is not None else []
+    focus_found = findings.get(int(focus["point"]), []) if as_number(focus.get("point")) is not None else []
     if focus_found:
         details.append(f"There, limited by {focus_found[0].get('message')}.")
     if bistable:
@@ -369,11 +369,11 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
 
     sections = [Section("scenario", "Scenario", (
         p("Swept: " + "; ".join(_axis_text(a, tbl) for a in sweep.axes) + f" — {len(tbl)} points."),
-        *_scenario_blocks(data, None, sweep.scenario_origin, sweep.axes)))]
-    headline = _headline_blocks(focus_summary, focus=f"At {_describe_point(focus, sweep.axes)}. ")
+        *scenario_blocks(data, None, sweep.scenario_origin, sweep.axes)))]
+    headline = headline_blocks(focus_summary, focus=f"At {_describe_point(focus, sweep.axes)}. ")
     checks = check_limits(focus_summary, limits)
     if checks:
-        headline.insert(0, _slo_table(checks))
+        headline.insert(0, slo_check_table(checks))
     sections.append(Section("figures", "Headline figures", tuple(headline)))
 
     fig_lat = fs.latency_vs_load(sliced, x, series, limits, ci)
@@ -400,8 +400,8 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
         annotate = None
         lat_limits = [k for k in limits if latency_parts(k) is not None and k in sliced]
         if lat_limits:
-            annotate = sliced[lat_limits[0]].map(lambda v: fmt_duration(_num(v)))
-        flagged = sliced["point"].map(lambda v: _num(v) is not None and int(v) in bistable) if "point" in sliced else None
+            annotate = sliced[lat_limits[0]].map(lambda v: fmt_duration(as_number(v)))
+        flagged = sliced["point"].map(lambda v: as_number(v) is not None and int(v) in bistable) if "point" in sliced else None
         fig_map = fs.slo_heatmap(sliced, x, series, met, annotate, plan_pt or None,
                                  flagged if bistable else None)
         cap = ("Green where every SLO limit holds, red where at least one fails"
@@ -416,7 +416,7 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
         map_blocks = (note("No SLO in the scenario or the sweep, so there is no map of where it is met."),)
     sections.append(Section("slo-map", "Where the SLO is met", map_blocks))
 
-    top_x = fs._x_positions(tbl, x)[1][-1]
+    top_x = fs.x_positions(tbl, x)[1][-1]
     peak_i, peak_why = (focus_i, why) if _close(focus[x], top_x) else _focus_row(tbl, x, series, met_all, {})
     peak = tbl.iloc[peak_i]
     if simulate_peak:
@@ -436,9 +436,9 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
     sections.append(Section("recommendation", "Recommendation", tuple(rec_blocks)))
     sections.append(Section("points", "All points", (_sweep_points_table(tbl, sweep.axes, met_all, limits, findings),)))
     source = meta.get("source") or (plan or {}).get("source")
-    assumptions = _assumptions(None, data, sweep.scenario_origin, source, sweep.path,
+    assumptions = assumption_lines(None, data, sweep.scenario_origin, source, sweep.path,
                                meta or {"replications": "?", "seeds": "?"}, skip_diff=resolved,
-                               slo_note=_slo_origin(limits, own, "to the sweep or the report (`--slo`)"))
+                               slo_note=slo_origin(limits, own, "to the sweep or the report (`--slo`)"))
     if plan:
         est = plan.get("analytic_estimate") or {}
         if est.get("assumptions"):
@@ -446,7 +446,7 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
     sections.append(Section("assumptions", "Assumptions", (bullets(assumptions),)))
     title = str(meta.get("scenario") or (sweep.scenario_data or {}).get("name") or "sweep")
     return Report(title=title, kind="sweep",
-                  meta=_meta(source, (data or {}).get("seed"), meta.get("replications"),
+                  meta=meta_rows(source, (data or {}).get("seed"), meta.get("replications"),
                              meta.get("queuesim_version"), sweep.path),
                   verdict=verdict, sections=sections)
 
@@ -455,7 +455,7 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
 def _axis_text(path: str, tbl: pd.DataFrame) -> str:
     fmt = fs.value_formatter(path)
     vals = list(dict.fromkeys(tbl[path].tolist()))
-    if fs._is_numeric(tbl[path]):
+    if fs.is_numeric(tbl[path]):
         vals = sorted(vals)
     shown = ", ".join(fmt(v) for v in vals) if len(vals) <= 8 else f"{fmt(vals[0])} … {fmt(vals[-1])} ({len(vals)} values)"
     return f"`{path}` = {shown}"
@@ -467,8 +467,8 @@ def plan_blocks(plan: Mapping[str, Any]) -> tuple[Tone, str, list[Block], list[s
     search = str(plan.get("search") or next(iter(plan.get("recommended") or {"setting": None})))
     rec = (plan.get("recommended") or {}).get(search)
     cur = (plan.get("current") or {}).get(search)
-    load = _num(plan.get("target_load"))
-    rate = _num(plan.get("target_rate"))
+    load = as_number(plan.get("target_load"))
+    rate = as_number(plan.get("target_rate"))
     at = f"{load:g}× today's load" if load is not None else "the target load"
     if rate is not None:
         at += f" ({fmt_per_second(rate)})"
@@ -493,11 +493,11 @@ def plan_blocks(plan: Mapping[str, Any]) -> tuple[Tone, str, list[Block], list[s
             ("confirmed with more replications", "yes" if plan.get("confirmed") else "no")]
     if cur is not None:
         rows.append(("current setting", f"`{search}` = {cur}"))
-    sat, sat_a = _num(plan.get("saturation_throughput")), _num(plan.get("saturation_throughput_analytic"))
+    sat, sat_a = as_number(plan.get("saturation_throughput")), as_number(plan.get("saturation_throughput_analytic"))
     if sat is not None or sat_a is not None:
         rows.append(("saturation throughput of the current design",
                      f"{fmt_per_second(sat)} simulated" + ("" if sat_a is None else f", {fmt_per_second(sat_a)} analytic")))
-    head_room = _num(plan.get("headroom"))
+    head_room = as_number(plan.get("headroom"))
     if head_room is not None:
         rows.append(("headroom over today's load", fmt_fraction(head_room)))
     if est:
@@ -506,8 +506,8 @@ def plan_blocks(plan: Mapping[str, Any]) -> tuple[Tone, str, list[Block], list[s
     if isinstance(cost, Mapping):
         cur_sym = cost.get("currency", "")
         for k, v in cost.items():
-            if _num(v) is not None:
-                rows.append((f"cost: {k.replace('_', ' ')}", f"{_num(v):,.2f} {cur_sym}".strip()))
+            if as_number(v) is not None:
+                rows.append((f"cost: {k.replace('_', ' ')}", f"{as_number(v):,.2f} {cur_sym}".strip()))
     blocks = [table(("plan", "value"), rows, align="ll")]
     per = est.get("per_limit") or {}
     skipped = est.get("not_modelled") or {}
@@ -520,7 +520,7 @@ def plan_blocks(plan: Mapping[str, Any]) -> tuple[Tone, str, list[Block], list[s
     if evals:
         erows2 = []
         for e in evals:
-            erows2.append((str(e.get("value")), str(e.get("replications")), fmt_per_second(_num(e.get("throughput"))),
+            erows2.append((str(e.get("value")), str(e.get("replications")), fmt_per_second(as_number(e.get("throughput"))),
                            Cell("met", "ok") if e.get("meets_slo") else Cell("not met", "bad"),
                            "confirmation" if e.get("confirmation") else "search"))
         blocks.append(table((search, "replications", "throughput", "SLO", "run"), erows2, align="rrrll",

@@ -867,13 +867,13 @@ def test_public_api() -> None:
 
 def test_scenario_imports_neither_simpy_nor_pandas() -> None:
     # Stand in for queuesim/__init__.py, which imports the simulator: only this package's own imports count.
-    package = Path(__file__).resolve().parent.parent / "queuesim"
+    package = Path(__file__).resolve().parents[2] / "queuesim"
     code = (
         f"import sys, types; stub = types.ModuleType('queuesim'); stub.__path__ = [{str(package)!r}]; "
         "sys.modules['queuesim'] = stub; import queuesim.scenario; "
         "bad = {'simpy', 'pandas'} & set(sys.modules); assert not bad, bad"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
 
 
 @pytest.mark.parametrize("cv", [0.01, 0.25, 1.0, 1.7, 100.0])

@@ -14,7 +14,7 @@ import pytest
 from queuesim.cli import app
 from typer.testing import CliRunner
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "scenarios").glob("*.yaml"))
 runner = CliRunner()
 

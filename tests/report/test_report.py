@@ -17,7 +17,7 @@ from queuesim.experiment.executors import SerialExecutor
 from queuesim.report import ReportError, build_report, write_report
 from typer.testing import CliRunner
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "reports" / "samples"
 PNG = b"\x89PNG\r\n\x1a\n"
 EVIL = "<script>alert(1)</script>"

@@ -263,16 +263,19 @@ class Broker:
                 message, since = ready.popleft()
                 if self._deliver(consumer, message, since):
                     return
-        self._park(consumer)
+        self.idle.append(consumer)  # _park, inlined: this runs every time a worker finds nothing to do
+        if self.space_waiters and self.capacity == 0 and not self.down:
+            self._wake_publisher()
 
     def _park(self, consumer: Consumer) -> None:
+        """Park a free credit; with no waiting room (capacity 0) it is the room a blocked publisher waits for."""
         self.idle.append(consumer)
         if self.space_waiters and self.capacity == 0 and not self.down:
-            self._wake_publisher()  # no waiting room: an idle consumer is the room a blocked publisher waits for
+            self._wake_publisher()
 
     def _deliver(self, consumer: Consumer, message: int, since: float) -> bool:
         """End a waiting spell; True if the consumer got the message, False if it still needs one."""
-        if self._skip(message):
+        if self.gone and self._skip(message):  # only a marked entry can be skipped: no call otherwise
             return False
         self.waiting -= 1
         if self.space_waiters:
@@ -332,9 +335,12 @@ class Broker:
 
     # -- semantics hooks ------------------------------------------------------------------------
     def _skip(self, message: int) -> bool:
-        """True for a queued entry that is no longer live (deleted while visible, reneged): it is forgotten."""
+        """True for a queued entry that is no longer live (deleted while visible, reneged): it is forgotten.
+
+        Called only while some entry is marked ``gone``.
+        """
         gone = self.gone
-        if gone and message in gone:
+        if message in gone:
             gone.discard(message)
             return True
         return False

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import importlib
 import multiprocessing as mp
 import os
 import random
@@ -110,7 +111,8 @@ def _answer_all(cases: list[Case], dry: bool, timeout: float, memory_mib: int, w
                 if slot.case is None and pending:
                     slot.give(pending.popleft(), dry)
             for slot in slots:
-                if slot.case is None:
+                case = slot.case  # restart() clears it
+                if case is None:
                     continue
                 if slot.connection.poll(0.01):
                     try:
@@ -123,7 +125,7 @@ def _answer_all(cases: list[Case], dry: bool, timeout: float, memory_mib: int, w
                     slot.restart()
                 else:
                     continue
-                results.append((slot.case, kind, first, seconds))
+                results.append((case, kind, first, seconds))
                 slot.case = None
     finally:
         for slot in slots:
@@ -132,6 +134,8 @@ def _answer_all(cases: list[Case], dry: bool, timeout: float, memory_mib: int, w
 
 
 def _report(results: list[Result], timeout: float) -> int:
+    if not results:
+        return 0
     kinds = collections.Counter(kind for _, kind, _, _ in results)
     (number, _, description), _, _, seconds = max(results, key=lambda r: r[3])
     print(f"clean errors with file:line    {kinds['line']:>7,}")
@@ -149,6 +153,7 @@ def _report(results: list[Result], timeout: float) -> int:
 
 def soak(count: int, seed: int, timeout: float, memory_mib: int, workers: int, run_accepted: int, run_timeout: float) -> int:
     """Run the soak and print its figures; the exit status is 1 if any input failed."""
+    importlib.import_module("queuesim.cli")  # workers fork with it loaded: no import time inside a timeout
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="queuesim-fuzz-") as folder:
         results = _answer_all(_cases(count, seed, Path(folder)), True, timeout, memory_mib, workers)

@@ -44,6 +44,8 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     #: The summary when the experiment layer already built it (``run`` does); else built on first access.
     precomputed_summary: Summary | None = field(default=None, repr=False, compare=False)
+    #: The time series when the experiment layer already built it (for the diagnosis); else built on first access.
+    precomputed_timeseries: pd.DataFrame | None = field(default=None, repr=False, compare=False)
     #: The SLO limits of the run: the scenario's ``slo:`` and any given to :func:`run`.
     slo: Slo | None = None
 
@@ -76,6 +78,8 @@ class RunResult:
     @cached_property
     def timeseries(self) -> pd.DataFrame:
         """Queue depth, in-service workers, 503s and completions per time bucket."""
+        if self.precomputed_timeseries is not None:
+            return self.precomputed_timeseries
         return timeseries(self.records)
 
     def figures(self) -> dict[str, Figure]:
@@ -118,6 +122,7 @@ def run(
     slo: Slo | Mapping[str, Any] | Sequence[str] | None = None,
     precision: float | str | None = None,
     max_replications: int | None = None,
+    progress: bool = False,
 ) -> RunResult:
     """Simulate a scenario (a path to YAML or a loaded :class:`Scenario`).
 
@@ -144,9 +149,20 @@ def run(
         ``precision`` block says what was reached.
     max_replications : int, optional
         The cap of a precision-driven run (default the scenario's, else 50).
+    progress : bool, default False
+        Show one bar on stderr (a terminal only): simulated time, replications done, time left; a
+        precision-driven run grows it with each round.
     """
-    done = run_experiment(scenario, seed=seed, replications=replications, overrides=overrides, executor=executor,
-                          max_events=max_events, slo=slo, precision=precision, max_replications=max_replications)
+    from queuesim.experiment.execute import resolve_scenario
+    from queuesim.experiment.progress import SimClock
+
+    resolved, source = resolve_scenario(scenario, overrides)
+    reps = resolved.replications if replications is None else replications
+    with SimClock(resolved.duration * reps, reps, f"run {resolved.name}", enabled=progress) as clock:
+        done = run_experiment(resolved if source is None else source, seed=seed, replications=replications,
+                              overrides=overrides if source is not None else (), executor=executor,
+                              max_events=max_events, clock=clock, slo=slo, precision=precision,
+                              max_replications=max_replications)
     return _result(done)
 
 
@@ -154,7 +170,7 @@ def _result(done: Execution) -> RunResult:
     assert done.records is not None  # run_experiment keeps them
     return RunResult(scenario=done.scenario, records=done.records, seed=done.seed,
                      source=done.summary.get("source"), warnings=done.warnings, precomputed_summary=done.summary,
-                     slo=done.slo)
+                     precomputed_timeseries=done.timeseries, slo=done.slo)
 
 
 @dataclass
@@ -197,6 +213,7 @@ def compare(
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
     slo: Slo | Mapping[str, Any] | Sequence[str] | None = None,
+    progress: bool = False,
 ) -> CompareResult:
     """Run variants side by side with common random numbers.
 
@@ -210,9 +227,11 @@ def compare(
     slo : Slo, mapping or sequence of str, optional
         Limits added to each variant's ``slo:``; the table gets ``slo.verdict`` and a
         ``slo.<path>.verdict`` column per limit (met / borderline / not met).
+    progress : bool, default False
+        Show one bar on stderr (a terminal only) of the simulated time of every variant.
     """
     return CompareResult(run_comparison(sources, seed=seed, replications=replications, overrides=overrides,
-                                        executor=executor, slo=slo))
+                                        executor=executor, progress=progress, slo=slo))
 
 
 def report(
@@ -222,14 +241,14 @@ def report(
     plan: str | os.PathLike[str] | None = None,
     simulate_peak: bool = True,
 ) -> list[Path]:
-    """Write ``report.html`` (self-contained) and ``report.md`` for a run or a sweep.
+    """Write ``report.html`` (self-contained) and ``report.md`` for a run, sweep, comparison or plan.
 
     Parameters
     ----------
     result : RunResult or path
-        A result in memory, or a ``queuesim run`` / ``queuesim sweep`` output directory.
+        A result in memory, or a ``queuesim run`` / ``sweep`` / ``compare`` / ``plan`` output directory.
     out_dir : path, optional
-        Where to write; default ``reports/<result directory name>/`` (required for a RunResult).
+        Where to write; default the result directory itself (required for a RunResult).
     plan : path, optional
         A ``plan.json`` to show with a sweep (default: the one in the sweep directory, if any).
     simulate_peak : bool, default True

@@ -14,7 +14,7 @@ compares the mean and p99 wait (enqueue → pop) and the loss rate, each with a 
 batch means over the real run, independent replications in queuesim.
 
     .venv/bin/python benchmarks/real/redis_check.py            # ~1.5 minutes
-    .venv/bin/python benchmarks/real/redis_check.py --short    # ~30 s, as tests/test_real_broker.py runs it
+    .venv/bin/python benchmarks/real/redis_check.py --short    # ~30 s, as tests/e2e/test_real_broker.py runs it
 
 Needs Debian's ``redis-server`` (``apt-get install redis-server``) and the ``redis`` client
 (``pip install 'queuesim-async[real]'``).

@@ -127,7 +127,7 @@ def check_budget(scenario: Scenario, replications: int | None, max_events: int |
 def _count(x: float) -> str:
     if x < 1e4:
         return f"{x:,.0f}"
-    exp = int(math.floor(math.log10(x)))
+    exp = math.floor(math.log10(x))
     return f"{x / 10**exp:.1f}·10^{exp}"
 
 

@@ -19,7 +19,8 @@ from typing import Any
 import pandas as pd
 
 from queuesim.errors import Problem, ScenarioError
-from queuesim.experiment.execute import Execution, run_experiment
+from queuesim.experiment.execute import Execution, resolve_scenario, run_experiment
+from queuesim.experiment.progress import SimClock
 from queuesim.experiment.slo import Slo, check_slo
 from queuesim.figures import Summary, summary_value
 from queuesim.outputs import atomic_directory
@@ -47,6 +48,14 @@ COLUMNS = [
     ("p999", "latency.end_to_end.p999"),
     ("ack_p99", "latency.ack.p99"),
     ("poison_cycling", "poison.cycling"),
+    # added later (columns are only ever appended): what a waiting client sees, and retries' share
+    ("gave_up_rate", "rates.gave_up"),
+    ("abandoned", "messages.abandoned"),
+    ("abandoned_rate", "rates.abandoned"),
+    ("response_p50", "latency.response.p50"),
+    ("response_p99", "latency.response.p99"),
+    ("offered", "rates.offered"),
+    ("base_load", "rates.base_load"),
 ]
 
 
@@ -133,6 +142,7 @@ def compare(
     replications: int | None = None,
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
+    progress: bool = False,
     slo: Slo | Mapping[str, Any] | Sequence[str] | None = None,
 ) -> Comparison:
     """Run variants side by side with common random numbers.
@@ -143,6 +153,8 @@ def compare(
         One scenario with a ``variants:`` section, or several scenarios (one variant each).
     seed, replications, overrides, executor
         As for :func:`queuesim.run`; the same seed drives every variant.
+    progress : bool, default False
+        Show one bar on stderr (a terminal only) of the simulated time of every variant.
     slo : Slo, mapping or sequence of str, optional
         Limits added to each variant's own ``slo:``; the table gets a verdict per limit.
     """
@@ -161,7 +173,13 @@ def compare(
     if seed is None:
         first = next(iter(variants.values()))
         seed = first.seed if isinstance(first, Scenario) else load_scenario(first).seed
-    return Comparison({
-        name: run_experiment(sc, seed=seed, replications=replications, overrides=overrides, executor=executor, slo=slo)
-        for name, sc in variants.items()
-    })
+    # every variant is resolved (so validated) before the first one runs; that also sizes the bar
+    resolved = [resolve_scenario(sc, overrides)[0] for sc in variants.values()]
+    reps = [sc.replications if replications is None else replications for sc in resolved]
+    total = sum(sc.duration * n for sc, n in zip(resolved, reps, strict=True))
+    with SimClock(total, sum(reps), f"compare {len(resolved)} variants", enabled=progress) as clock:
+        return Comparison({
+            name: run_experiment(sc, seed=seed, replications=replications, overrides=overrides, executor=executor,
+                                 clock=clock, slo=slo)
+            for name, sc in variants.items()
+        })

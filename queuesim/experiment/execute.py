@@ -22,42 +22,71 @@ import pandas as pd
 from queuesim.experiment.budget import check_budget
 from queuesim.experiment.executors import default_executor
 from queuesim.experiment.precision import PrecisionRule, precision_rule
+from queuesim.experiment.progress import Reporter, SimClock
 from queuesim.experiment.slo import Slo, merge_slo
 from queuesim.figures import RunMeta, Summary
 from queuesim.metrics import summarize, timeseries
+from queuesim.metrics.diagnosis import diagnose, offered_ratios
 from queuesim.records import RunRecord
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
+from queuesim.scenario.advice import visibility_warnings
 from queuesim.scenario.limits import MAX_REPLICATIONS, MAX_SEED
 from queuesim.sim import simulate
 from queuesim.version import __version__
 
 __all__ = [
     "Execution", "Task", "execute", "run_task", "run_experiment", "resolve_scenario", "simulate_replication",
-    "summary_of", "scenario_warnings",
+    "summary_of", "scenario_warnings", "run_warnings",
 ]
 
 
-def simulate_replication(args: tuple[Scenario, int, int]) -> RunRecord:
-    """Simulate replication ``r`` of a scenario with ``seed``: ``args = (scenario, r, seed)`` (picklable)."""
-    scenario, replication, seed = args
-    return simulate(scenario, replication, seed)
+def simulate_replication(args: tuple[Scenario, int, int] | tuple[Scenario, int, int, Reporter | None]) -> RunRecord:
+    """Simulate replication ``r`` of a scenario with ``seed``: ``args = (scenario, r, seed[, reporter])`` (picklable).
+
+    A :class:`~queuesim.experiment.progress.Reporter` receives the simulated time as the run goes.
+    """
+    scenario, replication, seed = args[:3]
+    reporter = args[3] if len(args) > 3 else None
+    return simulate(scenario, replication, seed, progress=reporter)
 
 
 def scenario_warnings(scenario: Scenario) -> list[str]:
-    """Warnings known before anything runs: unbounded queues offered a load of 1 or more."""
+    """Warnings known before anything runs: unbounded queues offered a load of 1 or more (faults included),
+    and jobs that outlive an SQS visibility timeout (:func:`queuesim.scenario.advice.visibility_warnings`)."""
     load = scenario.offered_load()
+    nominal = scenario.offered_load(faults=False)
+    out = []
+    for q in scenario.unstable_queues():
+        why = "" if load[q] == nominal[q] else (
+            f" ({nominal[q]:.2f} without faults: crash restarts, failed work and redeliveries make up the rest)")
+        out.append(f"queue '{q}' is unstable: offered load {load[q]:.2f} ≥ 1 on an unbounded queue{why}, "
+                   "so its backlog and waits grow with the run length")
+    return out + visibility_warnings(scenario)
+
+
+def run_warnings(scenario: Scenario, summary: Summary) -> list[str]:
+    """Warnings only the run can give: an unbounded queue whose measured load reached 1 though the model's stayed below."""
+    offered = summary.get("offered_load") or scenario.offered_load()
     return [
-        f"queue '{q}' is unstable: offered load {load[q]:.2f} ≥ 1 on an unbounded "
-        "queue, so its backlog and waits grow with the run length"
-        for q in scenario.unstable_queues()
+        f"queue '{q}' ran at an effective load of {rho:.2f} ≥ 1 (offered {offered[q]:.2f} before the run): "
+        "redeliveries, duplicates and retried work took more of its workers than the model expected, so its "
+        "backlog grew with the run length"
+        for q, rho in summary["effective_load"].items()
+        if rho is not None and rho >= 1 and offered.get(q, 0.0) < 1 and not scenario.queues[q].bounded
     ]
 
 
 def summary_of(
     scenario: Scenario, records: Sequence[RunRecord], seed: int, source: str | None = None,
-    warnings: Sequence[str] | None = None,
+    warnings: Sequence[str] | None = None, series: pd.DataFrame | None = None,
+    limits: Mapping[str, float] | None = None, ratios: Sequence[float | None] | None = None,
 ) -> Summary:
-    """The ``summary.json`` figures of a run's records, with the run's context and warnings."""
+    """The ``summary.json`` figures of a run's records, with the run's context, warnings and diagnosis.
+
+    ``series`` (the run's time series) and ``ratios`` (:func:`~queuesim.metrics.diagnosis.offered_ratios`)
+    are computed here when the caller does not have them: the diagnosis reads both. ``limits``
+    are SLO limits beyond the scenario's own ``slo:``.
+    """
     meta: RunMeta = {
         "queuesim_version": __version__,
         "scenario": scenario.name,
@@ -70,12 +99,16 @@ def summary_of(
     out["offered_load"] = scenario.offered_load()
     notes = list(scenario_warnings(scenario) if warnings is None else warnings)
     out["warnings"] = notes
+    notes += run_warnings(scenario, out)
     cycling = out["poison"]["cycling"]
     if cycling:
         notes.append(
             f"{cycling} poison message(s) were still being redelivered at the end: a queue "
             "without max_receives / delivery_limit / max_deliveries retries them forever, costing a worker each time"
         )
+    slo = {**(scenario.slo.limits if scenario.slo is not None else {}), **(limits or {})}
+    out["diagnosis"] = diagnose(out, timeseries(records) if series is None else series, scenario.to_dict(), slo,
+                                offered_ratios(records) if ratios is None else ratios)
     return out
 
 
@@ -89,6 +122,8 @@ class Execution:
     records: list[RunRecord] | None = None
     timeseries: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
+    #: Per replication, offered load over base load (what tells a bistable point; not in summary.json).
+    offered_ratios: list[float | None] = field(default_factory=list)
     #: The SLO limits the run was checked against (the scenario's and any given), None without.
     slo: Slo | None = None
 
@@ -102,6 +137,8 @@ def execute(
     source: str | None = None,
     keep_records: bool = True,
     with_timeseries: bool = False,
+    limits: Mapping[str, float] | None = None,
+    clock: SimClock | None = None,
     precision: PrecisionRule | None = None,
     slo: Slo | None = None,
 ) -> Execution:
@@ -121,7 +158,12 @@ def execute(
     keep_records : bool, default True
         Keep the event records (needed for tables, parquet files and plots).
     with_timeseries : bool, default False
-        Also compute the bucketed time series (averaged over replications).
+        Also keep the bucketed time series (averaged over replications); it is computed either
+        way, for the diagnosis, and kept with the records too (the run's outputs write it).
+    limits : mapping, optional
+        SLO limits beyond the scenario's own, for the diagnosis (a sweep's or a plan's ``--slo``).
+    clock : SimClock, optional
+        The progress bar the replications report their simulated time to.
     precision : PrecisionRule, optional
         Add replications in rounds (on ``executor``) until the rule is satisfied or capped; the
         summary then has a ``precision`` block saying what was reached.
@@ -137,18 +179,27 @@ def execute(
     while True:
         # replication r always draws from (seed, r): a later round only adds replications, the
         # ones already run are kept as they are
-        jobs = [(scenario, r, seed) for r in range(len(records), reps)]
+        first = len(records)
+        if clock is not None and first:
+            clock.more(reps - first, scenario.duration)
+        reporters = [None if clock is None else clock.reporter(scenario.duration, executor) for _ in range(first, reps)]
+        jobs = [(scenario, first + i, seed, reporter) for i, reporter in enumerate(reporters)]
         records += [simulate_replication(j) for j in jobs] if executor is None else executor.map(simulate_replication, jobs)
-        summary = summary_of(scenario, records, seed, source, warnings)
+        if clock is not None:  # replications that could not report as they ran (a Dask worker) count when done
+            for reporter in reporters:
+                if reporter is None:
+                    clock.finished(scenario.duration)
+        series, ratios = timeseries(records), offered_ratios(records)
+        summary = summary_of(scenario, records, seed, source, warnings, series, limits, ratios)
         more = None if precision is None else precision.next_replications(summary, slo)
         if more is None:
             break
         reps = more
     if precision is not None:
         summary["precision"] = precision.report(summary, slo)
-    series = timeseries(records) if with_timeseries else None
     return Execution(scenario=scenario, seed=seed, summary=summary, records=records if keep_records else None,
-                     timeseries=series, warnings=warnings, slo=slo)
+                     timeseries=series if with_timeseries or keep_records else None, warnings=warnings,
+                     offered_ratios=ratios, slo=slo)
 
 
 @dataclass(frozen=True)
@@ -158,15 +209,18 @@ class Task:
     scenario: Scenario
     replications: int
     with_timeseries: bool = False
-    #: Add replications until this rule is satisfied (a precision-driven point or plan candidate).
+    #: SLO limits beyond the scenario's own (a sweep's or plan's), for the diagnosis.
+    limits: tuple[tuple[str, float], ...] = ()
+    #: Add replications until this rule is satisfied (a precision-driven point or plan candidate)...
     precision: PrecisionRule | None = None
+    #: ...for the figures of these limits (the scenario's and the sweep's or plan's).
     slo: Slo | None = None
 
 
 def run_task(task: Task) -> Execution:
     """Run a task in this process (replications serially: the executor parallelises over tasks), without its records."""
     return execute(task.scenario, task.replications, keep_records=False, with_timeseries=task.with_timeseries,
-                   precision=task.precision, slo=task.slo)
+                   limits=dict(task.limits), precision=task.precision, slo=task.slo)
 
 
 def resolve_scenario(
@@ -189,6 +243,7 @@ def run_experiment(
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
     max_events: int | None = 0,
+    clock: SimClock | None = None,
     slo: Slo | Mapping[str, Any] | Sequence[str] | None = None,
     precision: float | str | None = None,
     max_replications: int | None = None,
@@ -198,9 +253,10 @@ def run_experiment(
 
     ``max_events`` refuses a run estimated above it (:func:`queuesim.experiment.budget.check_budget`;
     None: half this machine's memory; 0, the default: no limit) before anything is simulated.
-    ``slo`` adds limits to the scenario's (the execution carries the merged ones); ``precision``
-    (``'2%'``; default the scenario's ``precision:``) adds replications, up to
-    ``max_replications``, until every SLO figure (or headline figure) is that precise.
+    ``clock`` is the progress bar its replications report to. ``slo`` adds limits to the
+    scenario's (the execution carries the merged ones, and the diagnosis reads them); ``precision``
+    (``'2%'``; default the scenario's ``precision:``) adds replications, up to ``max_replications``,
+    until every SLO figure (or headline figure) is that precise.
     """
     resolved, source = resolve_scenario(scenario, overrides)
     reps = resolved.replications if replications is None else replications
@@ -220,4 +276,5 @@ def run_experiment(
         else default_executor(reps if rule is None else rule.max_replications)
     )
     with context as ex:
-        return execute(resolved, reps, seed=seed, executor=ex, source=source, precision=rule, slo=limits)
+        return execute(resolved, reps, seed=seed, executor=ex, source=source, clock=clock, precision=rule, slo=limits,
+                       limits=None if limits is None else limits.limits)

@@ -38,11 +38,12 @@ from queuesim.experiment.cost import run_cost
 from queuesim.experiment.executors import default_executor, parallelism
 from queuesim.experiment.grid import point_seed
 from queuesim.experiment.precision import PrecisionRule, precision_rule
+from queuesim.experiment.progress import Bar
 from queuesim.experiment.slo import Slo, SloReport, Verdict, check_slo, merge_slo
 from queuesim.experiment.sweep import run_points
 from queuesim.figures import Summary, latency_parts, quantile
 from queuesim.outputs import atomic_write
-from queuesim.scenario import Scenario, load_scenario, with_overrides
+from queuesim.scenario import RedisQueue, Scenario, load_scenario, with_overrides
 from queuesim.scenario.problems import validation_problems
 from queuesim.scenario.routing import did_you_mean
 from queuesim.scenario.study import scenario_data, set_path
@@ -267,6 +268,11 @@ def _search_target(scenario: Scenario, search: str | None) -> tuple[str, SearchK
     if len(parts) == 3 and parts[0] == "workers" and parts[2] == "count" and parts[1] in scenario.workers:
         return search, "count", parts[1], 1
     if len(parts) == 3 and parts[0] == "queues" and parts[2] == "capacity" and parts[1] in scenario.queues:
+        queue = scenario.queues[parts[1]]
+        if isinstance(queue, RedisQueue) and queue.mode == "pubsub":
+            raise ScenarioError([Problem(SEARCH_SOURCE, None, search, "a redis pubsub queue keeps no backlog: it has no capacity to search")])
+        # from 0: no waiting room, where every broker takes a publish only when a consumer is idle
+        # for it (M/M/c/c, Erlang B), so the analytic estimate and the simulation agree there too
         return search, "capacity", parts[1], 0
     choices = [f"workers.{w}.count" for w in scenario.workers] + [f"queues.{q}.capacity" for q in scenario.queues]
     hint = did_you_mean(search, choices)
@@ -402,23 +408,28 @@ def _analytic(target: Scenario, kind: SearchKind, name: str, slo: Slo, limit: in
 class _Search:
     """Runs candidates of the searched setting and remembers how each did."""
 
-    def __init__(self, target: Scenario, path: str, slo: Slo, replications: int, executor: Executor, progress: bool,
-                 rule: PrecisionRule):
+    def __init__(self, target: Scenario, path: str, slo: Slo, replications: int, executor: Executor, bar: Bar,
+                 next_round: float = 0.0, later: float = 0.0, rule: PrecisionRule | None = None):
         self.target, self.path, self.slo = target, path, slo
-        self.replications, self.executor, self.progress = replications, executor, progress
-        self.rule = rule
+        self.replications, self.executor, self.bar = replications, executor, bar
+        self.rule = rule  # settles a borderline candidate with more replications
         self.runs: dict[int, Evaluation] = {}
         self.history: list[Evaluation] = []
+        # the bar's estimate of what is left, in replications: another search round while the
+        # search goes on (``next_round``), then what follows it (``later``: confirmation, saturation)
+        self.next_round, self.later = next_round, later
 
     def run(self, values: Sequence[int], *, seed: int | None = None, replications: int | None = None, confirmation: bool = False) -> dict[int, Evaluation]:
         seed = self.target.seed if seed is None else seed
         reps = replications or self.replications
         scenarios = [_with_setting(self.target, self.path, v).model_copy(update={"seed": seed}) for v in values]
         label = "confirm" if confirmation else "search"
+        self.bar.update(stage=f"{label} {','.join(map(str, values))}")
+        self.bar.expect(len(values) * reps + self.next_round + self.later)
         summaries, interrupted = run_points(
-            scenarios, reps, executor=self.executor, progress=self.progress,
+            scenarios, reps, executor=self.executor, progress=self.bar,
             description=f"plan {label} {self.path}={','.join(map(str, values))}",
-            names=[f"{self.path}={v}" for v in values],
+            names=[f"{self.path}={v}" for v in values], limits=self.slo.limits,
             precision=self.rule, slo=self.slo,
         )
         if interrupted:
@@ -433,6 +444,7 @@ class _Search:
             self.history.append(evaluation)
             if not confirmation:
                 self.runs[value] = evaluation
+        self.bar.update(candidates=len(self.history))
         return out
 
 
@@ -564,7 +576,8 @@ def plan(
         Where candidates run; default a process pool on every core. Several candidates run at
         once when the executor runs several tasks at once.
     progress : bool, default True
-        Show progress bars on stderr.
+        Show one bar on stderr (a terminal only): candidates simulated, and time left by an overall
+        estimate that is revised as the search narrows.
     replications : int, optional
         Replications per candidate (default the scenario's, at least 2); confirmation runs use
         twice as many with fresh random numbers.
@@ -614,9 +627,17 @@ def plan(
     rule = precision_rule(scenario, precision, max_replications, settle=True)
     assert rule is not None  # settle is on
     context: AbstractContextManager[Executor] = nullcontext(executor) if executor is not None else default_executor(16)
-    with context as ex:
-        runner = _Search(target, path, limits, reps, ex, progress, rule)
-        best = _bracket(runner, guess, minimum, ceiling, max(1, parallelism(ex)), notes)
+    rho = _bottleneck(scenario)
+    with context as ex, Bar("plan", 0, "{task.fields[stage]}: {task.fields[candidates]} candidates done",
+                            enabled=progress, candidates=0, stage="search") as bar:
+        slots = max(1, parallelism(ex))
+        # the estimate, in replications: rounds of `slots` candidates, then the confirmation of the
+        # answer and the value below it (twice the replications) and the saturation run
+        later = (4 * reps if confirm else 0) + (reps if saturation and rho > 0 else 0)
+        runner = _Search(target, path, limits, reps, ex, bar, next_round=max(2, slots) * reps, later=later,
+                         rule=rule)
+        best = _bracket(runner, guess, minimum, ceiling, slots, notes)
+        runner.next_round, runner.later = 0.0, later - (4 * reps if confirm else 0)
         final: Evaluation | None = None
         confirmed = False
         if best is not None and confirm:
@@ -645,11 +666,13 @@ def plan(
                              "so it does not count as meeting the SLO")
 
         measured = analytic_saturation = None
-        rho = _bottleneck(scenario)
         if rho > 0:
             analytic_saturation = _total_rate(scenario) / rho
             if saturation:
-                summaries, interrupted = run_points([_overloaded(scenario, rho)], reps, executor=ex, progress=progress, description="plan saturation")
+                bar.update(stage="saturation")
+                bar.expect(reps)
+                summaries, interrupted = run_points([_overloaded(scenario, rho)], reps, executor=ex, progress=bar,
+                                                    description="plan saturation")
                 if interrupted:
                     raise KeyboardInterrupt
                 assert summaries[0] is not None

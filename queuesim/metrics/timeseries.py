@@ -6,7 +6,9 @@ Columns: ``time`` (bucket start, s), ``depth.<queue>`` (time-average waiting mes
 plus ``throughput`` (completed per second). ``warmup`` marks buckets before the warmup ends.
 Client side: ``offered`` (producers' publish attempts, retries included: above ``produced`` in a
 retry storm), ``throttled`` (refused by a producer's rate limit), ``abandoned`` (clients that
-stopped waiting at their timeout).
+stopped waiting at their timeout, or reneged). Then ``expired`` (requests settled as older than a
+queue's ``ttl``) and ``reneged`` (requests that left a queue when their client's patience ran out). ``duplicates``: processings beyond a message's first, by the
+time they finished (a message processed twice because its visibility timeout expired).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from queuesim.records import Outcome, RunRecord
 
 TARGET_BUCKETS = 200
 _CLIENT = ("offered", "throttled", "abandoned")  # appended after the original columns
+_LATER = ("expired", "reneged", "duplicates")  # and these after those, so every earlier column keeps its place
 
 
 def bucket_width(duration: float, target: int = TARGET_BUCKETS) -> float:
@@ -45,7 +48,7 @@ def time_average(start: np.ndarray, end: np.ndarray, edges: np.ndarray) -> np.nd
     ks = np.searchsorted(s, edges, side="right")
     ke = np.searchsorted(e, edges, side="right")
     integral = (ks * edges - cs[ks]) - (ke * edges - ce[ke])
-    return np.diff(integral) / np.diff(edges)
+    return np.asarray(np.diff(integral) / np.diff(edges), dtype=np.float64)
 
 
 def _counts(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -67,13 +70,27 @@ def _one(d: Derived, edges: np.ndarray) -> dict[str, np.ndarray]:
     cols["accepted"] = _counts(msg["accepted"][root], edges)
     cols["rejected"] = _counts(rec.rejections["time"], edges)
     for name, code in (("gave_up", Outcome.GAVE_UP), ("completed", Outcome.COMPLETED),
-                       ("lost", Outcome.LOST), ("dead_lettered", Outcome.DEAD_LETTERED)):
+                       ("lost", Outcome.LOST), ("dead_lettered", Outcome.DEAD_LETTERED),
+                       ("expired", Outcome.EXPIRED), ("reneged", Outcome.RENEGED)):  # the last two: see _LATER
         cols[name] = _counts(req["done"][req["outcome"] == code], edges)
     rejected_root = msg["stage"][rec.rejections["message"]] == 0
     cols["offered"] = cols["accepted"] + _counts(rec.rejections["time"][rejected_root], edges)
     for name in ("throttled", "abandoned"):
         cols[name] = _counts(req[name], edges) if name in req else np.zeros(len(edges) - 1)
+    cols["duplicates"] = _counts(_duplicate_times(d), edges)
     return cols
+
+
+def _duplicate_times(d: Derived) -> np.ndarray:
+    """When each processing beyond its message's first finished (the summary's ``duplicates``, in time)."""
+    rows = np.flatnonzero(d.processed)
+    finished = d.rec.deliveries["finished"][rows]
+    order = np.argsort(finished, kind="stable")
+    rows, finished = rows[order], finished[order]
+    _, first = np.unique(d.rec.deliveries["message"][rows], return_index=True)
+    later = np.ones(rows.size, dtype=bool)
+    later[first] = False  # the earliest finished processing of each message is not a duplicate
+    return finished[later]
 
 
 def timeseries(records: Sequence[RunRecord], width: float | None = None) -> pd.DataFrame:
@@ -89,4 +106,4 @@ def timeseries(records: Sequence[RunRecord], width: float | None = None) -> pd.D
     df = pd.DataFrame({"time": edges[:-1], **cols})
     df["throughput"] = df["completed"] / np.diff(edges)
     df["warmup"] = edges[1:] <= warmup
-    return df[[c for c in df if c not in _CLIENT] + list(_CLIENT)]  # client columns last
+    return df[[c for c in df if c not in _CLIENT + _LATER] + list(_CLIENT) + list(_LATER)]  # client columns last

@@ -27,6 +27,7 @@ __all__ = [
     "MAX_AXIS_VALUES",
     "MAX_POINTS",
     "MAX_SHOWN",
+    "MAX_PROBLEMS_SHOWN",
 ]
 
 #: A scenario file: a large one is a few kilobytes, an empirical distribution with 10⁴ samples ~100 KiB.
@@ -66,3 +67,5 @@ MAX_AXIS_VALUES = 1_000
 MAX_POINTS = 10_000
 #: Characters of one error message printed; the rest is elided (a 1 MiB key is not echoed whole).
 MAX_SHOWN = 500
+#: Problems printed for one command; the rest are counted (50,000 unknown keys need no 50,000 lines).
+MAX_PROBLEMS_SHOWN = 1_000

@@ -24,6 +24,7 @@ _MESSAGES = {
 _DELIVERIES = {
     "message": ("q", 0), "since": ("d", NAN), "until": ("d", NAN), "worker": ("i", -1),
     "finished": ("d", NAN), "status": ("b", 0), "started": ("d", NAN), "delivery": ("i", 0),
+    "overhead": ("d", 0.0),
 }
 _REJECTIONS = {"message": ("q", 0), "time": ("d", NAN)}
 # internal per-request bookkeeping: messages not yet settled, and the first failure
@@ -42,6 +43,7 @@ class Columns:
         self.spec = spec
         # array[Any]: one table mixes float ("d") and integer columns, each stored by index
         self.cols: dict[str, array[Any]] = {name: array(code) for name, (code, _) in spec.items()}
+        self.side: list[tuple[array[Any], str, float]] = []  # attached columns, not handed over
         self.n = 0
         self.capacity = 0
 
@@ -52,7 +54,19 @@ class Columns:
         """Add a chunk of unwritten rows (called when ``n`` reaches ``capacity``)."""
         for name, (code, default) in self.spec.items():
             self.cols[name].extend(array(code, [default]) * self.CHUNK)
+        for col, code, default in self.side:
+            col.extend(array(code, [default]) * self.CHUNK)
         self.capacity += self.CHUNK
+
+    def attach(self, code: str, default: float) -> array[Any]:
+        """A private column of the engine's, indexed like this table's rows and grown with it.
+
+        The hot loop stores into it by row index without a bounds check (it is always as long as
+        the table's buffers); :meth:`numpy` leaves it out, so it is not part of the records.
+        """
+        col = array(code, [default]) * self.capacity
+        self.side.append((col, code, default))
+        return col
 
     def next_row(self) -> int:
         row = self.n
@@ -73,6 +87,7 @@ SettleHook = Callable[[int, int, int, float], None]
 # plain ints: an IntEnum member lookup costs more than the store it feeds, in the hot loop
 _COMPLETED = int(Outcome.COMPLETED)
 _LOST = int(Outcome.LOST)
+_RENEGED = int(Outcome.RENEGED)
 
 
 class Recorder:
@@ -126,6 +141,14 @@ class Recorder:
         if not self._m_outcome[message]:
             self.messages.cols["reason"][message] = reason
             self.settle(message, _LOST, now)
+
+    def renege(self, message: int, now: float) -> None:
+        """A message left its queue unserved because its client's patience ran out: the client abandoned the request."""
+        abandoned = self.requests.cols["abandoned"]
+        request = self._m_request[message]
+        if abandoned[request] != abandoned[request]:  # NaN: not yet abandoned (a timeout may have come first)
+            abandoned[request] = now
+        self.settle(message, _RENEGED, now)
 
     def settle(self, message: int, outcome: int, now: float, worker: int = -1) -> None:
         """Settle a message once (first event wins) and settle its request when nothing is left open."""

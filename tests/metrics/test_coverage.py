@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from bench_coverage import FIGURES, measure, table  # the benchmark owns the measurement
 
 #: Independent experiments per case. With 400, the binomial standard error of a 95% coverage is

@@ -16,7 +16,8 @@ run: $(STAMP)
 	$(BIN)/queuesim run scenarios/quickstart.yaml
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 -m "not real"
+	$(BIN)/python -m pytest -p no:xdist -m real  # timing-sensitive: alone on the machine
 
 lint: $(STAMP)  # the package is clean under ruff and mypy --strict; the layers import only downward
 	$(BIN)/ruff check queuesim

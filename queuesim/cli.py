@@ -851,8 +851,10 @@ def _rediagnosed(data: Any, limits: Mapping[str, float] | None) -> list[Any] | N
     if not limits or not isinstance(data, RunData):
         return None
     from queuesim.metrics.diagnosis import diagnose
+    from queuesim.report.slo_table import stored_limits
 
     own = data.scenario.slo.limits if data.scenario is not None and data.scenario.slo is not None else {}
+    own = {**own, **stored_limits(data.summary)}  # and those the run was given with --slo
     found: list[Any] = list(diagnose(data.summary, data.timeseries, data.scenario_data, {**own, **limits}))
     # a saved run keeps no per-replication figures, so a bistable finding can only come from the run itself
     kept = [f for f in data.diagnosis if f.get("cause") == "bistable"]

@@ -464,6 +464,10 @@ class Summary(RunMeta):
     # only in a precision-driven run (queuesim.experiment.precision): what the replications reached
     precision: NotRequired[Annotated[dict[str, Any], _text("target, relative half-width reached per figure, "
                                                           "replications used, capped or not")]]
+    # only with SLO limits (the scenario's slo: and any given with --slo): each limit and its verdict
+    slo: NotRequired[Annotated[dict[str, Any], _text("the SLO limits the run was checked against: verdict "
+                                                    "(the worst), met, and per limit path, limit, value, "
+                                                    "ci95, met and verdict")]]
 
 
 # ---------------------------------------------------------------------------------------------

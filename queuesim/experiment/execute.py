@@ -23,7 +23,7 @@ from queuesim.experiment.budget import check_budget
 from queuesim.experiment.executors import default_executor
 from queuesim.experiment.precision import PrecisionRule, precision_rule
 from queuesim.experiment.progress import Reporter, SimClock
-from queuesim.experiment.slo import Slo, merge_slo
+from queuesim.experiment.slo import Slo, check_slo, merge_slo
 from queuesim.figures import RunMeta, Summary
 from queuesim.metrics import summarize, timeseries
 from queuesim.metrics.diagnosis import diagnose, offered_ratios
@@ -197,6 +197,11 @@ def execute(
         reps = more
     if precision is not None:
         summary["precision"] = precision.report(summary, slo)
+    # the limits this run was checked against, with their verdicts, so that a report or a later
+    # reader of summary.json sees the same verdicts without being told the --slo limits again
+    checked = merge_slo(scenario, slo)
+    if checked is not None:
+        summary["slo"] = check_slo(summary, checked).to_dict()
     return Execution(scenario=scenario, seed=seed, summary=summary, records=records if keep_records else None,
                      timeseries=series if with_timeseries or keep_records else None, warnings=warnings,
                      offered_ratios=ratios, slo=slo)

@@ -40,7 +40,16 @@ from queuesim.report.sections import (
     rate_text,
     scenario_blocks,
 )
-from queuesim.report.slo_table import Check, check_limits, fmt_ci, limit_text, slo_check_table, slo_limits, slo_origin
+from queuesim.report.slo_table import (
+    Check,
+    check_limits,
+    fmt_ci,
+    limit_text,
+    slo_check_table,
+    slo_limits,
+    slo_origin,
+    stored_limits,
+)
 
 __all__ = ["build_run_report"]
 
@@ -199,7 +208,8 @@ def build_run_report(run: RunData, extra_slo: Mapping[str, Any] | None = None,
     it with the SLO given here (an SLO at the service-time floor depends on the limits).
     """
     s = run.summary
-    limits = slo_limits(run.scenario, run.scenario_data, extra_slo)
+    ran = stored_limits(s)  # the limits the run was checked against (its --slo too)
+    limits = slo_limits(run.scenario, run.scenario_data, {**ran, **(extra_slo or {})})
     checks = check_limits(s, limits)
     source = s.get("source")
     found = list(run.diagnosis if diagnosis is None else diagnosis)
@@ -259,7 +269,7 @@ def build_run_report(run: RunData, extra_slo: Mapping[str, Any] | None = None,
     own = slo_limits(run.scenario, run.scenario_data)
     sections.append(Section("assumptions", "Assumptions", (bullets(
         assumption_lines(s, run.scenario_data, run.scenario_origin, source, run.path,
-                     slo_note=slo_origin(limits, own, "when the report was made (`--slo`)"))),)))
+                     slo_note=slo_origin(limits, own, "when the report was made (`--slo`)", ran))),)))
     return Report(title=str(s.get("scenario") or (run.scenario_data or {}).get("name") or "scenario"),
                   kind="run", meta=meta_rows(s.get("source"), s.get("seed"), s.get("replications"),
                                          s.get("queuesim_version"), run.path),

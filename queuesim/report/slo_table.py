@@ -8,9 +8,29 @@ from typing import Any
 
 from queuesim.figures import Verdict, find, percentile_floor, value_or_none, verdict
 from queuesim.report.formatting import as_number, figure_formatter
-from queuesim.report.render import Block, Cell, table
+from queuesim.report.render import Block, Cell, Tone, table
 
-__all__ = ["Check", "check_limits", "fmt_ci"]
+__all__ = ["Check", "check_limits", "fmt_ci", "stored_limits", "verdict_cell", "verdict_of"]
+
+#: How a verdict shows in a report's tables: the word and its tone.
+VERDICT_CELLS: dict[Verdict, tuple[str, Tone]] = {"met": ("met", "ok"), "borderline": ("borderline", "warn"),
+                                                 "not met": ("NOT met", "bad")}
+
+
+def verdict_of(stored: Mapping[str, Any]) -> Verdict:
+    """The verdict a stored check or evaluation holds (``verdict``); files written before verdicts
+    existed have only ``met``/``meets_slo``, the estimate against the limit, read as met / not met."""
+    v = stored.get("verdict")
+    for known in VERDICT_CELLS:
+        if v == known:
+            return known
+    return "met" if stored.get("meets_slo", stored.get("met")) else "not met"
+
+
+def verdict_cell(v: Verdict) -> Cell:
+    """A verdict as a table cell: met (ok), borderline (warn) or NOT met (bad)."""
+    text, tone = VERDICT_CELLS[v]
+    return Cell(text, tone)
 
 def slo_limits(scenario: Any, data: Mapping[str, Any] | None,
                 extra: Mapping[str, Any] | None = None) -> dict[str, float]:
@@ -24,6 +44,19 @@ def slo_limits(scenario: Any, data: Mapping[str, Any] | None,
     if extra:
         limits.update({k: float(v) for k, v in extra.items() if as_number(v) is not None})
     return limits
+
+
+
+def stored_limits(summary: Mapping[str, Any] | None) -> dict[str, float]:
+    """The limits a run was checked against when it ran (summary.json's ``slo`` block: its scenario's
+    ``slo:`` and any ``--slo``), so that its report judges the same limits; empty for older files."""
+    block = (summary or {}).get("slo")
+    checks = block.get("checks") if isinstance(block, Mapping) else None
+    out: dict[str, float] = {}
+    for c in checks if isinstance(checks, list) else []:
+        if isinstance(c, Mapping) and isinstance(c.get("path"), str) and as_number(c.get("limit")) is not None:
+            out[c["path"]] = float(c["limit"])
+    return out
 
 
 
@@ -77,8 +110,7 @@ def slo_check_table(checks: Sequence[Check]) -> Block:
     rows = []
     for c in checks:
         fmt = figure_formatter(c.path)
-        status = {"met": Cell("met", "ok"), "borderline": Cell("borderline", "warn"),
-                  "not met": Cell("NOT met", "bad")}[c.verdict]
+        status = verdict_cell(c.verdict)
         rows.append((Cell(f"`{c.path}`"), Cell(f"≤ {limit_text(c.path, c.limit)}"), Cell(fmt(c.value)),
                      Cell(f"{fmt(c.ci[0])} – {fmt(c.ci[1])}" if c.ci else "—"), status))
     return table(("limited figure", "limit", "value", "95% CI", "verdict"), rows, align="lrrrl",
@@ -96,13 +128,18 @@ def fmt_ci(c: Check) -> str:
 
 
 
-def slo_origin(limits: Mapping[str, float], scenario_limits: Mapping[str, float], where: str) -> str:
-    """Where the SLO limits came from, for the assumptions."""
+def slo_origin(limits: Mapping[str, float], scenario_limits: Mapping[str, float], where: str,
+               run_limits: Mapping[str, float] | None = None) -> str:
+    """Where the SLO limits came from, for the assumptions; ``run_limits`` are those the run itself
+    was checked against (its summary's ``slo`` block), the scenario's and any ``--slo`` of the run."""
     if not limits:
         return "No SLO: the scenario has no `slo:` section and none was given with `--slo`."
     own = [k for k in limits if k in scenario_limits and scenario_limits[k] == limits[k]]
-    given = [f"`{k}`" for k in limits if k not in own]
+    ran = [f"`{k}`" for k in limits if k not in own and run_limits and run_limits.get(k) == limits[k]]
+    given = [f"`{k}`" for k in limits if k not in own and f"`{k}`" not in ran]
     text = "SLO limits come from the scenario's `slo:` section" if own else "The scenario has no `slo:` section"
+    if ran:
+        text += f"; {', '.join(ran)} {'was' if len(ran) == 1 else 'were'} given with `--slo` when the run was made"
     if given:
         text += f"; {', '.join(given)} {'was' if len(given) == 1 else 'were'} given {where}"
     return text + "."

@@ -2,13 +2,15 @@
 
 For each seed, one experiment (a single run, or several replications) of an M/M/c queue is
 simulated and summarized exactly as ``queuesim run`` does; its ``ci95`` intervals of the mean
-queue wait and of the wait's p99 either contain the closed-form value or not. Coverage is the
+queue wait and of the wait's p99 (the two the slow test asserts), and of the wait's p50 and p90,
+the end-to-end mean and p99, the queue's mean depth and mean wait, the pool's utilization and the
+throughput, either contain the closed-form value or not. Coverage is the
 fraction of seeds whose interval does, with its binomial standard error sqrt(p(1 − p)/n). A
 missing interval (too few samples beyond a percentile for one) counts as not covering.
 
 The default case is the issue's: M/M/4 at ρ = 0.8 (320/s of exponential 10 ms jobs), where the
 queue's relaxation time is about 70 arrivals and a short run holds few independent busy periods.
-``tests/test_coverage.py`` runs a sized-down table from :func:`measure` and asserts it.
+``tests/metrics/test_coverage.py`` runs a sized-down table from :func:`measure` and asserts it.
 
 Usage: python benchmarks/bench_coverage.py [--seeds 400] [--case 10s:1 --case 30s:1 --case 10s:5 ...]
 """
@@ -24,16 +26,39 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from queuesim import parse_scenario, theory
+from queuesim.figures import summary_value
 from queuesim.metrics import summarize
 from queuesim.scenario import Scenario, parse_duration
 from queuesim.sim import simulate
 
 #: The M/M/c case: arrivals per second, service rate per worker, workers.
 RATE, MU, SERVERS = 320.0, 100.0, 4
-#: The figures checked, by summary path, and their closed forms.
+
+
+def _sojourn_quantile(q: float) -> float:
+    """The q-quantile of the M/M/c sojourn time, by bisection of :func:`queuesim.theory.mmc_sojourn_cdf`."""
+    low, high = 0.0, 10.0
+    for _ in range(200):
+        mid = (low + high) / 2
+        low, high = (mid, high) if theory.mmc_sojourn_cdf(RATE, MU, SERVERS, mid) < q else (low, mid)
+    return (low + high) / 2
+
+
+_MMC = theory.mmc(RATE, MU, SERVERS)
+#: The two figures the issue names and the coverage test asserts: the mean wait and the wait's p99.
+ASSERTED = ("latency.queue_wait.mean", "latency.queue_wait.p99")
+#: Every figure checked, by summary path, and its closed form (Erlang C; Little's law for the depth).
 FIGURES = {
-    "latency.queue_wait.mean": theory.mmc(RATE, MU, SERVERS).wait,
+    "latency.queue_wait.mean": _MMC.wait,
     "latency.queue_wait.p99": theory.mmc_wait_quantile(RATE, MU, SERVERS, 0.99),
+    "latency.queue_wait.p50": theory.mmc_wait_quantile(RATE, MU, SERVERS, 0.50),
+    "latency.queue_wait.p90": theory.mmc_wait_quantile(RATE, MU, SERVERS, 0.90),
+    "latency.end_to_end.mean": _MMC.sojourn,
+    "latency.end_to_end.p99": _sojourn_quantile(0.99),
+    "queues.jobs.mean_wait": _MMC.wait,
+    "queues.jobs.mean_depth": _MMC.queue_length,
+    "workers.pool.utilization": _MMC.utilization,
+    "rates.throughput": RATE,
 }
 
 
@@ -61,8 +86,7 @@ def _one(args: tuple[float, float, int, int]) -> dict[str, tuple[bool, bool, flo
     out = {}
     for path, truth in FIGURES.items():
         ci = summary["ci95"].get(path)
-        kind, stat = path.split(".")[1:]
-        value = summary["latency"][kind][stat]  # type: ignore[literal-required]
+        value = summary_value(summary, path)
         if ci is None or value is None:
             out[path] = (False, False, math.inf)
         else:
@@ -119,16 +143,18 @@ def measure(duration: float, warmup: float, replications: int, seeds: int, worke
     return Row(method, duration, warmup, replications, seeds, covered, bounded, median)
 
 
-def table(rows: Sequence[Row]) -> str:
-    """The coverage table as Markdown."""
-    lines = ["| method | run length (warm-up) | replications | seeds | mean wait: coverage ± SE (half-width) "
-             "| p99 wait: coverage ± SE (half-width, intervals) |", "|---|---|---|---|---|---|"]
-    mean, p99 = FIGURES
+def table(rows: Sequence[Row], paths: Sequence[str] = ASSERTED) -> str:
+    """The coverage table as Markdown: a row per case and figure."""
+    lines = ["| method | run length (warm-up) | replications | seeds | figure | true value "
+             "| coverage ± SE | median half-width | intervals |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(
-            f"| {r.method} | {r.duration:g} s ({r.warmup:g} s) | {r.replications} | {r.seeds} "
-            f"| {r.coverage(mean):.1%} ± {r.error(mean):.1%} (±{r.half_width[mean]:.0%}) "
-            f"| {r.coverage(p99):.1%} ± {r.error(p99):.1%} (±{r.half_width[p99]:.0%}, {r.bounded[p99]}/{r.seeds}) |")
+        for path in paths:
+            truth = FIGURES[path]
+            shown = f"{truth * 1e3:.3f} ms" if path.startswith(("latency.", "queues.jobs.mean_wait")) else f"{truth:.4g}"
+            lines.append(
+                f"| {r.method} | {r.duration:g} s ({r.warmup:g} s) | {r.replications} | {r.seeds} | `{path}` | {shown} "
+                f"| {r.coverage(path):.1%} ± {r.error(path):.1%} | ±{r.half_width[path]:.0%} "
+                f"| {r.bounded[path]}/{r.seeds} |")
     return "\n".join(lines)
 
 
@@ -150,7 +176,7 @@ def main() -> None:
         start = time.perf_counter()
         rows.append(measure(parse_duration(length), warmup, int(reps or 1), args.seeds, args.workers))
         print(f"  {case}: {time.perf_counter() - start:.0f} s", flush=True)
-    print(table(rows))
+    print(table(rows, list(FIGURES)))
 
 
 if __name__ == "__main__":

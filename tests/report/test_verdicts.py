@@ -13,13 +13,14 @@ from queuesim.cli import app, summary_tables
 from queuesim.experiment.executors import SerialExecutor
 from queuesim.report import build_report
 from queuesim.report import figures_sweep as fs
+from queuesim.report.formatting import fmt_duration
 from queuesim.report.sweep_report import point_verdicts
 from typer.testing import CliRunner
 
 TINY = """\
 name: {name}
 seed: 1
-duration: 8s
+duration: 30s
 warmup: 1s
 replications: 2
 producers:
@@ -147,6 +148,13 @@ def test_tables_verdicts_and_report_work_from_the_summary_alone(summary_only_run
         row = next(line for line in md.splitlines() if line.startswith(f"| `{check.path}`"))
         assert _last_cell(row) == SHOWN[check.verdict]
     assert "`latency.queue_wait.p99` was given with `--slo` when the run was made" in md
+    # the headline figures show the percentiles' intervals, and the captions say how they were made
+    for kind, label in (("end_to_end", "end-to-end latency"), ("queue_wait", "queue wait")):
+        p99 = summary["ci95"][f"latency.{kind}.p99"]  # 2 × 29 s at 150/s: 87 samples beyond it, two sections
+        assert p99 is not None
+        row = next(line for line in md.splitlines() if line.startswith(f"| {label}, p99 |"))
+        assert row.split("|")[3].strip() == f"{fmt_duration(p99[0])} – {fmt_duration(p99[1])}"
+    assert "percentiles by sectioning" in md and "no interval here" not in md and "shown without intervals" not in md
     got = CliRunner().invoke(app, ["report", str(out), "--out", str(tmp_path / "r"), "-q"])
     assert got.exit_code == 0, got.output
     assert (tmp_path / "r" / "report.html").is_file()

@@ -83,7 +83,7 @@ def _concrete(pattern: str, node: Any, prefix: str = "") -> list[str]:
 
 def test_every_entry_appears_in_a_real_summary(summary: Mapping[str, Any]) -> None:
     for entry in CATALOGUE:
-        if entry.path == "precision":  # only a precision-driven run has it (test_a_precision_run_has_its_block)
+        if entry.path in ("precision", "slo"):  # only a precision-driven run, a run with limits (below) has them
             continue
         for path in _concrete(entry.path, summary):
             summary_value(summary, path)  # KeyError if the catalogue names a figure the run lacks
@@ -109,6 +109,16 @@ def _check_order(structure: Any, node: Mapping[str, Any], where: str) -> None:
 
 def test_the_typed_structure_is_summary_json_in_file_order(summary: Mapping[str, Any]) -> None:
     _check_order(figures.Summary, summary, "summary")
+
+
+def test_a_run_with_limits_and_a_precision_rule_keeps_both_blocks_in_file_order() -> None:
+    result = run(parse_scenario(PIPELINE), slo=["latency.response.p99=1s", "rates.loss=0"], precision="50%",
+                 max_replications=3, executor=SerialExecutor())
+    s = result.summary
+    _check_order(figures.Summary, s, "summary")
+    assert list(s)[-2:] == ["precision", "slo"]
+    assert s["slo"] == result.verdicts().to_dict()  # type: ignore[union-attr]
+    assert [c["path"] for c in s["slo"]["checks"]] == ["latency.response.p99", "rates.loss"]
 
 
 def test_the_intervals_are_those_of_the_entries_marked_ci(summary: Mapping[str, Any]) -> None:
@@ -151,7 +161,7 @@ def test_lookup_by_path_and_pattern() -> None:
     assert spec("rates.throughput").better == "higher" and not spec("rates.throughput").limit
     assert find("queues.orders") is None and find("queues..mean_wait") is None
     assert {"queuesim_version", "scenario", "source", "ci95", "ci_method", "faults", "warnings",
-            "diagnosis", "precision"} == figures.METADATA_KEYS
+            "diagnosis", "precision", "slo"} == figures.METADATA_KEYS
 
 
 def test_unknown_paths_give_a_did_you_mean() -> None:

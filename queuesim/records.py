@@ -9,13 +9,18 @@ requests (one row per producer message)
     ``outcome`` (:class:`Outcome`), and the client's view: ``responded`` (the response reached a
     client that waits for one, ``await_result`` or ``sync``; NaN otherwise), ``abandoned`` (when
     the client stopped waiting at its ``timeout``; NaN if it did not), ``throttled`` (when its
-    producer's rate limit refused it; NaN if not).
+    producer's rate limit refused it; NaN if not). Resilience (:mod:`queuesim.sim.resilience`):
+    ``budget_refused`` (when its producer's retry budget refused a retry; NaN if never),
+    ``deadline`` (when its client stops waiting for it, for clients that wait with a ``timeout``;
+    NaN otherwise), ``hedges`` (copies sent beyond the first by hedging), ``hedge_won`` (1: a
+    hedge copy's response reached the client first).
 messages (one row per message at each queue; a request's root message plus every fan-out child,
     and one more stage-0 message per retry after a client timeout)
     ``request``, ``queue`` index, ``stage`` (0 for a producer's message), ``created`` (first publish
     attempt), ``accepted`` (publish accepted, NaN if never), ``attempts`` (publish attempts),
     ``receives``, ``processings`` (finished processings, duplicates included), ``done`` (when it
-    settled), ``worker`` (the worker whose processing settled it, -1 if none), ``outcome``,
+    settled), ``worker`` (the worker whose processing settled it, -1 if none), ``outcome``
+    (a message may end CANCELLED: a copy its client no longer wanted, dropped unprocessed),
     ``reason`` (:class:`Loss`, why it was lost), ``poison`` (1: it fails on every attempt).
 deliveries (one row per waiting spell of a message in a queue: a spell ends when a worker receives
     the message, or it is dead-lettered, or deleted while visible; open spells are closed at the end)
@@ -28,8 +33,10 @@ rejections (one row per refused publish attempt, an HTTP 503): ``message``, ``ti
 ``RunRecord.extra`` carries what the engine counted outside the tables: ``base_load`` (the
 producers' expected arrivals per second over the window), ``dead_lettered`` (per queue, from
 ``Broker.stats``), ``restarts`` (per queue with persistence, a list of :class:`RestartPoint`),
-``pools`` (per pool ``crashes``, ``failures``, ``deduplicated``, from ``Pool.stats``) and
-``faults`` (the scenario's broker faults, as dicts).
+``pools`` (per pool ``crashes``, ``failures``, ``deduplicated``, from ``Pool.stats``),
+``faults`` (the scenario's broker faults, as dicts) and, for producers with a circuit breaker,
+``breakers`` (per producer, its state changes as ``[time, state]`` pairs, state one of
+:data:`BREAKER_STATES`, starting ``[0.0, "closed"]``).
 """
 
 from __future__ import annotations
@@ -51,6 +58,8 @@ class Outcome(IntEnum):
     GAVE_UP = 2
     LOST = 3
     DEAD_LETTERED = 4
+    SHORT_CIRCUITED = 5  # its producer's circuit breaker was open: it failed fast at the client
+    CANCELLED = 6  # a message only: a copy its client no longer wanted, dropped unprocessed (never a request's outcome)
 
 
 class Delivery(IntEnum):
@@ -67,6 +76,8 @@ class Delivery(IntEnum):
     CRASHED = 8  # the worker crashed holding it
     DROPPED = 9  # the broker dropped it while waiting (overflow, eviction, restart)
     DEDUPED = 10  # an idempotent worker recognised a duplicate and skipped the work
+    DEADLINE_EXCEEDED = 11  # received by a pool with drop_expired after its client's deadline: dropped unprocessed
+    CANCELLED = 12  # received after its client had another copy's answer (a hedge loser): dropped unprocessed
 
 
 class Loss(IntEnum):
@@ -86,6 +97,10 @@ class RestartPoint(TypedDict):
 
     at: float
     durable_point: float
+
+
+#: States of a circuit breaker, as ``extra["breakers"]`` records them.
+BREAKER_STATES = ("closed", "open", "half_open")
 
 
 @dataclass

@@ -15,6 +15,7 @@ from simpy.events import Timeout
 from queuesim.records import Delivery, RunRecord
 from queuesim.scenario.load_shapes import sync_violations
 from queuesim.sim.broker import Broker, BrokerContext
+from queuesim.sim.deadlines import screen_for
 from queuesim.sim.producer import Producer, wire_producers
 from queuesim.sim.recorder import Recorder
 from queuesim.sim.registry import build_broker
@@ -68,17 +69,21 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
 
     pools: list[Pool] = []
     worker_pool: list[int] = []
+    screen = screen_for(scenario, rec)  # None unless a pool drops expired work or a client cancels hedges
     for pi, (pname, w) in enumerate(scenario.workers.items()):
         streams = Streams(seed, replication, f"workers:{pname}")
         pool = Pool(
             env, pi, pname, len(worker_pool), w.count, brokers[w.from_], streams.draws(w.service, "service"),
             brokers[w.to] if w.to else None, w.fanout, rec,
             faults=Faults.from_spec(w, PoolContext(env, rec, streams)),
+            screen=screen, drop_expired=w.drop_expired,
         )
         worker_pool.extend([pi] * w.count)
         pools.append(pool)
 
     producers: list[Producer] = wire_producers(env, scenario, brokers, rec, seed, replication)
+    if screen is not None:
+        screen.bind(producers)
 
     for fault in scenario.faults:
         _schedule_fault(env, brokers[fault.queue], fault.at, fault.kind, fault.length)
@@ -107,12 +112,19 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
             "pools": {p.name: _pool_counts(p.stats()) for p in pools},
             "faults": [f.model_dump() for f in scenario.faults],
             "restarts": {n: list(st.restarts) for n, st in broker_stats.items() if st.restarts},
+            **_client_extra(producers),
         },
     )
 
 
 def _schedule_fault(env: simpy.Environment, broker: Broker, at: float, kind: str, length: float) -> None:
     Timeout(env, at).callbacks.append(lambda _e: broker.fail(kind, length))
+
+
+def _client_extra(producers: list[Producer]) -> dict[str, object]:
+    """What the producers' resilience counted: each circuit breaker's state timeline (only when one exists)."""
+    breakers = {p.name: [list(step) for step in p.breaker.timeline] for p in producers if p.breaker is not None}
+    return {"breakers": breakers} if breakers else {}
 
 
 def _pool_counts(stats: PoolStats) -> dict[str, int]:

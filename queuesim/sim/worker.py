@@ -30,6 +30,7 @@ from queuesim.sim.worker_faults import CRASH, DEDUPE, DONE, Faults
 
 if TYPE_CHECKING:
     from queuesim.sim.broker import Broker, Held
+    from queuesim.sim.deadlines import Screen
 
 _HELD, _COMPLETED = int(Delivery.HELD), int(Outcome.COMPLETED)  # hot path: plain ints
 
@@ -73,6 +74,11 @@ class Consumer:
         pool = self.pool
         env = pool.env
         pool.d_started[row] = env._now
+        if pool.screen is not None:
+            verdict = pool.screen.verdict(message, env._now, pool.drop_expired)
+            if verdict is not None:
+                self._drop(*verdict)
+                return
         service = pool.service()
         faults = pool.faults
         if faults is None:
@@ -154,6 +160,19 @@ class Consumer:
             self.start(*self.buffer.popleft())
         self.pool.upstream.take(self)
 
+    def _drop(self, status: int, outcome: int) -> None:
+        """Drop the message unprocessed (its client's deadline passed, or it was cancelled; queuesim.sim.deadlines)."""
+        pool = self.pool
+        now = pool.env.now
+        pool.d_finished[self.row] = now
+        pool.upstream.ack(self.message, self.receipt)  # delete it: it must not come back
+        pool.d_status[self.row] = status
+        pool.rec.settle(self.message, outcome, now, self.wid)
+        # next message from a zero-delay event: a queue full of stale messages must not recurse.
+        # Until then the worker still counts as busy, so a prefetched delivery waits in its buffer.
+        gen = self.gen
+        Timeout(pool.env, 0).callbacks.append(lambda _e: self._next() if gen == self.gen else None)
+
     # -- faults ---------------------------------------------------------------------------------
     def _deduplicated(self) -> None:
         pool = self.pool
@@ -227,6 +246,8 @@ class Pool:
         fanout: int,
         rec: Recorder,
         faults: Faults | None = None,
+        screen: Screen | None = None,
+        drop_expired: bool = False,
     ) -> None:
         self.env = env
         self.index = index
@@ -238,6 +259,9 @@ class Pool:
         self.rec = rec
         self.credits = upstream.prefetch  # deliveries a worker may hold unacknowledged
         self.faults = faults
+        # what a worker checks before starting on a message (cancelled copies, expired deadlines)
+        self.screen = screen
+        self.drop_expired = drop_expired
         self.completed = 0  # processings finished, duplicates included
         self.crashes = 0
         self.failures = 0

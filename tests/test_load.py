@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import queuesim
 from queuesim import ScenarioError, parse_scenario
 from queuesim.metrics import summarize, timeseries
@@ -303,5 +302,5 @@ def _data(producers_yaml: str, duration: float) -> dict:
 
 def test_timeseries_has_the_new_columns_last():
     df = timeseries([simulate(sink("duration: 10s\nproducers: {web: {to: q, rate: 10/s}}\n"))])
-    assert list(df.columns[-3:]) == ["offered", "throttled", "abandoned"]
+    assert list(df.columns[-4:]) == ["offered", "throttled", "abandoned", "short_circuited"]
     assert df["offered"].sum() == df["produced"].sum()  # no retries: one attempt per request

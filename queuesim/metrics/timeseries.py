@@ -6,7 +6,7 @@ Columns: ``time`` (bucket start, s), ``depth.<queue>`` (time-average waiting mes
 plus ``throughput`` (completed per second). ``warmup`` marks buckets before the warmup ends.
 Client side: ``offered`` (producers' publish attempts, retries included: above ``produced`` in a
 retry storm), ``throttled`` (refused by a producer's rate limit), ``abandoned`` (clients that
-stopped waiting at their timeout).
+stopped waiting at their timeout), ``short_circuited`` (refused by a producer's open circuit breaker).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from queuesim.metrics.derive import Derived
 from queuesim.records import Outcome, RunRecord
 
 TARGET_BUCKETS = 200
-_CLIENT = ("offered", "throttled", "abandoned")  # appended after the original columns
+_CLIENT = ("offered", "throttled", "abandoned", "short_circuited")  # appended after the original columns
 
 
 def bucket_width(duration: float, target: int = TARGET_BUCKETS) -> float:
@@ -45,7 +45,8 @@ def time_average(start: np.ndarray, end: np.ndarray, edges: np.ndarray) -> np.nd
     ks = np.searchsorted(s, edges, side="right")
     ke = np.searchsorted(e, edges, side="right")
     integral = (ks * edges - cs[ks]) - (ke * edges - ce[ke])
-    return np.diff(integral) / np.diff(edges)
+    averages: np.ndarray = np.diff(integral) / np.diff(edges)
+    return averages
 
 
 def _counts(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -73,6 +74,7 @@ def _one(d: Derived, edges: np.ndarray) -> dict[str, np.ndarray]:
     cols["offered"] = cols["accepted"] + _counts(rec.rejections["time"][rejected_root], edges)
     for name in ("throttled", "abandoned"):
         cols[name] = _counts(req[name], edges) if name in req else np.zeros(len(edges) - 1)
+    cols["short_circuited"] = _counts(req["done"][req["outcome"] == Outcome.SHORT_CIRCUITED], edges)
     return cols
 
 

@@ -138,7 +138,8 @@ def test_example_scenarios_validate_and_run_briefly(path: Path, tmp_path: Path) 
     s = json.loads((tmp_path / "summary.json").read_text())
     m = s["messages"]
     assert m["produced"] > 0
-    assert m["produced"] == m["completed"] + m["gave_up"] + m["lost"] + m["dead_lettered"] + m["in_flight"]
+    assert m["produced"] == (m["completed"] + m["gave_up"] + m["lost"] + m["dead_lettered"] + m["in_flight"]
+                             + m["short_circuited"])
 
 
 def test_compare_runs_every_variant_with_the_same_workload(tmp_path: Path) -> None:

@@ -48,6 +48,12 @@ assert isinstance(grid, queuesim.SweepResult) and len(grid.table) == 24
 assert isinstance(answer, queuesim.PlanResult) and answer.recommended is not None
 assert side_by_side.notna().all()
 """,
+    "06-resilience.ipynb": """
+assert list(side_by_side.index) == list(base.variants) == ["plain", "jitter", "budget", "ratio", "breaker"]
+assert set(maps) == set(base.variants) and all(isinstance(m, queuesim.StabilityResult) for m in maps.values())
+assert all(len(m.table) == 4 for m in maps.values())
+assert list(verdicts.columns) == list(base.variants)
+""",
 }
 
 

@@ -1,7 +1,7 @@
 """Client resilience settings of a producer: retry budgets, a circuit breaker, hedged requests, and closed or capped client populations.
 
 Each block is optional and changes nothing when absent. The numbers a block defaults to are the
-documented defaults of the client library it imitates (sources in ``../shared/DOMAIN.md`` §6.7):
+documented defaults of the client library it imitates (sources in the README, "Client resilience and stability maps"):
 
 - ``retry.budget: {kind: token_bucket}``: the AWS SDK "standard" retry quota (botocore's
   ``RetryQuotaChecker``): a bucket of 500 tokens; a retry costs 5, a retry after a timeout 10;

@@ -37,15 +37,17 @@ def client_counts(d: Derived, rin: np.ndarray) -> dict[str, int]:
     rec = d.rec
     req, dl = rec.requests, rec.deliveries
     outcome = req["outcome"][rin]
-    in_delivery = rin[rec.messages["request"][dl["message"]]]
-    status = dl["status"][in_delivery]
+    # only the (rare) dropped deliveries are mapped to their request: this runs for every summary
+    status = dl["status"]
+    dropped = np.flatnonzero((status == Delivery.DEADLINE_EXCEEDED) | (status == Delivery.CANCELLED))
+    mine = status[dropped[rin[rec.messages["request"][dl["message"][dropped]]]]]
     return {
         "short_circuited": int(np.count_nonzero(outcome == Outcome.SHORT_CIRCUITED)),
         "retry_budget_exhausted": int(np.count_nonzero(~np.isnan(_column(req, "budget_refused", rin)))),
         "hedged": int(np.count_nonzero(_column(req, "hedges", rin, 0) > 0)),
         "hedge_wins": int(np.count_nonzero(_column(req, "hedge_won", rin, 0) > 0)),
-        "deadline_dropped": int(np.count_nonzero(status == Delivery.DEADLINE_EXCEEDED)),
-        "cancelled": int(np.count_nonzero(status == Delivery.CANCELLED)),
+        "deadline_dropped": int(np.count_nonzero(mine == Delivery.DEADLINE_EXCEEDED)),
+        "cancelled": int(np.count_nonzero(mine == Delivery.CANCELLED)),
     }
 
 

@@ -332,6 +332,23 @@ def test_max_in_flight_queues_arrivals_in_the_client(harness: Harness) -> None:
     assert p.gate is not None and p.gate.peak_queue == 2
 
 
+def test_a_waiting_clients_slot_frees_when_it_gives_up_waiting(harness: Harness) -> None:
+    # One slot, a worker taking 1 s, clients that wait at most 0.5 s. R1 (t=0) holds the slot until
+    # it abandons at 0.5 (its work runs on to 1.0); R2, queued since 0.1, is published then (before
+    # its own deadline, 0.6: with one timeout, a queued request's deadline never comes before the
+    # ones ahead of it) and runs 1.0-2.0; R3 at 1.2 finds the slot free (R2 abandoned at 0.6).
+    h = harness
+    broker = h.broker(RedisQueue())
+    pool(h, broker, 1.0)
+    p = producer(h, broker, at(0.0, 0.1, 1.2), max_in_flight=1, await_result=True, timeout=0.5)
+    p.start()
+    h.run(5.0)
+    assert column(h, "messages", "accepted") == pytest.approx([0.0, 0.5, 1.2])
+    assert column(h, "requests", "done") == pytest.approx([1.0, 2.0, 3.0])
+    assert nan_to_none(column(h, "requests", "abandoned")) == [0.5, pytest.approx(0.6), pytest.approx(1.7)]
+    assert [Outcome(o).name for o in column(h, "requests", "outcome")] == ["COMPLETED"] * 3
+
+
 def test_a_long_client_queue_does_not_recurse(harness: Harness) -> None:
     # 5,000 requests wait at a gate of 1 while the breaker is open: when the slot frees, every one
     # of them is short-circuited in the same instant, in a loop rather than 5,000 nested calls.

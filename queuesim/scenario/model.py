@@ -114,7 +114,7 @@ class Producer(Frozen):
     def _one_arrival_process(self) -> Producer:
         given = [k for k, v in (("rate", self.rate_spec), ("interarrival", self.interarrival), ("trace", self.trace)) if v is not None]
         if self.users is not None or self.think is not None:
-            fail("Producer", self._closed_violations(given))
+            fail("Producer", self._closed_violations(given) + self._client_violations())
             return self
         if len(given) > 1 or (not given and self.batch is None):
             if not given or given == ["rate", "interarrival"]:
@@ -129,24 +129,23 @@ class Producer(Frozen):
         found: list[Violation] = []
         if self.arrivals != "poisson" and self.rate_spec is None:
             found.append((("arrivals",), "applies to `rate` only: an interarrival distribution, a trace or a batch sets its own times"))
+        fail("Producer", found + self._client_violations(), None)
+        return self
+
+    def _client_violations(self) -> list[Violation]:
+        """Rules of the client settings, whatever sends the requests (an arrival process or a closed population)."""
+        found: list[Violation] = []
         if self.result_latency is not None and not (self.await_result or self.sync):
             found.append((("result_latency",), "needs `await_result: true`: nobody reads the result of a fire-and-forget request"))
         if self.retry.on_timeout and not self.waits_for_response:
             found.append((("retry", "on_timeout"), "needs `await_result: true` or `sync: true`: a fire-and-forget client has no response to time out on"))
         elif self.retry.on_timeout and self.timeout is None:
             found.append((("retry", "on_timeout"), "needs the producer's `timeout`"))
-        found += self._hedge_violations()
-        fail("Producer", found, None)
-        return self
-
-    def _hedge_violations(self) -> list[Violation]:
-        if self.hedge is None:
-            return []
-        if not self.waits_for_response:
-            return [(("hedge",), "needs `await_result: true` or `sync: true`: only a client that waits for a response can race copies")]
-        if self.retry.on_timeout:
-            return [(("hedge",), "hedging and `retry.on_timeout` both send copies of a slow request: choose one (gRPC allows a retry or a hedging policy, not both)")]
-        return []
+        if self.hedge is not None and not self.waits_for_response:
+            found.append((("hedge",), "needs `await_result: true` or `sync: true`: only a client that waits for a response can race copies"))
+        elif self.hedge is not None and self.retry.on_timeout:
+            found.append((("hedge",), "hedging and `retry.on_timeout` both send copies of a slow request: choose one (gRPC allows a retry or a hedging policy, not both)"))
+        return found
 
     def _closed_violations(self, given: list[str]) -> list[Violation]:
         """Rules of a closed population: ``users`` and ``think`` replace the arrival process."""
@@ -158,18 +157,12 @@ class Producer(Frozen):
         elif self.think.mean <= 0:
             found.append((("think",), "mean think time must be > 0 (with none, a user that is refused at once would retry in the same instant for ever)"))
         for key in [*given, *(["batch"] if self.batch is not None else [])]:
-            found.append(((key if key != "rate" else "rate",), "a closed population (`users`) sends its own requests: drop the arrival process"))
+            found.append(((key,), "a closed population (`users`) sends its own requests: drop the arrival process"))
         if self.arrivals != "poisson":
             found.append((("arrivals",), "applies to `rate` only, not to a closed population"))
         if self.max_in_flight is not None:
             found.append((("max_in_flight",), "a closed population already has at most `users` requests in flight"))
-        if self.result_latency is not None and not self.waits_for_response:
-            found.append((("result_latency",), "needs `await_result: true`: nobody reads the result of a fire-and-forget request"))
-        if self.retry.on_timeout and not self.waits_for_response:
-            found.append((("retry", "on_timeout"), "needs `await_result: true` or `sync: true`: a fire-and-forget client has no response to time out on"))
-        elif self.retry.on_timeout and self.timeout is None:
-            found.append((("retry", "on_timeout"), "needs the producer's `timeout`"))
-        return found + self._hedge_violations()
+        return found
 
     @property
     def closed(self) -> bool:

@@ -30,6 +30,7 @@ same task sweeps run) with its time series, classified where it ran; only the ve
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -42,6 +43,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from queuesim.errors import Problem, ScenarioError
 from queuesim.experiment.execute import Task, resolve_scenario, run_task
@@ -166,7 +168,7 @@ def recovery(series: pd.DataFrame, base_rate: float, start: float, end: float, s
     rolling_depth = pd.Series(depth).rolling(span, min_periods=span).mean().to_numpy()
     ends = times + width
     before = (ends <= start) & ~np.isnan(rolling_depth)
-    calm_depth = float(np.max(rolling_depth[before])) if before.any() else float(np.nanmin(rolling_depth, initial=0.0))
+    calm_depth = float(np.max(rolling_depth[before])) if before.any() else 0.0
     drained = max(2.0 * calm_depth + 1.0, tolerance * base_rate * settle)
     limit = (1.0 + tolerance) * base_rate + 3.0 * math.sqrt(base_rate / settle)
     ok = (rolling_offered <= limit) & (rolling_depth <= drained)
@@ -387,13 +389,13 @@ def stability(
                 peak = base + peak_value if relative else peak_value
                 point = SpikePoint(len(points), base, max(peak, base), length)
                 points.append(point)
-                point_data = json.loads(json.dumps(data))
+                point_data = copy.deepcopy(data)
                 set_path(point_data, f"producers.{name}.rate",
                          {"shape": "spike", "base": base, "peak": point.peak, "at": start, "duration": length})
                 point_data["duration"] = start + length + horizon
                 try:
                     scenarios.append(Scenario.model_validate(point_data))
-                except Exception as error:  # pydantic's ValidationError, reported as the point's problem
+                except ValidationError as error:
                     problems.append(Problem(STABILITY_SOURCE, None, f"base={format_rate(base)}, {point.spike}", str(error).splitlines()[0]))
     if problems:
         raise ScenarioError(problems[:10])

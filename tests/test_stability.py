@@ -93,6 +93,17 @@ def test_points_seeds_and_early_stop_on_a_small_map() -> None:
     assert result.scenario.producers["clients"].rate_spec.base == 400.0  # the base scenario is untouched
 
 
+def test_a_peak_at_or_below_the_base_is_the_no_spike_point_once() -> None:
+    # 500/s is no spike at a 500/s or 600/s base: those collapse into the base's `none` point
+    result = stability(STORM, bases="400/s,500/s,600/s", peaks="none,500/s", durations="5s,10s", at=15.0,
+                       horizon=6.0, seeds=1, min_seeds=1, executor=SerialExecutor(), progress=False,
+                       settle=2.0, overrides=["queues.jobs.capacity=200"])
+    labels = list(zip(result.table["base"], result.table["spike"], strict=True))
+    assert labels == [(400.0, "none"), (400.0, "500/s × 5s"), (400.0, "500/s × 10s"), (500.0, "none"), (600.0, "none")]
+    fig = stability_map(result.table)
+    assert "no point (peak ≤ base: see 'none')" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
 def test_cli_writes_the_table_and_the_heat_map(tmp_path) -> None:
     from queuesim.cli import app
 

@@ -383,11 +383,17 @@ def stability(
     points: list[SpikePoint] = []
     scenarios: list[Scenario] = []
     data = scenario_data(base_scenario)
+    seen: set[tuple[float, float, float]] = set()
     for base in base_values:
         for peak_value in peak_values:
             for length in duration_values:
-                peak = base + peak_value if relative else peak_value
-                point = SpikePoint(len(points), base, max(peak, base), length)
+                peak = max(base + peak_value if relative else peak_value, base)
+                # a peak at or below the base is no spike, whatever its length: one point, not several
+                key = (base, peak, length) if peak > base else (base, base, 0.0)
+                if key in seen:
+                    continue
+                seen.add(key)
+                point = SpikePoint(len(points), base, peak, length)
                 points.append(point)
                 point_data = copy.deepcopy(data)
                 set_path(point_data, f"producers.{name}.rate",

@@ -85,11 +85,18 @@ def _draw(ax: Axes, table: pd.DataFrame, title: str | None) -> None:
         ax.set_title(title, fontsize=10)
 
 
-def _handles() -> list[Patch]:
-    return [Patch(color=STABLE_COLOR, label="recovered (every seed)"),
-            Patch(color=UNSTABLE_COLOR, label="did not recover (every seed)"),
-            Patch(fc="white", ec="0.25", hatch="///", label="bistable: seeds disagree"),
-            Patch(fc="none", ec="black", lw=2.2, label="boundary of the stable region")]
+def _handles(gaps: bool) -> list[Patch]:
+    handles = [Patch(color=STABLE_COLOR, label="recovered (every seed)"),
+               Patch(color=UNSTABLE_COLOR, label="did not recover (every seed)"),
+               Patch(fc="white", ec="0.25", hatch="///", label="bistable: seeds disagree"),
+               Patch(fc="none", ec="black", lw=2.2, label="boundary of the stable region")]
+    if gaps:  # a spike whose peak is at or below a base is that base without a spike: no cell of its own
+        handles.append(Patch(color=MISSING_COLOR, label="no point (peak ≤ base: see 'none')"))
+    return handles
+
+
+def _has_gaps(table: pd.DataFrame) -> bool:
+    return len(table) < table["base"].nunique() * table["spike"].nunique()
 
 
 def stability_map(table: pd.DataFrame, title: str | None = None) -> Figure:
@@ -109,7 +116,7 @@ def stability_map(table: pd.DataFrame, title: str | None = None) -> Figure:
     ax = fig.subplots()
     _draw(ax, table, None)
     fig.suptitle(title or "Probability of not recovering from the spike")
-    ax.legend(handles=_handles(), loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8,
+    ax.legend(handles=_handles(_has_gaps(table)), loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8,
               frameon=False)
     return fig
 
@@ -137,5 +144,6 @@ def stability_maps(tables: Mapping[str, pd.DataFrame], columns: int = 2, title: 
     for ax in axes[n:]:
         ax.set_visible(False)
     fig.suptitle(title or "Probability of not recovering from the spike, per design")
-    fig.legend(handles=_handles(), loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    gaps = any(_has_gaps(t) for t in tables.values())
+    fig.legend(handles=_handles(gaps), loc="outside lower center", ncol=2, fontsize=8, frameon=False)
     return fig

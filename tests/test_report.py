@@ -11,12 +11,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 import queuesim
 from queuesim.cli import app
 from queuesim.experiment.executors import SerialExecutor
 from queuesim.report import ReportError, build_report, write_report
+from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "reports" / "samples"

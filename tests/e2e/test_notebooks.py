@@ -54,7 +54,7 @@ assert isinstance(calibrated, queuesim.RunResult) and isinstance(exponential, qu
 assert list(comparison.index) == ["the log", "queuesim, fitted lognormal", "queuesim, exponential service"]
 """,
     "06-resilience.ipynb": """
-assert list(side_by_side.index) == list(base.variants) == ["plain", "jitter", "budget", "ratio", "breaker"]
+assert list(side_by_side.index) == list(base.variants) == ["plain", "jitter", "budget", "ratio", "breaker", "ttl"]
 assert set(maps) == set(base.variants) and all(isinstance(m, queuesim.StabilityResult) for m in maps.values())
 assert all(len(m.table) == 4 for m in maps.values())
 assert list(verdicts.columns) == list(base.variants)

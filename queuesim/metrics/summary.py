@@ -30,6 +30,7 @@ from queuesim.figures import (
     spec,
 )
 from queuesim.metrics import faults as fault_figures
+from queuesim.metrics import resilience
 from queuesim.metrics.derive import Derived, overlap, step_max
 from queuesim.metrics.load import effective_load
 from queuesim.metrics.stats import (
@@ -102,6 +103,9 @@ def _counts(d: Derived, select: np.ndarray | None = None) -> dict[str, int]:
         # outcome; a throttled one is also counted in gave_up
         "abandoned": int(np.count_nonzero(~np.isnan(_client_column(req, "abandoned", rin)))),
         "throttled": int(np.count_nonzero(~np.isnan(_client_column(req, "throttled", rin)))),
+        # short_circuited is an outcome (in the conservation invariant); the rest are client-side
+        # tallies beside it (queuesim.metrics.resilience)
+        **resilience.client_counts(d, rin),
     }
 
 
@@ -115,13 +119,13 @@ _RATE_PARTS: dict[str, tuple[str, str | None]] = {
     "gave_up": ("gave_up", "produced"),
     "offered": ("attempts", None),  # publish attempts per second, retries included
     "abandoned": ("abandoned", "produced"),
+    "short_circuited": ("short_circuited", "produced"),  # refused by the producer's open circuit breaker
 }
 
 
 def _rates(c: Mapping[str, int], window: float, base_load: float | None = None) -> Rates:
-    out: dict[str, float | None] = {
-        key: c[num] / window if den is None else clean(_ratio(c[num], c[den])) for key, (num, den) in _RATE_PARTS.items()}
-    out["base_load"] = clean(base_load)
+    parts = {key: c[num] / window if den is None else clean(_ratio(c[num], c[den])) for key, (num, den) in _RATE_PARTS.items()}
+    out: dict[str, float | None] = {key: clean(base_load) if key == "base_load" else parts[key] for key in Rates.__annotations__}
     return cast(Rates, out)  # the keys are those of Rates, in its order
 
 
@@ -355,4 +359,5 @@ def summarize(records: Sequence[RunRecord], meta: RunMeta | None = None) -> Summ
         "poison": fault_figures.poison(deriveds),
         "faults": fault_figures.recovery(deriveds, records[0].queues, faults),
         "effective_load": effective_load(deriveds),
+        "breakers": resilience.breakers(deriveds),
     }

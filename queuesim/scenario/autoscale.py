@@ -156,7 +156,9 @@ class TargetTracking(_Policy):
     capacity to ``ceil(backlog / target)`` (proportional, instances still warming up counted as
     capacity so they are not launched twice); when the last ``scale_in_periods`` are all below
     ``scale_in_ratio × target`` and ``cooldown`` has passed since the last scaling activity, it
-    lowers the capacity to ``ceil(backlog / target)``. A launched instance serves after ``warmup``.
+    lowers the capacity towards ``ceil(backlog / target)``, by at most ``scale_in_step`` of it at a
+    time (AWS scales in "more gradually" and gives no number: 10% is an assumption; 1 removes all at
+    once). A launched instance serves after ``warmup``.
     """
 
     policy: Literal["target_tracking"] = "target_tracking"
@@ -167,6 +169,7 @@ class TargetTracking(_Policy):
     scale_out_periods: Int = Field(3, ge=1)
     scale_in_periods: Int = Field(15, ge=1)
     scale_in_ratio: Float = Field(0.9, gt=0, le=1)
+    scale_in_step: Float = Field(0.1, gt=0, le=1)
     warmup: Duration = 300.0  # estimated instance warm-up (assumption: AWS leaves it unset; 300 s is the cooldown default)
     cooldown: Duration = 300.0  # ScaleInCooldown default
 

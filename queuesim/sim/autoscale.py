@@ -294,7 +294,8 @@ class TargetTrackingController(_Controller):
                 self.last_activity = now
         elif (len(inn) == spec.scale_in_periods and all(p < spec.scale_in_ratio * spec.target for p in inn)
               and now - self.last_activity >= spec.cooldown and wanted < cap.desired):
-            cap.scale_to(wanted)
+            step = max(1, math.ceil(spec.scale_in_step * cap.desired))  # gradual: a share of the capacity at a time
+            cap.scale_to(max(wanted, cap.desired - step))
             self.last_activity = now
 
 

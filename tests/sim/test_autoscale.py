@@ -65,13 +65,15 @@ def test_target_tracking_scales_out_after_three_datapoints_and_in_after_fifteen(
     10: the third one (180 s) scales out to ceil(1,640 / 10) = 164, capped at max 8. The 7 new
     instances serve from 240 s (warm-up 60 s); 8 workers drain the ≈1,520 left at 16/s by ≈335 s.
     Every datapoint from 360 s is 0 < 0.9 × 10: the fifteenth, at 360 + 14 × 60 = 1,200 s, with the
-    cooldown (300 s since 180 s) long over, scales in to max(min 1, ceil(0 / 10)) = 1.
+    cooldown (300 s since 180 s) long over, scales in towards max(min 1, ceil(0 / 10)) = 1, by at
+    most ceil(10% × 8) = 1 instance: 7. The alarm stays low, so each cooldown later (1,500 s, 1,800 s)
+    it removes one more.
     """
     log = _log({"service": 0.5, "autoscale": {"policy": "target_tracking", "target": 10, "min": 1, "max": 8,
                                               "warmup": 60, "cooldown": 300}},
-               [{"until": 100, "rate": 20}, {"until": 1300, "rate": 0}], duration=1300)
-    assert log["ups"] == [180.0] and log["downs"] == [1200.0]
-    assert _steps(log) == [(0.0, 1), (180.0, 8), (1200.0, 1)]
+               [{"until": 100, "rate": 20}, {"until": 1900, "rate": 0}], duration=1900)
+    assert log["ups"] == [180.0] and log["downs"] == [1200.0, 1500.0, 1800.0]
+    assert _steps(log) == [(0.0, 1), (180.0, 8), (1200.0, 7), (1500.0, 6), (1800.0, 5)]
 
 
 def test_target_tracking_lag_delays_every_decision() -> None:
@@ -79,7 +81,7 @@ def test_target_tracking_lag_delays_every_decision() -> None:
 
     The 180 s datapoint decides at 300 s; the 7 new instances serve from 360 s, when one worker has
     left 2,000 − 720 = 1,280 waiting, cleared at 16/s by ≈440 s. The datapoints taken from 480 s are
-    0: the fifteenth is taken at 480 + 14 × 60 = 1,320 s and decides at 1,440 s.
+    0: the fifteenth is taken at 480 + 14 × 60 = 1,320 s and decides at 1,440 s (8 → 7).
     """
     log = _log({"service": 0.5, "autoscale": {"policy": "target_tracking", "target": 10, "min": 1, "max": 8,
                                               "warmup": 60, "cooldown": 300, "lag": 120}},

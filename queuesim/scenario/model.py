@@ -446,7 +446,7 @@ def _count_kind(value: Any) -> str:
 def _no_count_mapping(value: Any) -> Any:
     # what a new user tries first (issue 12): say where a range of counts goes
     if isinstance(value, dict):
-        raise PydanticCustomError("count", "{reason}", {"reason": "a number of workers or a schedule "
+        raise PydanticCustomError("count", "{reason}", {"reason": "must be an integer (a number of workers) or a schedule "
                                   "([{until: 1h, count: 4}, {count: 8}]); for a range give `autoscale: {policy: ..., min: .., max: ..}`"})
     return value
 

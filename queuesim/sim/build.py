@@ -21,6 +21,7 @@ from queuesim.sim.producer import Producer, wire_producers
 from queuesim.sim.recorder import Recorder
 from queuesim.sim.registry import build_broker
 from queuesim.sim.rng import Streams
+from queuesim.sim.screen import screen_for
 from queuesim.sim.worker import Pool, PoolStats
 from queuesim.sim.worker_faults import Faults, PoolContext
 
@@ -78,6 +79,7 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
     pools: list[Pool] = []
     worker_pool: list[int] = []
     capacities: dict[str, Capacity] = {}  # elastic pools (queuesim.sim.autoscale)
+    screen = screen_for(scenario, rec)  # None unless a pool drops expired work or a client cancels hedges
     for pi, (pname, w) in enumerate(scenario.workers.items()):
         streams = Streams(seed, replication, f"workers:{pname}")
         faults = Faults.from_spec(w, PoolContext(env, rec, streams))
@@ -88,6 +90,7 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
             brokers[w.to] if w.to else None, w.fanout, rec,
             faults=faults, service_per=w.service_per,
             overhead=streams.draws(w.overhead, "overhead") if w.overhead is not None and w.has_overhead else None,
+            screen=screen, drop_expired=w.drop_expired,
         )
         capacity = wire_capacity(env, pool, w, brokers[w.from_], scenario.queues[w.from_].broker)
         if capacity is not None:
@@ -96,6 +99,8 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
         pools.append(pool)
 
     producers: list[Producer] = wire_producers(env, scenario, brokers, rec, seed, replication)
+    if screen is not None:
+        screen.bind(producers)
 
     for fault in scenario.faults:
         _schedule_fault(env, brokers[fault.queue], fault.at, fault.kind, fault.length)
@@ -132,6 +137,7 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
             "faults": [f.model_dump() for f in scenario.faults],
             "restarts": {n: list(st.restarts) for n, st in broker_stats.items() if st.restarts},
             **({"capacity": {n: c.log.to_dict() for n, c in capacities.items()}} if capacities else {}),
+            **_client_extra(producers),
         },
     )
 
@@ -152,6 +158,12 @@ def _report_progress(env: simpy.Environment, duration: float, report: Callable[[
 
 def _schedule_fault(env: simpy.Environment, broker: Broker, at: float, kind: str, length: float) -> None:
     Timeout(env, at).callbacks.append(lambda _e: broker.fail(kind, length))
+
+
+def _client_extra(producers: list[Producer]) -> dict[str, object]:
+    """What the producers' resilience counted: each circuit breaker's state timeline (only when one exists)."""
+    breakers = {p.name: [list(step) for step in p.breaker.timeline] for p in producers if p.breaker is not None}
+    return {"breakers": breakers} if breakers else {}
 
 
 def _pool_counts(stats: PoolStats) -> dict[str, int]:

@@ -250,7 +250,7 @@ def test_conservation_holds_under_autoscaling(data: dict[str, Any], policies: li
     result = run(sc, executor=SerialExecutor())
     m = result.summary["messages"]
     assert m["produced"] == (m["completed"] + m["gave_up"] + m["lost"] + m["dead_lettered"] + m["expired"]
-                             + m["reneged"] + m["in_flight"])
+                             + m["reneged"] + m["in_flight"] + m["short_circuited"])
     msgs = result.messages
     assert (msgs.loc[msgs["outcome"] == "completed", "processings"] >= 1).all()
     for w in result.summary["workers"].values():

@@ -31,7 +31,7 @@ from queuesim.figures import (
 )
 from queuesim.metrics import faults as fault_figures
 from queuesim.metrics import resilience
-from queuesim.metrics.capacity import count_figures, elastic_pools
+from queuesim.metrics.capacity import capacity_log, count_figures, elastic_pools, worker_seconds
 from queuesim.metrics.derive import Derived, overlap, step_max
 from queuesim.metrics.load import effective_load
 from queuesim.metrics.stats import (
@@ -275,6 +275,7 @@ def _ci(deriveds: Sequence[Derived], latency: Latency,
     batch_samples = [latency_samples(b) for b in batches]  # one pass over the records each
     unit_samples = samples if method == "replications" else batch_samples
     workers = np.bincount(deriveds[0].rec.worker_pool, minlength=len(deriveds[0].rec.pools))
+    elastic = set(elastic_pools(deriveds[0].rec))
 
     def add(path: str, num: float, den: float) -> None:
         nums, dens = parts.setdefault(path, ([], []))
@@ -294,7 +295,11 @@ def _ci(deriveds: Sequence[Derived], latency: Latency,
             add(f"queues.{name}.mean_depth", area, width)
             add(f"queues.{name}.mean_wait", waited, accepted)
         for pi, name in enumerate(unit.rec.pools):
-            add(f"workers.{name}.utilization", _busy(unit, pi), workers[pi] * width)
+            # the figure's own denominator: an elastic pool's provisioned worker-seconds in the
+            # unit's window, a fixed pool's count × width
+            log = capacity_log(unit.rec, name) if name in elastic else None
+            worker_time = workers[pi] * width if log is None else worker_seconds(log, *unit.window)
+            add(f"workers.{name}.utilization", _busy(unit, pi), worker_time)
 
     # Percentiles are sectioned over the batches of every replication, in order: groups of whole
     # replications when there are many, batches of each when a few long ones hold enough samples.

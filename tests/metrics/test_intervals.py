@@ -133,3 +133,34 @@ def test_replicated_means_keep_their_t_interval_and_percentiles_get_one() -> Non
     assert single["ci_method"] == "batch_means"
     low, high = single["ci95"]["latency.queue_wait.mean"]
     assert low < single["latency"]["queue_wait"]["mean"] < high
+
+
+ELASTIC = textwrap.dedent("""\
+    duration: 40s
+    warmup: 2s
+    producers: {web: {to: jobs, rate: 80/s}}
+    queues: {jobs: {broker: redis}}
+    workers:
+      pool:
+        from: jobs
+        service: {dist: exponential, mean: 10ms}
+        count: [{until: 15, count: 2}, {until: 25, count: 5}, {count: 2}]
+    """)
+
+
+def test_an_elastic_pools_utilization_interval_has_the_figures_worker_time() -> None:
+    """Utilization is busy time over the worker-seconds the pool had provisioned (a schedule of 2, 5,
+    then 2 workers here), not over its ceiling all along. One run's interval is the ratio estimator
+    on a log scale over the batches, so its geometric centre is the pooled ratio: the figure itself
+    (exactly, as the batches partition the window); over replications each one's own ratio."""
+    sc = parse_scenario(ELASTIC)
+    one = summarize([simulate(sc, 0, 1)])
+    figure = one["workers"]["pool"]["utilization"]
+    low, high = one["ci95"]["workers.pool.utilization"]
+    assert math.sqrt(low * high) == pytest.approx(figure, rel=1e-9)
+    # at 80/s of 10 ms jobs the pool is 0.8 workers busy: about 0.8 / (worker-seconds / window)
+    assert figure == pytest.approx(0.8 / one["workers"]["pool"]["count_mean"], rel=0.1)
+    several = summarize([simulate(sc, r, 1) for r in range(3)])
+    low, high = several["ci95"]["workers.pool.utilization"]
+    assert low <= several["workers"]["pool"]["utilization"] <= high
+    assert (low + high) / 2 == pytest.approx(several["workers"]["pool"]["utilization"], rel=0.02)

@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from statistics import NormalDist
 
 from queuesim import parse_scenario, theory
 from queuesim.figures import summary_value
@@ -165,6 +166,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--case", action="append", metavar="DURATION:REPLICATIONS",
                         help="a run length and a number of replications (repeatable); default 10s:1 30s:1 120s:1 10s:5 30s:5")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if a figure covers less than its floor: 92%% for the wait's mean and p99 (the "
+                             "issue's), and for every figure the binomial floor at which a 95%% interval fails one "
+                             "check of the family with at most 1%% chance (make soak)")
     args = parser.parse_args()
     cases = args.case or ["10s:1", "30s:1", "120s:1", "10s:5", "30s:5"]
     warmup = parse_duration(args.warmup)
@@ -177,6 +182,15 @@ def main() -> None:
         rows.append(measure(parse_duration(length), warmup, int(reps or 1), args.seeds, args.workers))
         print(f"  {case}: {time.perf_counter() - start:.0f} s", flush=True)
     print(table(rows, list(FIGURES)))
+    if args.check:
+        z = NormalDist().inv_cdf(1 - 0.01 / (len(FIGURES) * len(rows)))
+        floor = 0.95 - z * math.sqrt(0.95 * 0.05 / args.seeds)
+        short = [f"{r.replications} × {r.duration:g} s {path}: {r.coverage(path):.1%} < {need:.1%}"
+                 for r in rows for path in FIGURES
+                 for need in [max(0.92, floor) if path in ASSERTED else floor] if r.coverage(path) < need]
+        print("\n".join(short) if short else f"every figure covers at or above its floor ({floor:.1%}; 92% for "
+                                                 f"{', '.join(ASSERTED)})")
+        raise SystemExit(1 if short else 0)
 
 
 if __name__ == "__main__":

@@ -291,5 +291,5 @@ def test_fifty_thousand_unknown_keys_are_reported_in_linear_time() -> None:
     errors = _errors(output)
     assert code == 2 and len(errors) == 1_001 and errors[-1] == "error x.yaml: 49,000 more problems not shown"
     assert errors[0] == "error x.yaml:9: k0: unknown key 'k0'; allowed keys: name, seed, duration, warmup, replications, " \
-                        "producers, queues, workers, sweep, slo, cost, faults, variants"
+                        "producers, queues, workers, sweep, slo, precision, cost, faults, variants"
     assert time.process_time() - started < 60

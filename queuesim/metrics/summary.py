@@ -18,6 +18,7 @@ from queuesim.figures import (
     Latency,
     Messages,
     PoolStats,
+    ProducerStats,
     QueueStats,
     Rates,
     RunMeta,
@@ -192,6 +193,31 @@ def _pools(deriveds: Sequence[Derived]) -> dict[str, PoolStats]:
     return out
 
 
+def _producers(deriveds: Sequence[Derived]) -> dict[str, ProducerStats]:
+    """Per producer: the messages block and the latency kinds of its requests only (counts sum to the totals)."""
+    rec0 = deriveds[0].rec
+    out: dict[str, ProducerStats] = {}
+    for pi, name in enumerate(rec0.producers):
+        counts: dict[str, int] = {}
+        pooled: dict[str, list[np.ndarray]] = {k: [] for k in LATENCY_KINDS}
+        redeliveries = 0
+        for d in deriveds:
+            mine = d.rec.requests["producer"] == pi
+            for key, count in _counts(d, mine).items():
+                counts[key] = counts.get(key, 0) + count
+            for key, sample in latency_samples(d, mine).items():
+                pooled[key].append(sample)
+            msg = d.rec.messages
+            at = d.message_in & mine[msg["request"]]
+            redeliveries += int(np.clip(msg["receives"][at].astype(np.int64) - 1, 0, None).sum())
+        out[name] = {
+            "messages": _messages(counts, redeliveries),
+            # the keys are LATENCY_KINDS, the fields of Latency
+            "latency": cast(Latency, {k: describe(np.concatenate(v)) for k, v in pooled.items()}),
+        }
+    return out
+
+
 def _batch_selects(d: Derived, batches: int) -> list[np.ndarray]:
     lo, hi = d.window
     edges = np.linspace(lo, hi, batches + 1)
@@ -265,6 +291,7 @@ def summarize(records: Sequence[RunRecord], meta: RunMeta | None = None) -> Summ
         "latency": cast(Latency, {k: describe(v) for k, v in pooled.items()}),
         "queues": queues,
         "workers": _pools(deriveds),
+        "producers": _producers(deriveds),
         "ci95": ci,
         "ci_method": method,
         "losses": fault_figures.losses(deriveds),

@@ -14,6 +14,7 @@ from .distributions import Constant, Distribution
 from .faults import BrokerFault, Chance, Crash, Variants
 from .limits import MAX_ATTEMPTS, MAX_FANOUT, MAX_NAMES, MAX_REPLICATIONS, MAX_SEED, MAX_WORKERS
 from .load_shapes import ArrivalKind, Batch, RateLimit, RateProfile, RateSpec, Trace, sync_violations, trace_shorthand
+from .priority import MAX_PRIORITY, REDIS_MAX_PRIORITY, SQS_NO_PRIORITY, priority_violations
 from .routing import routing_violations, topological_order
 from .study import Cost, Slo, SweepSpec, study_violations
 from .units import Duration, PositiveDuration, PositiveRate, format_duration
@@ -106,6 +107,8 @@ class Producer(Frozen):
     await_result: bool = False
     result_latency: Distribution | None = None
     sync: bool = False
+    # larger is served first where the target queue has `max_priority` (queuesim.scenario.priority)
+    priority: Int = Field(default=0, ge=0, le=MAX_PRIORITY)
 
     @model_validator(mode="after")
     def _one_arrival_process(self) -> Producer:
@@ -291,6 +294,8 @@ class RedisQueue(QueueBase):
     snapshot_every: PositiveDuration = 300.0
     maxmemory: Int | None = Field(None, ge=1)
     policy: Literal["noeviction", "allkeys-lru"] = "noeviction"
+    # Celery's priority steps: one list per step of 0..9 (queuesim.sim.priority.redis_levels)
+    max_priority: Int | None = Field(None, ge=1, le=REDIS_MAX_PRIORITY)
 
     @model_validator(mode="before")
     @classmethod
@@ -312,6 +317,9 @@ class RedisQueue(QueueBase):
             fail("RedisQueue", [(("capacity",), "pub/sub keeps no backlog: a message no worker takes at once is dropped")], self.capacity)
         if self.mode == "pubsub" and self.ttl is not None:
             fail("RedisQueue", [(("ttl",), "pub/sub keeps no backlog: nothing waits long enough to expire")], self.ttl)
+        if self.max_priority is not None and self.mode in ("stream", "pubsub"):
+            fail("RedisQueue", [(("max_priority",), f"priority steps are Redis lists: not available in `{self.mode}` mode")],
+                 self.max_priority)
         return self
 
     @property
@@ -355,6 +363,13 @@ class SqsQueue(QueueBase):
     groups: Int | None = Field(None, ge=1)
     tps: PositiveRate | None = None
     stale_receipts: Literal["delete", "ignored"] | None = None  # None: the kind's own rule (receipt_rule)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_priorities(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "max_priority" in data:
+            fail("SqsQueue", [(("max_priority",), SQS_NO_PRIORITY)], data["max_priority"])
+        return data
 
     @field_validator("visibility_timeout")
     @classmethod
@@ -422,6 +437,7 @@ class RabbitQueue(QueueBase):
     delivery_limit: Int | None = Field(None, ge=1)
     ack: Literal["manual", "auto"] = "manual"
     consumer_timeout: PositiveDuration = 1800.0
+    max_priority: Int | None = Field(None, ge=1, le=MAX_PRIORITY)  # x-max-priority: a priority queue
 
     @property
     def redelivers(self) -> bool:
@@ -536,6 +552,7 @@ class Scenario(Frozen):
         )
         found += study_violations(self, check_values=not found)
         found += sync_violations(self.producers, self.workers, list(self.queues))
+        found += priority_violations(self.producers, self.queues)
         for i, fault in enumerate(self.faults):
             if fault.queue not in self.queues:
                 found.append((("faults", i, "queue"), f"unknown queue '{fault.queue}'"))

@@ -54,6 +54,7 @@ from queuesim.sim.rng import Streams
 
 if TYPE_CHECKING:
     from queuesim.scenario.distributions import BaseDistribution
+    from queuesim.sim.priority import PriorityReady
     from queuesim.sim.worker import Consumer
 
 _IN_SERVICE, _DONE = int(Delivery.IN_SERVICE), int(Delivery.DONE)  # hot path: plain ints
@@ -179,7 +180,8 @@ class Broker:
         self.capacity = capacity if capacity is not None else float("inf")
         self.latency = latency
         self.rec = rec
-        self.ready: deque[tuple[int, float]] = deque()  # (message, waiting since), FIFO
+        # (message, waiting since), FIFO; a PriorityReady (queuesim.sim.priority) with max_priority
+        self.ready: deque[tuple[int, float]] | PriorityReady = deque()
         self.in_transit: dict[int, float] = {}  # accepted, not yet receivable (broker latency)
         self.idle: deque[Consumer] = deque()  # free consumer credits, longest idle first
         self.space_waiters: deque[Callable[[], None]] = deque()  # publishers blocked on a full queue
@@ -406,16 +408,16 @@ class Broker:
     def drop_waiting(self, keep: Callable[[int, float], bool], reason: Loss) -> None:
         """Drop every waiting message (queued or in transit) for which ``keep(message, since)`` is False."""
         now = self.env.now
-        kept: deque[tuple[int, float]] = deque()
-        for message, since in self.ready:
+        entries = list(self.ready)
+        self.ready.clear()  # refilled in place: a priority queue keeps its levels
+        for message, since in entries:
             if self._skip_quietly(message):
                 self.gone.discard(message)  # the entry goes with this pass: nothing left to skip
                 continue
             if keep(message, since):
-                kept.append((message, since))
+                self.ready.append((message, since))
             else:
                 self._drop(message, since, now, reason)
-        self.ready = kept
         for message, since in list(self.in_transit.items()):
             if not keep(message, since):
                 del self.in_transit[message]

@@ -16,6 +16,7 @@ from simpy.events import Timeout
 from queuesim.records import Delivery, RunRecord
 from queuesim.scenario.load_shapes import sync_violations
 from queuesim.sim.broker import Broker, BrokerContext
+from queuesim.sim.priority import priority_ready
 from queuesim.sim.producer import Producer, wire_producers
 from queuesim.sim.recorder import Recorder
 from queuesim.sim.registry import build_broker
@@ -73,6 +74,9 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
         ctx = BrokerContext(env, rec, qi, qname, Streams(seed, replication, f"queue:{qname}"),
                             restart_scheduled=qname in restarted)
         brokers[qname] = build_broker(q, ctx, inline=qname in inline)
+        ready = priority_ready(q, rec, [p.priority for p in scenario.producers.values()])
+        if ready is not None:
+            brokers[qname].ready = ready
 
     pools: list[Pool] = []
     worker_pool: list[int] = []

@@ -10,6 +10,7 @@ from pydantic import BeforeValidator, Field, StringConstraints, field_validator,
 from pydantic_core import PydanticCustomError
 
 from ._base import SCENARIO_RULE, Float, Frozen, Int, Violation, fail
+from .celery import CELERY_VISIBILITY_TIMEOUT, CelerySettings, beat_shorthand, celery_violations
 from .distributions import Constant, Distribution
 from .faults import BrokerFault, Chance, Crash, Variants
 from .limits import MAX_ATTEMPTS, MAX_FANOUT, MAX_NAMES, MAX_REPLICATIONS, MAX_SEED, MAX_WORKERS
@@ -109,6 +110,13 @@ class Producer(Frozen):
     sync: bool = False
     # larger is served first where the target queue has `max_priority` (queuesim.scenario.priority)
     priority: Int = Field(default=0, ge=0, le=MAX_PRIORITY)
+    # Celery's apply_async(countdown=…): the task's ETA is its accepted publish + countdown (queuesim.scenario.celery)
+    countdown: PositiveDuration | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _beat(cls, data: Any) -> Any:
+        return beat_shorthand(data)
 
     @model_validator(mode="after")
     def _one_arrival_process(self) -> Producer:
@@ -286,7 +294,9 @@ class RedisQueue(QueueBase):
     """
 
     broker: Literal["redis"] = "redis"
-    mode: Literal["list", "reliable", "stream", "pubsub"] = "list"
+    mode: Literal["list", "reliable", "stream", "pubsub", "celery"] = "list"
+    # mode celery: Kombu's transport option; None is its default, 1 h (CELERY_VISIBILITY_TIMEOUT)
+    visibility_timeout: PositiveDuration | None = None
     reclaim_after: PositiveDuration = 30.0
     min_idle: PositiveDuration = 30.0
     max_deliveries: Int | None = Field(None, ge=1)
@@ -317,6 +327,9 @@ class RedisQueue(QueueBase):
             fail("RedisQueue", [(("capacity",), "pub/sub keeps no backlog: a message no worker takes at once is dropped")], self.capacity)
         if self.mode == "pubsub" and self.ttl is not None:
             fail("RedisQueue", [(("ttl",), "pub/sub keeps no backlog: nothing waits long enough to expire")], self.ttl)
+        if self.visibility_timeout is not None and self.mode != "celery":
+            fail("RedisQueue", [(("visibility_timeout",), "is Celery's Redis transport option (mode: celery); "
+                                 "a reliable list has `reclaim_after`, a stream `min_idle`")], self.visibility_timeout)
         if self.max_priority is not None and self.mode in ("stream", "pubsub"):
             fail("RedisQueue", [(("max_priority",), f"priority steps are Redis lists: not available in `{self.mode}` mode")],
                  self.max_priority)
@@ -324,13 +337,18 @@ class RedisQueue(QueueBase):
 
     @property
     def broker_mode(self) -> str:
-        """The Redis pattern: ``list``, ``reliable``, ``stream`` or ``pubsub``."""
+        """The Redis pattern: ``list``, ``reliable``, ``stream``, ``pubsub`` or ``celery`` (Kombu's transport)."""
         return self.mode
 
     @property
     def redelivers(self) -> bool:
-        """The processing list (``reliable``) and the pending-entries list (``stream``) keep a copy."""
-        return self.mode in ("reliable", "stream")
+        """The processing list (``reliable``), the pending-entries list (``stream``) and Kombu's unacked hash keep a copy."""
+        return self.mode in ("reliable", "stream", "celery")
+
+    @property
+    def celery_visibility_timeout(self) -> float:
+        """``visibility_timeout``, or Kombu's default of 1 h."""
+        return self.visibility_timeout if self.visibility_timeout is not None else CELERY_VISIBILITY_TIMEOUT
 
     @property
     def delivery_cap(self) -> int | None:
@@ -486,6 +504,13 @@ class WorkerPool(Frozen):
     timeout: PositiveDuration | None = None
     idempotent: bool = False
     dedupe: Duration = 0.001
+    # Celery worker instances: count × concurrency processes, prefetch, acks (queuesim.scenario.celery)
+    celery: CelerySettings | None = None
+
+    @property
+    def slots(self) -> int:
+        """Messages the pool processes at once: ``count``, times ``celery.concurrency`` for a Celery pool."""
+        return self.count * (self.celery.concurrency if self.celery is not None else 1)
 
     @property
     def restart(self) -> float:
@@ -513,7 +538,7 @@ class WorkerPool(Frozen):
         """Messages per second the pool completes when saturated and never failing: count / mean holding time
         (inf when it is 0); :meth:`Scenario.workload` adds what its faults cost."""
         mean = self.holding
-        return math.inf if mean == 0 else self.count / mean
+        return math.inf if mean == 0 else self.slots / mean
 
 
 class Scenario(Frozen):
@@ -553,6 +578,7 @@ class Scenario(Frozen):
         found += study_violations(self, check_values=not found)
         found += sync_violations(self.producers, self.workers, list(self.queues))
         found += priority_violations(self.producers, self.queues)
+        found += celery_violations(self.producers, self.queues, self.workers)
         for i, fault in enumerate(self.faults):
             if fault.queue not in self.queues:
                 found.append((("faults", i, "queue"), f"unknown queue '{fault.queue}'"))

@@ -16,6 +16,7 @@ from simpy.events import Timeout
 from queuesim.records import Delivery, RunRecord
 from queuesim.scenario.load_shapes import sync_violations
 from queuesim.sim.broker import Broker, BrokerContext
+from queuesim.sim.celery import CeleryPool
 from queuesim.sim.priority import priority_ready
 from queuesim.sim.producer import Producer, wire_producers
 from queuesim.sim.recorder import Recorder
@@ -78,18 +79,27 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
         if ready is not None:
             brokers[qname].ready = ready
 
-    pools: list[Pool] = []
+    pools: list[Pool | CeleryPool] = []
     worker_pool: list[int] = []
+    countdowns = [p.countdown or 0.0 for p in scenario.producers.values()]
     for pi, (pname, w) in enumerate(scenario.workers.items()):
         streams = Streams(seed, replication, f"workers:{pname}")
-        pool = Pool(
+        if w.celery is not None:
+            pools.append(CeleryPool(
+                env, pi, pname, len(worker_pool), w.count, brokers[w.from_], streams.draws(w.service, "service"), rec,
+                w.celery, countdowns=countdowns, uniform=streams.uniform("retry"),
+                faults=Faults.from_spec(w, PoolContext(env, rec, streams)), service_per=w.service_per,
+            ))
+            worker_pool.extend([pi] * w.slots)
+            continue
+        plain = Pool(
             env, pi, pname, len(worker_pool), w.count, brokers[w.from_], streams.draws(w.service, "service"),
             brokers[w.to] if w.to else None, w.fanout, rec,
             faults=Faults.from_spec(w, PoolContext(env, rec, streams)), service_per=w.service_per,
             overhead=streams.draws(w.overhead, "overhead") if w.overhead is not None and w.has_overhead else None,
         )
         worker_pool.extend([pi] * w.count)
-        pools.append(pool)
+        pools.append(plain)
 
     producers: list[Producer] = wire_producers(env, scenario, brokers, rec, seed, replication)
 

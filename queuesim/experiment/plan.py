@@ -288,7 +288,7 @@ def _smallest(good: Callable[[int], bool], start: int, limit: int) -> int | None
 
 
 def _analytic(target: Scenario, kind: SearchKind, name: str, slo: Slo, limit: int) -> AnalyticEstimate:
-    queue_name = target.workers[name].from_ if kind == "count" else name
+    queue_name = target.workers[name].source if kind == "count" else name
     readers = target.pools_reading(queue_name)
     if len(readers) != 1:
         return AnalyticEstimate(None, "none", not_modelled={p: f"{len(readers)} pools compete for queue {queue_name!r}" for p in slo})

@@ -15,7 +15,7 @@ task, reserved or running, comes back after the transport's ``visibility_timeout
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -64,6 +64,8 @@ class CelerySettings(Frozen):
     time_limit: PositiveDuration | None = None
     soft_time_limit: PositiveDuration | None = None
     retry: CeleryRetry | None = None
+    # several queues (`from: [a, b]`): Kombu's `queue_order_strategy`; round_robin is its default
+    queue_order: Literal["round_robin", "priority"] = "round_robin"
 
     @model_validator(mode="after")
     def _soft_before_hard(self) -> CelerySettings:
@@ -105,20 +107,30 @@ def beat_shorthand(data: Any) -> Any:
 def celery_violations(producers: Mapping[str, Any], queues: Mapping[str, Any], workers: Mapping[str, Any]) -> list[Violation]:
     """Rules between Celery pools, the queues they read and the producers that set countdowns."""
     found: list[Violation] = []
-    celery_reads = {w.from_ for w in workers.values() if w.celery is not None}
+    celery_reads = {q for w in workers.values() if w.celery is not None for q in w.reads}
     for name, w in workers.items():
-        queue = queues.get(w.from_)
-        if queue is None:
-            continue
+        if isinstance(w.from_, list):
+            # the first is the routing rules' (`from`); the rest are checked here
+            found += [(("workers", name, "from", i), f"unknown queue {q!r}")
+                      for i, q in enumerate(w.from_) if i and q not in queues]
+        for qname in w.reads:
+            queue = queues.get(qname)
+            if queue is None:
+                continue
+            if w.celery is None:
+                if queue.broker == "redis" and queue.mode == "celery":
+                    found.append((("workers", name, "celery"), f"queue '{qname}' uses Celery's Redis transport (mode: celery): "
+                                  "its readers are Celery workers (add a `celery:` block)"))
+                continue
+            if queue.broker == "redis" and queue.mode != "celery":
+                found.append((("workers", name, "celery"), f"Celery on Redis uses Kombu's transport: set `mode: celery` on queue '{qname}'"))
+            if queue.broker == "rabbitmq" and queue.ack == "auto":
+                found.append((("workers", name, "celery"), f"Celery acknowledges tasks itself (celery.acks_late): queue '{qname}' needs `ack: manual`"))
+            if queue.broker == "rabbitmq" and w.celery.queue_order == "priority":
+                found.append((("workers", name, "celery", "queue_order"), f"queue '{qname}' is on RabbitMQ, which pushes from every "
+                              "consumed queue as credit allows: `priority` order is a Kombu option of the Redis and SQS transports"))
         if w.celery is None:
-            if queue.broker == "redis" and queue.mode == "celery":
-                found.append((("workers", name, "celery"), f"queue '{w.from_}' uses Celery's Redis transport (mode: celery): "
-                              "its readers are Celery workers (add a `celery:` block)"))
             continue
-        if queue.broker == "redis" and queue.mode != "celery":
-            found.append((("workers", name, "celery"), f"Celery on Redis uses Kombu's transport: set `mode: celery` on queue '{w.from_}'"))
-        if queue.broker == "rabbitmq" and queue.ack == "auto":
-            found.append((("workers", name, "celery"), f"Celery acknowledges tasks itself (celery.acks_late): queue '{w.from_}' needs `ack: manual`"))
         if w.to is not None:
             found.append((("workers", name, "to"), "a Celery task publishing downstream (a chain) is not modelled"))
     for name, p in producers.items():

@@ -488,7 +488,8 @@ class WorkerPool(Frozen):
     attribute is ``from_`` (``from`` is a keyword); YAML and ``to_dict`` use ``from``.
     """
 
-    from_: str = Field(alias="from")
+    # one queue, or several for a Celery pool (`-Q a,b`: celery.queue_order says how they take turns)
+    from_: str | Annotated[list[str], Field(min_length=2, max_length=MAX_NAMES)] = Field(alias="from")
     count: Int = Field(ge=1, le=MAX_WORKERS)
     service: Distribution
     service_per: ServicePer = "message"
@@ -521,7 +522,22 @@ class WorkerPool(Frozen):
     def _fanout_needs_a_target(self) -> WorkerPool:
         if self.fanout > 1 and self.to is None:
             fail("WorkerPool", [(("fanout",), "fanout > 1 needs `to`: there is no downstream queue to publish to")], self.fanout)
+        if isinstance(self.from_, list):
+            if self.celery is None:
+                fail("WorkerPool", [(("from",), "a pool reads one queue; several (`-Q a,b`) need a Celery pool (`celery:`)")], self.from_)
+            if len(set(self.from_)) < len(self.from_):
+                fail("WorkerPool", [(("from",), "names a queue twice")], self.from_)
         return self
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """Every queue the pool reads, in the order given."""
+        return tuple(self.from_) if isinstance(self.from_, list) else (self.from_,)
+
+    @property
+    def source(self) -> str:
+        """The (first) queue the pool reads: the one whose semantics its workload is estimated with."""
+        return self.reads[0]
 
     @property
     def has_overhead(self) -> bool:
@@ -588,7 +604,11 @@ class Scenario(Frozen):
         return self
 
     def _pool_edges(self) -> dict[str, tuple[str | None, str | None]]:
-        return {name: (pool.from_, pool.to) for name, pool in self.workers.items()}
+        edges: dict[str, tuple[str | None, str | None]] = {name: (pool.source, pool.to) for name, pool in self.workers.items()}
+        for name, pool in self.workers.items():
+            # a Celery pool's further queues are read too (it publishes nothing: no edge out of them)
+            edges.update({f"{name}#{i}": (queue, None) for i, queue in enumerate(pool.reads[1:], 1) if queue in self.queues})
+        return edges
 
     def pools_reading(self, queue_name: str) -> list[tuple[str, WorkerPool]]:
         """Worker pools that take messages from a queue.
@@ -602,7 +622,7 @@ class Scenario(Frozen):
         list of (name, WorkerPool)
             In file order; competing consumers when there is more than one.
         """
-        return [(name, pool) for name, pool in self.workers.items() if pool.from_ == queue_name]
+        return [(name, pool) for name, pool in self.workers.items() if queue_name in pool.reads]
 
     def topological_queues(self) -> list[str]:
         """Queue names in pipeline order: each after every queue that feeds it; ties in file order."""
@@ -653,8 +673,8 @@ class Scenario(Frozen):
             Expected deliveries and worker-seconds per message, and the pool's effective capacity.
         """
         pool = self.workers[pool_name]
-        inline = any(p.sync and p.to == pool.from_ for p in self.producers.values())
-        return workload(pool, self.queues[pool.from_], inline=inline)
+        inline = any(p.sync and p.to == pool.source for p in self.producers.values())
+        return workload(pool, self.queues[pool.source], inline=inline)
 
     def offered_load(self, *, faults: bool = True) -> dict[str, float]:
         """Offered load ρ per queue: arrival rate / the effective capacity of the pools reading it.
@@ -676,10 +696,14 @@ class Scenario(Frozen):
             Keyed by queue name, in pipeline order; 0 when service takes no time.
         """
         load: dict[str, float] = {}
-        for queue, rate in self.arrival_rates().items():
-            capacity = sum(self.workload(name).capacity if faults else pool.capacity
-                           for name, pool in self.pools_reading(queue))
-            load[queue] = 0.0 if math.isinf(capacity) else rate / capacity
+        rates = self.arrival_rates()
+        for queue, rate in rates.items():
+            pools = self.pools_reading(queue)
+            capacity = sum(self.workload(name).capacity if faults else pool.capacity for name, pool in pools)
+            # a pool reading several queues (Celery -Q a,b) serves them all: their load is shared
+            shared = {q for _, pool in pools for q in pool.reads}
+            total = math.fsum(rates[q] for q in shared) if len(shared) > 1 else rate
+            load[queue] = 0.0 if math.isinf(capacity) else total / capacity
         return load
 
     def unstable_queues(self) -> list[str]:

@@ -277,6 +277,17 @@ class Broker:
         if self.space_waiters and self.capacity == 0 and not self.down:
             self._wake_publisher()
 
+    def try_take(self, consumer: Credit) -> bool:
+        """Deliver the oldest waiting message against this credit now, if any; never parks it (a worker polling several queues)."""
+        if self.down:
+            return False
+        ready = self.ready
+        while ready:
+            message, since = ready.popleft()
+            if self._deliver(consumer, message, since):
+                return True
+        return False
+
     def _park(self, consumer: Credit) -> None:
         """Park a free credit; with no waiting room (capacity 0) it is the room a blocked publisher waits for."""
         self.idle.append(consumer)

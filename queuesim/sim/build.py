@@ -86,14 +86,14 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
         streams = Streams(seed, replication, f"workers:{pname}")
         if w.celery is not None:
             pools.append(CeleryPool(
-                env, pi, pname, len(worker_pool), w.count, brokers[w.from_], streams.draws(w.service, "service"), rec,
+                env, pi, pname, len(worker_pool), w.count, [brokers[q] for q in w.reads], streams.draws(w.service, "service"), rec,
                 w.celery, countdowns=countdowns, uniform=streams.uniform("retry"),
                 faults=Faults.from_spec(w, PoolContext(env, rec, streams)), service_per=w.service_per,
             ))
             worker_pool.extend([pi] * w.slots)
             continue
         plain = Pool(
-            env, pi, pname, len(worker_pool), w.count, brokers[w.from_], streams.draws(w.service, "service"),
+            env, pi, pname, len(worker_pool), w.count, brokers[w.source], streams.draws(w.service, "service"),
             brokers[w.to] if w.to else None, w.fanout, rec,
             faults=Faults.from_spec(w, PoolContext(env, rec, streams)), service_per=w.service_per,
             overhead=streams.draws(w.overhead, "overhead") if w.overhead is not None and w.has_overhead else None,
@@ -133,7 +133,7 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
             "dead_lettered": {n: st.dead_lettered for n, st in broker_stats.items()},
             "expired": {n: st.expired for n, st in broker_stats.items()},
             "pools": {p.name: _pool_counts(p.stats()) for p in pools},
-            "reads": {name: w.from_ for name, w in scenario.workers.items()},
+            "reads": {name: w.source for name, w in scenario.workers.items()},
             "downtime": {p.name: p.downtime() for p in pools if p.crashed_at},
             "faults": [f.model_dump() for f in scenario.faults],
             "restarts": {n: list(st.restarts) for n, st in broker_stats.items() if st.restarts},

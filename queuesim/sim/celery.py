@@ -59,14 +59,14 @@ SOFT_LIMIT, HARD_LIMIT = 10, 11
 
 
 class Ticket:
-    """One prefetch credit of a node, parked at a broker as a consumer's credit is."""
+    """One prefetch credit of a node, parked at a broker (at each of them, for a node reading several) as a consumer's credit is."""
 
-    __slots__ = ("broker", "node", "wid")
+    __slots__ = ("node", "parked", "wid")
 
-    def __init__(self, node: CeleryNode, broker: Broker) -> None:
+    def __init__(self, node: CeleryNode) -> None:
         self.node = node
-        self.broker = broker
         self.wid = node.wid
+        self.parked = False  # waiting in the idle deque of every queue the node reads
 
     def start(self, message: int, row: int, receipt: int) -> None:
         """Called by the broker: a task is delivered against this credit."""
@@ -99,19 +99,33 @@ class CeleryNode:
         self.scheduled: set[Task] = set()  # waiting for their ETA
         self.gen = 0  # bumped by a crash: callbacks of the old life are ignored
         self.down = False
+        self.order = list(pool.upstreams)  # the queues in the order the next free credit polls them
 
     # -- credits --------------------------------------------------------------------------------
     def open_credits(self) -> None:
         """Offer every credit of the window to the broker (at start and after a restart)."""
         for _ in range(self.pool.settings.window):
-            ticket = Ticket(self, self.pool.upstream)
-            ticket.broker.take(ticket)
+            self.offer(Ticket(self))
+
+    def offer(self, ticket: Ticket) -> None:
+        """A free credit asks for a task: from the one queue, or polling several in turn, else parked at each."""
+        order = self.order
+        if len(order) == 1:
+            order[0].take(ticket)
+            return
+        for broker in order:
+            if broker.try_take(ticket):
+                return
+        ticket.parked = True
+        for broker in order:
+            broker.take(ticket)  # nothing waits anywhere (just polled): each parks it
 
     # -- delivery -------------------------------------------------------------------------------
     def received(self, ticket: Ticket, message: int, row: int, receipt: int) -> None:
         pool = self.pool
         now = pool.env._now
-        task = Task(message, row, receipt, ticket.broker, ticket)
+        broker = pool.upstream if len(self.order) == 1 else self._came_from(ticket, message)
+        task = Task(message, row, receipt, broker, ticket)
         eta = pool.eta(message)
         if eta > now:
             # an ETA task: Celery raises the prefetch limit for it, so the credit is free at once
@@ -119,10 +133,23 @@ class CeleryNode:
             self.scheduled.add(task)
             gen = self.gen
             Timeout(pool.env, eta - now).callbacks.append(lambda _e: self._due(gen, task))
-            ticket.broker.take(ticket)
+            self.offer(ticket)
             return
         self.reserved.append(task)
         self._dispatch()
+
+    def _came_from(self, ticket: Ticket, message: int) -> Broker:
+        """The queue that delivered ``message`` to a node reading several; its credit leaves the others' idle lists."""
+        broker = self.pool.by_index[self.pool.m_queue[message]]
+        if ticket.parked:
+            ticket.parked = False
+            for other in self.order:
+                if other is not broker:
+                    other.forget_consumer(ticket)
+        if self.pool.settings.queue_order == "round_robin":
+            self.order.remove(broker)  # Kombu rotates the queue that yielded a message to the end
+            self.order.append(broker)
+        return broker
 
     def _due(self, gen: int, task: Task) -> None:
         if gen != self.gen:
@@ -162,7 +189,7 @@ class CeleryNode:
         ticket = task.ticket
         if ticket is not None:
             task.ticket = None
-            ticket.broker.take(ticket)
+            self.offer(ticket)
 
     # -- endings --------------------------------------------------------------------------------
     def _ended(self, gen: int, slot: int, task: Task, outcome: int) -> None:
@@ -221,9 +248,13 @@ class CeleryNode:
             held.append((task.message, task.row, task.receipt))
         self.reserved.clear()
         self.scheduled.clear()
-        broker = pool.upstream
-        broker.idle = deque(c for c in broker.idle if not (isinstance(c, Ticket) and c.node is self))
-        broker.consumer_lost(held)
+        for broker in pool.upstreams:
+            broker.idle = deque(c for c in broker.idle if not (isinstance(c, Ticket) and c.node is self))
+        if len(pool.upstreams) == 1:
+            pool.upstream.consumer_lost(held)
+        else:
+            for broker in pool.upstreams:
+                broker.consumer_lost([h for h in held if pool.m_queue[h[0]] == broker.index])
         assert pool.faults is not None, "only a fault crashes a worker"
         Timeout(pool.env, pool.faults.restart).callbacks.append(lambda _e: self._restart())
 
@@ -249,7 +280,7 @@ class CeleryPool:
         name: str,
         first_wid: int,
         count: int,
-        upstream: Broker,
+        upstreams: Sequence[Broker],
         service: Callable[[], float],
         rec: Recorder,
         settings: CelerySettings,
@@ -262,7 +293,9 @@ class CeleryPool:
         self.env = env
         self.index = index
         self.name = name
-        self.upstream = upstream
+        self.upstreams = list(upstreams)  # Celery's -Q a,b: in the order given
+        self.upstream = self.upstreams[0]
+        self.by_index = {b.index: b for b in self.upstreams}
         self.service = service
         self.rec = rec
         self.settings = settings
@@ -278,7 +311,7 @@ class CeleryPool:
         d, m = rec.deliveries, rec.messages
         self.d_finished, self.d_status, self.d_started, self.d_worker = d["finished"], d["status"], d["started"], d["worker"]
         self.m_processings, self.m_accepted, self.m_stage, self.m_request = m["processings"], m["accepted"], m["stage"], m["request"]
-        self.m_attempts = m["attempts"]
+        self.m_attempts, self.m_queue = m["attempts"], m["queue"]
         self.r_producer = rec.requests["producer"]
         self.nodes = [CeleryNode(self, first_wid + i * settings.concurrency) for i in range(count)]
 
@@ -353,7 +386,8 @@ class CeleryPool:
         restart = self.faults.restart if self.faults is not None else 0.0
         out: dict[str, list[list[float]]] = {"per_message": [], "clock": []}
         for at, clock in zip(self.crashed_at, self.crashed_by_clock, strict=True):
-            out["clock" if clock else "per_message"].append([at, at + restart])
+            # an instance takes its processes down with it: one span per process
+            out["clock" if clock else "per_message"].extend([[at, at + restart]] * self.settings.concurrency)
         return out
 
     def start(self) -> None:

@@ -209,6 +209,9 @@ class SqsFifoBroker(SqsBroker):
         if self.down or not self._take_one(consumer):
             self._park(consumer)
 
+    def try_take(self, consumer: Credit) -> bool:
+        return not self.down and self._take_one(consumer)
+
     def _take_one(self, consumer: Credit) -> bool:
         while self.available:
             if self.receive_quota is not None and not self.receive_quota.take(self.env._now):

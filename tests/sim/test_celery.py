@@ -28,7 +28,7 @@ from .conftest import Harness
 def celery_pool(h: Harness, broker: Broker, *, count: int = 1, service: float | Sequence[float] = 1.0,
                 restart: float = 5.0, **settings: object) -> CeleryPool:
     draw = (lambda: float(service)) if isinstance(service, float | int) else iter(service).__next__
-    pool = CeleryPool(h.env, 0, "celery", h.workers, count, broker, draw, h.rec,
+    pool = CeleryPool(h.env, 0, "celery", h.workers, count, [broker], draw, h.rec,
                       CelerySettings.model_validate(settings), faults=Faults([], restart))
     h.workers += count * pool.settings.concurrency
     pool.start()
@@ -233,3 +233,49 @@ def test_time_limits_end_a_long_task(harness: Harness, limits: dict, outcome: st
     assert Outcome(harness.rec.messages["outcome"][0]).name == outcome
     assert d["finished"][: d.n].tolist() == ends[: d.n] and d.n == len(ends)
     assert (np.asarray(d["status"][: d.n]) == Delivery.FAILED).all()
+
+
+# -- several queues per pool (celery worker -Q a,b) ------------------------------------------------
+
+TWO_QUEUES = """
+    duration: 10s
+    producers:
+      pa: {{to: a, batch: {{every: 1h, size: 3}}}}
+      pb: {{to: b, batch: {{every: 1h, size: 3}}}}
+    queues:
+      a: {queue}
+      b: {queue}
+    workers:
+      w: {{from: [a, b], count: 1, service: 1s, celery: {{prefetch_multiplier: 1, acks_late: true{order}}}}}
+"""
+
+
+@pytest.mark.parametrize(("queue", "order", "served"), [
+    ("{broker: rabbitmq}", "", "ababab"),  # one credit: each free credit polls the queue that waited longest first
+    ("{broker: redis, mode: celery}", "", "ababab"),  # Kombu's default round_robin cycle
+    ("{broker: redis, mode: celery}", ", queue_order: priority", "aaabbb"),  # Kombu's priority cycle: a first, always
+    ("{broker: sqs}", ", queue_order: priority", "aaabbb"),
+])
+def test_a_worker_reading_several_queues_takes_turns_as_kombu_orders_them(queue: str, order: str, served: str) -> None:
+    rec = simulate(scenario(TWO_QUEUES.format(queue=queue, order=order)))
+    d, m = rec.deliveries, rec.messages
+    ran = np.argsort(d["started"], kind="stable")
+    assert "".join("ab"[m["queue"][d["message"][i]]] for i in ran) == served
+    assert d["started"][ran].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_queue_order_priority_is_a_kombu_option_not_rabbitmq_s() -> None:
+    from queuesim.errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match="queue_order: queue 'a' is on RabbitMQ"):
+        scenario(TWO_QUEUES.format(queue="{broker: rabbitmq}", order=", queue_order: priority"))
+    with pytest.raises(ScenarioError, match="several .* need a Celery pool"):
+        scenario(TWO_QUEUES.format(queue="{broker: rabbitmq}", order="").replace(", celery: {prefetch_multiplier: 1, acks_late: true}", ""))
+    with pytest.raises(ScenarioError, match=r"workers\.w\.from\.1: unknown queue 'c'"):
+        scenario(TWO_QUEUES.format(queue="{broker: rabbitmq}", order="").replace("from: [a, b]", "from: [a, c]"))
+
+
+def test_a_pool_reading_two_queues_shares_its_capacity_between_them() -> None:
+    sc = scenario(TWO_QUEUES.format(queue="{broker: rabbitmq}", order="").replace("every: 1h, size: 3", "every: 1s, size: 1"))
+    # 1 + 1 task/s on one process of 1 s: both queues see the pool's whole load, 2
+    assert sc.offered_load() == {"a": pytest.approx(2.0), "b": pytest.approx(2.0)}

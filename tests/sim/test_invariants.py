@@ -291,9 +291,16 @@ def celery_scenarios(draw: st.DrawFn) -> dict[str, Any]:
     }
     if draw(st.booleans()):
         producers["beat"] = {"to": "q", "beat": {"every": 0.5, "tasks": 3, "beats": draw(st.integers(1, 2))}}
-    faults = [{"at": 1.0, "queue": "q", "kind": "outage", "duration": 0.2}] if draw(st.booleans()) else []
+    queues = {"q": q}
+    if draw(st.booleans()):  # celery worker -Q q,q2
+        queues["q2"] = {k: v for k, v in q.items() if k != "max_priority"}
+        w["from"] = ["q", "q2"]
+        producers["bulk"]["to"] = "q2"
+        if broker != "rabbitmq":
+            celery["queue_order"] = draw(st.sampled_from(["round_robin", "priority"]))
+    faults = [{"at": 1.0, "queue": draw(st.sampled_from(list(queues))), "kind": "outage", "duration": 0.2}] if draw(st.booleans()) else []
     return {"seed": draw(st.integers(0, 2**31)), "duration": 3.0, "warmup": draw(st.sampled_from([0.0, 0.5])),
-            "producers": producers, "queues": {"q": q}, "workers": {"w": w}, "faults": faults}
+            "producers": producers, "queues": queues, "workers": {"w": w}, "faults": faults}
 
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -4,6 +4,7 @@ from queuesim.api import CompareResult, RunResult, compare, run
 from queuesim.errors import Problem, QueuesimError, ScenarioError
 from queuesim.experiment import SweepResult, sweep
 from queuesim.experiment.plan import PlanResult, plan
+from queuesim.experiment.stability import StabilityResult, stability
 from queuesim.scenario import Scenario, load_scenario, parse_scenario
 from queuesim.version import __version__
 
@@ -17,6 +18,8 @@ __all__ = [
     "PlanResult",
     "compare",
     "CompareResult",
+    "stability",
+    "StabilityResult",
     "load_scenario",
     "parse_scenario",
     "Scenario",

@@ -133,7 +133,14 @@ def celery_violations(producers: Mapping[str, Any], queues: Mapping[str, Any], w
             continue
         if w.to is not None:
             found.append((("workers", name, "to"), "a Celery task publishing downstream (a chain) is not modelled"))
+        if getattr(w, "drop_expired", False):
+            found.append((("workers", name, "drop_expired"), "deadline propagation is not modelled for Celery workers"))
+    retrying = {q for w in workers.values() if w.celery is not None and w.celery.retry is not None for q in w.reads}
     for name, p in producers.items():
+        waits = p.waits_for_response or getattr(p, "users", None) is not None or getattr(p, "hedge", None) is not None
+        if waits and p.to in retrying:
+            found.append((("producers", name), "a client waiting for a task that Celery retries is not modelled "
+                          "(the retry carries the task on in a new message): drop `celery.retry` or the wait"))
         if p.countdown is not None and p.to not in celery_reads:
             found.append((("producers", name, "countdown"), f"an ETA is kept by Celery workers: no pool with `celery:` reads '{p.to}'"))
         if p.sync and p.to in celery_reads:

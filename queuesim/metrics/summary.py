@@ -7,6 +7,7 @@ from batch means of the one run otherwise.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
@@ -198,10 +199,14 @@ def _pools(deriveds: Sequence[Derived]) -> dict[str, PoolStats]:
     return out
 
 
-def _producers(deriveds: Sequence[Derived]) -> dict[str, ProducerStats]:
+def _producers(deriveds: Sequence[Derived], whole: tuple[Messages, Latency] | None = None) -> dict[str, ProducerStats]:
     """Per producer: the messages block and the latency kinds of its requests only (counts sum to the totals)."""
     rec0 = deriveds[0].rec
     out: dict[str, ProducerStats] = {}
+    if len(rec0.producers) == 1 and whole is not None:
+        # one producer: its requests are all the requests, its figures the run's (no second pass)
+        messages, latency = whole
+        return {rec0.producers[0]: {"messages": copy.deepcopy(messages), "latency": copy.deepcopy(latency)}}
     for pi, name in enumerate(rec0.producers):
         counts: dict[str, int] = {}
         pooled: dict[str, list[np.ndarray]] = {k: [] for k in LATENCY_KINDS}
@@ -286,17 +291,19 @@ def summarize(records: Sequence[RunRecord], meta: RunMeta | None = None) -> Summ
     queues = _queues(deriveds)
     faults = cast(Sequence[Mapping[str, Any]], records[0].extra.get("faults", []))
     # offered_load and warnings are the API's to add: the scenario knows them, the records do not
+    messages = _messages(counts, sum(q["redeliveries"] for q in queues.values()))
+    # the keys are LATENCY_KINDS, the fields of Latency
+    latency = cast(Latency, {k: describe(v) for k, v in pooled.items()})
     return {
         **(meta or {}),  # type: ignore[typeddict-item]
         "replications": len(records),
         "window": window,
-        "messages": _messages(counts, sum(q["redeliveries"] for q in queues.values())),
+        "messages": messages,
         "rates": _rates(counts, window * len(records), _base_load(records)),
-        # the keys are LATENCY_KINDS, the fields of Latency
-        "latency": cast(Latency, {k: describe(v) for k, v in pooled.items()}),
+        "latency": latency,
         "queues": queues,
         "workers": _pools(deriveds),
-        "producers": _producers(deriveds),
+        "producers": _producers(deriveds, (messages, latency)),
         "ci95": ci,
         "ci_method": method,
         "losses": fault_figures.losses(deriveds),

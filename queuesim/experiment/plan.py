@@ -293,6 +293,9 @@ def _analytic(target: Scenario, kind: SearchKind, name: str, slo: Slo, limit: in
     if len(readers) != 1:
         return AnalyticEstimate(None, "none", not_modelled={p: f"{len(readers)} pools compete for queue {queue_name!r}" for p in slo})
     pool_name, pool = readers[0]
+    if pool.celery is not None:
+        # count is instances of concurrency processes, and prefetch keeps work in the workers: not M/M/c
+        return AnalyticEstimate(None, "none", not_modelled={p: f"pool {pool_name!r} is a Celery pool (prefetch, ack timing)" for p in slo})
     queue = target.queues[queue_name]
     lam = target.arrival_rates()[queue_name]
     mean_service = pool.service.mean

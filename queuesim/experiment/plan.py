@@ -243,10 +243,24 @@ class PlanResult:
 def _search_target(scenario: Scenario, search: str | None) -> tuple[str, SearchKind, str, int]:
     """(path, kind, pool or queue name, smallest allowed value)."""
     if search is None:
-        search = f"workers.{next(iter(scenario.workers))}.count"
+        first, pool = next(iter(scenario.workers.items()))
+        search = f"workers.{first}.autoscale.max" if pool.autoscale is not None else f"workers.{first}.count"
     parts = search.split(".")
     if len(parts) == 3 and parts[0] == "workers" and parts[2] == "count" and parts[1] in scenario.workers:
+        pool = scenario.workers[parts[1]]
+        if pool.autoscale is not None or not isinstance(pool.count_spec, int):
+            what = "an autoscaler sets its count: search its ceiling, " + f"workers.{parts[1]}.autoscale.max" \
+                if pool.autoscale is not None else "its count is a schedule: give a fixed count to size it"
+            raise ScenarioError([Problem(SEARCH_SOURCE, None, search, what)])
         return search, "count", parts[1], 1
+    if (len(parts) == 4 and parts[0] == "workers" and parts[2:] == ["autoscale", "max"] and parts[1] in scenario.workers
+            and scenario.workers[parts[1]].autoscale is not None):
+        # the autoscaler's ceiling is the pool's count (WorkerPool.count): sized like a fixed count,
+        # from the smallest ceiling its min and starting count allow
+        pool = scenario.workers[parts[1]]
+        assert pool.autoscale is not None
+        start = pool.count_spec if isinstance(pool.count_spec, int) else 0
+        return search, "count", parts[1], max(2 if pool.autoscale.policy == "lambda_sqs" else 1, pool.autoscale.min, start)
     if len(parts) == 3 and parts[0] == "queues" and parts[2] == "capacity" and parts[1] in scenario.queues:
         queue = scenario.queues[parts[1]]
         if isinstance(queue, RedisQueue) and queue.mode == "pubsub":
@@ -254,9 +268,10 @@ def _search_target(scenario: Scenario, search: str | None) -> tuple[str, SearchK
         # from 0: no waiting room, where every broker takes a publish only when a consumer is idle
         # for it (M/M/c/c, Erlang B), so the analytic estimate and the simulation agree there too
         return search, "capacity", parts[1], 0
-    choices = [f"workers.{w}.count" for w in scenario.workers] + [f"queues.{q}.capacity" for q in scenario.queues]
+    choices = ([f"workers.{w}.autoscale.max" if p.autoscale is not None else f"workers.{w}.count" for w, p in scenario.workers.items()]
+               + [f"queues.{q}.capacity" for q in scenario.queues])
     hint = did_you_mean(search, choices)
-    raise ScenarioError([Problem(SEARCH_SOURCE, None, search, f"can search a worker count or a queue capacity{hint or ': ' + ', '.join(choices)}")])
+    raise ScenarioError([Problem(SEARCH_SOURCE, None, search, f"can search a worker count, an autoscaler's max or a queue capacity{hint or ': ' + ', '.join(choices)}")])
 
 
 def _current(scenario: Scenario, kind: SearchKind, name: str) -> int | None:

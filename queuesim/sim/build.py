@@ -15,6 +15,7 @@ from simpy.events import Timeout
 
 from queuesim.records import Delivery, RunRecord
 from queuesim.scenario.load_shapes import sync_violations
+from queuesim.sim.autoscale import Capacity, wire_capacity
 from queuesim.sim.broker import Broker, BrokerContext
 from queuesim.sim.celery import CeleryPool
 from queuesim.sim.priority import priority_ready
@@ -83,24 +84,30 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
     pools: list[Pool | CeleryPool] = []
     worker_pool: list[int] = []
     countdowns = [p.countdown or 0.0 for p in scenario.producers.values()]
+    capacities: dict[str, Capacity] = {}  # elastic pools (queuesim.sim.autoscale)
     screen = screen_for(scenario, rec)  # None unless a pool drops expired work or a client cancels hedges
     for pi, (pname, w) in enumerate(scenario.workers.items()):
         streams = Streams(seed, replication, f"workers:{pname}")
+        faults = Faults.from_spec(w, PoolContext(env, rec, streams))
         if w.celery is not None:
             pools.append(CeleryPool(
                 env, pi, pname, len(worker_pool), w.count, [brokers[q] for q in w.reads], streams.draws(w.service, "service"), rec,
-                w.celery, countdowns=countdowns, uniform=streams.uniform("retry"),
-                faults=Faults.from_spec(w, PoolContext(env, rec, streams)), service_per=w.service_per,
+                w.celery, countdowns=countdowns, uniform=streams.uniform("retry"), faults=faults, service_per=w.service_per,
             ))
             worker_pool.extend([pi] * w.slots)
             continue
+        if faults is None and w.elastic:
+            faults = Faults([], w.restart)  # a stopped worker may abandon its message: its callbacks check its life
         plain = Pool(
             env, pi, pname, len(worker_pool), w.count, brokers[w.source], streams.draws(w.service, "service"),
             brokers[w.to] if w.to else None, w.fanout, rec,
-            faults=Faults.from_spec(w, PoolContext(env, rec, streams)), service_per=w.service_per,
+            faults=faults, service_per=w.service_per,
             overhead=streams.draws(w.overhead, "overhead") if w.overhead is not None and w.has_overhead else None,
             screen=screen, drop_expired=w.drop_expired,
         )
+        capacity = wire_capacity(env, plain, w, brokers[w.source], scenario.queues[w.source].broker)
+        if capacity is not None:
+            capacities[pname] = capacity
         worker_pool.extend([pi] * w.count)
         pools.append(plain)
 
@@ -142,6 +149,7 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
             "downtime": {p.name: p.downtime() for p in pools if p.crashed_at},
             "faults": [f.model_dump() for f in scenario.faults],
             "restarts": {n: list(st.restarts) for n, st in broker_stats.items() if st.restarts},
+            **({"capacity": {n: c.log.to_dict() for n, c in capacities.items()}} if capacities else {}),
             **_client_extra(producers),
         },
     )

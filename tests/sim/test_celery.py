@@ -279,3 +279,21 @@ def test_a_pool_reading_two_queues_shares_its_capacity_between_them() -> None:
     sc = scenario(TWO_QUEUES.format(queue="{broker: rabbitmq}", order="").replace("every: 1h, size: 3", "every: 1s, size: 1"))
     # 1 + 1 task/s on one process of 1 s: both queues see the pool's whole load, 2
     assert sc.offered_load() == {"a": pytest.approx(2.0), "b": pytest.approx(2.0)}
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (("count: 1,", "autoscale: {policy: target_tracking, metric: backlog_per_worker, target: 10, min: 1, max: 4},"),
+     r"workers\.w\.celery: a Celery pool keeps a fixed count"),
+    (("celery: {", "drop_expired: true, celery: {"), r"workers\.w\.drop_expired: deadline propagation is not modelled"),
+    (("pa: {to: a,", "pa: {to: a, await_result: true,"), r"producers\.pa: a client waiting for a task that Celery retries"),
+    (("{broker: rabbitmq}\n      b", "{broker: rabbitmq, ack: auto}\n      b"), r"queue 'a' needs `ack: manual`"),
+    (("a: {broker: redis, mode: celery}", "a: {broker: redis}"), r"set `mode: celery` on queue 'a'"),
+])
+def test_what_a_celery_pool_does_not_model_is_refused_with_its_location(edit: tuple[str, str], message: str) -> None:
+    from queuesim.errors import ScenarioError
+
+    queue = "{broker: redis, mode: celery}" if "redis" in edit[0] else "{broker: rabbitmq}"
+    text = TWO_QUEUES.format(queue=queue, order=", retry: {max_retries: 1}")
+    assert edit[0] in text
+    with pytest.raises(ScenarioError, match=message):
+        scenario(text.replace(edit[0], edit[1], 1))

@@ -100,6 +100,10 @@ class CeleryNode:
         self.gen = 0  # bumped by a crash: callbacks of the old life are ignored
         self.down = False
         self.order = list(pool.upstreams)  # the queues in the order the next free credit polls them
+        # credits freed while a credit is being offered (an ETA task frees its own at once): offered
+        # after it, in a loop, so a backlog of ETA tasks is reserved without recursion
+        self.freed: deque[Ticket] = deque()
+        self.offering = False
 
     # -- credits --------------------------------------------------------------------------------
     def open_credits(self) -> None:
@@ -109,6 +113,18 @@ class CeleryNode:
 
     def offer(self, ticket: Ticket) -> None:
         """A free credit asks for a task: from the one queue, or polling several in turn, else parked at each."""
+        if self.offering:
+            self.freed.append(ticket)  # a delivery against another credit freed this one: next, in the loop below
+            return
+        self.offering = True
+        try:
+            self._offer(ticket)
+            while self.freed:
+                self._offer(self.freed.popleft())
+        finally:
+            self.offering = False
+
+    def _offer(self, ticket: Ticket) -> None:
         order = self.order
         if len(order) == 1:
             order[0].take(ticket)
@@ -248,6 +264,7 @@ class CeleryNode:
             held.append((task.message, task.row, task.receipt))
         self.reserved.clear()
         self.scheduled.clear()
+        self.freed.clear()
         for broker in pool.upstreams:
             broker.idle = deque(c for c in broker.idle if not (isinstance(c, Ticket) and c.node is self))
         if len(pool.upstreams) == 1:

@@ -297,3 +297,24 @@ def test_what_a_celery_pool_does_not_model_is_refused_with_its_location(edit: tu
     assert edit[0] in text
     with pytest.raises(ScenarioError, match=message):
         scenario(text.replace(edit[0], edit[1], 1))
+
+
+def test_a_backlog_of_eta_tasks_is_reserved_without_recursion(harness: Harness) -> None:
+    # 5,000 ETA tasks wait before the worker starts; each frees its credit at once, which takes the next
+    # (hypothesis found a RecursionError here once: a credit freed during an offer is offered in a loop)
+    q = harness.broker(RabbitQueue())
+    pool = CeleryPool(harness.env, 0, "celery", 0, 1, [q], lambda: 0.001, harness.rec,
+                      CelerySettings(prefetch_multiplier=1), faults=Faults([], 5.0))
+    harness.publish(q, *[0.0] * 5000)
+
+    def start() -> None:
+        for message in range(5000):
+            pool.etas[message] = 600.0  # as a countdown of 10 min would set it
+        pool.start()
+
+    harness.at(1.0, start)
+    harness.run(3600.0)
+    m = harness.rec.messages
+    assert list(m["receives"][:5000]) == [1] * 5000
+    assert min(harness.rec.deliveries["started"][: harness.rec.deliveries.n]) == 600.0
+    assert all(o == Outcome.COMPLETED for o in m["outcome"][:5000])

@@ -269,7 +269,7 @@ def test_queue_order_priority_is_a_kombu_option_not_rabbitmq_s() -> None:
 
     with pytest.raises(ScenarioError, match="queue_order: queue 'a' is on RabbitMQ"):
         scenario(TWO_QUEUES.format(queue="{broker: rabbitmq}", order=", queue_order: priority"))
-    with pytest.raises(ScenarioError, match="several .* need a Celery pool"):
+    with pytest.raises(ScenarioError, match=r"several .* need a Celery pool"):
         scenario(TWO_QUEUES.format(queue="{broker: rabbitmq}", order="").replace(", celery: {prefetch_multiplier: 1, acks_late: true}", ""))
     with pytest.raises(ScenarioError, match=r"workers\.w\.from\.1: unknown queue 'c'"):
         scenario(TWO_QUEUES.format(queue="{broker: rabbitmq}", order="").replace("from: [a, b]", "from: [a, c]"))

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from queuesim.experiment.compare import Comparison
 from queuesim.experiment.compare import compare as run_comparison
 from queuesim.experiment.execute import Execution, run_experiment, summary_of
+from queuesim.experiment.slo import Slo, SloReport, check_slo
 from queuesim.figures import Summary
 from queuesim.metrics import deliveries_frame, messages_frame, requests_frame, timeseries
 from queuesim.outputs import atomic_directory
@@ -45,6 +46,12 @@ class RunResult:
     precomputed_summary: Summary | None = field(default=None, repr=False, compare=False)
     #: The time series when the experiment layer already built it (for the diagnosis); else built on first access.
     precomputed_timeseries: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+    #: The SLO limits of the run: the scenario's ``slo:`` and any given to :func:`run`.
+    slo: Slo | None = None
+
+    def verdicts(self) -> SloReport | None:
+        """Each SLO limit checked against the summary (met / borderline / not met), None without an SLO."""
+        return None if self.slo is None else check_slo(self.summary, self.slo)
 
     @cached_property
     def summary(self) -> Summary:
@@ -112,6 +119,9 @@ def run(
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
     max_events: int | None = 0,
+    slo: Slo | Mapping[str, Any] | Sequence[str] | None = None,
+    precision: float | str | None = None,
+    max_replications: int | None = None,
     progress: bool = False,
 ) -> RunResult:
     """Simulate a scenario (a path to YAML or a loaded :class:`Scenario`).
@@ -129,8 +139,19 @@ def run(
     max_events : int or None, default 0
         Refuse (``BudgetError``) a run estimated to need more simulation events than this, before
         it starts; None sizes the limit to this machine's memory (as ``queuesim run`` does), 0 sets none.
+    slo : Slo, mapping or sequence of str, optional
+        Limits added to the scenario's ``slo:`` (``['latency.end_to_end.p99=500ms']``):
+        :meth:`RunResult.verdicts` checks them, and ``precision`` watches their figures.
+    precision : float or str, optional
+        Keep adding replications until every SLO figure (without an SLO: the mean and p99
+        end-to-end latency and the throughput) has a 95% interval no wider than ``±precision`` of
+        its value (``'2%'`` or 0.02); default the scenario's ``precision:``. The summary's
+        ``precision`` block says what was reached.
+    max_replications : int, optional
+        The cap of a precision-driven run (default the scenario's, else 50).
     progress : bool, default False
-        Show one bar on stderr (a terminal only): simulated time, replications done, time left.
+        Show one bar on stderr (a terminal only): simulated time, replications done, time left; a
+        precision-driven run grows it with each round.
     """
     from queuesim.experiment.execute import resolve_scenario
     from queuesim.experiment.progress import SimClock
@@ -140,7 +161,8 @@ def run(
     with SimClock(resolved.duration * reps, reps, f"run {resolved.name}", enabled=progress) as clock:
         done = run_experiment(resolved if source is None else source, seed=seed, replications=replications,
                               overrides=overrides if source is not None else (), executor=executor,
-                              max_events=max_events, clock=clock)
+                              max_events=max_events, clock=clock, slo=slo, precision=precision,
+                              max_replications=max_replications)
     return _result(done)
 
 
@@ -148,7 +170,7 @@ def _result(done: Execution) -> RunResult:
     assert done.records is not None  # run_experiment keeps them
     return RunResult(scenario=done.scenario, records=done.records, seed=done.seed,
                      source=done.summary.get("source"), warnings=done.warnings, precomputed_summary=done.summary,
-                     precomputed_timeseries=done.timeseries)
+                     precomputed_timeseries=done.timeseries, slo=done.slo)
 
 
 @dataclass
@@ -190,6 +212,7 @@ def compare(
     replications: int | None = None,
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
+    slo: Slo | Mapping[str, Any] | Sequence[str] | None = None,
     progress: bool = False,
 ) -> CompareResult:
     """Run variants side by side with common random numbers.
@@ -201,11 +224,14 @@ def compare(
     seed, replications, overrides, executor
         As for :func:`run`; the same seed drives every variant, so the same requests arrive and
         the same faults are drawn in each: the differences come from the design.
+    slo : Slo, mapping or sequence of str, optional
+        Limits added to each variant's ``slo:``; the table gets ``slo.verdict`` and a
+        ``slo.<path>.verdict`` column per limit (met / borderline / not met).
     progress : bool, default False
         Show one bar on stderr (a terminal only) of the simulated time of every variant.
     """
     return CompareResult(run_comparison(sources, seed=seed, replications=replications, overrides=overrides,
-                                        executor=executor, progress=progress))
+                                        executor=executor, progress=progress, slo=slo))
 
 
 def report(

@@ -2,7 +2,8 @@
 
 ``execute`` is what ``queuesim.run`` (through the API), sweeps, plans, compare and every executor
 call: it runs the replications (in this process, or mapped over an executor), then builds
-``summary.json`` once. ``Task`` is the picklable form that a sweep or a plan sends to a process
+``summary.json``; with a precision rule (:mod:`queuesim.experiment.precision`) it adds
+replications in rounds until the rule is satisfied or capped. ``Task`` is the picklable form that a sweep or a plan sends to a process
 pool or a Dask worker; it brings back only what its caller asked for (the summary, optionally the
 time series), since shipping the event records of every point back would cost more than running it.
 """
@@ -14,12 +15,15 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
 from queuesim.experiment.budget import check_budget
 from queuesim.experiment.executors import default_executor
+from queuesim.experiment.precision import PrecisionRule, precision_rule
 from queuesim.experiment.progress import Reporter, SimClock
+from queuesim.experiment.slo import Slo, check_slo, merge_slo
 from queuesim.figures import RunMeta, Summary
 from queuesim.metrics import summarize, timeseries
 from queuesim.metrics.diagnosis import diagnose, offered_ratios
@@ -120,6 +124,8 @@ class Execution:
     warnings: list[str] = field(default_factory=list)
     #: Per replication, offered load over base load (what tells a bistable point; not in summary.json).
     offered_ratios: list[float | None] = field(default_factory=list)
+    #: The SLO limits the run was checked against (the scenario's and any given), None without.
+    slo: Slo | None = None
 
 
 def execute(
@@ -133,6 +139,8 @@ def execute(
     with_timeseries: bool = False,
     limits: Mapping[str, float] | None = None,
     clock: SimClock | None = None,
+    precision: PrecisionRule | None = None,
+    slo: Slo | None = None,
 ) -> Execution:
     """Simulate ``replications`` of ``scenario`` (default: its own) and summarize them.
 
@@ -156,27 +164,47 @@ def execute(
         SLO limits beyond the scenario's own, for the diagnosis (a sweep's or a plan's ``--slo``).
     clock : SimClock, optional
         The progress bar the replications report their simulated time to.
+    precision : PrecisionRule, optional
+        Add replications in rounds (on ``executor``) until the rule is satisfied or capped; the
+        summary then has a ``precision`` block saying what was reached.
+    slo : Slo, optional
+        The limits whose figures ``precision`` watches (without them, the headline figures).
     """
     seed = scenario.seed if seed is None else seed
     reps = scenario.replications if replications is None else replications
     if reps < 1:
         raise ValueError("replications must be ≥ 1")
-    reporters = [None if clock is None else clock.reporter(scenario.duration, executor) for _ in range(reps)]
-    jobs = [(scenario, r, seed, reporter) for r, reporter in enumerate(reporters)]
-    if executor is None:
-        records = [simulate_replication(j) for j in jobs]
-    else:
-        records = list(executor.map(simulate_replication, jobs))
-    if clock is not None:  # replications that could not report as they ran (a Dask worker) count when done
-        for reporter in reporters:
-            if reporter is None:
-                clock.finished(scenario.duration)
     warnings = scenario_warnings(scenario)
-    series, ratios = timeseries(records), offered_ratios(records)
-    summary = summary_of(scenario, records, seed, source, warnings, series, limits, ratios)
+    records: list[RunRecord] = []
+    while True:
+        # replication r always draws from (seed, r): a later round only adds replications, the
+        # ones already run are kept as they are
+        first = len(records)
+        if clock is not None and first:
+            clock.more(reps - first, scenario.duration)
+        reporters = [None if clock is None else clock.reporter(scenario.duration, executor) for _ in range(first, reps)]
+        jobs = [(scenario, first + i, seed, reporter) for i, reporter in enumerate(reporters)]
+        records += [simulate_replication(j) for j in jobs] if executor is None else executor.map(simulate_replication, jobs)
+        if clock is not None:  # replications that could not report as they ran (a Dask worker) count when done
+            for reporter in reporters:
+                if reporter is None:
+                    clock.finished(scenario.duration)
+        series, ratios = timeseries(records), offered_ratios(records)
+        summary = summary_of(scenario, records, seed, source, warnings, series, limits, ratios)
+        more = None if precision is None else precision.next_replications(summary, slo)
+        if more is None:
+            break
+        reps = more
+    if precision is not None:
+        summary["precision"] = precision.report(summary, slo)
+    # the limits this run was checked against, with their verdicts, so that a report or a later
+    # reader of summary.json sees the same verdicts without being told the --slo limits again
+    checked = merge_slo(scenario, slo)
+    if checked is not None:
+        summary["slo"] = check_slo(summary, checked).to_dict()
     return Execution(scenario=scenario, seed=seed, summary=summary, records=records if keep_records else None,
                      timeseries=series if with_timeseries or keep_records else None, warnings=warnings,
-                     offered_ratios=ratios)
+                     offered_ratios=ratios, slo=slo)
 
 
 @dataclass(frozen=True)
@@ -188,12 +216,16 @@ class Task:
     with_timeseries: bool = False
     #: SLO limits beyond the scenario's own (a sweep's or plan's), for the diagnosis.
     limits: tuple[tuple[str, float], ...] = ()
+    #: Add replications until this rule is satisfied (a precision-driven point or plan candidate)...
+    precision: PrecisionRule | None = None
+    #: ...for the figures of these limits (the scenario's and the sweep's or plan's).
+    slo: Slo | None = None
 
 
 def run_task(task: Task) -> Execution:
     """Run a task in this process (replications serially: the executor parallelises over tasks), without its records."""
     return execute(task.scenario, task.replications, keep_records=False, with_timeseries=task.with_timeseries,
-                   limits=dict(task.limits))
+                   limits=dict(task.limits), precision=task.precision, slo=task.slo)
 
 
 def resolve_scenario(
@@ -217,13 +249,19 @@ def run_experiment(
     executor: Executor | None = None,
     max_events: int | None = 0,
     clock: SimClock | None = None,
+    slo: Slo | Mapping[str, Any] | Sequence[str] | None = None,
+    precision: float | str | None = None,
+    max_replications: int | None = None,
 ) -> Execution:
     """Resolve a scenario and execute it with its records kept: one replication here, several on a
     process pool over every core unless ``executor`` says otherwise.
 
     ``max_events`` refuses a run estimated above it (:func:`queuesim.experiment.budget.check_budget`;
     None: half this machine's memory; 0, the default: no limit) before anything is simulated.
-    ``clock`` is the progress bar its replications report to.
+    ``clock`` is the progress bar its replications report to. ``slo`` adds limits to the
+    scenario's (the execution carries the merged ones, and the diagnosis reads them); ``precision``
+    (``'2%'``; default the scenario's ``precision:``) adds replications, up to ``max_replications``,
+    until every SLO figure (or headline figure) is that precise.
     """
     resolved, source = resolve_scenario(scenario, overrides)
     reps = resolved.replications if replications is None else replications
@@ -231,10 +269,17 @@ def run_experiment(
         raise ValueError(f"replications must be ≥ 1 and ≤ {MAX_REPLICATIONS:,}, got {reps}")
     if seed is not None and not 0 <= seed <= MAX_SEED:  # numpy's SeedSequence refuses it deep inside a worker
         raise ValueError(f"seed must be ≥ 0 and ≤ 2⁶³−1, got {seed}")
+    limits = merge_slo(resolved, slo)
+    rule = precision_rule(resolved, precision, max_replications)
+    if rule is not None and rule.max_replications < reps:
+        raise ValueError(f"max_replications ({rule.max_replications}) is below the replications asked for ({reps})")
     if max_events != 0:
-        check_budget(resolved, reps, max_events)
+        check_budget(resolved, reps if rule is None else rule.max_replications, max_events)
+    parallel = reps > 1 or rule is not None
     context: AbstractContextManager[Executor | None] = (
-        nullcontext(executor) if executor is not None or reps == 1 else default_executor(reps)
+        nullcontext(executor) if executor is not None or not parallel
+        else default_executor(reps if rule is None else rule.max_replications)
     )
     with context as ex:
-        return execute(resolved, reps, seed=seed, executor=ex, source=source, clock=clock)
+        return execute(resolved, reps, seed=seed, executor=ex, source=source, clock=clock, precision=rule, slo=limits,
+                       limits=None if limits is None else limits.limits)

@@ -6,6 +6,12 @@ a parallel executor); the answer and the value below it are then re-run with mor
 and fresh random numbers to confirm it. It assumes the SLO figures improve as the setting grows,
 which holds for worker counts and for a queue capacity limited on rejections.
 
+Each candidate gets a verdict from its 95% intervals (:mod:`queuesim.experiment.slo`): met, not
+met, or borderline when an interval straddles its limit. A borderline candidate gets more
+replications, by the rule of :mod:`queuesim.experiment.precision`, up to ``max_replications``;
+still borderline there, it counts as not meeting the SLO. The recommendation is the smallest value
+whose verdict is met, so noise never decides it.
+
 >>> import queuesim
 >>> answer = queuesim.plan("scenarios/quickstart.yaml", load=2.0)     # doctest: +SKIP
 >>> answer.recommended, answer.analytic_estimate.value                # doctest: +SKIP
@@ -31,8 +37,9 @@ from queuesim.errors import Problem, ScenarioError
 from queuesim.experiment.cost import run_cost
 from queuesim.experiment.executors import default_executor, parallelism
 from queuesim.experiment.grid import point_seed
+from queuesim.experiment.precision import PrecisionRule, precision_rule
 from queuesim.experiment.progress import Bar
-from queuesim.experiment.slo import Slo, SloReport, check_slo, merge_slo
+from queuesim.experiment.slo import Slo, SloReport, Verdict, check_slo, merge_slo
 from queuesim.experiment.sweep import run_points
 from queuesim.figures import Summary, latency_parts, quantile
 from queuesim.outputs import atomic_write
@@ -108,20 +115,27 @@ class Evaluation:
     confirmation: bool = False
 
     @property
+    def verdict(self) -> Verdict:
+        """The worst verdict of its limits: ``met`` only when every 95% interval is at or below its limit."""
+        return self.slo.verdict
+
+    @property
     def meets(self) -> bool:
-        """Whether every SLO limit holds."""
-        return self.slo.met
+        """Whether the verdict is met (a borderline candidate does not meet the SLO)."""
+        return self.verdict == "met"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (without the whole summary)."""
         return {
             "value": self.value,
             "meets_slo": self.meets,
+            "verdict": self.verdict,
             "replications": self.replications,
             "seed": self.seed,
             "confirmation": self.confirmation,
             "throughput": self.summary["rates"]["throughput"],
             "checks": [c.to_dict() for c in self.slo.checks],
+            "precision": self.summary.get("precision"),
         }
 
 
@@ -184,8 +198,13 @@ class PlanResult:
 
     @property
     def meets_slo(self) -> bool:
-        """Whether the recommendation met every limit in its confirmation run."""
+        """Whether the recommendation's verdict is met in its confirmation run."""
         return self.final is not None and self.final.meets
+
+    @property
+    def verdict(self) -> Verdict:
+        """The recommendation's verdict in its confirmation run (``not met`` without a recommendation)."""
+        return "not met" if self.final is None else self.final.verdict
 
     @property
     def target_rate(self) -> float:
@@ -219,6 +238,7 @@ class PlanResult:
             "current_meets_slo": self.current_meets_slo,
             "recommended": {self.search: self.recommended},
             "meets_slo": self.meets_slo,
+            "verdict": self.verdict,
             "confirmed": self.confirmed,
             "slo": self.slo.limits,
             "at_recommended": self.final.to_dict() if self.final is not None else None,
@@ -407,9 +427,10 @@ class _Search:
     """Runs candidates of the searched setting and remembers how each did."""
 
     def __init__(self, target: Scenario, path: str, slo: Slo, replications: int, executor: Executor, bar: Bar,
-                 next_round: float = 0.0, later: float = 0.0):
+                 next_round: float = 0.0, later: float = 0.0, rule: PrecisionRule | None = None):
         self.target, self.path, self.slo = target, path, slo
         self.replications, self.executor, self.bar = replications, executor, bar
+        self.rule = rule  # settles a borderline candidate with more replications
         self.runs: dict[int, Evaluation] = {}
         self.history: list[Evaluation] = []
         # the bar's estimate of what is left, in replications: another search round while the
@@ -427,13 +448,16 @@ class _Search:
             scenarios, reps, executor=self.executor, progress=self.bar,
             description=f"plan {label} {self.path}={','.join(map(str, values))}",
             names=[f"{self.path}={v}" for v in values], limits=self.slo.limits,
+            precision=self.rule, slo=self.slo,
         )
         if interrupted:
             raise KeyboardInterrupt
         out = {}
         for value, summary in zip(values, summaries, strict=True):
             assert summary is not None
-            evaluation = Evaluation(value, reps, seed, check_slo(summary, self.slo), summary, confirmation)
+            # the rule may have added replications to settle a borderline verdict
+            evaluation = Evaluation(value, int(summary["replications"]), seed, check_slo(summary, self.slo), summary,
+                                    confirmation)
             out[value] = evaluation
             self.history.append(evaluation)
             if not confirmation:
@@ -453,7 +477,8 @@ def _bracket(search: _Search, guess: int, minimum: int, limit: int, slots: int, 
         if hi is not None and hi - lo == 1:
             above = sorted(v for v, e in search.runs.items() if not e.meets and v > hi)
             if above:
-                notes.append(f"{search.path}={above[0]} failed the SLO although {hi} met it: the figures are noisy near the limit")
+                notes.append(f"{search.path}={above[0]} was {search.runs[above[0]].verdict} although {hi} met the SLO: "
+                             "the figures are noisy near the limit")
             return hi
         if hi is None:
             if lo >= limit:
@@ -497,8 +522,10 @@ def check_plan(
     slo: Slo | Mapping[str, Any] | Sequence[str] | None = None,
     *,
     source: str | None = None,
+    precision: float | str | None = None,
+    max_replications: int | None = None,
 ) -> tuple[float, Slo, tuple[str, SearchKind, str, int]]:
-    """Check a plan's inputs together, before anything runs: the load, the searched path and the SLO.
+    """Check a plan's inputs together, before anything runs: the load, the searched path, the SLO and the precision.
 
     Returns
     -------
@@ -525,6 +552,10 @@ def check_plan(
             problems.append(Problem(source or scenario.name, None, "slo", "a plan needs an SLO: add an `slo:` section or pass --slo latency.end_to_end.p99=500ms"))
     except ScenarioError as error:
         problems += error.problems
+    try:
+        precision_rule(scenario, precision, max_replications, settle=True)
+    except ScenarioError as error:
+        problems += error.problems
     if problems:
         raise ScenarioError(problems)
     assert factor is not None and limits is not None and target is not None
@@ -544,6 +575,8 @@ def plan(
     max_value: int | None = None,
     confirm: bool = True,
     saturation: bool = True,
+    precision: float | str | None = None,
+    max_replications: int | None = None,
 ) -> PlanResult:
     """Find the smallest worker count (or queue capacity) that meets the SLO at a target load.
 
@@ -574,6 +607,12 @@ def plan(
         Re-run the answer and the value below it with more replications and fresh seeds.
     saturation : bool, default True
         Simulate the current design overloaded to measure its saturation throughput.
+    precision : float or str, optional
+        Also make every limited figure this precise at each candidate (``'2%'``; default the
+        scenario's ``precision:``). Without it a candidate still gets more replications while its
+        verdict is borderline.
+    max_replications : int, optional
+        Most replications a candidate grows to (default the scenario's ``precision:``, else 50).
 
     Returns
     -------
@@ -590,7 +629,8 @@ def plan(
         scenario = load_scenario(source, overrides)
     elif overrides:
         scenario = with_overrides(scenario, overrides)
-    factor, limits, (path, kind, name, minimum) = check_plan(scenario, load, search, slo, source=source)
+    factor, limits, (path, kind, name, minimum) = check_plan(scenario, load, search, slo, source=source,
+                                                             precision=precision, max_replications=max_replications)
     current = _current(scenario, kind, name)
     target = scale_load(scenario, factor)
     reps = max(2, replications or scenario.replications)
@@ -602,6 +642,8 @@ def plan(
     guess = min(max(guess, minimum), ceiling)
     notes: list[str] = []
 
+    rule = precision_rule(scenario, precision, max_replications, settle=True)
+    assert rule is not None  # settle is on
     context: AbstractContextManager[Executor] = nullcontext(executor) if executor is not None else default_executor(16)
     rho = _bottleneck(scenario)
     with context as ex, Bar("plan", 0, "{task.fields[stage]}: {task.fields[candidates]} candidates done",
@@ -610,7 +652,8 @@ def plan(
         # the estimate, in replications: rounds of `slots` candidates, then the confirmation of the
         # answer and the value below it (twice the replications) and the saturation run
         later = (4 * reps if confirm else 0) + (reps if saturation and rho > 0 else 0)
-        runner = _Search(target, path, limits, reps, ex, bar, next_round=max(2, slots) * reps, later=later)
+        runner = _Search(target, path, limits, reps, ex, bar, next_round=max(2, slots) * reps, later=later,
+                         rule=rule)
         best = _bracket(runner, guess, minimum, ceiling, slots, notes)
         runner.next_round, runner.later = 0.0, later - (4 * reps if confirm else 0)
         final: Evaluation | None = None
@@ -633,6 +676,12 @@ def plan(
             confirmed = False
         if best is None:
             notes.append(f"no value of {path} up to {ceiling} meets the SLO at {factor:g}x load")
+        for e in runner.history:
+            if e.verdict == "borderline":
+                straddling = ", ".join(c.path for c in e.slo.checks if c.verdict == "borderline")
+                notes.append(f"{path}={e.value}{' (confirmation)' if e.confirmation else ''} is borderline after "
+                             f"{e.replications} replications: the 95% interval of {straddling} contains the limit, "
+                             "so it does not count as meeting the SLO")
 
         measured = analytic_saturation = None
         if rho > 0:

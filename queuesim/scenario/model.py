@@ -19,7 +19,7 @@ from .load_shapes import ArrivalKind, Batch, RateLimit, RateProfile, RateSpec, T
 from .priority import MAX_PRIORITY, REDIS_MAX_PRIORITY, SQS_NO_PRIORITY, priority_violations
 from .resilience import CircuitBreaker, Hedge, RetryBudget, closed_rate
 from .routing import routing_violations, topological_order
-from .study import Cost, Slo, SweepSpec, study_violations
+from .study import Cost, PrecisionSpec, Slo, SweepSpec, study_violations
 from .units import Duration, PositiveDuration, PositiveRate, format_duration
 from .workload import Workload, workload
 
@@ -701,9 +701,10 @@ class Scenario(Frozen):
     queues: Annotated[dict[Name, Queue], Field(min_length=1, max_length=MAX_NAMES)]
     workers: Annotated[dict[Name, WorkerPool], Field(min_length=1, max_length=MAX_NAMES)]
     # Optional study sections (queuesim.scenario.study): what `queuesim sweep` varies, the limits
-    # `plan` and sweep tables check, and the prices that give each run a cost.
+    # `plan` and sweep tables check, how precise a run must be, and the prices that give each run a cost.
     sweep: SweepSpec | None = None
     slo: Slo | None = None
+    precision: PrecisionSpec | None = None
     cost: Cost | None = None
     # scheduled broker faults, and named override sets that `queuesim compare` runs side by side
     faults: list[BrokerFault] = Field(default_factory=list)

@@ -19,7 +19,9 @@ pytest.importorskip("ipykernel")
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
-LIMIT_S = 60.0
+# a notebook runs in under a minute on a quiet machine (README); the suite runs beside other work on
+# two cores, so the guard against a slow notebook allows twice that, in wall time
+LIMIT_S = 120.0
 
 #: notebook → code run after its last cell, in the same kernel
 CHECKS = {
@@ -102,7 +104,7 @@ def test_notebook_runs(name: str) -> None:
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(_check_cell(name)))
     client = nbclient.NotebookClient(
-        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+        nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
     )
     start = time.perf_counter()
     client.execute()  # raises CellExecutionError, with the cell and traceback, if any cell fails

@@ -95,7 +95,7 @@ def test_run_report_has_every_section_and_figure(run_dir: Path, tmp_path: Path) 
     _self_contained(html)
     # the scenario's SLO is checked, with an interval beside the rate
     assert "latency.end_to_end.p99" in html and "rates.rejection" in html and "95% CI" in html
-    assert re.search(r"SLO (?:not )?met", html)
+    assert re.search(r"SLO (?:not met|met|borderline)", html)  # the verdict allows for noise: three outcomes
     for heading in ("## Scenario", "## Headline figures", "## Latency", "## Recommendation", "## Assumptions"):
         assert heading in md
 

@@ -166,7 +166,7 @@ def test_control_bytes_never_reach_the_terminal() -> None:
     code, output = _cli("validate", _write("x.yaml", BASE + '"a\\x1b[31mb\\x00": 1\n'))
     assert code == 2 and "\x1b" not in output and "\x00" not in output
     assert _errors(output) == ["error x.yaml:9: a\\x1b[31mb\\x00: unknown key 'a\\x1b[31mb\\x00'; allowed keys: name, seed, duration, "
-                               "warmup, replications, producers, queues, workers, sweep, slo, cost, faults, variants"]
+                               "warmup, replications, producers, queues, workers, sweep, slo, precision, cost, faults, variants"]
 
 
 def test_a_huge_key_is_not_printed_whole() -> None:

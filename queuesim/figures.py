@@ -44,7 +44,7 @@ __all__ = [
     "DURATION_UNITS", "RATE_UNITS", "format_duration", "format_rate",
     "TimeUnit", "MS", "SECONDS", "time_unit", "display_duration",
     # the typed structure of summary.json
-    "RunMeta", "Summary", "Messages", "Rates", "Latency", "LatencyStats", "QueueStats", "PoolStats",
+    "RunMeta", "Summary", "Messages", "Rates", "Latency", "LatencyStats", "QueueStats", "PoolStats", "ProducerStats",
     "Poison", "FaultRecovery", "Finding", "BreakerStats",
     # the catalogue
     "Kind", "Better", "Style", "FigureSpec", "CATALOGUE", "METADATA_KEYS",
@@ -410,6 +410,13 @@ class PoolStats(TypedDict):
     time_at_max: NotRequired[Annotated[float, _duration("seconds per replication at the pool's ceiling (autoscaler max, largest scheduled step)")]]
 
 
+class ProducerStats(TypedDict):
+    """One producer's requests: the same counts and latency kinds as the whole run's, for its requests only."""
+
+    messages: Messages
+    latency: Latency
+
+
 class Poison(TypedDict):
     """Poison messages and what became of them."""
 
@@ -469,6 +476,7 @@ class Summary(RunMeta):
     latency: Latency
     queues: Annotated[dict[str, QueueStats], _Each("name", "per queue")]
     workers: Annotated[dict[str, PoolStats], _Each("name", "per worker pool")]
+    producers: Annotated[dict[str, ProducerStats], _Each("name", "per producer (a priority class, a tenant)")]
     ci95: Annotated[dict[str, list[float] | None], _text("95% intervals [low, high] keyed by figure path")]
     ci_method: Annotated[str, _text("how the intervals were made: replications, or batch_means of the one run")]
     losses: Annotated[dict[str, int], _Each("cause", "by cause", _count("messages lost by cause", better="lower"))]
@@ -519,7 +527,8 @@ def _read(block: Any, prefix: str) -> Iterator[FigureSpec]:
         path = f"{prefix}{key}"
         entry = next((m for m in meta if isinstance(m, FigureSpec | _Each)), None)
         if isinstance(entry, FigureSpec):
-            yield replace(entry, path=path)
+            # a producer's figures have no ``ci95`` interval (the run's, each queue's and each pool's have)
+            yield replace(entry, path=path, ci=entry.ci and not path.startswith("producers."))
         elif isinstance(entry, _Each):
             each = f"{path}.<{entry.key}>"
             if entry.leaf is not None:
@@ -607,7 +616,8 @@ def limit_spec(path: str) -> FigureSpec:
         hint = did_you_mean(parts[2], per_name)
         raise ValueError(f"unknown summary path {path!r}{hint or f'; {parts[0]}.<name>. takes ' + ', '.join(per_name)}")
     hint = did_you_mean(path, limited)
-    where = "; limits go on latency.<kind>.<stat>, rates.<rate>, queues.<name>.<figure> or workers.<name>.utilization"
+    where = ("; limits go on latency.<kind>.<stat>, rates.<rate>, queues.<name>.<figure>, workers.<name>.utilization"
+             " or producers.<name>.latency.<kind>.<stat>")
     raise ValueError(f"unknown summary path {path!r}{hint or where}")
 
 

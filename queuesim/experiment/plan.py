@@ -323,11 +323,14 @@ def _smallest(good: Callable[[int], bool], start: int, limit: int) -> int | None
 
 
 def _analytic(target: Scenario, kind: SearchKind, name: str, slo: Slo, limit: int) -> AnalyticEstimate:
-    queue_name = target.workers[name].from_ if kind == "count" else name
+    queue_name = target.workers[name].source if kind == "count" else name
     readers = target.pools_reading(queue_name)
     if len(readers) != 1:
         return AnalyticEstimate(None, "none", not_modelled={p: f"{len(readers)} pools compete for queue {queue_name!r}" for p in slo})
     pool_name, pool = readers[0]
+    if pool.celery is not None:
+        # count is instances of concurrency processes, and prefetch keeps work in the workers: not M/M/c
+        return AnalyticEstimate(None, "none", not_modelled={p: f"pool {pool_name!r} is a Celery pool (prefetch, ack timing)" for p in slo})
     queue = target.queues[queue_name]
     lam = target.arrival_rates()[queue_name]
     mean_service = pool.service.mean

@@ -190,7 +190,8 @@ def parse_slo(
                 problems.append(Problem(source, None, path, str(item["msg"])))
             raise ScenarioError(problems) from None
     if scenario is not None:
-        problems += [Problem(source, None, p, m) for p, m in slo_name_problems(slo, list(scenario.queues), list(scenario.workers))]
+        problems += [Problem(source, None, p, m) for p, m in slo_name_problems(slo, list(scenario.queues), list(scenario.workers),
+                                                                                   list(scenario.producers))]
     if problems:
         raise ScenarioError(problems)
     return slo

@@ -8,6 +8,7 @@ the one run otherwise (the methods are in :mod:`queuesim.metrics.stats`).
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
@@ -20,6 +21,7 @@ from queuesim.figures import (
     Latency,
     Messages,
     PoolStats,
+    ProducerStats,
     QueueStats,
     Rates,
     RunMeta,
@@ -242,6 +244,35 @@ def _pools(deriveds: Sequence[Derived]) -> dict[str, PoolStats]:
     return out
 
 
+def _producers(deriveds: Sequence[Derived], whole: tuple[Messages, Latency] | None = None) -> dict[str, ProducerStats]:
+    """Per producer: the messages block and the latency kinds of its requests only (counts sum to the totals)."""
+    rec0 = deriveds[0].rec
+    out: dict[str, ProducerStats] = {}
+    if len(rec0.producers) == 1 and whole is not None:
+        # one producer: its requests are all the requests, its figures the run's (no second pass)
+        messages, latency = whole
+        return {rec0.producers[0]: {"messages": copy.deepcopy(messages), "latency": copy.deepcopy(latency)}}
+    for pi, name in enumerate(rec0.producers):
+        counts: dict[str, int] = {}
+        pooled: dict[str, list[np.ndarray]] = {k: [] for k in LATENCY_KINDS}
+        redeliveries = 0
+        for d in deriveds:
+            mine = d.rec.requests["producer"] == pi
+            for key, count in _counts(d, mine).items():
+                counts[key] = counts.get(key, 0) + count
+            for key, sample in latency_samples(d, mine).items():
+                pooled[key].append(sample)
+            msg = d.rec.messages
+            at = d.message_in & mine[msg["request"]]
+            redeliveries += int(np.clip(msg["receives"][at].astype(np.int64) - 1, 0, None).sum())
+        out[name] = {
+            "messages": _messages(counts, redeliveries),
+            # the keys are LATENCY_KINDS, the fields of Latency
+            "latency": cast(Latency, {k: describe(np.concatenate(v)) for k, v in pooled.items()}),
+        }
+    return out
+
+
 def _batches(d: Derived) -> list[Derived]:
     """:data:`BATCHES` consecutive batches of a run's window (its requests by creation time)."""
     edges = np.linspace(*d.window, BATCHES + 1)
@@ -356,15 +387,17 @@ def summarize(records: Sequence[RunRecord], meta: RunMeta | None = None) -> Summ
     queues = _queues(deriveds)
     faults = cast(Sequence[Mapping[str, Any]], records[0].extra.get("faults", []))
     # offered_load and warnings are the API's to add: the scenario knows them, the records do not
+    messages = _messages(counts, sum(q["redeliveries"] for q in queues.values()))
     return {
         **(meta or {}),  # type: ignore[typeddict-item]
         "replications": len(records),
         "window": window,
-        "messages": _messages(counts, sum(q["redeliveries"] for q in queues.values())),
+        "messages": messages,
         "rates": _rates(counts, window * len(records), _base_load(records)),
         "latency": latency,
         "queues": queues,
         "workers": _pools(deriveds),
+        "producers": _producers(deriveds, (messages, latency)),
         "ci95": ci,
         "ci_method": method,
         "losses": fault_figures.losses(deriveds),

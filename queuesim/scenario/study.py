@@ -627,8 +627,9 @@ def _name_problem(kind: str, name: str, names: Sequence[str]) -> str:
     return f"unknown {kind} {name!r}{hint}" if hint else f"unknown {kind} {name!r}; {kind}s are: {', '.join(names)}"
 
 
-def slo_name_problems(slo: Slo, queues: Sequence[str], pools: Sequence[str]) -> list[tuple[str, str]]:
-    """(path, message) for each SLO on ``queues.<name>`` or ``workers.<name>`` whose name is not in the scenario."""
+def slo_name_problems(slo: Slo, queues: Sequence[str], pools: Sequence[str],
+                      producers: Sequence[str] | None = None) -> list[tuple[str, str]]:
+    """(path, message) for each SLO on ``queues.<name>``, ``workers.<name>`` or ``producers.<name>`` whose name is not in the scenario."""
     found = []
     for path in slo:
         kind, name = path.split(".")[:2]
@@ -636,6 +637,8 @@ def slo_name_problems(slo: Slo, queues: Sequence[str], pools: Sequence[str]) -> 
             found.append((path, _name_problem("queue", name, queues)))
         elif kind == "workers" and name not in pools:
             found.append((path, _name_problem("worker pool", name, pools)))
+        elif kind == "producers" and producers is not None and name not in producers:
+            found.append((path, _name_problem("producer", name, producers)))
     return found
 
 
@@ -657,7 +660,8 @@ def study_violations(scenario: Scenario, check_values: bool = True) -> list[Viol
     found: list[Violation] = []
     queues, pools = list(scenario.queues), list(scenario.workers)
     if scenario.slo is not None:
-        found += [(("slo", path), message) for path, message in slo_name_problems(scenario.slo, queues, pools)]
+        found += [(("slo", path), message)
+                  for path, message in slo_name_problems(scenario.slo, queues, pools, list(scenario.producers))]
     if scenario.precision is not None and scenario.precision.max_replications < scenario.replications:
         found.append((("precision", "max_replications"),
                       f"must be ≥ replications ({scenario.replications}): the run starts with those"))

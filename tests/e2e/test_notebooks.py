@@ -67,6 +67,11 @@ assert set(maps) == set(base.variants) and all(isinstance(m, queuesim.StabilityR
 assert all(len(m.table) == 4 for m in maps.values())
 assert list(verdicts.columns) == list(base.variants)
 """,
+    "08-celery-gallery.ipynb": """
+assert list(side_by_side.index) == list(scenario.variants) == ["defaults", "long-tasks", "vt-12h", "two-beats"]
+assert len(eta_trap) == 2 and len(eta_fixed) == 1
+assert spread.shape == (4, 6)
+""",
 }
 
 

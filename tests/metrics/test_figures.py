@@ -189,7 +189,7 @@ def test_unknown_paths_give_a_did_you_mean() -> None:
     ("queues.orders.xyz", "unknown summary path 'queues.orders.xyz'; queues.<name>. takes mean_depth, max_depth, mean_wait"),
     ("messages.lost", "unknown summary path 'messages.lost' (did you mean 'rates.loss'?)"),  # a count grows with the run
     ("replications", "unknown summary path 'replications'; limits go on latency.<kind>.<stat>, rates.<rate>, "
-                     "queues.<name>.<figure> or workers.<name>.utilization"),
+                     "queues.<name>.<figure>, workers.<name>.utilization or producers.<name>.latency.<kind>.<stat>"),
 ])
 def test_only_figures_better_low_take_a_limit(path: str, message: str) -> None:
     with pytest.raises(ValueError) as info:

@@ -19,9 +19,11 @@ pytest.importorskip("ipykernel")
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
-# a notebook runs in under a minute on a quiet machine (README); the suite runs beside other work on
-# two cores, so the guard against a slow notebook allows twice that, in wall time
-LIMIT_S = 120.0
+# A notebook runs in under a minute on a quiet machine (README). The guard reads the CPU time its
+# kernel and the kernel's finished child processes used, not the wall clock, which the suite's
+# other tests on the same two cores stretch (the quickstart took 129 s of wall time at load 10,
+# 17 s alone).
+LIMIT_S = 60.0
 
 #: notebook → code run after its last cell, in the same kernel
 CHECKS = {
@@ -82,6 +84,10 @@ import sys as _sys
 assert _sys.prefix == {sys.prefix!r}, f"the kernel runs {{_sys.executable}}, not the test's environment"
 assert str(ROOT) == {prefix!r}
 {CHECKS[name]}
+import resource as _resource
+_cpu = sum(getattr(_resource.getrusage(who), f) for who in (_resource.RUSAGE_SELF, _resource.RUSAGE_CHILDREN)
+           for f in ("ru_utime", "ru_stime"))
+print(f"__cpu__ {{_cpu:.1f}}")
 """
 
 
@@ -109,8 +115,10 @@ def test_notebook_runs(name: str) -> None:
     start = time.perf_counter()
     client.execute()  # raises CellExecutionError, with the cell and traceback, if any cell fails
     elapsed = time.perf_counter() - start
-    print(f"{name}: {elapsed:.1f} s")
-    assert elapsed < LIMIT_S, f"{name} took {elapsed:.0f} s; notebooks must run in under {LIMIT_S:.0f} s"
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
+    cpu = float(printed.rsplit("__cpu__ ", 1)[1].split()[0])
+    print(f"{name}: {elapsed:.1f} s wall, {cpu:.1f} s CPU")
+    assert cpu < LIMIT_S, f"{name} took {cpu:.0f} s of CPU; notebooks must run in under {LIMIT_S:.0f} s"
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
     images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)

@@ -154,6 +154,14 @@ class Broker:
         """What this broker counted over the run."""
         return BrokerStats(self.kind)
 
+    def held(self) -> Iterable[int]:
+        """Messages this broker still stores whatever their outcome (a streaming recorder keeps their rows).
+
+        None here: at-most-once, a settled message is gone from the broker. Kinds that keep copies
+        (in flight, visible again, replayable after a restart) name them.
+        """
+        return ()
+
     # -- publishing -----------------------------------------------------------------------------
     def has_room(self) -> bool:
         return not self.down and self.waiting < self.capacity

@@ -6,17 +6,18 @@ This is the one place where the description becomes running state (Ciw keeps its
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
 from simpy.events import Timeout
 
-from queuesim.records import Delivery, RunRecord
+from queuesim.records import Delivery, RecordSink, RunRecord
 from queuesim.scenario.load_shapes import sync_violations
 from queuesim.sim.broker import Broker, BrokerContext
 from queuesim.sim.producer import Producer, wire_producers
-from queuesim.sim.recorder import Recorder
+from queuesim.sim.recorder import Liveness, Recorder
 from queuesim.sim.registry import build_broker
 from queuesim.sim.rng import Streams
 from queuesim.sim.worker import Pool, PoolStats
@@ -42,7 +43,8 @@ def inline_queues(scenario: Scenario) -> set[str]:
     return inline
 
 
-def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) -> RunRecord:
+def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
+             sink: RecordSink | None = None) -> RunRecord:
     """Run one replication of ``scenario`` to its ``duration`` and return the event records.
 
     Parameters
@@ -53,10 +55,13 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
         Replication number; each one draws independent streams from the same seed.
     seed : int, optional
         Overrides ``scenario.seed``.
+    sink : RecordSink, optional
+        Stream the records into it as they become final instead of keeping them: the returned
+        record's tables are then empty (its ``extra`` is complete). The simulation is the same.
     """
     seed = scenario.seed if seed is None else seed
     env = simpy.Environment()
-    rec = Recorder()
+    rec = Recorder(sink)
 
     restarted = {f.queue for f in scenario.faults if f.kind == "restart"}
     inline = inline_queues(scenario)
@@ -80,6 +85,8 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
 
     producers: list[Producer] = wire_producers(env, scenario, brokers, rec, seed, replication)
 
+    if sink is not None:
+        rec.attach(env, _liveness(list(brokers.values()), producers))
     for fault in scenario.faults:
         _schedule_fault(env, brokers[fault.queue], fault.at, fault.kind, fault.length)
     for pool in pools:
@@ -109,6 +116,26 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None) 
             "restarts": {n: list(st.restarts) for n, st in broker_stats.items() if st.restarts},
         },
     )
+
+
+def _liveness(brokers: list[Broker], producers: list[Producer]) -> Liveness:
+    """What the recorder asks, when streaming, before it folds a row: is anything still referring to it?"""
+
+    def open_spells() -> Iterator[tuple[int, float]]:
+        for broker in brokers:
+            yield from broker.open_spells()
+
+    def held_messages() -> Iterator[int]:
+        for broker in brokers:
+            yield from broker.held()
+        for producer in producers:
+            yield from (m for m in producer.held().values() if m >= 0)
+
+    def held_requests() -> Iterator[int]:
+        for producer in producers:
+            yield from producer.held()
+
+    return Liveness(open_spells, held_messages, held_requests)
 
 
 def _schedule_fault(env: simpy.Environment, broker: Broker, at: float, kind: str, length: float) -> None:

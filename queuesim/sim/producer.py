@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from simpy import Environment
@@ -123,6 +123,10 @@ class Producer:
         self.spent: dict[int, tuple[int, float]] | None = {} if self.per_try else None
         self.deadlines: deque[tuple[float, int, int]] | None = deque() if waits and timeout is not None else None
         self.armed = False
+
+    def held(self) -> Mapping[int, int]:
+        """Requests whose client still waits, each with the message it waits for (-1 between copies)."""
+        return self.live if self.live is not None else {}
 
     @property
     def watches(self) -> bool:

@@ -148,6 +148,11 @@ def _queues(deriveds: Sequence[Derived]) -> dict[str, QueueStats]:
     return out
 
 
+#: The rates and messages blocks from counts, shared with the streamed summary (:mod:`queuesim.metrics.stream`).
+rates_block = _rates
+messages_block = _messages
+
+
 def _pool_events(d: Derived, pool: str, event: str) -> int:
     """A worker event count the engine recorded for a pool (``extra["pools"]``, see queuesim.sim.build)."""
     pools = cast(Mapping[str, Mapping[str, int]], d.rec.extra.get("pools", {}))

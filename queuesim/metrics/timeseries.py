@@ -12,13 +12,17 @@ stopped waiting at their timeout).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from queuesim.metrics.derive import Derived
 from queuesim.records import Outcome, RunRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TARGET_BUCKETS = 200
 _CLIENT = ("offered", "throttled", "abandoned")  # appended after the original columns
@@ -35,8 +39,8 @@ def bucket_width(duration: float, target: int = TARGET_BUCKETS) -> float:
     return 10.0 ** (exp + 1)
 
 
-def time_average(start: np.ndarray, end: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Time-average number of open intervals [start, end) over each bucket given by ``edges``."""
+def bucket_integral(start: np.ndarray, end: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Per bucket of ``edges``, the total length of the intervals [start, end) inside it (NaN ends run to the last edge)."""
     hi = edges[-1]
     end = np.where(np.isnan(end), hi, end)
     # integral of the count from 0 to t = sum over intervals of their length clipped to [0, t]
@@ -45,7 +49,14 @@ def time_average(start: np.ndarray, end: np.ndarray, edges: np.ndarray) -> np.nd
     ks = np.searchsorted(s, edges, side="right")
     ke = np.searchsorted(e, edges, side="right")
     integral = (ks * edges - cs[ks]) - (ke * edges - ce[ke])
-    return np.diff(integral) / np.diff(edges)
+    per_bucket: np.ndarray = np.diff(integral)
+    return per_bucket
+
+
+def time_average(start: np.ndarray, end: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Time-average number of open intervals [start, end) over each bucket given by ``edges``."""
+    average: np.ndarray = bucket_integral(start, end, edges) / np.diff(edges)
+    return average
 
 
 def _counts(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -76,17 +87,50 @@ def _one(d: Derived, edges: np.ndarray) -> dict[str, np.ndarray]:
     return cols
 
 
-def timeseries(records: Sequence[RunRecord], width: float | None = None) -> pd.DataFrame:
-    """Bucketed time series over [0, duration], averaged over replications."""
-    duration, warmup = records[0].duration, records[0].warmup
+def bucket_edges(duration: float, width: float | None = None) -> np.ndarray:
+    """Edges of the time-series buckets over [0, duration]: round widths, the last bucket cut at ``duration``."""
     width = width or bucket_width(duration)
     edges = np.arange(0.0, duration + width * 0.5, width)
     if edges[-1] < duration:
         edges = np.append(edges, duration)
     edges[-1] = duration
+    return edges
+
+
+def timeseries_columns(records: Sequence[RunRecord], width: float | None = None) -> dict[str, np.ndarray]:
+    """The columns of :func:`timeseries`, in its order, without building a DataFrame."""
+    duration, warmup = records[0].duration, records[0].warmup
+    edges = bucket_edges(duration, width)
     parts = [_one(Derived(r), edges) for r in records]
     cols = {k: np.mean([p[k] for p in parts], axis=0) for k in parts[0]}
-    df = pd.DataFrame({"time": edges[:-1], **cols})
-    df["throughput"] = df["completed"] / np.diff(edges)
-    df["warmup"] = edges[1:] <= warmup
-    return df[[c for c in df if c not in _CLIENT] + list(_CLIENT)]  # client columns last
+    out = {"time": edges[:-1], **{k: v for k, v in cols.items() if k not in _CLIENT}}
+    out["throughput"] = cols["completed"] / np.diff(edges)
+    out["warmup"] = edges[1:] <= warmup
+    out.update({k: cols[k] for k in _CLIENT})  # client columns last
+    return out
+
+
+def timeseries(records: Sequence[RunRecord], width: float | None = None) -> pd.DataFrame:
+    """Bucketed time series over [0, duration], averaged over replications."""
+    import pandas as pd
+
+    return pd.DataFrame(timeseries_columns(records, width))
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "True" if value else "False"
+    number = float(value)  # type: ignore[arg-type]
+    return "" if math.isnan(number) else "%.6g" % number  # noqa: UP031 (the C format pandas applies)
+
+
+def write_csv(path: Path, columns: Mapping[str, np.ndarray]) -> Path:
+    """Write columns as ``timeseries.csv``: a header, floats as ``%.6g``, booleans as True/False, NaN empty.
+
+    The same text as ``DataFrame.to_csv(index=False, float_format="%.6g")``, without pandas.
+    """
+    names = list(columns)
+    rows = zip(*(columns[n].tolist() for n in names), strict=True)
+    text = ",".join(names) + "\n" + "".join(",".join(map(_cell, row)) + "\n" for row in rows)
+    path.write_text(text)
+    return path

@@ -1,0 +1,600 @@
+"""Streamed statistics of a run (``--outputs summary``): the summary and time series folded from batches of final rows.
+
+:class:`StreamSink` is the :class:`~queuesim.records.RecordSink` a streaming recorder hands its
+final rows to (:mod:`queuesim.sim.recorder`); it keeps counts, sums, time-series buckets and
+quantile sketches (:mod:`queuesim.metrics.sketch`), never the rows, so memory does not grow with
+the run. :meth:`StreamSink.result` gives a picklable :class:`StreamStats` per replication;
+:func:`summarize_streams` pools them into the same ``summary.json`` structure as
+:func:`queuesim.metrics.summarize` and :func:`stream_timeseries` into the same time series.
+
+What differs from the full summary: percentiles come from the sketches, within
+:data:`~queuesim.metrics.sketch.ALPHA` (relative) of the full path's; counts, maxima and the
+depth figures are the same; means, rates and time averages are the same up to floating-point
+rounding (the sums are added in another order). Merging replications adds their sketches and
+sums in replication order, so the result does not depend on where each replication ran.
+
+Queue depth needs the waiting count at every instant: each batch carries the messages still
+waiting, so the spells that started before the batch's time are known; events at the batch's own
+instant wait for the next batch, so an instant is never split and ties keep the full path's order
+(departures before arrivals).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import numpy as np
+
+from queuesim.figures import (
+    LATENCY_KINDS,
+    PERCENTILES,
+    FaultRecovery,
+    Latency,
+    LatencyStats,
+    PoolStats,
+    QueueStats,
+    RunMeta,
+    Summary,
+    latency_path,
+    spec,
+)
+from queuesim.metrics.sketch import ALPHA, QuantileSketch
+from queuesim.metrics.stats import mean_ci
+from queuesim.metrics.summary import BATCHES, messages_block, rates_block
+from queuesim.metrics.timeseries import bucket_edges, bucket_integral
+from queuesim.records import Delivery, Loss, Outcome, RecordBatch
+from queuesim.scenario import Scenario
+
+__all__ = ["StreamLayout", "StreamSink", "StreamStats", "summarize_streams", "stream_timeseries"]
+
+_PROCESSED = np.array([Delivery.HELD, Delivery.DONE, Delivery.STALE], dtype=np.int8)
+_COUNTS = ("produced", "accepted", "rejected", "attempts", "gave_up", "completed", "duplicates", "lost",
+           "dead_lettered", "in_flight", "abandoned", "throttled")  # the full summary's _counts, in its order
+_OUTCOME_COUNTS = {"gave_up": Outcome.GAVE_UP, "completed": Outcome.COMPLETED, "lost": Outcome.LOST,
+                   "dead_lettered": Outcome.DEAD_LETTERED, "in_flight": Outcome.IN_FLIGHT}
+_SERIES_OUTCOMES = (("gave_up", Outcome.GAVE_UP), ("completed", Outcome.COMPLETED),
+                    ("lost", Outcome.LOST), ("dead_lettered", Outcome.DEAD_LETTERED))
+_REASONS = [r.name.lower() for r in Loss if r is not Loss.NONE]
+
+
+def _percentile_ci() -> bool:
+    """Whether the catalogue gives any latency percentile or maximum an interval (then batches keep sketches)."""
+    return any(spec(latency_path(LATENCY_KINDS[0], s)).ci for s in (*PERCENTILES, "max"))
+
+
+@dataclass(frozen=True)
+class StreamLayout:
+    """What a sink needs to know of the model: names, the window, the time-series buckets, the faults."""
+
+    producers: tuple[str, ...]
+    queues: tuple[str, ...]
+    pools: tuple[str, ...]
+    worker_pool: np.ndarray
+    warmup: float
+    duration: float
+    edges: np.ndarray
+    faults: tuple[Mapping[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> StreamLayout:
+        """The layout of one replication of ``scenario`` (workers numbered pool by pool, as the engine does)."""
+        worker_pool = np.concatenate([np.full(p.count, i, dtype=np.int32) for i, p in enumerate(scenario.workers.values())])
+        return cls(tuple(scenario.producers), tuple(scenario.queues), tuple(scenario.workers), worker_pool,
+                   scenario.warmup, scenario.duration, bucket_edges(scenario.duration),
+                   tuple(f.model_dump() for f in scenario.faults))
+
+    @property
+    def batch_edges(self) -> np.ndarray:
+        return np.linspace(self.warmup, self.duration, BATCHES + 1)
+
+
+def _overlap(start: np.ndarray, end: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    end = np.where(np.isnan(end), hi, end)
+    inside: np.ndarray = np.clip(np.minimum(end, hi) - np.maximum(start, lo), 0.0, None)
+    return inside
+
+
+def _histogram(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    return np.histogram(times[~np.isnan(times)], bins=edges)[0].astype(np.int64)
+
+
+def _positive_excess(counts: np.ndarray) -> int:
+    """Σ max(c − 1, 0): receives beyond the first, processings beyond the first."""
+    return int(np.clip(counts.astype(np.int64) - 1, 0, None).sum())
+
+
+@dataclass
+class _Latency:
+    """One latency kind: its sketch, and per batch the sums and counts (and sketches, when percentiles have intervals)."""
+
+    sketch: QuantileSketch = field(default_factory=QuantileSketch)
+    sums: np.ndarray = field(default_factory=lambda: np.zeros(BATCHES))
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(BATCHES, dtype=np.int64))
+    batch_sketches: list[QuantileSketch] | None = None
+
+    def add(self, values: np.ndarray, batch: np.ndarray) -> None:
+        keep = ~np.isnan(values)
+        values, batch = values[keep], batch[keep]
+        self.sketch.add(values)
+        self.sums += np.bincount(batch, weights=values, minlength=BATCHES)
+        self.counts += np.bincount(batch, minlength=BATCHES)
+        if self.batch_sketches is not None:
+            for b in np.unique(batch):
+                self.batch_sketches[b].add(values[batch == b])
+
+
+class _Depth:
+    """The waiting count of one queue through time, fed in time order: its peak and what faults did to it."""
+
+    def __init__(self, lo: float, hi: float, faults: Sequence[tuple[float, float]]) -> None:
+        self.lo, self.hi = lo, hi
+        self.level = 0
+        self.at_lo = 0  # level after the last event at or before lo
+        self.peak = 0  # highest level after an event inside [lo, hi]
+        # per fault (start, end): [base, peak, seen_during, at_end, drained]
+        self.faults = [(s, e) for s, e in faults]
+        self.state: list[dict[str, Any]] = [{"base": 0, "peak": None, "at_end": 0, "drained": None} for _ in faults]
+
+    def feed(self, times: np.ndarray, deltas: np.ndarray) -> None:
+        """Events (time, ±1) of one batch, all before the batch's time; applied departures first at equal times."""
+        if times.size == 0:
+            return
+        order = np.lexsort((deltas, times))
+        t = times[order]
+        level = self.level + np.cumsum(deltas[order])
+        upto = np.searchsorted(t, self.lo, side="right")
+        if upto > 0:
+            self.at_lo = int(level[upto - 1])
+        inside = (t >= self.lo) & (t <= self.hi)
+        if inside.any():
+            self.peak = max(self.peak, int(level[inside].max()))
+        for (start, end), st in zip(self.faults, self.state, strict=True):
+            before = np.searchsorted(t, start, side="left")
+            if before > 0:
+                st["base"] = int(level[before - 1])
+            during = (t >= start) & (t <= end)
+            if during.any():
+                top = int(level[during].max())
+                st["peak"] = top if st["peak"] is None else max(st["peak"], top)
+            through = np.searchsorted(t, end, side="right")
+            if through > 0:
+                st["at_end"] = int(level[through - 1])
+            if st["drained"] is None:
+                hit = np.flatnonzero((t > end) & (level <= st["base"]))
+                if hit.size:
+                    st["drained"] = float(t[hit[0]] - end)
+        self.level = int(level[-1])
+
+    def max_depth(self) -> int:
+        return max(self.at_lo, self.peak)
+
+    def recovery(self) -> list[dict[str, Any]]:
+        out = []
+        for st in self.state:
+            base, at_end = st["base"], st["at_end"]
+            peak = max(st["peak"] if st["peak"] is not None else base, base)
+            drained = 0.0 if at_end <= base else st["drained"]
+            out.append({"base": base, "peak": max(peak, at_end), "drained": drained})
+        return out
+
+
+@dataclass
+class StreamStats:
+    """One replication's streamed figures: what :func:`summarize_streams` pools (picklable, small)."""
+
+    layout: StreamLayout
+    counts: dict[str, int]
+    batch_counts: dict[str, np.ndarray]
+    latency: dict[str, _Latency]
+    queues: dict[str, dict[str, Any]]
+    pools: dict[str, dict[str, float]]
+    losses: dict[str, int]
+    poison: dict[str, int]
+    recovery: list[dict[str, Any]]
+    series: dict[str, np.ndarray]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class StreamSink:
+    """Folds one replication's final rows into counts, sums, sketches and buckets (a :class:`~queuesim.records.RecordSink`)."""
+
+    def __init__(self, layout: StreamLayout) -> None:
+        self.layout = layout
+        lo, hi = layout.warmup, layout.duration
+        self.window = (lo, hi)
+        nq, npool, nb = len(layout.queues), len(layout.pools), layout.edges.size - 1
+        self.counts = dict.fromkeys(_COUNTS, 0)
+        self.batch_counts = {k: np.zeros(BATCHES, dtype=np.int64) for k in _COUNTS}
+        with_sketches = _percentile_ci()
+        self.latency = {k: _Latency(batch_sketches=[QuantileSketch() for _ in range(BATCHES)] if with_sketches else None)
+                        for k in LATENCY_KINDS}
+        self.q_area, self.q_waited = np.zeros(nq), np.zeros(nq)
+        self.q_int = {name: np.zeros(nq, dtype=np.int64) for name in
+                      ("accepted", "rejected", "dead_lettered", "redeliveries", "lost", "duplicates", "poison")}
+        self.q_losses = np.zeros((nq, len(Loss)), dtype=np.int64)
+        self.losses = np.zeros(len(Loss), dtype=np.int64)
+        self.poison = dict.fromkeys(("seen", "dead_lettered", "lost", "cycling"), 0)
+        self.busy, self.completed = np.zeros(npool), np.zeros(npool, dtype=np.int64)
+        self.depth_int, self.busy_int = np.zeros((nq, nb)), np.zeros((npool, nb))
+        self.series = {name: np.zeros(nb, dtype=np.int64) for name in
+                       ("produced", "accepted", "rejected", "gave_up", "completed", "lost", "dead_lettered",
+                        "offered", "throttled", "abandoned")}
+        per_queue: list[list[tuple[float, float]]] = [[] for _ in layout.queues]
+        self._fault_slots: list[tuple[int, int]] = []  # per fault: (queue, index among that queue's faults)
+        for fault in layout.faults:
+            qi = layout.queues.index(fault["queue"])
+            start = fault["at"]
+            end = start + (fault.get("downtime") or fault.get("duration") or 0.0)
+            self._fault_slots.append((qi, len(per_queue[qi])))
+            per_queue[qi].append((start, end))
+        self.depth = [_Depth(lo, hi, f) for f in per_queue]
+        # events at a batch's own instant, waiting for the next batch: (time, delta, queue)
+        self._carry = (np.empty(0), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _batch_of(self, created: np.ndarray) -> np.ndarray:
+        """Batch number of each created time in the window (only called for rows in the window)."""
+        edges = self.layout.batch_edges
+        return np.clip(np.searchsorted(edges, created, side="right") - 1, 0, BATCHES - 1)
+
+    def _count(self, name: str, rows_in: np.ndarray, batch: np.ndarray) -> None:
+        self.counts[name] += int(rows_in.sum())
+        self.batch_counts[name] += np.bincount(batch[rows_in], minlength=BATCHES)
+
+    # -- the sink -------------------------------------------------------------------------------
+    def fold(self, batch: RecordBatch) -> None:
+        """Take one batch of final rows (see :class:`~queuesim.records.RecordBatch`)."""
+        lo, hi = self.window
+        req, msg, dl, rej = batch.requests, batch.messages, batch.deliveries, batch.rejections
+        created = req["created"]
+        warm = self.layout.warmup
+        edges = self.layout.edges
+
+        def message_in(messages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            c = created[msg["request"][messages]]
+            inside = c >= warm
+            return inside, self._batch_of(np.where(inside, c, warm))
+
+        # rejections: 503s of the window's messages, and every 503 in the time series
+        rows = batch.new_rejections
+        if rows.size:
+            m = rej["message"][rows]
+            inside, b = message_in(m)
+            t = rej["time"][rows]
+            self._count("rejected", inside, b)
+            q = msg["queue"][m]
+            self.q_int["rejected"] += np.bincount(q[inside], minlength=len(self.layout.queues))
+            self.series["rejected"] += _histogram(t, edges)
+            self.series["offered"] += _histogram(t[msg["stage"][m] == 0], edges)
+
+        # waiting spells
+        rows = batch.new_spells
+        nq = len(self.layout.queues)
+        times, deltas, queues = [self._carry[0]], [self._carry[1]], [self._carry[2]]
+        if rows.size:
+            m = dl["message"][rows]
+            q = msg["queue"][m].astype(np.int64)
+            since, until = dl["since"][rows], dl["until"][rows]
+            inside, b = message_in(m)
+            self.q_area += np.bincount(q, weights=_overlap(since, until, lo, hi), minlength=nq)
+            self.q_waited += np.bincount(q[inside], weights=_overlap(since[inside], until[inside], -np.inf, hi), minlength=nq)
+            dead = inside & (dl["status"][rows] == Delivery.DEAD_LETTERED)
+            self.q_int["dead_lettered"] += np.bincount(q[dead], minlength=nq)
+            for qi in np.unique(q):
+                mine = q == qi
+                self.depth_int[qi] += bucket_integral(since[mine], until[mine], edges)
+            first = inside & (dl["worker"][rows] >= 0) & (dl["delivery"][rows] == 1)
+            self.latency["queue_wait"].add(until[first] - msg["accepted"][m[first]], b[first])
+            arrive = since >= batch.previous  # earlier starts were counted while the spell was open
+            times += [since[arrive], until[~np.isnan(until)]]
+            deltas += [np.ones(int(arrive.sum()), dtype=np.int64), -np.ones(int((~np.isnan(until)).sum()), dtype=np.int64)]
+            queues += [q[arrive], q[~np.isnan(until)]]
+        if batch.open_messages.size:
+            s = batch.open_since
+            now = (s >= batch.previous) & (s < batch.time)  # open since before: counted already
+            times.append(s[now])
+            deltas.append(np.ones(int(now.sum()), dtype=np.int64))
+            queues.append(msg["queue"][batch.open_messages[now]].astype(np.int64))
+        t_all, d_all, q_all = np.concatenate(times), np.concatenate(deltas), np.concatenate(queues)
+        due = t_all < batch.time
+        self._carry = (t_all[~due], d_all[~due], q_all[~due])
+        t_all, d_all, q_all = t_all[due], d_all[due], q_all[due]
+        for qi in range(nq):
+            mine = q_all == qi
+            self.depth[qi].feed(t_all[mine], d_all[mine])
+
+        # processings
+        rows = batch.finished_deliveries
+        if rows.size:
+            worker = dl["worker"][rows]
+            pool = np.full(rows.size, -1, dtype=np.int64)
+            ok = worker >= 0
+            pool[ok] = self.layout.worker_pool[worker[ok]]
+            started, finished = dl["started"][rows], dl["finished"][rows]
+            m = dl["message"][rows]
+            inside, b = message_in(m)
+            processed = np.isin(dl["status"][rows], _PROCESSED) & ~np.isnan(finished)
+            service = inside & processed
+            self.latency["service"].add(finished[service] - started[service], b[service])
+            npool = len(self.layout.pools)
+            self.completed += np.bincount(pool[service & (pool >= 0)], minlength=npool)
+            ran = ~np.isnan(started) & (pool >= 0)
+            self.busy += np.bincount(pool[ran], weights=_overlap(started[ran], finished[ran], lo, hi), minlength=npool)
+            for pi in np.unique(pool[ran]):
+                mine = ran & (pool == pi)
+                self.busy_int[pi] += bucket_integral(started[mine], finished[mine], edges)
+
+        # messages
+        rows = batch.final_messages
+        if rows.size:
+            inside, b = message_in(rows)
+            q = msg["queue"][rows].astype(np.int64)
+            root = msg["stage"][rows] == 0
+            accepted = msg["accepted"][rows]
+            was_accepted = ~np.isnan(accepted)
+            self._count("accepted", inside & root & was_accepted, b)
+            win_root = inside & root
+            self.counts["attempts"] += int(msg["attempts"][rows][win_root].sum())
+            self.batch_counts["attempts"] += np.bincount(b[win_root], weights=msg["attempts"][rows][win_root],
+                                                         minlength=BATCHES).astype(np.int64)
+            excess = np.clip(msg["processings"][rows].astype(np.int64) - 1, 0, None)
+            self.counts["duplicates"] += int(excess[inside].sum())
+            self.batch_counts["duplicates"] += np.bincount(b[inside], weights=excess[inside], minlength=BATCHES).astype(np.int64)
+            self.q_int["accepted"] += np.bincount(q[inside & was_accepted], minlength=nq)
+            self.q_int["duplicates"] += np.bincount(q[inside], weights=excess[inside], minlength=nq).astype(np.int64)
+            again = np.clip(msg["receives"][rows].astype(np.int64) - 1, 0, None)
+            self.q_int["redeliveries"] += np.bincount(q[inside], weights=again[inside], minlength=nq).astype(np.int64)
+            outcome = msg["outcome"][rows]
+            lost = inside & (outcome == Outcome.LOST)
+            reason = msg["reason"][rows].astype(np.int64)
+            self.losses += np.bincount(reason[lost], minlength=len(Loss))
+            np.add.at(self.q_losses, (q[lost], reason[lost]), 1)
+            self.q_int["lost"] += np.bincount(q[lost], minlength=nq)
+            poison = inside & (msg["poison"][rows] == 1)
+            self.q_int["poison"] += np.bincount(q[poison], minlength=nq)
+            self.poison["seen"] += int(poison.sum())
+            self.poison["dead_lettered"] += int(np.count_nonzero(outcome[poison] == Outcome.DEAD_LETTERED))
+            self.poison["lost"] += int(np.count_nonzero(outcome[poison] == Outcome.LOST))
+            self.poison["cycling"] += int(np.count_nonzero(outcome[poison] == Outcome.IN_FLIGHT))
+            ack = win_root
+            self.latency["ack"].add((accepted - msg["created"][rows])[ack], b[ack])
+            self.series["accepted"] += _histogram(accepted[root], edges)
+            self.series["offered"] += _histogram(accepted[root], edges)
+
+        # requests
+        rows = batch.final_requests
+        if rows.size:
+            c = created[rows]
+            inside = c >= warm
+            b = self._batch_of(np.where(inside, c, warm))
+            self._count("produced", inside, b)
+            outcome = req["outcome"][rows]
+            for name, code in _OUTCOME_COUNTS.items():
+                self._count(name, inside & (outcome == code), b)
+            responded, abandoned, throttled = req["responded"][rows], req["abandoned"][rows], req["throttled"][rows]
+            self._count("abandoned", inside & ~np.isnan(abandoned), b)
+            self._count("throttled", inside & ~np.isnan(throttled), b)
+            done = req["done"][rows]
+            completed = inside & (outcome == Outcome.COMPLETED)
+            self.latency["end_to_end"].add(done[completed] - c[completed], b[completed])
+            self.latency["response"].add(responded[inside] - c[inside], b[inside])
+            self.series["produced"] += _histogram(c, edges)
+            for name, code in _SERIES_OUTCOMES:
+                self.series[name] += _histogram(done[outcome == code], edges)
+            self.series["throttled"] += _histogram(throttled, edges)
+            self.series["abandoned"] += _histogram(abandoned, edges)
+
+    def result(self, extra: Mapping[str, Any] | None = None) -> StreamStats:
+        """The replication's figures, after the last batch; ``extra`` is the record's (``RunRecord.extra``)."""
+        qnames = self.layout.queues
+        queues: dict[str, dict[str, Any]] = {}
+        for qi, name in enumerate(qnames):
+            queues[name] = {
+                "area": float(self.q_area[qi]), "waited": float(self.q_waited[qi]),
+                "max_depth": self.depth[qi].max_depth(),
+                **{k: int(v[qi]) for k, v in self.q_int.items()},
+                "losses": {r: int(self.q_losses[qi, Loss[r.upper()]]) for r in _REASONS},
+            }
+        pools = {name: {"busy": float(self.busy[pi]), "completed": int(self.completed[pi])}
+                 for pi, name in enumerate(self.layout.pools)}
+        width = np.diff(self.layout.edges)
+        series: dict[str, np.ndarray] = {}
+        for qi, q in enumerate(qnames):
+            series[f"depth.{q}"] = self.depth_int[qi] / width
+        for pi, p in enumerate(self.layout.pools):
+            series[f"in_service.{p}"] = self.busy_int[pi] / width
+        series.update({k: v.astype(float) for k, v in self.series.items()})
+        recovery = []
+        per_queue = [d.recovery() for d in self.depth]
+        for qi, slot in self._fault_slots:
+            recovery.append(per_queue[qi][slot])
+        return StreamStats(
+            layout=self.layout, counts=dict(self.counts), batch_counts=self.batch_counts, latency=self.latency,
+            queues=queues, pools=pools, losses={r: int(self.losses[Loss[r.upper()]]) for r in _REASONS},
+            poison=dict(self.poison), recovery=recovery, series=series, extra=dict(extra or {}),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Pooling replications.
+
+
+def _describe(sketch: QuantileSketch) -> LatencyStats:
+    """mean, percentiles, max and count of a sketch, as :func:`queuesim.metrics.stats.describe` gives them."""
+    out: dict[str, float | int | None]
+    if sketch.count == 0:
+        out = {"mean": None, **dict.fromkeys(PERCENTILES), "max": None, "count": 0}
+    else:
+        out = {"mean": sketch.mean}
+        out.update({k: sketch.quantile(p / 100.0) for k, p in PERCENTILES.items()})
+        out.update({"max": float(sketch.maximum), "count": int(sketch.count)})
+    return cast(LatencyStats, out)
+
+
+def _unit_latency(lat: _Latency, stat: str, b: int | None) -> float:
+    """A latency statistic of one unit (batch ``b``, or the whole replication when None); NaN when empty."""
+    if stat == "mean":
+        if b is None:
+            mean = lat.sketch.mean
+            return math.nan if mean is None else mean
+        return float(lat.sums[b] / lat.counts[b]) if lat.counts[b] else math.nan
+    sk = lat.sketch if b is None else (lat.batch_sketches or [])[b]
+    if sk.count == 0:
+        return math.nan
+    if stat == "max":
+        return float(sk.maximum)
+    value = sk.quantile(PERCENTILES[stat] / 100.0)
+    return math.nan if value is None else value
+
+
+def _ci(stats: Sequence[StreamStats]) -> tuple[str, dict[str, list[float] | None]]:
+    """95% intervals of what the catalogue marks ``ci``: across replications, or from batch means of one run."""
+    window = stats[0].layout.duration - stats[0].layout.warmup
+    units: list[tuple[StreamStats, int | None, float]]
+    if len(stats) >= 2:
+        method = "replications"
+        units = [(s, None, window) for s in stats]
+    else:
+        method = "batch_means"
+        units = [(stats[0], b, window / BATCHES) for b in range(BATCHES)]
+    samples: dict[str, list[float]] = {}
+    for s, b, width in units:
+        for k in LATENCY_KINDS:
+            for stat in ("mean", *PERCENTILES, "max"):
+                path = latency_path(k, stat)
+                if spec(path).ci and (stat == "mean" or s.latency[k].batch_sketches is not None or b is None):
+                    samples.setdefault(path, []).append(_unit_latency(s.latency[k], stat, b))
+        counts = s.counts if b is None else {k: int(v[b]) for k, v in s.batch_counts.items()}
+        for k, r in rates_block(counts, width).items():
+            if spec(f"rates.{k}").ci:
+                samples.setdefault(f"rates.{k}", []).append(np.nan if r is None else cast(float, r))
+    return method, {k: mean_ci(v) for k, v in samples.items()}
+
+
+def _queues(stats: Sequence[StreamStats]) -> dict[str, QueueStats]:
+    layout = stats[0].layout
+    span = (layout.duration - layout.warmup) * len(stats)
+    out: dict[str, QueueStats] = {}
+    for name in layout.queues:
+        per = [s.queues[name] for s in stats]
+
+        def total(key: str, per: list[dict[str, Any]] = per) -> int:
+            return sum(int(p[key]) for p in per)
+
+        accepted = total("accepted")
+        waited = sum(p["waited"] for p in per)
+        losses = {r: sum(p["losses"][r] for p in per) for r in _REASONS}
+        out[name] = {
+            "mean_depth": sum(p["area"] for p in per) / span,
+            "lost": sum(losses.values()),
+            "losses": losses,
+            "duplicates": total("duplicates"),
+            "poison": total("poison"),
+            "max_depth": max(int(p["max_depth"]) for p in per),
+            "accepted": accepted,
+            "throughput": accepted / span,
+            "rejected": total("rejected"),
+            "dead_lettered": total("dead_lettered"),
+            "redeliveries": total("redeliveries"),
+            "mean_wait": float(waited) / float(accepted) if accepted else None,
+        }
+    return out
+
+
+def _pools(stats: Sequence[StreamStats]) -> dict[str, PoolStats]:
+    layout = stats[0].layout
+    counts = np.bincount(layout.worker_pool, minlength=len(layout.pools))
+    window = layout.duration - layout.warmup
+    out: dict[str, PoolStats] = {}
+    for pi, name in enumerate(layout.pools):
+
+        def events(event: str, name: str = name) -> int:
+            return sum(int(cast(Mapping[str, Mapping[str, int]], s.extra.get("pools", {})).get(name, {}).get(event, 0))
+                       for s in stats)
+
+        out[name] = {
+            "count": int(counts[pi]),
+            "utilization": float(sum(s.pools[name]["busy"] for s in stats) / (counts[pi] * window * len(stats))),
+            "completed": sum(int(s.pools[name]["completed"]) for s in stats),
+            "crashes": events("crashes"),
+            "failures": events("failures"),
+            "deduplicated": events("deduplicated"),
+        }
+    return out
+
+
+def _recovery(stats: Sequence[StreamStats]) -> list[FaultRecovery]:
+    layout = stats[0].layout
+    out: list[FaultRecovery] = []
+    for i, fault in enumerate(layout.faults):
+        start = fault["at"]
+        end = start + (fault.get("downtime") or fault.get("duration") or 0.0)
+        per = [s.recovery[i] for s in stats]
+        drains = [p["drained"] for p in per if p["drained"] is not None]
+        durable = []
+        for s in stats:
+            restarts = cast(Mapping[str, Sequence[Mapping[str, float]]], s.extra.get("restarts", {}))
+            durable += [r["durable_point"] for r in restarts.get(fault["queue"], []) if r["at"] == start]
+        out.append({
+            "at": start, "queue": fault["queue"], "kind": fault["kind"], "end": end,
+            "depth_before": float(np.mean([p["base"] for p in per])), "backlog_peak": int(max(p["peak"] for p in per)),
+            "drain_time": float(np.mean(drains)) if drains else None,
+            "drained": len(drains), "replications": len(stats),
+        })
+        if durable:
+            out[-1]["durable_point"] = [None if not np.isfinite(t) else float(t) for t in durable]
+    return out
+
+
+def summarize_streams(stats: Sequence[StreamStats], meta: RunMeta | None = None) -> Summary:
+    """The ``summary.json`` figures of streamed replications: the keys and meaning of :func:`queuesim.metrics.summarize`.
+
+    Parameters
+    ----------
+    stats : sequence of StreamStats
+        One per replication, in replication order.
+    meta : RunMeta, optional
+        The run's context, written first.
+    """
+    layout = stats[0].layout
+    window = layout.duration - layout.warmup
+    counts = {k: sum(s.counts[k] for s in stats) for k in _COUNTS}
+    latency = {k: _describe(QuantileSketch.merged([s.latency[k].sketch for s in stats], ALPHA)) for k in LATENCY_KINDS}
+    method, ci = _ci(stats)
+    queues = _queues(stats)
+    base = [s.extra.get("base_load") for s in stats]
+    base_load = None if any(b is None for b in base) else float(np.mean(cast(list[float], base)))
+    return {
+        **(meta or {}),  # type: ignore[typeddict-item]
+        "replications": len(stats),
+        "window": window,
+        "messages": messages_block(counts, sum(q["redeliveries"] for q in queues.values())),
+        "rates": rates_block(counts, window * len(stats), base_load),
+        "latency": cast(Latency, latency),
+        "queues": queues,
+        "workers": _pools(stats),
+        "ci95": ci,
+        "ci_method": method,
+        "losses": {r: sum(s.losses[r] for s in stats) for r in _REASONS},
+        "poison": {"seen": sum(s.poison["seen"] for s in stats), "dead_lettered": sum(s.poison["dead_lettered"] for s in stats),
+                   "lost": sum(s.poison["lost"] for s in stats), "cycling": sum(s.poison["cycling"] for s in stats)},
+        "faults": _recovery(stats),
+    }
+
+
+def stream_timeseries(stats: Sequence[StreamStats]) -> dict[str, np.ndarray]:
+    """The time series of :func:`queuesim.metrics.timeseries` as columns, averaged over replications."""
+    layout = stats[0].layout
+    edges = layout.edges
+    cols = {k: np.mean([s.series[k] for s in stats], axis=0) for k in stats[0].series}
+    names = [*(f"depth.{q}" for q in layout.queues), *(f"in_service.{p}" for p in layout.pools),
+             "produced", "accepted", "rejected", "gave_up", "completed", "lost", "dead_lettered"]
+    out = {"time": edges[:-1], **{k: cols[k] for k in names}}
+    out["throughput"] = cols["completed"] / np.diff(edges)
+    out["warmup"] = edges[1:] <= layout.warmup
+    for k in ("offered", "throttled", "abandoned"):
+        out[k] = cols[k]
+    return out

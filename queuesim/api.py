@@ -17,24 +17,34 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from queuesim.experiment.compare import Comparison
-from queuesim.experiment.compare import compare as run_comparison
-from queuesim.experiment.execute import Execution, run_experiment, summary_of
+from queuesim.errors import QueuesimError
+from queuesim.experiment.execute import Execution, Outputs, run_experiment, summary_of
 from queuesim.figures import Summary
-from queuesim.metrics import deliveries_frame, messages_frame, requests_frame, timeseries
+from queuesim.metrics.timeseries import write_csv
 from queuesim.outputs import atomic_directory
 from queuesim.records import RunRecord
 from queuesim.scenario import Scenario
 
 if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
     from matplotlib.figure import Figure
+
+    from queuesim.experiment.compare import Comparison
+    from queuesim.metrics.stream import StreamStats
+
+
+class NoRecordsError(QueuesimError):
+    """A per-row table or a plot was asked of a run made with ``outputs: summary``, which keeps no records."""
 
 
 @dataclass
 class RunResult:
-    """Everything one ``run`` produced. Tables are built on first access."""
+    """Everything one ``run`` produced. Tables are built on first access.
+
+    A run made with ``outputs="summary"`` has no ``records`` (its ``streams`` hold the streamed
+    statistics): its summary and time series are there, its per-row tables and plots are not.
+    """
 
     scenario: Scenario
     records: list[RunRecord]
@@ -43,60 +53,99 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     #: The summary when the experiment layer already built it (``run`` does); else built on first access.
     precomputed_summary: Summary | None = field(default=None, repr=False, compare=False)
+    #: Streamed statistics, one per replication, when the run kept no records (``outputs="summary"``).
+    streams: list[StreamStats] | None = field(default=None, repr=False, compare=False)
+    #: The time series columns the experiment layer already built (streamed runs).
+    series: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def outputs(self) -> Outputs:
+        """``full`` when the records were kept, ``summary`` when only streamed statistics were."""
+        return "summary" if self.streams is not None else "full"
+
+    def _records(self, what: str) -> list[RunRecord]:
+        if self.streams is not None:
+            raise NoRecordsError(f"{what} needs the per-message records, which a run with outputs: summary does "
+                                 "not keep; run with outputs: full (the default) for them")
+        return self.records
 
     @cached_property
     def summary(self) -> Summary:
         """The ``summary.json`` figures (every key is described in :mod:`queuesim.figures`)."""
         if self.precomputed_summary is not None:
             return self.precomputed_summary
-        return summary_of(self.scenario, self.records, self.seed, self.source, self.warnings)
+        return summary_of(self.scenario, self.streams or self.records, self.seed, self.source, self.warnings)
 
     @cached_property
     def requests(self) -> pd.DataFrame:
         """One row per producer request."""
-        return requests_frame(self.records)
+        from queuesim.metrics.tables import requests_frame
+
+        return requests_frame(self._records("the requests table"))
 
     @cached_property
     def messages(self) -> pd.DataFrame:
         """One row per message at each queue (``messages.parquet``)."""
-        return messages_frame(self.records)
+        from queuesim.metrics.tables import messages_frame
+
+        return messages_frame(self._records("the messages table"))
 
     @cached_property
     def deliveries(self) -> pd.DataFrame:
         """One row per waiting spell and the delivery that ended it (``deliveries.parquet``)."""
-        return deliveries_frame(self.records)
+        from queuesim.metrics.tables import deliveries_frame
+
+        return deliveries_frame(self._records("the deliveries table"))
+
+    def _series(self) -> dict[str, np.ndarray]:
+        if self.series is None:
+            if self.streams is not None:
+                from queuesim.metrics.stream import stream_timeseries
+
+                self.series = stream_timeseries(self.streams)
+            else:
+                from queuesim.metrics.timeseries import timeseries_columns
+
+                self.series = timeseries_columns(self.records)
+        return self.series
 
     @cached_property
     def timeseries(self) -> pd.DataFrame:
         """Queue depth, in-service workers, 503s and completions per time bucket."""
-        return timeseries(self.records)
+        import pandas as pd
+
+        return pd.DataFrame(self._series())
 
     def figures(self) -> dict[str, Figure]:
         """The run's plots as matplotlib figures, keyed by file stem."""
         from queuesim.report import run_figures
 
+        self._records("plots")
         return run_figures(self.requests, self.messages, self.timeseries, self.summary)
 
     def save(self, out_dir: str | Path, plots: bool = True) -> list[Path]:
         """Write summary.json, scenario.json (the resolved scenario, overrides applied),
-        messages.parquet, deliveries.parquet, timeseries.csv and the PNG plots.
+        messages.parquet, deliveries.parquet, timeseries.csv and the PNG plots; a run with
+        ``outputs: summary`` writes summary.json, scenario.json and timeseries.csv only.
 
         The folder is built aside and swapped in whole (:func:`queuesim.outputs.atomic_directory`):
         an interrupted save leaves the previous run's folder as it was, never a mix of two runs.
         """
         target = Path(out_dir)
         with atomic_directory(target) as out:
-            written = [out / "summary.json", out / "messages.parquet", out / "deliveries.parquet",
-                       out / "timeseries.csv", out / "scenario.json"]
+            written = [out / "summary.json", out / "scenario.json", out / "timeseries.csv"]
             written[0].write_text(json.dumps(self.summary, indent=2) + "\n")
-            written[4].write_text(json.dumps(self.scenario.to_dict(), indent=2) + "\n")
-            self.messages.to_parquet(written[1], index=False)
-            self.deliveries.to_parquet(written[2], index=False)
-            self.timeseries.to_csv(written[3], index=False, float_format="%.6g")
-            if plots:
-                from queuesim.report import save_all
+            written[1].write_text(json.dumps(self.scenario.to_dict(), indent=2) + "\n")
+            write_csv(written[2], self._series())
+            if self.streams is None:
+                from queuesim.metrics.parquet import write_deliveries, write_messages
 
-                written += save_all(self.figures(), out)
+                written += [write_messages(self.records, out / "messages.parquet"),
+                            write_deliveries(self.records, out / "deliveries.parquet")]
+                if plots:
+                    from queuesim.report import save_all
+
+                    written += save_all(self.figures(), out)
         return [target / p.relative_to(out) for p in written]
 
 
@@ -108,6 +157,7 @@ def run(
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
     max_events: int | None = 0,
+    outputs: Outputs | None = None,
 ) -> RunResult:
     """Simulate a scenario (a path to YAML or a loaded :class:`Scenario`).
 
@@ -124,13 +174,21 @@ def run(
     max_events : int or None, default 0
         Refuse (``BudgetError``) a run estimated to need more simulation events than this, before
         it starts; None sizes the limit to this machine's memory (as ``queuesim run`` does), 0 sets none.
+    outputs : {'full', 'summary'}, optional
+        Default the scenario's ``outputs`` (``full``). ``summary`` streams the statistics and keeps
+        no records: memory stays flat however long the run, the summary has the same keys (its
+        percentiles within 0.5%), and the per-row tables and plots are not available.
     """
     done = run_experiment(scenario, seed=seed, replications=replications, overrides=overrides, executor=executor,
-                          max_events=max_events)
+                          max_events=max_events, outputs=outputs)
     return _result(done)
 
 
 def _result(done: Execution) -> RunResult:
+    if done.streams is not None:
+        return RunResult(scenario=done.scenario, records=[], seed=done.seed, source=done.summary.get("source"),
+                         warnings=done.warnings, precomputed_summary=done.summary, streams=done.streams,
+                         series=done.series)
     assert done.records is not None  # run_experiment keeps them
     return RunResult(scenario=done.scenario, records=done.records, seed=done.seed,
                      source=done.summary.get("source"), warnings=done.warnings, precomputed_summary=done.summary)
@@ -186,6 +244,8 @@ def compare(
         As for :func:`run`; the same seed drives every variant, so the same requests arrive and
         the same faults are drawn in each: the differences come from the design.
     """
+    from queuesim.experiment.compare import compare as run_comparison
+
     return CompareResult(run_comparison(sources, seed=seed, replications=replications, overrides=overrides,
                                         executor=executor))
 

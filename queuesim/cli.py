@@ -101,6 +101,13 @@ def summary_tables(summary: Summary) -> list[Table]:
     return [head, lt, qt, wt]
 
 
+class OutputsChoice(StrEnum):
+    """What ``run`` keeps and writes."""
+
+    full = "full"
+    summary = "summary"
+
+
 MaxEventsOpt = Annotated[
     int | None,
     typer.Option("--max-events", min=0, show_default=False,
@@ -117,6 +124,10 @@ def run(
     replications: Annotated[int | None, typer.Option(min=1, help="Override the number of replications.")] = None,
     plots: Annotated[bool, typer.Option(help="Write the PNG plots.")] = True,
     max_events: MaxEventsOpt = None,
+    outputs: Annotated[OutputsChoice | None, typer.Option(
+        "--outputs", help="full: every record (parquet, plots); summary: streamed statistics only (summary.json, "
+        "scenario.json, timeseries.csv), in memory that does not grow with the run (default: the scenario's outputs).",
+        show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
     """Run a scenario and write summary.json, messages.parquet, timeseries.csv and plots."""
@@ -125,7 +136,7 @@ def run(
 
     try:
         result = run_scenario(scenario, seed=seed, replications=replications, overrides=set_ or (),
-                              max_events=max_events)
+                              max_events=max_events, outputs=outputs.value if outputs is not None else None)
     except ScenarioError as err:
         _fail(err)
         return

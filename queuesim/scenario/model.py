@@ -90,7 +90,7 @@ class Producer(Frozen):
     trace: Annotated[Trace | None, BeforeValidator(trace_shorthand)] = None
     batch: Batch | None = None
     arrivals: ArrivalKind = "poisson"
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = RetryPolicy.model_validate({})
     rate_limit: RateLimit | None = None
     timeout: PositiveDuration | None = None
     await_result: bool = False
@@ -161,7 +161,7 @@ class Producer(Frozen):
         if isinstance(self.rate_spec, float):
             total = self.rate_spec * span
         elif self.rate_spec is not None:
-            total = self.rate_spec.cumulative(hi) - self.rate_spec.cumulative(lo)
+            total = float(self.rate_spec.cumulative(hi) - self.rate_spec.cumulative(lo))
         elif self.interarrival is not None:
             total = span / self.interarrival.mean
         elif self.trace is not None:
@@ -407,6 +407,9 @@ class Scenario(Frozen):
     duration: PositiveDuration
     warmup: Duration = 0.0
     replications: Int = Field(1, ge=1)
+    # what `queuesim run` keeps: every record (parquet, plots) or streamed statistics only (summary.json,
+    # timeseries.csv), whose memory does not grow with the run; `--outputs` overrides it
+    outputs: Literal["full", "summary"] = "full"
     producers: Annotated[dict[Name, Producer], Field(min_length=1)]
     queues: Annotated[dict[Name, Queue], Field(min_length=1)]
     workers: Annotated[dict[Name, WorkerPool], Field(min_length=1)]
@@ -416,8 +419,8 @@ class Scenario(Frozen):
     slo: Slo | None = None
     cost: Cost | None = None
     # scheduled broker faults, and named override sets that `queuesim compare` runs side by side
-    faults: list[BrokerFault] = []
-    variants: Variants = {}
+    faults: list[BrokerFault] = Field(default_factory=list)
+    variants: Variants = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _whole_scenario_rules(self) -> Scenario:
@@ -477,7 +480,7 @@ class Scenario(Frozen):
             # time-varying load: its mean over the measurement window
             rates[producer.to] += producer.mean_rate_over(self.warmup, self.duration)
         for queue in rates:  # pipeline order: a queue's inflow is final before it is forwarded
-            for name, pool, share in self._shares(queue):
+            for _name, pool, share in self._shares(queue):
                 if pool.to is not None:
                     rates[pool.to] += rates[queue] * share * pool.fanout
         return rates
@@ -486,8 +489,8 @@ class Scenario(Frozen):
         pools = self.pools_reading(queue)
         instant = [p for _, p in pools if math.isinf(p.capacity)]
         if instant:  # zero-service pools take everything, split by worker count
-            total = sum(p.count for p in instant)
-            return [(n, p, p.count / total if p in instant else 0.0) for n, p in pools]
+            workers = sum(p.count for p in instant)
+            return [(n, p, p.count / workers if p in instant else 0.0) for n, p in pools]
         total = sum(p.capacity for _, p in pools)
         return [(n, p, p.capacity / total) for n, p in pools]
 

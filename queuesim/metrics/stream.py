@@ -44,7 +44,7 @@ from queuesim.figures import (
 from queuesim.metrics.sketch import ALPHA, QuantileSketch
 from queuesim.metrics.stats import mean_ci
 from queuesim.metrics.summary import BATCHES, messages_block, rates_block
-from queuesim.metrics.timeseries import bucket_edges, bucket_integral
+from queuesim.metrics.timeseries import bucket_edges
 from queuesim.records import Delivery, Loss, Outcome, RecordBatch
 from queuesim.scenario import Scenario
 
@@ -88,6 +88,7 @@ class StreamLayout:
 
     @property
     def batch_edges(self) -> np.ndarray:
+        """Edges of the ten batch-means batches over the window (as the full summary's batches)."""
         return np.linspace(self.warmup, self.duration, BATCHES + 1)
 
 
@@ -97,8 +98,47 @@ def _overlap(start: np.ndarray, end: np.ndarray, lo: float, hi: float) -> np.nda
     return inside
 
 
+def _bucket(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bucket of each time as :func:`numpy.histogram` bins it (the last bucket holds its right edge); -1 outside or NaN."""
+    at = np.searchsorted(edges, times, side="right") - 1
+    last = edges.size - 2
+    at[times == edges[-1]] = last
+    at[(at < 0) | (at > last) | np.isnan(times)] = -1
+    return at
+
+
 def _histogram(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    return np.histogram(times[~np.isnan(times)], bins=edges)[0].astype(np.int64)
+    """``numpy.histogram(times, edges)`` counts without its sort: a binary search per time into the edges."""
+    at = _bucket(times, edges)
+    return np.bincount(at[at >= 0], minlength=edges.size - 1).astype(np.int64)
+
+
+def _coverage(start: np.ndarray, end: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Per bucket, the total length of the intervals [start, end) inside it (NaN ends run to the last edge).
+
+    Linear: each interval adds its partial first and last buckets, and one bucket width to every
+    bucket between them through a difference array (no sort, unlike bucket_integral's cumulative form).
+    """
+    nb = edges.size - 1
+    out = np.zeros(nb)
+    if start.size == 0:
+        return out
+    lo, hi = edges[0], edges[-1]
+    s = np.clip(start, lo, hi)
+    e = np.clip(np.where(np.isnan(end), hi, end), lo, hi)
+    keep = e > s
+    s, e = s[keep], e[keep]
+    i = np.minimum(np.searchsorted(edges, s, side="right") - 1, nb - 1)
+    j = np.minimum(np.searchsorted(edges, e, side="right") - 1, nb - 1)
+    same = i == j
+    out += np.bincount(i[same], weights=e[same] - s[same], minlength=nb)
+    apart = ~same
+    i, j, s, e = i[apart], j[apart], s[apart], e[apart]
+    out += np.bincount(i, weights=edges[i + 1] - s, minlength=nb)
+    out += np.bincount(j, weights=e - edges[j], minlength=nb)
+    full = np.cumsum(np.bincount(i + 1, minlength=nb + 1) - np.bincount(j, minlength=nb + 1))[:nb]
+    out += full * np.diff(edges)
+    return out
 
 
 def _positive_excess(counts: np.ndarray) -> int:
@@ -203,6 +243,7 @@ class StreamSink:
 
     def __init__(self, layout: StreamLayout) -> None:
         self.layout = layout
+        self._batch_edges = layout.batch_edges
         lo, hi = layout.warmup, layout.duration
         self.window = (lo, hi)
         nq, npool, nb = len(layout.queues), len(layout.pools), layout.edges.size - 1
@@ -237,8 +278,7 @@ class StreamSink:
     # -- helpers --------------------------------------------------------------------------------
     def _batch_of(self, created: np.ndarray) -> np.ndarray:
         """Batch number of each created time in the window (only called for rows in the window)."""
-        edges = self.layout.batch_edges
-        return np.clip(np.searchsorted(edges, created, side="right") - 1, 0, BATCHES - 1)
+        return np.clip(np.searchsorted(self._batch_edges, created, side="right") - 1, 0, BATCHES - 1)
 
     def _count(self, name: str, rows_in: np.ndarray, batch: np.ndarray) -> None:
         self.counts[name] += int(rows_in.sum())
@@ -285,7 +325,7 @@ class StreamSink:
             self.q_int["dead_lettered"] += np.bincount(q[dead], minlength=nq)
             for qi in np.unique(q):
                 mine = q == qi
-                self.depth_int[qi] += bucket_integral(since[mine], until[mine], edges)
+                self.depth_int[qi] += _coverage(since[mine], until[mine], edges)
             first = inside & (dl["worker"][rows] >= 0) & (dl["delivery"][rows] == 1)
             self.latency["queue_wait"].add(until[first] - msg["accepted"][m[first]], b[first])
             arrive = since >= batch.previous  # earlier starts were counted while the spell was open
@@ -325,7 +365,7 @@ class StreamSink:
             self.busy += np.bincount(pool[ran], weights=_overlap(started[ran], finished[ran], lo, hi), minlength=npool)
             for pi in np.unique(pool[ran]):
                 mine = ran & (pool == pi)
-                self.busy_int[pi] += bucket_integral(started[mine], finished[mine], edges)
+                self.busy_int[pi] += _coverage(started[mine], finished[mine], edges)
 
         # messages
         rows = batch.final_messages

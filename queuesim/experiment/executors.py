@@ -149,7 +149,8 @@ def parallelism(executor: Executor) -> int:
     return int(n) if n else 2
 
 
-def _progress(enabled: bool, description: str, total: int) -> Any:
+def progress_bar(enabled: bool, description: str, total: int) -> Any:
+    """A rich progress display on stderr (tasks done, time left), or a null context when not ``enabled``."""
     if not enabled:
         return nullcontext(None)
     return Progress(
@@ -211,7 +212,7 @@ def run_tasks(
     errors: dict[int, str] = {}
     futures: dict[Future[Any], int] = {}
     interrupted = False
-    with _progress(progress, description, len(tasks)) as bar:
+    with progress_bar(progress, description, len(tasks)) as bar:
         bar_task = bar.add_task(description, total=len(tasks)) if bar is not None else None
 
         def advance(future: Future[Any]) -> None:

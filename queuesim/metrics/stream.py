@@ -38,17 +38,19 @@ from queuesim.figures import (
     QueueStats,
     RunMeta,
     Summary,
+    latency_parts,
     latency_path,
     spec,
+    value_or_none,
 )
 from queuesim.metrics.sketch import ALPHA, QuantileSketch
-from queuesim.metrics.stats import mean_ci
+from queuesim.metrics.stats import mean_ci, t975
 from queuesim.metrics.summary import BATCHES, messages_block, rates_block
 from queuesim.metrics.timeseries import bucket_edges
 from queuesim.records import Delivery, Loss, Outcome, RecordBatch
 from queuesim.scenario import Scenario
 
-__all__ = ["StreamLayout", "StreamSink", "StreamStats", "summarize_streams", "stream_timeseries"]
+__all__ = ["StreamLayout", "StreamSink", "StreamStats", "summarize_streams", "stream_timeseries", "figure_interval"]
 
 _PROCESSED = np.array([Delivery.HELD, Delivery.DONE, Delivery.STALE], dtype=np.int8)
 _COUNTS = ("produced", "accepted", "rejected", "attempts", "gave_up", "completed", "duplicates", "lost",
@@ -241,7 +243,9 @@ class StreamStats:
 class StreamSink:
     """Folds one replication's final rows into counts, sums, sketches and buckets (a :class:`~queuesim.records.RecordSink`)."""
 
-    def __init__(self, layout: StreamLayout) -> None:
+    def __init__(self, layout: StreamLayout, batch_sketches: bool | None = None) -> None:
+        """``batch_sketches``: keep a sketch per batch too (percentile intervals from one run); default
+        when the catalogue gives percentiles an interval."""
         self.layout = layout
         self._batch_edges = layout.batch_edges
         lo, hi = layout.warmup, layout.duration
@@ -249,7 +253,7 @@ class StreamSink:
         nq, npool, nb = len(layout.queues), len(layout.pools), layout.edges.size - 1
         self.counts = dict.fromkeys(_COUNTS, 0)
         self.batch_counts = {k: np.zeros(BATCHES, dtype=np.int64) for k in _COUNTS}
-        with_sketches = _percentile_ci()
+        with_sketches = _percentile_ci() if batch_sketches is None else batch_sketches
         self.latency = {k: _Latency(batch_sketches=[QuantileSketch() for _ in range(BATCHES)] if with_sketches else None)
                         for k in LATENCY_KINDS}
         self.q_area, self.q_waited = np.zeros(nq), np.zeros(nq)
@@ -638,3 +642,38 @@ def stream_timeseries(stats: Sequence[StreamStats]) -> dict[str, np.ndarray]:
     for k in ("offered", "throttled", "abandoned"):
         out[k] = cols[k]
     return out
+
+
+def figure_interval(stats: Sequence[StreamStats], path: str) -> tuple[float, float] | None:
+    """95% interval of one summary figure of pooled replications, around its pooled value; None where unknown.
+
+    The spread comes from the replications when there are several (the figure of each alone),
+    else from the ten batches of the one run: latency statistics (percentiles need per-batch
+    sketches, ``StreamSink(batch_sketches=True)``) and rates only. The half-width is t-scaled,
+    ``t · sd / √n``, as the summary's ``ci95``. This is what a plan's early stop reads.
+    """
+    center = value_or_none(summarize_streams(stats), path)
+    if center is None:
+        return None
+    units: list[float] = []
+    if len(stats) >= 2:
+        units = [v for v in (value_or_none(summarize_streams([s]), path) for s in stats) if v is not None]
+    else:
+        s, parts = stats[0], latency_parts(path)
+        width = (s.layout.duration - s.layout.warmup) / BATCHES
+        for b in range(BATCHES):
+            if parts is not None:
+                lat = s.latency[parts[0]]
+                if parts[1] not in ("mean", "max", "count") and lat.batch_sketches is None:
+                    return None
+                units.append(_unit_latency(lat, parts[1], b))
+            elif path.startswith("rates."):
+                rate = rates_block({k: int(v[b]) for k, v in s.batch_counts.items()}, width).get(path.split(".", 1)[1])
+                units.append(math.nan if rate is None else float(cast(float, rate)))
+            else:
+                return None
+    x = np.asarray([u for u in units if math.isfinite(u)], dtype=float)
+    if x.size < 2:
+        return None
+    half = t975(x.size - 1) * float(x.std(ddof=1)) / math.sqrt(x.size)
+    return float(center) - half, float(center) + half

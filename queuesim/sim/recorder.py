@@ -428,6 +428,10 @@ class Recorder:
             meta["extra"] = {**self.extra, **meta.get("extra", {})}  # type: ignore[dict-item]
         if self._folding is not None:
             self._folding.fold(final=True)
+            # break the recorder <-> folding cycle so the reserved maps go at once, not at the next GC
+            self._folding = None
+            for table in (self.requests, self.messages, self.deliveries, self.rejections):
+                table.on_grow = None
             empty = {t: {name: np.empty(0, code) for name, (code, _) in spec.items()}
                      for t, spec in (("requests", _REQUESTS), ("messages", _MESSAGES),
                                      ("deliveries", _DELIVERIES), ("rejections", _REJECTIONS))}

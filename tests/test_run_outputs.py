@@ -1,0 +1,76 @@
+"""``outputs: summary`` (``queuesim run --outputs summary``): three files, the full summary's keys, no heavy imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import queuesim
+from queuesim.api import NoRecordsError
+from queuesim.cli import app
+from typer.testing import CliRunner
+
+runner = CliRunner()
+
+SMALL = """\
+name: small
+seed: 3
+duration: 20s
+warmup: 2s
+{outputs}
+producers:
+  web: {{to: orders, rate: 200/s, retry: {{attempts: 2}}}}
+queues:
+  orders: {{broker: sqs, capacity: 10, visibility_timeout: 30s}}
+workers:
+  fulfil: {{from: orders, count: 2, service: {{dist: exponential, mean: 9ms}}}}
+"""
+
+
+def _keys(tree: object, prefix: str = "") -> set[str]:
+    if not isinstance(tree, dict):
+        return {prefix}
+    return {k for key, value in tree.items() for k in _keys(value, f"{prefix}.{key}")}
+
+
+@pytest.mark.parametrize("how", ["option", "scenario"])
+def test_summary_outputs_write_three_files_with_the_full_summarys_keys(tmp_path: Path, how: str) -> None:
+    (tmp_path / "s.yaml").write_text(SMALL.format(outputs="outputs: summary" if how == "scenario" else ""))
+    extra = ["--outputs", "summary"] if how == "option" else []
+    res = runner.invoke(app, ["run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "sum"), "-q", *extra])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (tmp_path / "sum").iterdir()) == ["scenario.json", "summary.json", "timeseries.csv"]
+    full = runner.invoke(app, ["run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "full"), "-q", "--outputs", "full",
+                               "--no-plots"])
+    assert full.exit_code == 0, full.output
+    streamed = json.loads((tmp_path / "sum" / "summary.json").read_text())
+    whole = json.loads((tmp_path / "full" / "summary.json").read_text())
+    assert _keys(streamed) == _keys(whole)
+    assert streamed["messages"] == whole["messages"]  # counts are exact
+    header = (tmp_path / "sum" / "timeseries.csv").read_text().splitlines()[0]
+    assert header == (tmp_path / "full" / "timeseries.csv").read_text().splitlines()[0]
+
+
+def test_a_summary_run_has_no_tables_or_plots_and_says_why() -> None:
+    result = queuesim.run(queuesim.parse_scenario(SMALL.format(outputs="")), outputs="summary")
+    assert result.outputs == "summary" and result.summary["messages"]["produced"] > 0
+    assert len(result.timeseries) > 0
+    with pytest.raises(NoRecordsError, match="outputs: summary"):
+        _ = result.messages
+    with pytest.raises(NoRecordsError):
+        result.figures()
+
+
+def test_a_summary_run_imports_neither_pandas_nor_pyarrow_nor_matplotlib(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(SMALL.format(outputs=""))
+    code = ("import sys; from queuesim.cli import main; "
+            f"sys.argv = ['queuesim', 'run', {str(tmp_path / 's.yaml')!r}, '--out', {str(tmp_path / 'o')!r}, "
+            "'--outputs', 'summary', '-q']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'pyarrow', 'matplotlib'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+    assert (tmp_path / "o" / "summary.json").exists()

@@ -448,9 +448,10 @@ class _Replications:
         self.running: dict[Future[StreamStats], tuple[object, int]] = {}
         self.bar = progress.add_task("plan: replications", total=0) if progress is not None else None
 
-    def want(self, key: object, scenario: Scenario, seed: int, count: int, background: bool = False) -> None:
+    def want(self, key: object, scenario: Scenario, seed: int, count: int, background: bool = False,
+             first_only: bool = False) -> None:
         self.jobs[key] = (scenario, seed, count, background)
-        self.cap[key] = count if background else 1
+        self.cap[key] = 1 if first_only or not background else count
         self.next.setdefault(key, 0)
         self.done.setdefault(key, {})
 
@@ -519,11 +520,19 @@ class _Search:
         self.runs: dict[int, Evaluation] = {}
         self.history: list[Evaluation] = []
 
+    def _candidate(self, value: int, seed: int) -> Scenario:
+        return _with_setting(self.target, self.path, value).model_copy(update={"seed": seed})
+
+    def prefetch(self, value: int, *, seed: int, replications: int, confirmation: bool) -> None:
+        """Start the first replication of a candidate that may be asked next, on a slot nothing else wants."""
+        key = ("confirm" if confirmation else "search", value, seed, replications)
+        self.pool.want(key, self._candidate(value, seed), seed, replications, background=True, first_only=True)
+
     def run(self, values: Sequence[int], *, seed: int | None = None, replications: int | None = None, confirmation: bool = False) -> dict[int, Evaluation]:
         """Evaluate ``values``, each with up to ``replications`` and an early stop once its verdict is clear."""
         seed = self.target.seed if seed is None else seed
         reps = replications or self.replications
-        scenarios = {v: _with_setting(self.target, self.path, v).model_copy(update={"seed": seed}) for v in values}
+        scenarios = {v: self._candidate(v, seed) for v in values}
         keys = {v: ("confirm" if confirmation else "search", v, seed, reps) for v in values}
         for v in values:
             self.pool.want(keys[v], scenarios[v], seed, reps)
@@ -732,12 +741,16 @@ def plan(
             confirmed = False
             if best is not None and confirm:
                 fresh = point_seed(scenario.seed, {"plan": "confirmation"})
+                if best < ceiling:  # asked next if the answer fails its confirmation: an idle slot may start it
+                    runner.prefetch(best + 1, seed=fresh, replications=2 * reps, confirmation=True)
                 checks = runner.run([v for v in (best - 1, best) if v >= minimum], seed=fresh, replications=2 * reps, confirmation=True)
                 final = checks[best]
                 steps = 0
                 while not final.meets and best < ceiling and steps < 8:
                     notes.append(f"{path}={best} failed the SLO on confirmation; trying {best + 1}")
                     best, steps = best + 1, steps + 1
+                    if best < ceiling:
+                        runner.prefetch(best + 1, seed=fresh, replications=2 * reps, confirmation=True)
                     final = runner.run([best], seed=fresh, replications=2 * reps, confirmation=True)[best]
                 confirmed = final.meets
                 below = checks.get(best - 1)

@@ -118,10 +118,15 @@ class RunResult:
 
     def figures(self) -> dict[str, Figure]:
         """The run's plots as matplotlib figures, keyed by file stem."""
+        from queuesim.metrics.tables import latency_frames
         from queuesim.report import run_figures
 
-        self._records("plots")
-        return run_figures(self.requests, self.messages, self.timeseries, self.summary)
+        records = self._records("plots")
+        if "requests" in self.__dict__ and "messages" in self.__dict__:  # already built: the same columns
+            requests, messages = self.requests, self.messages
+        else:  # the plots read three columns of each table: do not build the whole tables for them
+            requests, messages = latency_frames(records)
+        return run_figures(requests, messages, self.timeseries, self.summary)
 
     def save(self, out_dir: str | Path, plots: bool = True) -> list[Path]:
         """Write summary.json, scenario.json (the resolved scenario, overrides applied),

@@ -46,7 +46,7 @@ from queuesim.figures import (
 from queuesim.metrics.sketch import ALPHA, QuantileSketch
 from queuesim.metrics.stats import mean_ci, t975
 from queuesim.metrics.summary import BATCHES, messages_block, rates_block
-from queuesim.metrics.timeseries import bucket_edges
+from queuesim.metrics.timeseries import bucket_counts, bucket_coverage, bucket_edges
 from queuesim.records import Delivery, Loss, Outcome, RecordBatch
 from queuesim.scenario import Scenario
 
@@ -98,49 +98,6 @@ def _overlap(start: np.ndarray, end: np.ndarray, lo: float, hi: float) -> np.nda
     end = np.where(np.isnan(end), hi, end)
     inside: np.ndarray = np.clip(np.minimum(end, hi) - np.maximum(start, lo), 0.0, None)
     return inside
-
-
-def _bucket(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Bucket of each time as :func:`numpy.histogram` bins it (the last bucket holds its right edge); -1 outside or NaN."""
-    at = np.searchsorted(edges, times, side="right") - 1
-    last = edges.size - 2
-    at[times == edges[-1]] = last
-    at[(at < 0) | (at > last) | np.isnan(times)] = -1
-    return at
-
-
-def _histogram(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """``numpy.histogram(times, edges)`` counts without its sort: a binary search per time into the edges."""
-    at = _bucket(times, edges)
-    return np.bincount(at[at >= 0], minlength=edges.size - 1).astype(np.int64)
-
-
-def _coverage(start: np.ndarray, end: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Per bucket, the total length of the intervals [start, end) inside it (NaN ends run to the last edge).
-
-    Linear: each interval adds its partial first and last buckets, and one bucket width to every
-    bucket between them through a difference array (no sort, unlike bucket_integral's cumulative form).
-    """
-    nb = edges.size - 1
-    out = np.zeros(nb)
-    if start.size == 0:
-        return out
-    lo, hi = edges[0], edges[-1]
-    s = np.clip(start, lo, hi)
-    e = np.clip(np.where(np.isnan(end), hi, end), lo, hi)
-    keep = e > s
-    s, e = s[keep], e[keep]
-    i = np.minimum(np.searchsorted(edges, s, side="right") - 1, nb - 1)
-    j = np.minimum(np.searchsorted(edges, e, side="right") - 1, nb - 1)
-    same = i == j
-    out += np.bincount(i[same], weights=e[same] - s[same], minlength=nb)
-    apart = ~same
-    i, j, s, e = i[apart], j[apart], s[apart], e[apart]
-    out += np.bincount(i, weights=edges[i + 1] - s, minlength=nb)
-    out += np.bincount(j, weights=e - edges[j], minlength=nb)
-    full = np.cumsum(np.bincount(i + 1, minlength=nb + 1) - np.bincount(j, minlength=nb + 1))[:nb]
-    out += full * np.diff(edges)
-    return out
 
 
 def _positive_excess(counts: np.ndarray) -> int:
@@ -311,8 +268,8 @@ class StreamSink:
             self._count("rejected", inside, b)
             q = msg["queue"][m]
             self.q_int["rejected"] += np.bincount(q[inside], minlength=len(self.layout.queues))
-            self.series["rejected"] += _histogram(t, edges)
-            self.series["offered"] += _histogram(t[msg["stage"][m] == 0], edges)
+            self.series["rejected"] += bucket_counts(t, edges)
+            self.series["offered"] += bucket_counts(t[msg["stage"][m] == 0], edges)
 
         # waiting spells
         rows = batch.new_spells
@@ -329,7 +286,7 @@ class StreamSink:
             self.q_int["dead_lettered"] += np.bincount(q[dead], minlength=nq)
             for qi in np.unique(q):
                 mine = q == qi
-                self.depth_int[qi] += _coverage(since[mine], until[mine], edges)
+                self.depth_int[qi] += bucket_coverage(since[mine], until[mine], edges)
             first = inside & (dl["worker"][rows] >= 0) & (dl["delivery"][rows] == 1)
             self.latency["queue_wait"].add(until[first] - msg["accepted"][m[first]], b[first])
             arrive = since >= batch.previous  # earlier starts were counted while the spell was open
@@ -369,7 +326,7 @@ class StreamSink:
             self.busy += np.bincount(pool[ran], weights=_overlap(started[ran], finished[ran], lo, hi), minlength=npool)
             for pi in np.unique(pool[ran]):
                 mine = ran & (pool == pi)
-                self.busy_int[pi] += _coverage(started[mine], finished[mine], edges)
+                self.busy_int[pi] += bucket_coverage(started[mine], finished[mine], edges)
 
         # messages
         rows = batch.final_messages
@@ -405,8 +362,8 @@ class StreamSink:
             self.poison["cycling"] += int(np.count_nonzero(outcome[poison] == Outcome.IN_FLIGHT))
             ack = win_root
             self.latency["ack"].add((accepted - msg["created"][rows])[ack], b[ack])
-            self.series["accepted"] += _histogram(accepted[root], edges)
-            self.series["offered"] += _histogram(accepted[root], edges)
+            self.series["accepted"] += bucket_counts(accepted[root], edges)
+            self.series["offered"] += bucket_counts(accepted[root], edges)
 
         # requests
         rows = batch.final_requests
@@ -425,11 +382,11 @@ class StreamSink:
             completed = inside & (outcome == Outcome.COMPLETED)
             self.latency["end_to_end"].add(done[completed] - c[completed], b[completed])
             self.latency["response"].add(responded[inside] - c[inside], b[inside])
-            self.series["produced"] += _histogram(c, edges)
+            self.series["produced"] += bucket_counts(c, edges)
             for name, code in _SERIES_OUTCOMES:
-                self.series[name] += _histogram(done[outcome == code], edges)
-            self.series["throttled"] += _histogram(throttled, edges)
-            self.series["abandoned"] += _histogram(abandoned, edges)
+                self.series[name] += bucket_counts(done[outcome == code], edges)
+            self.series["throttled"] += bucket_counts(throttled, edges)
+            self.series["abandoned"] += bucket_counts(abandoned, edges)
 
     def result(self, extra: Mapping[str, Any] | None = None) -> StreamStats:
         """The replication's figures, after the last batch; ``extra`` is the record's (``RunRecord.extra``)."""

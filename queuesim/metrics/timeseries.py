@@ -39,40 +39,64 @@ def bucket_width(duration: float, target: int = TARGET_BUCKETS) -> float:
     return 10.0 ** (exp + 1)
 
 
-def bucket_integral(start: np.ndarray, end: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Per bucket of ``edges``, the total length of the intervals [start, end) inside it (NaN ends run to the last edge)."""
-    hi = edges[-1]
-    end = np.where(np.isnan(end), hi, end)
-    # integral of the count from 0 to t = sum over intervals of their length clipped to [0, t]
-    s, e = np.sort(start), np.sort(end)
-    cs, ce = np.concatenate([[0.0], np.cumsum(s)]), np.concatenate([[0.0], np.cumsum(e)])
-    ks = np.searchsorted(s, edges, side="right")
-    ke = np.searchsorted(e, edges, side="right")
-    integral = (ks * edges - cs[ks]) - (ke * edges - ce[ke])
-    per_bucket: np.ndarray = np.diff(integral)
-    return per_bucket
+def _bucket(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bucket of each time as :func:`numpy.histogram` bins it (the last bucket holds its right edge); -1 outside or NaN."""
+    at = np.searchsorted(edges, times, side="right") - 1
+    last = edges.size - 2
+    at[times == edges[-1]] = last
+    at[(at < 0) | (at > last) | np.isnan(times)] = -1
+    return at
 
 
-def time_average(start: np.ndarray, end: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Time-average number of open intervals [start, end) over each bucket given by ``edges``."""
-    average: np.ndarray = bucket_integral(start, end, edges) / np.diff(edges)
-    return average
+def bucket_counts(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``numpy.histogram(times, edges)`` counts without its sort: a binary search per time into the edges."""
+    at = _bucket(times, edges)
+    return np.bincount(at[at >= 0], minlength=edges.size - 1).astype(np.int64)
+
+
+def bucket_coverage(start: np.ndarray, end: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Per bucket, the total length of the intervals [start, end) inside it (NaN ends run to the last edge).
+
+    Linear: each interval adds its partial first and last buckets, and one bucket width to every
+    bucket between them through a difference array (no sort).
+    """
+    nb = edges.size - 1
+    out = np.zeros(nb)
+    if start.size == 0:
+        return out
+    lo, hi = edges[0], edges[-1]
+    s = np.clip(start, lo, hi)
+    e = np.clip(np.where(np.isnan(end), hi, end), lo, hi)
+    keep = e > s
+    s, e = s[keep], e[keep]
+    i = np.minimum(np.searchsorted(edges, s, side="right") - 1, nb - 1)
+    j = np.minimum(np.searchsorted(edges, e, side="right") - 1, nb - 1)
+    same = i == j
+    out += np.bincount(i[same], weights=e[same] - s[same], minlength=nb)
+    apart = ~same
+    i, j, s, e = i[apart], j[apart], s[apart], e[apart]
+    out += np.bincount(i, weights=edges[i + 1] - s, minlength=nb)
+    out += np.bincount(j, weights=e - edges[j], minlength=nb)
+    full = np.cumsum(np.bincount(i + 1, minlength=nb + 1) - np.bincount(j, minlength=nb + 1))[:nb]
+    out += full * np.diff(edges)
+    return out
 
 
 def _counts(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    times = times[~np.isnan(times)]
-    return np.histogram(times, bins=edges)[0].astype(float)
+    counts: np.ndarray = bucket_counts(times, edges).astype(float)
+    return counts
 
 
 def _one(d: Derived, edges: np.ndarray) -> dict[str, np.ndarray]:
     rec = d.rec
     req, msg, dl = rec.requests, rec.messages, rec.deliveries
+    widths = np.diff(edges)
     cols: dict[str, np.ndarray] = {}
     for qi, q in enumerate(rec.queues):
         spell = d.delivery_queue == qi
-        cols[f"depth.{q}"] = time_average(dl["since"][spell], dl["until"][spell], edges)
+        cols[f"depth.{q}"] = bucket_coverage(dl["since"][spell], dl["until"][spell], edges) / widths
     for pi, p in enumerate(rec.pools):
-        cols[f"in_service.{p}"] = time_average(*d.busy_of(pi), edges)
+        cols[f"in_service.{p}"] = bucket_coverage(*d.busy_of(pi), edges) / widths
     root = msg["stage"] == 0
     cols["produced"] = _counts(req["created"], edges)
     cols["accepted"] = _counts(msg["accepted"][root], edges)

@@ -16,6 +16,7 @@ import numpy as np
 from queuesim.figures import (
     LATENCY_KINDS,
     Latency,
+    LatencyStats,
     Messages,
     PoolStats,
     QueueStats,
@@ -37,23 +38,32 @@ def _ratio(a: float, b: float) -> float | None:
     return float(a) / float(b) if b else None
 
 
-def latency_samples(d: Derived, select: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Latency samples of the requests/messages in the window (optionally a subset of requests)."""
+def latency_samples(d: Derived, select: np.ndarray | None = None,
+                    kinds: Sequence[str] = LATENCY_KINDS) -> dict[str, np.ndarray]:
+    """Latency samples of the requests/messages in the window (optionally a subset of requests, and of the kinds)."""
     rec = d.rec
     req, msg, dl = rec.requests, rec.messages, rec.deliveries
     rin = d.request_in if select is None else d.request_in & select
-    min_ = rin[msg["request"]]
-    din = min_[dl["message"]]
-    done = rin & (req["outcome"] == Outcome.COMPLETED)
-    root = min_ & (msg["stage"] == 0)
-    return {
-        "end_to_end": req["done"][done] - req["created"][done],
-        "queue_wait": (d.first_receive - msg["accepted"])[min_],
-        "service": d.service[din & d.processed],
-        "ack": (msg["accepted"] - msg["created"])[root],
-        # creation → response, for clients that wait for one (await_result, sync); empty otherwise
-        "response": _client_column(req, "responded", rin) - req["created"][rin],
-    }
+    min_ = rin[msg["request"]] if select is not None else d.message_in
+    out: dict[str, np.ndarray] = {}
+    for kind in kinds:
+        if kind == "end_to_end":
+            done = rin & (req["outcome"] == Outcome.COMPLETED)
+            out[kind] = req["done"][done] - req["created"][done]
+        elif kind == "queue_wait":
+            out[kind] = (d.first_receive - msg["accepted"])[min_]
+        elif kind == "service":
+            din = min_[dl["message"]] if select is not None else d.delivery_in
+            out[kind] = d.service[din & d.processed]
+        elif kind == "ack":
+            root = min_ & (msg["stage"] == 0)
+            out[kind] = (msg["accepted"] - msg["created"])[root]
+        elif kind == "response":
+            # creation → response, for clients that wait for one (await_result, sync); empty otherwise
+            out[kind] = _client_column(req, "responded", rin) - req["created"][rin]
+        else:
+            raise ValueError(f"unknown latency kind {kind!r}")
+    return out
 
 
 def _client_column(req: dict[str, np.ndarray], name: str, rows: np.ndarray) -> np.ndarray:
@@ -240,8 +250,14 @@ def summarize(records: Sequence[RunRecord], meta: RunMeta | None = None) -> Summ
     window = records[0].duration - records[0].warmup
     per_rep = [_counts(d) for d in deriveds]
     counts = {k: sum(c[k] for c in per_rep) for k in per_rep[0]}
-    samples = [latency_samples(d) for d in deriveds]  # once per replication: each is a pass over the records
-    pooled = {k: np.concatenate([smp[k] for smp in samples]) for k in LATENCY_KINDS}
+    # one kind at a time, each pooled sample dropped once described: the samples of every kind at
+    # once, and their pooled copies, held through the intervals and queue figures, were the run's
+    # memory peak (about 80 bytes per message on top of the records)
+    latency: dict[str, LatencyStats] = {}
+    for k in LATENCY_KINDS:
+        parts = [latency_samples(d, kinds=(k,))[k] for d in deriveds]
+        latency[k] = describe(parts[0] if len(parts) == 1 else np.concatenate(parts))
+        del parts
     method, ci = _ci(deriveds)
     queues = _queues(deriveds)
     faults = cast(Sequence[Mapping[str, Any]], records[0].extra.get("faults", []))
@@ -253,7 +269,7 @@ def summarize(records: Sequence[RunRecord], meta: RunMeta | None = None) -> Summ
         "messages": _messages(counts, sum(q["redeliveries"] for q in queues.values())),
         "rates": _rates(counts, window * len(records), _base_load(records)),
         # the keys are LATENCY_KINDS, the fields of Latency
-        "latency": cast(Latency, {k: describe(v) for k, v in pooled.items()}),
+        "latency": cast(Latency, latency),
         "queues": queues,
         "workers": _pools(deriveds),
         "ci95": ci,

@@ -244,7 +244,9 @@ def scenario_file(folder: Path, model: str, n: int) -> Path:
 def run_queuesim(path: Path, out: Path, outputs: str) -> tuple[float, int, int]:
     """(CPU s, peak bytes, requests produced) of a whole ``queuesim run``."""
     shutil.rmtree(out, ignore_errors=True)
-    cpu, peak, _ = child([QUEUESIM, "run", str(path), "--out", str(out), "--quiet", "--outputs", outputs])
+    # full outputs are the default: no flag, so the same call measures a tree from before --outputs existed
+    flag = [] if outputs == "full" else ["--outputs", outputs]
+    cpu, peak, _ = child([QUEUESIM, "run", str(path), "--out", str(out), "--quiet", *flag])
     produced = json.loads((out / "summary.json").read_text())["messages"]["produced"]
     return cpu, peak, int(produced)
 
@@ -264,7 +266,7 @@ def summary_stats(values: list[float]) -> dict[str, float]:
 # The sections of the benchmark.
 
 
-def bench_models(models: list[str], n: int, repeat: int, folder: Path) -> dict[str, Any]:
+def bench_models(models: list[str], n: int, repeat: int, folder: Path, summary: bool = True) -> dict[str, Any]:
     """Interleaved repetitions of every model: the hand-written one, then queuesim three ways, paired per repetition."""
     out: dict[str, Any] = {}
     raw: dict[str, dict[str, list[float]]] = {m: {k: [] for k in ("lean", "lean_engine", "whole", "summary", "engine")}
@@ -276,7 +278,8 @@ def bench_models(models: list[str], n: int, repeat: int, folder: Path) -> dict[s
             lean_model = SCENARIOS[m][0]
             lean_cpu, lean_inner, lean_n = timed_script(LEAN_HEAD + LEAN[lean_model] + LEAN_TAIL, str(n))
             whole_cpu, _, whole_n = run_queuesim(paths[m], folder / f"out-{m}", "full")
-            summary_cpu, _, summary_n = run_queuesim(paths[m], folder / f"out-{m}-s", "summary")
+            summary_cpu, _, summary_n = (run_queuesim(paths[m], folder / f"out-{m}-s", "summary") if summary
+                                         else (float("nan"), 0, 0))
             _, engine_inner, engine_n = timed_script(ENGINE, str(paths[m]))
             rates = {"lean": lean_n / lean_cpu, "lean_engine": lean_n / lean_inner, "whole": whole_n / whole_cpu,
                      "summary": summary_n / summary_cpu, "engine": engine_n / engine_inner}
@@ -288,8 +291,10 @@ def bench_models(models: list[str], n: int, repeat: int, folder: Path) -> dict[s
             print(f"  repeat {rep + 1} {m:8s} lean {rates['lean']:9,.0f}/s  whole {ratios[m]['whole'][-1]:.2f}x  "
                   f"summary {ratios[m]['summary'][-1]:.2f}x  engine {ratios[m]['engine'][-1]:.2f}x", flush=True)
     for m in models:
-        out[m] = {"messages": n, "per_cpu_second": {k: summary_stats(v) for k, v in raw[m].items()},
-                  "ratio": {k: summary_stats(v) for k, v in ratios[m].items()}}
+        # without the summary-only runs (a tree from before --outputs), their entries are None
+        out[m] = {"messages": n, "per_cpu_second": {k: summary_stats(v) if summary or k != "summary" else None
+                                                    for k, v in raw[m].items()},
+                  "ratio": {k: summary_stats(v) if summary or k != "summary" else None for k, v in ratios[m].items()}}
     return out
 
 
@@ -316,11 +321,11 @@ def bench_references(n: int, repeat: int) -> dict[str, Any]:
     return out
 
 
-def bench_memory(sizes: list[int], folder: Path) -> dict[str, Any]:
+def bench_memory(sizes: list[int], folder: Path, summary: bool = True) -> dict[str, Any]:
     """Peak RSS of ``queuesim run`` (redis model) per message above a 1,000-message run, full and summary outputs."""
     out: dict[str, Any] = {}
     tiny = scenario_file(folder, "redis", 1000)
-    for outputs in ("full", "summary"):
+    for outputs in ("full", "summary") if summary else ("full",):
         _, base, _ = run_queuesim(tiny, folder / "mem-tiny", outputs)
         rows = []
         for n in sizes:
@@ -446,7 +451,8 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=None, help="requests per model run (default 10^6; --quick 2·10^5)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", default="redis,bounded,tandem,sqs", help="models, comma-separated")
-    ap.add_argument("--skip", default="", help="sections to skip: references,memory,sweeps")
+    ap.add_argument("--skip", default="", help="sections to skip: references,memory,sweeps, and summary (the --outputs summary runs: "
+                    "to measure a tree from before they existed, e.g. PYTHONPATH=<main checkout>)")
     ap.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     args = ap.parse_args()
     n = args.messages or (200_000 if args.quick else 1_000_000)
@@ -464,11 +470,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         print(f"models at {n:,} messages, {args.repeat} interleaved repetitions", flush=True)
-        results["models"] = bench_models(args.only.split(","), n, args.repeat, folder)
+        results["models"] = bench_models(args.only.split(","), n, args.repeat, folder, "summary" not in skip)
         if "references" not in skip:
             results["references"] = bench_references(n, args.repeat)
         if "memory" not in skip:
-            results["memory"] = bench_memory(sizes, folder)
+            results["memory"] = bench_memory(sizes, folder, "summary" not in skip)
         if "sweeps" not in skip:
             print("sweeps", flush=True)
             results["sweeps"] = bench_sweeps(args.repeat, "10s" if args.quick else "40s")

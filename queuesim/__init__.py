@@ -14,8 +14,8 @@ from queuesim.version import __version__
 
 if TYPE_CHECKING:
     from queuesim.api import CompareResult, RunResult, compare, run
-    from queuesim.experiment import SweepResult, sweep
     from queuesim.experiment.plan import PlanResult, plan
+    from queuesim.experiment.sweep import SweepResult, sweep
     from queuesim.scenario import Scenario, load_scenario, parse_scenario
 
 __all__ = [

@@ -163,6 +163,7 @@ def run(
     executor: Executor | None = None,
     max_events: int | None = 0,
     outputs: Outputs | None = None,
+    progress: bool = False,
 ) -> RunResult:
     """Simulate a scenario (a path to YAML or a loaded :class:`Scenario`).
 
@@ -183,9 +184,18 @@ def run(
         Default the scenario's ``outputs`` (``full``). ``summary`` streams the statistics and keeps
         no records: memory stays flat however long the run, the summary has the same keys (its
         percentiles within 0.5%), and the per-row tables and plots are not available.
+    progress : bool, default False
+        Show one bar on stderr (a terminal only): simulated time, replications done, time left.
     """
-    done = run_experiment(scenario, seed=seed, replications=replications, overrides=overrides, executor=executor,
-                          max_events=max_events, outputs=outputs)
+    from queuesim.experiment.execute import resolve_scenario
+    from queuesim.experiment.progress import SimClock
+
+    resolved, source = resolve_scenario(scenario, overrides)
+    reps = resolved.replications if replications is None else replications
+    with SimClock(resolved.duration * reps, reps, f"run {resolved.name}", enabled=progress) as clock:
+        done = run_experiment(resolved if source is None else source, seed=seed, replications=replications,
+                              overrides=overrides if source is not None else (), executor=executor,
+                              max_events=max_events, clock=clock, outputs=outputs)
     return _result(done)
 
 
@@ -196,7 +206,8 @@ def _result(done: Execution) -> RunResult:
                          series=done.series)
     assert done.records is not None  # run_experiment keeps them
     return RunResult(scenario=done.scenario, records=done.records, seed=done.seed,
-                     source=done.summary.get("source"), warnings=done.warnings, precomputed_summary=done.summary)
+                     source=done.summary.get("source"), warnings=done.warnings, precomputed_summary=done.summary,
+                     series=done.series)
 
 
 @dataclass
@@ -238,6 +249,7 @@ def compare(
     replications: int | None = None,
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
+    progress: bool = False,
 ) -> CompareResult:
     """Run variants side by side with common random numbers.
 
@@ -248,11 +260,13 @@ def compare(
     seed, replications, overrides, executor
         As for :func:`run`; the same seed drives every variant, so the same requests arrive and
         the same faults are drawn in each: the differences come from the design.
+    progress : bool, default False
+        Show one bar on stderr (a terminal only) of the simulated time of every variant.
     """
     from queuesim.experiment.compare import compare as run_comparison
 
     return CompareResult(run_comparison(sources, seed=seed, replications=replications, overrides=overrides,
-                                        executor=executor))
+                                        executor=executor, progress=progress))
 
 
 def report(
@@ -262,14 +276,14 @@ def report(
     plan: str | os.PathLike[str] | None = None,
     simulate_peak: bool = True,
 ) -> list[Path]:
-    """Write ``report.html`` (self-contained) and ``report.md`` for a run or a sweep.
+    """Write ``report.html`` (self-contained) and ``report.md`` for a run, sweep, comparison or plan.
 
     Parameters
     ----------
     result : RunResult or path
-        A result in memory, or a ``queuesim run`` / ``queuesim sweep`` output directory.
+        A result in memory, or a ``queuesim run`` / ``sweep`` / ``compare`` / ``plan`` output directory.
     out_dir : path, optional
-        Where to write; default ``reports/<result directory name>/`` (required for a RunResult).
+        Where to write; default the result directory itself (required for a RunResult).
     plan : path, optional
         A ``plan.json`` to show with a sweep (default: the one in the sweep directory, if any).
     simulate_peak : bool, default True

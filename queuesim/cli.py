@@ -2,29 +2,41 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
-from collections.abc import Callable, Mapping
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from queuesim import figures
-from queuesim.errors import ScenarioError
+from queuesim.errors import Problem, ScenarioError
 from queuesim.figures import Summary
+from queuesim.scenario.limits import MAX_PROBLEMS_SHOWN, MAX_REPLICATIONS, MAX_SEED, MAX_SHOWN
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # click's own help layout: it wraps option help at spaces in a wide column, where rich's
+    # option table cut long examples (workers.fulfil.count=12) with an ellipsis at 80 columns
+    rich_markup_mode=None,
     help="Simulate producers, brokers, bounded queues and worker pools before you build them.",
 )
-out_console = Console()
-err_console = Console(stderr=True)
+# emoji=False: rich would render a user's ":x:" (a file name, a value) as an emoji
+out_console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
 SetOpt = Annotated[
@@ -33,15 +45,51 @@ SetOpt = Annotated[
 ]
 
 
+def shown(text: object) -> str:
+    """User text made safe to print with rich: control characters escaped, long text elided, markup escaped.
+
+    Field names, values and file names come from the user: an ESC byte must not reach the
+    terminal, a 1 MiB key must not be printed whole, and ``[/]`` or ``[bold]`` is text, not markup.
+    """
+    raw = str(text)
+    if not raw.isprintable():
+        raw = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in raw)
+    if len(raw) > MAX_SHOWN:
+        raw = f"{raw[:MAX_SHOWN]}… ({len(raw) - MAX_SHOWN:,} more characters)"
+    return escape(raw)
+
+
+def _print(console: Console, prefix: str, text: object) -> None:
+    console.print(f"{prefix} {shown(text)}", highlight=False, markup=True, soft_wrap=True)
+
+
 def _fail(err: ScenarioError) -> None:
-    for problem in err.problems:
-        err_console.print(f"[bold red]error[/] {problem}", highlight=False, markup=True, soft_wrap=True)
+    for problem in err.problems[:MAX_PROBLEMS_SHOWN]:
+        _print(err_console, "[bold red]error[/]", problem)
+    hidden = err.problems[MAX_PROBLEMS_SHOWN:]
+    if hidden:
+        _print(err_console, "[bold red]error[/]", f"{hidden[0].source}: {len(hidden):,} more problems not shown")
     raise typer.Exit(2)
 
 
 def _show(summary: Mapping[str, Any], path: str, **style: Any) -> str:
     """The summary figure at ``path`` as the CLI's tables print it (the catalogue's terminal style)."""
     return figures.spec(path).format(figures.value_or_none(summary, path), "terminal", **style)
+
+
+def _check_out(out: Path | None) -> None:
+    """Refuse an output folder that cannot be created, before anything runs (not after an hour of simulation)."""
+    if out is None:
+        return
+    if out.exists() and not out.is_dir():
+        raise ScenarioError([Problem("--out", None, "", f"{os.fspath(out)} exists and is not a folder")])
+    ancestor = out.absolute()
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ScenarioError([Problem("--out", None, "", f"cannot create {os.fspath(out)}: {os.fspath(ancestor)} is not a folder")])
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ScenarioError([Problem("--out", None, "", f"cannot create {os.fspath(out)}: {os.fspath(ancestor)} is not writable")])
 
 
 def _ci(summary: Mapping[str, Any], path: str, **style: Any) -> str:
@@ -52,53 +100,234 @@ def _ci(summary: Mapping[str, Any], path: str, **style: Any) -> str:
     return f"{fmt.format(ci[0], 'terminal', **style)} … {fmt.format(ci[1], 'terminal', **style)}"
 
 
-#: The latency statistics of the run table, in column order.
-_LATENCY_COLUMNS = ("mean", "p50", "p90", "p99", "p999", "max")
+# --- tables that fit the terminal ---------------------------------------------------------------
 
 
-def summary_tables(summary: Summary) -> list[Table]:
-    """Rich tables of the headline figures of a summary."""
-    head = Table(title=f"{summary['scenario']} — {summary['replications']} replication(s), "
-                       f"window {summary['window']:g} s", title_justify="left")
-    head.add_column("figure")
-    head.add_column("value", justify="right")
-    head.add_column("95% CI", justify="right", style="dim")
+def table_width() -> int:
+    """Columns the tables may take: the terminal's, or 80 in a pipe (unless ``COLUMNS`` says otherwise)."""
+    if out_console.is_terminal or os.environ.get("COLUMNS", "").isdigit():
+        return out_console.width
+    return 80
 
+
+def say(*objects: Any, **options: Any) -> None:
+    """Print to stdout within :func:`table_width` (a console of that width: ``print(width=…)`` would
+    also make every table stretch to it)."""
+    Console(width=table_width(), emoji=False).print(*objects, **options)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a CLI table: its heading, its cells, and how readily it is left out.
+
+    Numbers never wrap (``no_wrap``): a table too wide for the terminal leaves out columns,
+    highest ``priority`` first (0: never), and says which. A ``text`` column (names, labels)
+    wraps at spaces instead and cuts a word too long for it with an ellipsis.
+    """
+
+    header: str
+    cells: Sequence[str]
+    priority: int = 0
+    text: bool = False
+    style: str | None = None
+
+    def width(self) -> int:
+        """The least width it needs: its longest word for text, its longest cell for numbers."""
+        lines = [self.header, *(_plain(c) for c in self.cells)]
+        if self.text:
+            return max((cell_len(word) for line in lines for word in line.split()), default=1)
+        return max(cell_len(line) for line in lines)
+
+
+def _plain(cell: str) -> str:
+    return Text.from_markup(cell).plain
+
+
+def fitted_table(columns: Sequence[Column], *, title: str | None = None, width: int | None = None,
+                 caption: str | None = None, show_header: bool = True) -> Table:
+    """A table of ``columns`` within ``width`` (:func:`table_width` by default), no number split across lines.
+
+    Columns are left out, highest priority first (the rightmost of equal priority first), until
+    the rest fit; the caption names them.
+    """
+    width = table_width() if width is None else width
+
+    def fits(cols: Sequence[Column]) -> bool:
+        # two spaces between columns (a right padding and SIMPLE_HEAD's blank divider), none at the edges
+        return sum(c.width() for c in cols) + 2 * (len(cols) - 1) <= width
+
+    kept = list(columns)
+    dropped: list[Column] = []
+    while not fits(kept) and any(c.priority for c in kept):
+        victim = max(reversed(kept), key=lambda c: c.priority)
+        kept.remove(victim)
+        dropped.append(victim)
+    for c in reversed(dropped):  # a narrower column left out on the way may fit again, most needed first
+        trial = [x for x in columns if x is c or any(x is y for y in kept)]
+        if fits(trial):
+            kept = trial
+    left_out = [c.header for c in dropped if not any(c is y for y in kept)]
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  padding=(0, 1, 0, 0), show_header=show_header, caption_justify="left")
+    for c in kept:
+        table.add_column(c.header, justify="left" if c.text else "right", no_wrap=not c.text,
+                         overflow="ellipsis", style=c.style, min_width=None if c.text else c.width())
+    for row in zip(*(c.cells for c in kept), strict=True):
+        table.add_row(*row)
+    notes = [caption] if caption else []
+    if left_out:
+        notes.append(f"left out at {width} columns: {', '.join(left_out)}")
+    table.caption = "; ".join(notes) or None
+    return table
+
+
+#: Short names of latency kinds in column headings.
+_KIND_SHORT = {"end_to_end": "e2e", "queue_wait": "wait", "service": "service", "ack": "ack", "response": "response"}
+_RATE_SHORT = {"throughput": "throughput", "rejection": "503 rate", "loss": "loss", "duplicate": "dupes",
+               "gave_up": "gave up", "offered": "offered", "abandoned": "abandoned", "base_load": "base load"}
+
+
+def figure_heading(path: str) -> str:
+    """A summary figure's path as a short column heading: ``e2e p99``, ``503 rate``, ``orders wait``."""
+    parts = figures.latency_parts(path)
+    if parts is not None:
+        return f"{_KIND_SHORT.get(parts[0], parts[0])} {figures.stat_label(parts[1])}"
+    head, _, rest = path.partition(".")
+    if head == "rates" and rest in _RATE_SHORT:
+        return _RATE_SHORT[rest]
+    if head in ("queues", "workers") and "." in rest:
+        name, figure = rest.split(".", 1)
+        return f"{name} {figure.replace('mean_', '').replace('_', ' ')}"
+    return short_paths([path])[path]
+
+
+def short_paths(paths: Sequence[str]) -> dict[str, str]:
+    """Each dotted path by its shortest tail of at least two parts that no other path ends with.
+
+    ``producers.web.rate`` → ``web.rate``; ``producers.web.rate`` beside ``queues.web.rate`` keeps
+    three parts each, so the headings stay distinct.
+    """
+    out: dict[str, str] = {}
+    split = {p: p.split(".") for p in paths}
+    for path, parts in split.items():
+        for k in range(min(2, len(parts)), len(parts) + 1):
+            tail = parts[-k:]
+            if all(other[-k:] != tail for o, other in split.items() if o != path):
+                out[path] = ".".join(tail)
+                break
+        else:
+            out[path] = path
+    return out
+
+
+#: A number and its unit (``901 ms``, ``1,534.1/s``): wrapped lines never part them.
+_NUMBER_UNIT = re.compile(r"(\d) (ms|s|us|µs|m|h|workers|waiting)\b")
+_JOINED, _NAME = "\0", "\1"  # stand-ins while wrapping: a space not to break at, a backtick
+
+
+def _wrapped(label: str, style: str, message: str, width: int) -> Text:
+    """``label message`` word-wrapped to ``width``, a number never parted from its unit; names in bold."""
+    plain = _NUMBER_UNIT.sub(rf"\1{_JOINED}\2", message.replace("`", _NAME))
+    lines = textwrap.wrap(f"{label} {plain}", width=width, break_long_words=False, break_on_hyphens=False)
+    body = "\n".join(lines).replace(_JOINED, " ")[len(label):]
+    out = Text(label, style=style)
+    for i, part in enumerate(body.split(_NAME)):  # odd parts were between backticks
+        out.append(part, style="bold" if i % 2 else None)
+    return out
+
+
+def diagnosis_lines(summary: Mapping[str, Any], most: int = 3, width: int | None = None) -> list[Text]:
+    """The run summary's first lines: what limits the design (``summary.json``'s ``diagnosis``), with its figures."""
+    width = table_width() if width is None else width
+    found = [f for f in summary.get("diagnosis") or [] if isinstance(f, Mapping)]
+    if not found:
+        busy = [(n, float(w["utilization"])) for n, w in (summary.get("workers") or {}).items()
+                if isinstance(w, Mapping) and w.get("utilization") is not None]
+        text = "nothing limits this design at this load"
+        if busy:
+            name, u = max(busy, key=lambda t: t[1])
+            text += f": the busiest pool, `{name}`, is {figures.format_figure('fraction', u, 'report')} busy"
+        return [_wrapped("ok:", "bold green", text, width)]
+    lines = [_wrapped("limited by", "bold red", found[0]["message"], width)]
+    lines += [_wrapped("also", "yellow", f["message"], width) for f in found[1:most]]
+    if len(found) > most:
+        lines.append(Text(f"… and {len(found) - most} more in summary.json (diagnosis)", style="dim"))
+    return lines
+
+
+#: The latency statistics of the run table, in column order, with how readily each is left out.
+_LATENCY_COLUMNS = (("mean", 2), ("p50", 1), ("p90", 3), ("p99", 0), ("p999", 4), ("max", 2))
+
+
+def _offered(summary: Mapping[str, Any]) -> str:
+    """``1,534.12 /s (3.45× base 444.12 /s)``: every publish attempt against the producers' own rate."""
+    offered = _show(summary, "rates.offered")
+    base = figures.value_or_none(summary, "rates.base_load")
+    rate = figures.value_or_none(summary, "rates.offered")
+    if not base or rate is None:
+        return offered
+    return f"{offered} ({rate / base:.2f}× base {_show(summary, 'rates.base_load')})"
+
+
+def summary_tables(summary: Summary, limits: Mapping[str, float] | None = None,
+                   width: int | None = None) -> list[Table]:
+    """Rich tables of the headline figures of a summary, each fitting ``width`` (:func:`table_width`)."""
     def counted(count: str, rate: str) -> str:  # "1,234 (0.123%)"
         return f"{_show(summary, count)} ({_show(summary, rate)})"
 
-    head.add_row("produced", _show(summary, "messages.produced"), "")
-    head.add_row("completed", _show(summary, "messages.completed"), "")
-    head.add_row("throughput", _show(summary, "rates.throughput"), _ci(summary, "rates.throughput", unit=False))
-    head.add_row("503 rejections", counted("messages.rejected", "rates.rejection"), _ci(summary, "rates.rejection"))
-    head.add_row("gave up", counted("messages.gave_up", "rates.gave_up"), "")
-    head.add_row("lost", counted("messages.lost", "rates.loss"), "")
-    head.add_row("duplicates", counted("messages.duplicates", "rates.duplicate"), "")
-    head.add_row("dead-lettered", _show(summary, "messages.dead_lettered"), "")
-    head.add_row("in flight at end", _show(summary, "messages.in_flight"), "")
+    rows = [
+        ("produced", _show(summary, "messages.produced"), ""),
+        ("completed", _show(summary, "messages.completed"), ""),
+        ("throughput", _show(summary, "rates.throughput"), _ci(summary, "rates.throughput", unit=False)),
+        ("offered (attempts)", _offered(summary), _ci(summary, "rates.offered", unit=False)),
+        ("503 rejections", counted("messages.rejected", "rates.rejection"), _ci(summary, "rates.rejection")),
+        ("gave up", counted("messages.gave_up", "rates.gave_up"), ""),
+        ("abandoned", counted("messages.abandoned", "rates.abandoned"), _ci(summary, "rates.abandoned")),
+        ("lost", counted("messages.lost", "rates.loss"), ""),
+        ("duplicates", counted("messages.duplicates", "rates.duplicate"), ""),
+        ("dead-lettered", _show(summary, "messages.dead_lettered"), ""),
+    ]
+    for path, label in (("messages.expired", "expired (ttl)"), ("messages.reneged", "reneged (patience)")):
+        if figures.value_or_none(summary, path):  # only where a queue has a ttl or a client a patience
+            rows.append((label, _show(summary, path), ""))
+    rows.append(("in flight at end", _show(summary, "messages.in_flight"), ""))
+    title = (f"{shown(summary['scenario'])} — {summary['replications']} replication(s), "
+             f"window {summary['window']:g} s")
+    head = fitted_table([Column("figure", [r[0] for r in rows], text=True),
+                         Column("value", [r[1] for r in rows]),
+                         Column("95% CI", [r[2] for r in rows], priority=1, style="dim")], title=title, width=width)
+    out = [head]
+    if limits:
+        paths = list(limits)
+        out.append(fitted_table([
+            Column("SLO figure", paths, text=True),
+            Column("limit", [f"≤ {figures.spec(p).format(limits[p])}" for p in paths]),
+            Column("value", [_show(summary, p) for p in paths]),
+            Column("95% CI", [_ci(summary, p) for p in paths], priority=1, style="dim"),
+        ], title="SLO", width=width))
 
-    lt = Table(title="latency", title_justify="left")
-    lt.add_column("")
-    for col in _LATENCY_COLUMNS:
-        lt.add_column(col, justify="right")
-    for kind, label in figures.LATENCY_LABELS.items():
-        if not figures.value_or_none(summary, figures.latency_path(kind, "count")):
-            continue
-        lt.add_row(label, *(_show(summary, figures.latency_path(kind, c)) for c in _LATENCY_COLUMNS))
+    kinds = [k for k in figures.LATENCY_KINDS if figures.value_or_none(summary, figures.latency_path(k, "count"))]
+    kinds.sort(key=lambda k: k != "response")  # what a waiting client sees comes first
+    out.append(fitted_table(
+        [Column("", [figures.LATENCY_LABELS[k] for k in kinds], text=True)]
+        + [Column(stat, [_show(summary, figures.latency_path(k, stat)) for k in kinds], priority=prio)
+           for stat, prio in _LATENCY_COLUMNS], title="latency", width=width))
 
-    qt = Table(title="queues", title_justify="left")
-    for col in ("queue", "mean depth", "max depth", "mean wait", "503s", "redelivered", "DLQ"):
-        qt.add_column(col, justify="left" if col == "queue" else "right")
-    for name in summary["queues"]:
-        qt.add_row(name, *(_show(summary, f"queues.{name}.{figure}")
-                           for figure in ("mean_depth", "max_depth", "mean_wait", "rejected", "redeliveries", "dead_lettered")))
-    wt = Table(title="workers", title_justify="left")
-    for col in ("pool", "workers", "utilization", "processed"):
-        wt.add_column(col, justify="left" if col == "pool" else "right")
-    for name in summary["workers"]:
-        wt.add_row(name, _show(summary, f"workers.{name}.count"), _show(summary, f"workers.{name}.utilization", decimals=1),
-                   _show(summary, f"workers.{name}.completed"))
-    return [head, lt, qt, wt]
+    queues = list(summary["queues"])
+    qcols = [Column("queue", [shown(q) for q in queues], text=True)] + [
+        Column(head_, [_show(summary, f"queues.{q}.{figure}") for q in queues], priority=prio)
+        for head_, figure, prio in (("mean depth", "mean_depth", 1), ("max depth", "max_depth", 0),
+                                    ("mean wait", "mean_wait", 0), ("503s", "rejected", 0),
+                                    ("redelivered", "redeliveries", 2), ("DLQ", "dead_lettered", 2))]
+    out.append(fitted_table(qcols, title="queues", width=width))
+    pools = list(summary["workers"])
+    out.append(fitted_table([
+        Column("pool", [shown(n) for n in pools], text=True),
+        Column("workers", [_show(summary, f"workers.{n}.count") for n in pools]),
+        Column("utilization", [_show(summary, f"workers.{n}.utilization", decimals=1) for n in pools]),
+        Column("processed", [_show(summary, f"workers.{n}.completed") for n in pools], priority=1),
+    ], title="workers", width=width))
+    return out
 
 
 class OutputsChoice(StrEnum):
@@ -115,13 +344,13 @@ MaxEventsOpt = Annotated[
 ]
 
 
-@app.command()
+@app.command(short_help="Run a scenario; write its summary, tables and plots.")
 def run(
     scenario: ScenarioArg,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: reports/<scenario stem>/).")] = None,
     set_: SetOpt = None,
-    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
-    replications: Annotated[int | None, typer.Option(min=1, help="Override the number of replications.")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help="Override the scenario's seed.")] = None,
+    replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Override the number of replications.")] = None,
     plots: Annotated[bool, typer.Option(help="Write the PNG plots.")] = True,
     max_events: MaxEventsOpt = None,
     outputs: Annotated[OutputsChoice | None, typer.Option(
@@ -130,31 +359,46 @@ def run(
         show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
-    """Run a scenario and write summary.json, messages.parquet, timeseries.csv and plots."""
+    """Run a scenario and write summary.json, messages.parquet, timeseries.csv and plots.
+
+    The first lines say what limits the design (summary.json's diagnosis), with its figures.
+
+    \b
+    Examples:
+      queuesim run scenarios/quickstart.yaml
+      queuesim run scenarios/quickstart.yaml --set workers.fulfil.count=10 \\
+          --replications 5 --out reports/quickstart-10
+    """
     from queuesim.api import run as run_scenario
     from queuesim.experiment.budget import BudgetError
 
     try:
+        _check_out(out)
         result = run_scenario(scenario, seed=seed, replications=replications, overrides=set_ or (),
-                              max_events=max_events, outputs=outputs.value if outputs is not None else None)
+                              max_events=max_events, progress=not quiet,
+                              outputs=outputs.value if outputs is not None else None)
     except ScenarioError as err:
         _fail(err)
         return
     except BudgetError as err:
-        err_console.print(f"[bold red]error[/] {escape(str(scenario))}: {escape(str(err))}", highlight=False,
+        err_console.print(f"[bold red]error[/] {shown(scenario)}: {shown(err)}", highlight=False,
                           soft_wrap=True)
         raise typer.Exit(2) from None
-    for w in result.warnings:
-        err_console.print(f"[bold yellow]warning[/] {w}", highlight=False, soft_wrap=True)
+    # the summary's warnings: those known before the run and those only the run found (its measured load, poison cycling)
+    for w in result.summary.get("warnings", result.warnings):
+        _warn(w)
     out_dir = out or Path("reports") / scenario.stem
     written = result.save(out_dir, plots=plots)
     if not quiet:
-        for table in summary_tables(result.summary):
-            out_console.print(table)
-        out_console.print(f"wrote {len(written)} files to [bold]{out_dir}[/]", highlight=False)
+        for line in diagnosis_lines(result.summary):
+            say(line, highlight=False)
+        limits = result.scenario.slo.limits if result.scenario.slo is not None else None
+        for table in summary_tables(result.summary, limits):
+            say(table)
+        say(f"wrote {len(written)} files to [bold]{shown(out_dir)}[/]", highlight=False)
 
 
-@app.command()
+@app.command(short_help="Check a scenario file without running it.")
 def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     """Check a scenario file without running it."""
     from queuesim.scenario import load_scenario
@@ -167,7 +411,7 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     from queuesim.experiment.budget import default_max_events, estimate
 
     loads = ", ".join(f"{q} ρ={rho:.2f}" for q, rho in sc.offered_load().items())
-    out_console.print(f"[green]ok[/] {escape(str(scenario))}: {len(sc.producers)} producer(s), {len(sc.queues)} queue(s), "
+    out_console.print(f"[green]ok[/] {shown(scenario)}: {len(sc.producers)} producer(s), {len(sc.queues)} queue(s), "
                       f"{len(sc.workers)} worker pool(s); offered load {loads}", highlight=False, soft_wrap=True)
     cost = estimate(sc)
     out_console.print(f"estimate: {cost}", highlight=False, soft_wrap=True)
@@ -176,6 +420,20 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
                           "unless given --max-events", highlight=False)
     for q in sc.unstable_queues():
         err_console.print(f"[bold yellow]warning[/] queue '{q}' is unstable (offered load ≥ 1, unbounded)")
+    from queuesim.scenario.advice import visibility_warnings
+
+    for w in visibility_warnings(sc):
+        _warn(w)
+
+
+def _warn(warning: str) -> None:
+    """One warning on stderr: an error-level one (work redone for ever) in red, the others in yellow."""
+    from queuesim.scenario.advice import ERROR, is_error
+
+    if is_error(warning):
+        err_console.print(f"[bold red]error[/] {shown(warning[len(ERROR):])}", highlight=False, soft_wrap=True)
+    else:
+        err_console.print(f"[bold yellow]warning[/] {shown(warning)}", highlight=False, soft_wrap=True)
 
 
 # --- sweep and plan ------------------------------------------------------------------------------
@@ -208,7 +466,7 @@ ProgressOpt = Annotated[bool, typer.Option(help="Show a progress bar on stderr."
 
 
 def _fail_other(err: Exception) -> None:
-    err_console.print(f"[bold red]error[/] {err}", highlight=False, markup=True, soft_wrap=True)
+    _print(err_console, "[bold red]error[/]", err)
     raise typer.Exit(1)
 
 
@@ -223,35 +481,76 @@ def _terminal(path: str, **style: Any) -> Callable[[Any], str]:
     return lambda v: found.format(v, "terminal", **style)
 
 
-def sweep_table(result: Any, limit: int = 30) -> Table:
-    """A rich table of the headline columns of a sweep, one row per point."""
-    table = result.table
-    out = Table(title=f"sweep {result.scenario.name} — {result.finished} of {len(result.points)} point(s), "
-                      f"{result.replications} replication(s) each", title_justify="left")
+def _ratio(row: Mapping[str, Any], top: str, bottom: str) -> str:
+    """``3.45×``: one column over another (offered over base load), an em dash where either is missing."""
+    a, b = row.get(top), row.get(bottom)
+    if a is None or b is None or a != a or b != b or not b:
+        return "—"
+    return f"{a / b:.2f}×"
+
+
+def _stormed(row: Mapping[str, Any]) -> bool:
+    """Whether a sweep point's offered load is a retry storm's (the diagnosis' threshold)."""
+    from queuesim.metrics.diagnosis import STORM_RATIO
+
+    offered, base = row.get("rates.offered"), row.get("rates.base_load")
+    return bool(offered and base and offered == offered and base == base and offered >= STORM_RATIO * base)
+
+
+def _any(rows: Sequence[Mapping[str, Any]], column: str) -> bool:
+    """Whether some row has a non-zero value in ``column``."""
+    return any((v := r.get(column)) is not None and v == v and v != 0 for r in rows)
+
+
+def sweep_table(result: Any, limit: int = 30, width: int | None = None) -> Table:
+    """A table of a sweep, one row per point, that fits ``width``: the swept paths (abbreviated
+    unambiguously), the SLO figures, then the headline figures, the least needed left out first."""
+    rows = result.table.head(limit).to_dict("records")
     axes = [a.path for a in result.axes]
-    for path in axes:
-        out.add_column(path, justify="right", no_wrap=True, min_width=len(path))
-    columns: list[tuple[str, str, Callable[[Any], str]]] = [
-        ("throughput /s", "rates.throughput", _terminal("rates.throughput", decimals=1, unit=False)),
-        ("e2e mean", "latency.end_to_end.mean", _terminal("latency.end_to_end.mean")),
-        ("e2e p99", "latency.end_to_end.p99", _terminal("latency.end_to_end.p99")),
-        ("503 rate", "rates.rejection", _terminal("rates.rejection"))]
-    if "slo.met" in table.columns:
-        columns.append(("SLO", "slo.met", lambda v: "[green]met[/]" if v else "[red]not met[/]"))
-    if "cost.total_per_hour" in table.columns:
-        currency = result.scenario.cost.currency if result.scenario.cost else ""
-        columns.append((f"cost {currency}/h", "cost.total_per_hour", lambda v: f"{v:,.2f}"))
-    for label, *_ in columns:
-        out.add_column(label, justify="right", overflow="fold")
+    short = short_paths(axes)
     labels = {p.index: p.labels for p in result.points}
-    for row in table.head(limit).to_dict("records"):
-        out.add_row(*(labels[row["point"]][path] for path in axes), *(_figure(row, col, fmt) for _, col, fmt in columns))
-    if len(table) > limit:
-        out.caption = f"… {len(table) - limit} more row(s) in sweep.csv"
-    return out
+    columns = [Column(shown(short[a]), [shown(labels[r["point"]][a]) for r in rows]) for a in axes]
+    limits = dict(result.slo.limits) if result.slo is not None else {}
+    for path in limits:
+        columns.append(Column(figure_heading(path), [_figure(r, path, _terminal(path)) for r in rows]))
+    if "slo.met" in result.table.columns:
+        columns.append(Column("SLO", [_figure(r, "slo.met", lambda v: "[green]met[/]" if v else "[red]not met[/]")
+                                      for r in rows]))
+    waits = _any(rows, "latency.response.count")
+    # in a retry storm the offered load is the story: keep it before the other figures
+    storm = any(_stormed(r) for r in rows)
+    wanted: list[tuple[str, int, Callable[[Mapping[str, Any]], str]]] = [
+        ("latency.response.p99", 1, lambda r: _figure(r, "latency.response.p99", _terminal("latency.response.p99"))),
+        ("latency.end_to_end.p99", 1, lambda r: _figure(r, "latency.end_to_end.p99", _terminal("latency.end_to_end.p99"))),
+        ("rates.throughput", 2, lambda r: _figure(r, "rates.throughput", _terminal("rates.throughput", decimals=1, unit=False))),
+        ("rates.rejection", 3, lambda r: _figure(r, "rates.rejection", _terminal("rates.rejection"))),
+        ("rates.offered", 1 if storm else 3, lambda r: _ratio(r, "rates.offered", "rates.base_load")),
+        ("rates.gave_up", 4, lambda r: _figure(r, "rates.gave_up", _terminal("rates.gave_up"))),
+        ("rates.abandoned", 4, lambda r: _figure(r, "rates.abandoned", _terminal("rates.abandoned"))),
+        ("latency.end_to_end.mean", 5, lambda r: _figure(r, "latency.end_to_end.mean", _terminal("latency.end_to_end.mean"))),
+    ]
+    for path, priority, cell in wanted:
+        if path in limits or path not in result.table.columns:
+            continue
+        if path in ("latency.response.p99", "rates.abandoned") and not waits and not _any(rows, path):
+            continue  # no client waits for a response: nothing to show
+        if path == "rates.gave_up" and not _any(rows, path):
+            continue
+        heading = {"rates.throughput": "throughput /s", "rates.offered": "offered/base"}.get(path, figure_heading(path))
+        columns.append(Column(heading, [cell(r) for r in rows], priority=priority))
+    if "cost.total_per_hour" in result.table.columns:
+        currency = result.scenario.cost.currency if result.scenario.cost else ""
+        columns.append(Column(f"cost {currency}/h", [_figure(r, "cost.total_per_hour", lambda v: f"{v:,.2f}")
+                                                     for r in rows], priority=3))
+    notes = [f"{shown(short[a])} = {shown(a)}" for a in axes if short[a] != a]
+    if len(result.table) > limit:
+        notes.append(f"… {len(result.table) - limit} more row(s) in sweep.csv")
+    return fitted_table(columns, title=f"sweep {shown(result.scenario.name)} — {result.finished} of {len(result.points)} "
+                                       f"point(s), {result.replications} replication(s) each",
+                        caption="; ".join(notes) or None, width=width)
 
 
-@app.command()
+@app.command(short_help="Run a grid of variants into one tidy table.")
 def sweep(
     scenario: ScenarioArg,
     vary: VaryOpt = None,
@@ -261,11 +560,19 @@ def sweep(
     executor: ExecutorOpt = ExecutorChoice.process,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
-    replications: Annotated[int | None, typer.Option(min=1, help="Replications per point (default: the scenario's).")] = None,
+    replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Replications per point (default: the scenario's).")] = None,
     progress: ProgressOpt = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
-    """Run a grid of variants (the scenario's sweep: section and --vary) and write sweep.parquet, sweep.csv, sweep.json."""
+    """Run a grid of variants (the scenario's sweep: section and --vary) and write sweep.parquet, sweep.csv, sweep.json.
+
+    \b
+    Example:
+      queuesim sweep scenarios/quickstart.yaml \\
+          --vary workers.fulfil.count=8..16 \\
+          --vary producers.web.rate=400/s..1600/s:5 \\
+          --slo latency.end_to_end.p99=100ms --slo rates.rejection=0.1%
+    """
     from queuesim.errors import QueuesimError
     from queuesim.experiment import open_executor, sweep_axes
     from queuesim.experiment import sweep as run_sweep
@@ -273,6 +580,7 @@ def sweep(
     from queuesim.scenario import load_scenario
 
     try:
+        _check_out(out)
         sc = load_scenario(scenario, set_ or ())
         axes = sweep_axes(sc, vary)  # every bad --vary is reported before an executor starts
         merge_slo(sc, slo)
@@ -291,11 +599,11 @@ def sweep(
     out_dir = out or Path("reports") / f"{scenario.stem}-sweep"
     written = result.save(out_dir)
     if not quiet:
-        out_console.print(sweep_table(result))
-        out_console.print(f"wrote {len(written)} files to [bold]{out_dir}[/]", highlight=False)
+        say(sweep_table(result))
+        say(f"wrote {len(written)} files to [bold]{shown(out_dir)}[/]", highlight=False)
     for index, message in sorted(result.errors.items()):
-        err_console.print(f"[bold red]error[/] point {index} ({escape(result.points[index].describe())}): "
-                          f"{escape(message)}", highlight=False)
+        err_console.print(f"[bold red]error[/] point {index} ({shown(result.points[index].describe())}): "
+                          f"{shown(message)}", highlight=False)
     if result.partial:
         why = f"{len(result.errors)} point(s) failed" if result.errors else "interrupted"
         err_console.print(f"[bold yellow]{why}[/]: kept {result.finished} of {len(result.points)} points "
@@ -310,7 +618,7 @@ def plan_report(result: Any) -> list[Any]:
 
     d = result.to_dict()
     path = result.search
-    head = Table(title=f"capacity plan: {result.scenario.name} at {result.target_load:g}× load "
+    head = Table(title=f"capacity plan: {shown(result.scenario.name)} at {result.target_load:g}× load "
                        f"({result.target_rate:,.1f} requests/s)", title_justify="left", show_header=False)
     head.add_column(style="bold")
     head.add_column()
@@ -356,7 +664,7 @@ def plan_report(result: Any) -> list[Any]:
     return renderables
 
 
-@app.command()
+@app.command(short_help="Find the smallest design meeting the SLO at a target load.")
 def plan(
     scenario: ScenarioArg,
     load: Annotated[str, typer.Option("--load", help="Target load as a multiple of today's producer rates: 2x, 1.5, 150%.")] = "2x",
@@ -368,12 +676,18 @@ def plan(
     executor: ExecutorOpt = ExecutorChoice.process,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
-    replications: Annotated[int | None, typer.Option(min=1, help="Replications per candidate (default: the scenario's, at least 2).")] = None,
+    replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Replications per candidate (default: the scenario's, at least 2).")] = None,
     max_value: Annotated[int | None, typer.Option("--max", min=1, help="Largest value to try.")] = None,
     progress: ProgressOpt = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
-    """Find the smallest worker count (or queue capacity) meeting the SLO at a target load; write plan.json."""
+    """Find the smallest worker count (or queue capacity) meeting the SLO at a target load; write plan.json.
+
+    \b
+    Example:
+      queuesim plan scenarios/quickstart.yaml --load 2x \\
+          --slo latency.end_to_end.p99=100ms --slo rates.rejection=0.1%
+    """
     from queuesim.errors import QueuesimError
     from queuesim.experiment import open_executor
     from queuesim.experiment.plan import check_plan
@@ -381,6 +695,7 @@ def plan(
     from queuesim.scenario import load_scenario
 
     try:
+        _check_out(out)
         sc = load_scenario(scenario, set_ or ())
         check_plan(sc, load, search, slo, source=str(scenario))  # every bad input is reported before an executor starts
         with open_executor(executor.value, workers=workers, scheduler=scheduler) as ex:
@@ -398,82 +713,148 @@ def plan(
     if not quiet:
         for item in plan_report(result):
             out_console.print(item, highlight=False, soft_wrap=True)
-        out_console.print(f"wrote {written[0]}", highlight=False)
+        out_console.print(f"wrote {shown(written[0])}", highlight=False)
 
 
-@app.command()
+@app.command(short_help="Write report.html and report.md for a result folder.")
 def report(
-    result: Annotated[Path, typer.Argument(help="A run or sweep output folder (queuesim run / queuesim sweep).", show_default=False)],
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder \\[default: reports/<result folder name>/].")] = None,
-    plan_json: Annotated[Path | None, typer.Option("--plan", help="A plan.json to show with a sweep \\[default: plan.json in the sweep folder, if any].")] = None,
-    slo: Annotated[list[str] | None, typer.Option("--slo", help="Add an SLO limit: path=limit (repeatable), e.g. latency.end_to_end.p99=500ms.")] = None,
-    simulate: Annotated[bool, typer.Option(help="For a sweep, draw the queue depth over time at its peak point (from the time series the sweep kept).")] = True,
+    result: Annotated[Path, typer.Argument(help="A result folder: of queuesim run, sweep, compare or plan.",
+                                           show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: the result folder).")] = None,
+    plan_json: Annotated[Path | None, typer.Option("--plan", help="A plan.json to show with a sweep (default: "
+                                                   "plan.json in the sweep folder, if any).")] = None,
+    slo: Annotated[list[str] | None, typer.Option("--slo", help="Add an SLO limit: path=limit (repeatable), "
+                                                  "e.g. latency.end_to_end.p99=500ms.")] = None,
+    simulate: Annotated[bool, typer.Option(help="For a sweep, draw the queue depth over time at its peak point "
+                                           "(from the time series the sweep kept).")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
-    """Write report.html (self-contained, figures embedded) and report.md for a run or a sweep."""
+    """Write report.html (self-contained, figures embedded) and report.md for a run, sweep, comparison or plan.
+
+    \b
+    Examples:
+      queuesim report reports/quickstart --slo latency.end_to_end.p99=100ms
+      queuesim report reports/quickstart-sweep \\
+          --plan reports/quickstart-plan/plan.json
+    """
     from queuesim.errors import QueuesimError
-    from queuesim.report import build_report
+    from queuesim.report import build_report, load_input
     from queuesim.report.document import default_out_dir
 
     try:
+        _check_out(out)
         limits = None
         if slo:
             from queuesim.experiment.slo import parse_slo
 
             limits = parse_slo(slo).limits
-        doc = build_report(result, plan=plan_json, slo=limits, simulate_peak=simulate)
+        data = load_input(result, plan_json)
+        diagnosis = _rediagnosed(data, limits)
+        doc = build_report(data, plan=plan_json, slo=limits, simulate_peak=simulate, diagnosis=diagnosis)
     except ScenarioError as err:
         _fail(err)
         return
     except QueuesimError as err:
-        err_console.print(f"[bold red]error[/] {err}", highlight=False, markup=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        # plain text, as every bad input is: no markup of ours, the message escaped, exit 2
+        err_console.print(f"error: {shown(err)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     out_dir = out or default_out_dir(result)
     written = doc.save(out_dir)
     if not quiet:
         tone, headline, _ = doc.verdict
         colour = {"ok": "green", "bad": "red", "warn": "yellow"}.get(tone, "default")
-        out_console.print(f"[{colour}]{headline.replace('`', '')}[/]", highlight=False, soft_wrap=True, markup=True)
-        out_console.print(f"wrote {written[0]} and {written[1].name} ({len(doc.figures)} figures)", highlight=False)
+        say(f"[{colour}]{shown(headline.replace('`', ''))}[/]", highlight=False)
+        say(f"wrote {shown(written[0])} and {shown(written[1].name)} ({len(doc.figures)} figures)", highlight=False)
 
-@app.command()
+
+def _rediagnosed(data: Any, limits: Mapping[str, float] | None) -> list[Any] | None:
+    """A run's diagnosis made again with the report's ``--slo`` (whether a limit sits at the service-time
+    floor depends on it); None, to keep the stored one, for anything else."""
+    from queuesim.report.document import RunData
+
+    if not limits or not isinstance(data, RunData):
+        return None
+    from queuesim.metrics.diagnosis import diagnose
+
+    own = data.scenario.slo.limits if data.scenario is not None and data.scenario.slo is not None else {}
+    found: list[Any] = list(diagnose(data.summary, data.timeseries, data.scenario_data, {**own, **limits}))
+    # a saved run keeps no per-replication figures, so a bistable finding can only come from the run itself
+    kept = [f for f in data.diagnosis if f.get("cause") == "bistable"]
+    floor = sum(1 for f in found if f.get("cause") == "slo_floor")
+    return found[:floor] + kept + found[floor:]
+
+
+def compare_table(comparison: Any, width: int | None = None) -> Table:
+    """A table of a comparison, one row per variant, that fits ``width``: the SLO figures, what a
+    waiting client sees, then losses, duplicates and latency, the least needed left out first."""
+    from queuesim.experiment.compare import COLUMNS
+
+    paths = dict(COLUMNS)  # table column -> summary path
+    rows = [{"variant": name, **row} for name, row in comparison.table.to_dict("index").items()]
+    summaries = comparison.summaries
+    waits = any(figures.value_or_none(s, "latency.response.count") for s in summaries.values())
+    slo = next((e.scenario.slo for e in comparison.executions.values() if e.scenario.slo is not None), None)
+    limits = dict(slo.limits) if slo is not None else {}
+
+    def cells(column: str, **style: Any) -> list[str]:
+        return [_figure(r, column, _terminal(paths[column], **style)) for r in rows]
+
+    columns = [Column("variant", [shown(r["variant"]) for r in rows], text=True),
+               Column("brokers", [str(r["brokers"]) for r in rows], text=True, priority=6, style="dim")]
+    for path in limits:
+        columns.append(Column(figure_heading(path), [_show(summaries[str(r["variant"])], path) for r in rows]))
+    limited = set(limits)
+    wanted: list[tuple[str, str, int, dict[str, Any]]] = [
+        ("response_p99", "response p99", 0, {}), ("response_p50", "response p50", 3, {}),
+        ("abandoned_rate", "abandoned", 1, {}), ("gave_up_rate", "gave up", 1, {}),
+        ("rejection_rate", "503s", 2, {"decimals": 2}), ("loss_rate", "loss", 1, {}), ("lost", "lost", 4, {}),
+        ("duplicates", "dupes", 3, {}), ("redeliveries", "redelivered", 5, {}), ("dead_lettered", "DLQ", 5, {}),
+        ("p50", "e2e p50", 4, {}), ("p99", "e2e p99", 1 if not waits else 3, {}),
+    ]
+    for column, heading, priority, style in wanted:
+        if paths[column] in limited or column not in comparison.table.columns:
+            continue
+        if column.startswith(("response_", "abandoned")) and not waits:
+            continue  # no client waits for a response in any variant
+        columns.append(Column(heading, cells(column, **style), priority=priority))
+    columns.append(Column("offered/base", [_ratio(r, "offered", "base_load") for r in rows],
+                          priority=1 if any(_stormed({"rates.offered": r.get("offered"), "rates.base_load": r.get("base_load")})
+                                            for r in rows) else 4))
+    return fitted_table(columns, title="comparison (same seed, same workload)", width=width)
+
+
+@app.command(short_help="Run variants side by side on the same workload.")
 def compare(
     scenarios: Annotated[list[Path], typer.Argument(help="One scenario with `variants:`, or several scenario files.")],
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: reports/<stem>-compare/).")] = None,
     set_: SetOpt = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for every variant (common random numbers).")] = None,
-    replications: Annotated[int | None, typer.Option(min=1, help="Override the number of replications.")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help="Seed for every variant (common random numbers).")] = None,
+    replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Override the number of replications.")] = None,
     plots: Annotated[bool, typer.Option(help="Write compare.png.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
-    """Run variants (brokers) side by side on the same workload and faults; print and plot the differences."""
+    """Run variants (brokers) side by side on the same workload and faults; print and plot the differences.
+
+    \b
+    Examples:
+      queuesim compare scenarios/broker-faceoff.yaml
+      queuesim compare scenarios/sync-vs-async.yaml --replications 1
+    """
     from queuesim.api import compare as run_compare
-    from queuesim.experiment.compare import COLUMNS
 
     try:
-        result = run_compare(scenarios, seed=seed, replications=replications, overrides=set_ or ())
+        _check_out(out)
+        result = run_compare(scenarios, seed=seed, replications=replications, overrides=set_ or (), progress=not quiet)
     except ScenarioError as err:
         _fail(err)
         return
-    table = result.table
-    rt = Table(title="comparison (same seed, same workload)", title_justify="left")
-    paths = dict(COLUMNS)  # table column -> summary path
-    cols = [("lost", "lost", _terminal(paths["lost"])), ("loss_rate", "loss", _terminal(paths["loss_rate"])),
-            ("duplicates", "dupes", _terminal(paths["duplicates"])),
-            ("redeliveries", "redelivered", _terminal(paths["redeliveries"])),
-            ("dead_lettered", "DLQ", _terminal(paths["dead_lettered"])),
-            ("rejection_rate", "503s", _terminal(paths["rejection_rate"], decimals=2)),
-            ("p50", "p50", _terminal(paths["p50"])), ("p99", "p99", _terminal(paths["p99"]))]
-    rt.add_column("variant")
-    rt.add_column("brokers", style="dim")
-    for _, label, _f in cols:
-        rt.add_column(label, justify="right")
-    for name, row in table.iterrows():
-        rt.add_row(str(name), str(row["brokers"]), *(_figure(row, col, fmt) for col, _label, fmt in cols))
-    Console(width=max(out_console.width, 132)).print(rt)
+    if not quiet:
+        say(compare_table(result.comparison))
     stem = scenarios[0].stem if len(scenarios) == 1 else "compare"
     out_dir = out or Path("reports") / f"{stem}-compare"
     written = result.save(out_dir, plots=plots)
-    out_console.print(f"wrote {len(written)} files to [bold]{out_dir}[/]", highlight=False)
+    if not quiet:
+        say(f"wrote {len(written)} files to [bold]{shown(out_dir)}[/]", highlight=False)
 
 
 # --- fit: calibration from a recorded log ---------------------------------------------------------
@@ -539,7 +920,7 @@ def format_duration_short(seconds: float) -> str:
     return format_duration(seconds, 4)
 
 
-@app.command()
+@app.command(short_help="Fit distributions to a column of a recorded log.")
 def fit(
     data: Annotated[Path, typer.Argument(help="A CSV file with a header row: a recorded log.", show_default=False)],
     column: Annotated[str, typer.Option("--column", "-c", help="The column to fit: durations, or arrival times with --timestamps.",
@@ -567,6 +948,9 @@ def fit(
     except DataError as err:
         for problem in err.problems:
             err_console.print(f"[bold red]error[/] {problem}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except ValueError as err:  # options that cannot work together, e.g. too few --replicates for --alpha
+        err_console.print(f"[bold red]error[/] {err}", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
     wide = Console(width=max(out_console.width, 100))  # the ranking table is 90 columns; a pipe gives 80
 

@@ -45,7 +45,7 @@ __all__ = [
     "TimeUnit", "MS", "SECONDS", "time_unit", "display_duration",
     # the typed structure of summary.json
     "RunMeta", "Summary", "Messages", "Rates", "Latency", "LatencyStats", "QueueStats", "PoolStats",
-    "Poison", "FaultRecovery",
+    "Poison", "FaultRecovery", "Finding",
     # the catalogue
     "Kind", "Better", "Style", "FigureSpec", "CATALOGUE", "METADATA_KEYS",
     "LATENCY_KINDS", "LATENCY_LABELS", "LATENCY_STATS", "PERCENTILES",
@@ -152,13 +152,19 @@ def time_unit(seconds: float | None) -> TimeUnit:
     return MS
 
 
+def _three_digits(v: float) -> str:
+    """``v`` to three significant digits, never in exponent form above 1,000 (999.8 → ``'1,000'``, not ``'1e+03'``)."""
+    text = f"{v:.3g}"
+    return f"{v:,.0f}" if "e+" in text else text
+
+
 def display_duration(seconds: float) -> str:
     """A duration with three significant digits in the unit :func:`time_unit` picks for it,
-    e.g. ``'12.3 ms'``, ``'1.5 s'``, ``'1,234 s'``."""
+    e.g. ``'12.3 ms'``, ``'1.5 s'``, ``'1,234 s'``; 999.8 ms, which rounds to a second, is ``'1 s'``."""
     unit = time_unit(seconds)
-    v = unit(seconds)
-    text = f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
-    return f"{text} {unit.name}"
+    if unit is MS and abs(float(f"{unit(seconds):.3g}")) >= 1000:
+        unit = SECONDS
+    return f"{_three_digits(unit(seconds))} {unit.name}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,8 +317,10 @@ class Messages(TypedDict):
     duplicates: Annotated[int, _count("processings beyond the first, at every stage", better="lower")]
     lost: Annotated[int, _count("requests lost", better="lower")]
     dead_lettered: Annotated[int, _count("requests sent to a dead-letter queue", better="lower")]
+    expired: Annotated[int, _count("requests dropped for being older than their queue's ttl when a worker would receive them", better="lower")]
+    reneged: Annotated[int, _count("requests that left the queue unserved when their client's patience ran out", better="lower")]
     in_flight: Annotated[int, _count("requests unfinished at the end")]
-    abandoned: Annotated[int, _count("requests whose client stopped waiting for the result", better="lower")]
+    abandoned: Annotated[int, _count("requests whose client stopped waiting: at its timeout, or reneged", better="lower")]
     throttled: Annotated[int, _count("requests refused by the client's own rate limit", better="lower")]
     redeliveries: Annotated[int, _count("receives beyond the first, at every queue")]
 
@@ -323,7 +331,9 @@ class Rates(TypedDict):
     throughput: Annotated[float, _rate("completed per second", better="higher", ci=True)]
     rejection: Annotated[float | None, _fraction("rejected / publish attempts", ci=True, **_LIMITABLE)]
     loss: Annotated[float | None, _fraction("lost / produced", ci=True, **_LIMITABLE)]
-    duplicate: Annotated[float | None, _fraction("duplicates / completed", ci=True, **_LIMITABLE)]
+    duplicate: Annotated[float | None, _fraction(
+        "duplicates / messages processed at least once (every stage and outcome, dead-lettered ones too)",
+        ci=True, **_LIMITABLE)]
     gave_up: Annotated[float | None, _fraction("gave up / produced", ci=True, **_LIMITABLE)]
     offered: Annotated[float, _rate("publish attempts per second, retries included", ci=True)]
     abandoned: Annotated[float | None, _fraction("abandoned / produced", ci=True, **_LIMITABLE)]
@@ -365,16 +375,18 @@ class QueueStats(TypedDict):
     accepted: Annotated[int, _count("messages accepted")]
     throughput: Annotated[float, _rate("messages accepted per second")]
     rejected: Annotated[int, _count("publishes answered 503", better="lower")]
-    dead_lettered: Annotated[int, _count("messages dead-lettered", better="lower")]
+    dead_lettered: Annotated[int, _count("messages dead-lettered (past their receive limit, or expired with ttl_dead_letter)", better="lower")]
     redeliveries: Annotated[int, _count("receives beyond the first")]
     mean_wait: Annotated[float | None, _duration("waiting time per accepted message, every spell (Little's law)", **_LIMITABLE)]
+    expired: Annotated[int, _count("messages older than the queue's ttl when a worker would receive them (dropped or dead-lettered)", better="lower")]
+    reneged: Annotated[int, _count("messages that left the queue when their client's patience ran out", better="lower")]
 
 
 class PoolStats(TypedDict):
     """One worker pool's figures."""
 
     count: Annotated[int, _count("workers")]
-    utilization: Annotated[float, _fraction("time in service / worker time", **_LIMITABLE)]
+    utilization: Annotated[float, _fraction("busy time (service and overhead) / worker time", **_LIMITABLE)]
     completed: Annotated[int, _count("processings finished, duplicates included")]
     crashes: Annotated[int, _count("worker crashes", better="lower")]
     failures: Annotated[int, _count("processings that failed", better="lower")]
@@ -405,6 +417,21 @@ class FaultRecovery(TypedDict):
     durable_point: NotRequired[list[float | None]]
 
 
+class Finding(TypedDict):
+    """One entry of ``diagnosis``: a cause that limits the design and the figure that shows it.
+
+    ``cause`` is one of the rule names of :mod:`queuesim.metrics.diagnosis` (``saturation``,
+    ``metastable``, ``visibility_timeout``…), ``figure`` a dotted summary path and ``value`` its
+    value in summary units (None where the evidence is not one summary figure), ``message`` one
+    sentence naming the cause with its numbers.
+    """
+
+    cause: str
+    figure: str
+    value: float | None
+    message: str
+
+
 class Summary(RunMeta):
     """``summary.json``: the headline figures of a run."""
 
@@ -420,9 +447,17 @@ class Summary(RunMeta):
     losses: Annotated[dict[str, int], _Each("cause", "by cause", _count("messages lost by cause", better="lower"))]
     poison: Poison
     faults: Annotated[list[FaultRecovery], _text("recovery after each scheduled broker fault")]
+    effective_load: Annotated[dict[str, float | None], _Each("name", "per queue", _number(
+        "measured load ρ: accepted/s × worker-seconds per message (busy time and crash restarts, "
+        "redeliveries and retries included) / worker time not lost to mtbf crashes; above 1 the backlog grew",
+        better="lower"))]
     # the API adds these two after summarizing: the scenario knows them, the records do not
-    offered_load: NotRequired[Annotated[dict[str, float], _Each("name", "per queue", _number("offered load ρ"))]]
+    offered_load: NotRequired[Annotated[dict[str, float], _Each("name", "per queue", _number(
+        "offered load ρ before the run: arrivals × expected worker-seconds per message (overhead, "
+        "crashes, failures and their redeliveries included) / workers available"))]]
     warnings: NotRequired[Annotated[list[str], _text("what the run warns about")]]
+    # added last, by the experiment layer, from the summary, the time series and the scenario
+    diagnosis: NotRequired[Annotated[list[Finding], _text("what limits the design, most fundamental cause first")]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -630,7 +665,7 @@ def _report(kind: Kind, v: float) -> str:
         return "0%" if v == 0 else f"{v * 100:.3g}%"
     if kind == "count":
         return f"{round(v):,}"
-    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+    return _three_digits(v)
 
 
 def _terminal(kind: Kind, v: float, decimals: int | None, unit: bool) -> str:

@@ -20,18 +20,28 @@ messages (one row per message at each queue; a request's root message plus every
     settled), ``worker`` (the worker whose processing settled it, -1 if none), ``outcome``,
     ``reason`` (:class:`Loss`, why it was lost), ``poison`` (1: it fails on every attempt).
 deliveries (one row per waiting spell of a message in a queue: a spell ends when a worker receives
-    the message, or it is dead-lettered, or deleted while visible; open spells are closed at the end)
+    the message, or it is dead-lettered, deleted while visible, dropped, expired or reneged; open
+    spells are closed at the end)
     ``message``, ``since`` (became waiting), ``until`` (spell end, NaN if still waiting),
     ``worker`` (-1 if not received), ``finished`` (processing end, NaN if none), ``status`` (:class:`Delivery`),
     ``started`` (processing start: later than ``until`` when the message waited in a prefetch buffer),
-    ``delivery`` (the message's receive number at its queue: 1 for the first delivery).
+    ``delivery`` (the message's receive number at its queue: 1 for the first delivery),
+    ``overhead`` (seconds the worker spent on the delivery before ``started``, its pool's
+    ``overhead``; 0 without one: the worker was busy from ``started - overhead`` to ``finished``).
 rejections (one row per refused publish attempt, an HTTP 503): ``message``, ``time``.
 
 ``RunRecord.extra`` carries what the engine counted outside the tables: ``base_load`` (the
-producers' expected arrivals per second over the window), ``dead_lettered`` (per queue, from
-``Broker.stats``), ``restarts`` (per queue with persistence, a list of :class:`RestartPoint`),
-``pools`` (per pool ``crashes``, ``failures``, ``deduplicated``, from ``Pool.stats``) and
+producers' expected arrivals per second over the window), ``dead_lettered`` and ``expired`` (per
+queue, from ``Broker.stats``), ``restarts`` (per queue with persistence, a list of :class:`RestartPoint`),
+``pools`` (per pool ``crashes``, ``failures``, ``deduplicated``, from ``Pool.stats``), ``reads``
+(the queue each pool reads), ``downtime`` (per pool that crashed, ``per_message`` and ``clock``
+lists of [down, back] intervals: crashes of the processing in hand and ``mtbf`` crashes) and
 ``faults`` (the scenario's broker faults, as dicts).
+
+Counts (``attempts``, ``receives``, ``processings``, ``delivery``) are 32-bit: every attempt but
+the accepted one adds a rejections row and every receive a deliveries row, so memory runs out
+long before a count reaches 2³¹. Producer and queue indices and ``stage`` are 16-bit: a scenario
+has at most 10,000 producers, queues and pools (``queuesim.scenario.limits``).
 """
 
 from __future__ import annotations
@@ -53,6 +63,8 @@ class Outcome(IntEnum):
     GAVE_UP = 2
     LOST = 3
     DEAD_LETTERED = 4
+    EXPIRED = 5  # older than its queue's ttl when a worker would have received it: dropped
+    RENEGED = 6  # its client's patience ran out while it still waited: it left the queue unserved
 
 
 class Delivery(IntEnum):
@@ -69,6 +81,9 @@ class Delivery(IntEnum):
     CRASHED = 8  # the worker crashed holding it
     DROPPED = 9  # the broker dropped it while waiting (overflow, eviction, restart)
     DEDUPED = 10  # an idempotent worker recognised a duplicate and skipped the work
+    EXPIRED = 11  # older than the queue's ttl when a worker would have received it: dropped
+    EXPIRED_DEAD_LETTERED = 12  # the same, moved to the dead-letter queue (ttl_dead_letter)
+    RENEGED = 13  # its client's patience ran out before a worker received it: it left the queue
 
 
 class Loss(IntEnum):

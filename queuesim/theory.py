@@ -1,4 +1,4 @@
-"""Closed-form queueing results (Erlang A/B/C, M/M/c/K, P-K, Jackson, Little) for tests and plans."""
+"""Closed-form queueing results (Erlang A/B/C, M/M/c+D, M/M/c/K, P-K, Jackson, Little) for tests and plans."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ __all__ = [
     "min_servers_for_mean_wait",
     "AbandonmentMetrics",
     "erlang_a",
+    "mmc_constant_patience",
 ]
 
 
@@ -1306,5 +1307,113 @@ def erlang_a(lam: float, mu: float, c: int, theta: float) -> AbandonmentMetrics:
         wait_abandoned=wait_abandoned,
         queue_length=queue_length,
         utilization=min(1.0, throughput / cmu),  # < 1 exactly; rounding may overshoot far into overload
+        throughput=throughput,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# M/M/c+D: M/M/c with the same, constant patience for everyone.
+
+
+def _h_integral(beta: float, tau: float) -> float:
+    r""":math:`\int_0^\tau x e^{-\beta x} dx`, without cancellation when beta * tau is small."""
+    x = beta * tau
+    if abs(x) < 1e-2:  # the series, to x**4: its error is below x**5 / 840 relative
+        return tau * tau * (0.5 - x / 3 + x * x / 8 - x**3 / 30 + x**4 / 144)
+    return (-math.expm1(-x) - x * math.exp(-x)) / (beta * beta)
+
+
+def mmc_constant_patience(lam: float, mu: float, c: int, tau: float) -> AbandonmentMetrics:
+    r"""Probability of abandonment and mean waits of M/M/c+D: every customer's patience is ``tau``.
+
+    Poisson arrivals (rate λ), ``c`` exponential servers (rate μ each), FCFS; a customer whose
+    wait would exceed τ leaves the queue at τ, unserved. In the *virtual* wait V (what an arrival
+    with infinite patience would wait) a customer is served iff V ≤ τ, so (a level-crossing
+    argument, as for M/M/c+G: Baccelli & Hébuterne 1981) V has, with κ = cμ, an atom on the
+    states with j < c busy servers, :math:`P_j = u\,(c!/a^c)\,a^j/j!`, and the density
+    :math:`f(x) = \kappa u\,e^{-\kappa x + \lambda \min(x, 	au)}` for x > 0. With β = κ − λ,
+    :math:`E = e^{-eta	au}`, :math:`g = \int_0^	au e^{-eta x}dx`,
+    :math:`h = \int_0^	au x e^{-eta x}dx` and B = B(c, λ/μ) (:func:`erlang_b`),
+    normalisation gives :math:`u = 1 / (1/B - 1 + \kappa g + E)` and
+
+    .. math::
+
+        P(W > 0) = u(\kappa g + E), \qquad P(	ext{Ab}) = uE, \qquad
+        E[W] = u(\kappa h + 	au E), \qquad E[W \mid 	ext{served}] = rac{u\kappa h}{1 - P(	ext{Ab})}.
+
+    τ = 0 is the loss system (P(Ab) = Erlang B), τ → ∞ with λ < κ is Erlang C. Stable for every λ
+    when τ is finite: in overload the terms are scaled by :math:`e^{eta	au}`.
+
+    Parameters
+    ----------
+    lam : float
+        Arrival rate λ, >= 0.
+    mu : float
+        Service rate μ of one server, > 0.
+    c : int
+        Number of servers, >= 1.
+    tau : float
+        Patience τ, >= 0 (``math.inf`` for none, which needs λ < cμ).
+
+    Returns
+    -------
+    AbandonmentMetrics
+        ``wait_abandoned`` is τ (every abandoning customer waits exactly its patience).
+
+    Raises
+    ------
+    ValueError
+        If a parameter is invalid, or τ is infinite and λ >= cμ.
+    """
+    lam = _real("lam", lam)
+    mu = _real("mu", mu, positive=True)
+    c = _count("c", c)
+    try:
+        tau = float(tau)
+    except (TypeError, ValueError):
+        raise ValueError(f"tau must be a real number, got {tau!r}") from None
+    if math.isnan(tau) or tau < 0:
+        raise ValueError(f"tau must be >= 0, got {tau!r}")
+    nan = math.nan
+    kappa = c * mu
+    if math.isinf(tau):
+        base = mmc(lam, mu, c)  # raises when unstable: without abandonment the queue can grow for ever
+        return AbandonmentMetrics(0.0, base.p_wait, base.wait, base.wait, nan, base.queue_length,
+                                  base.utilization, base.throughput)
+    if lam == 0.0:
+        return AbandonmentMetrics(0.0, 0.0, 0.0, 0.0, nan, 0.0, 0.0, 0.0)
+    beta = kappa - lam
+    x = beta * tau
+    # every term scaled by s = max(1, E): E = exp(-beta tau) overflows far into overload
+    if x < -1.0:
+        log_scale = -x
+        e_s = 1.0  # E / s
+        g_s = math.expm1(x) / beta  # g / s: (e^x - 1) / beta, both negative
+        h_s = (math.expm1(x) - x) / (beta * beta)  # h / s
+    else:
+        log_scale = 0.0
+        e_s = math.exp(-x)
+        g_s = tau if x == 0 else -math.expm1(-x) / beta
+        h_s = _h_integral(beta, tau)
+    log_b = _log_erlang_b(c, lam / mu)
+    # (1/B - 1) / s, in logs: 1/B alone overflows for many lightly loaded servers
+    log_rest = math.log1p(-math.exp(log_b)) - log_b - log_scale if log_b < 0 else -math.inf
+    busy = kappa * g_s + e_s  # (kappa g + E) / s, > 0
+    # P(W > 0) = busy / (rest + busy), as a logistic of the log ratio so that neither overflows
+    gap = log_rest - math.log(busy)
+    p_wait = 1.0 / (1.0 + math.exp(gap)) if gap < 700 else 0.0
+    u_s = p_wait / busy  # u * s
+    p_abandon = u_s * e_s
+    wait = u_s * (kappa * h_s + tau * e_s)
+    wait_served = u_s * kappa * h_s / (1.0 - p_abandon) if p_abandon < 1.0 else nan
+    throughput = lam * (1.0 - p_abandon)
+    return AbandonmentMetrics(
+        p_abandon=p_abandon,
+        p_wait=p_wait,
+        wait=wait,
+        wait_served=wait_served,
+        wait_abandoned=tau if p_abandon > 0.0 else nan,
+        queue_length=lam * wait,
+        utilization=min(1.0, throughput / kappa),
         throughput=throughput,
     )

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import math
+import os
 import textwrap
+from collections.abc import Callable
 
 import numpy as np
 import pytest
-
-from queuesim import parse_scenario
+from hypothesis import settings
+from queuesim import Scenario, parse_scenario
 from queuesim.metrics.stats import t975
 
+# Hypothesis: few examples in `make test`, a longer search with HYPOTHESIS_PROFILE=thorough. print_blob
+# prints the @reproduce_failure(...) line that replays a failing example exactly, seed included.
+settings.register_profile("default", max_examples=20, print_blob=True)
+settings.register_profile("thorough", max_examples=400, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-def scenario(text: str, **overrides: object):
+
+def scenario(text: str, **overrides: object) -> Scenario:
     """A Scenario from an indented YAML snippet; keyword overrides become ``--set`` values."""
     sets = [f"{k.replace('__', '.')}={v}" for k, v in overrides.items()]
     return parse_scenario(textwrap.dedent(text), source="<test>", overrides=sets)
@@ -37,5 +45,5 @@ def assert_close_to_theory(samples: list[float], expected: float, label: str, z:
 
 
 @pytest.fixture
-def make_scenario():
+def make_scenario() -> Callable[..., Scenario]:
     return scenario

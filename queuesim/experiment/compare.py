@@ -19,10 +19,13 @@ from typing import Any
 import pandas as pd
 
 from queuesim.errors import Problem, ScenarioError
-from queuesim.experiment.execute import Execution, run_experiment
+from queuesim.experiment.execute import Execution, resolve_scenario, run_experiment
+from queuesim.experiment.progress import SimClock
 from queuesim.figures import Summary, summary_value
 from queuesim.outputs import atomic_directory
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
+from queuesim.scenario.files import read_text
+from queuesim.scenario.limits import MAX_SCENARIO_BYTES
 from queuesim.scenario.yaml_lines import line_of, read_yaml
 
 #: (column, summary path) of the comparison table, in display order
@@ -44,6 +47,14 @@ COLUMNS = [
     ("p999", "latency.end_to_end.p999"),
     ("ack_p99", "latency.ack.p99"),
     ("poison_cycling", "poison.cycling"),
+    # added later (columns are only ever appended): what a waiting client sees, and retries' share
+    ("gave_up_rate", "rates.gave_up"),
+    ("abandoned", "messages.abandoned"),
+    ("abandoned_rate", "rates.abandoned"),
+    ("response_p50", "latency.response.p50"),
+    ("response_p99", "latency.response.p99"),
+    ("offered", "rates.offered"),
+    ("base_load", "rates.base_load"),
 ]
 
 
@@ -52,7 +63,7 @@ def _variant_scenarios(path: str) -> dict[str, Scenario]:
     base = load_scenario(path)
     if not base.variants:
         return {}
-    doc = read_yaml(Path(path).read_text(), path)
+    doc = read_yaml(read_text(path, MAX_SCENARIO_BYTES, "scenario file"), path)  # load_scenario read it already
     raw = dict(doc.data)
     raw.pop("variants", None)
     out: dict[str, Scenario] = {}
@@ -125,6 +136,7 @@ def compare(
     replications: int | None = None,
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
+    progress: bool = False,
 ) -> Comparison:
     """Run variants side by side with common random numbers.
 
@@ -134,18 +146,31 @@ def compare(
         One scenario with a ``variants:`` section, or several scenarios (one variant each).
     seed, replications, overrides, executor
         As for :func:`queuesim.run`; the same seed drives every variant.
+    progress : bool, default False
+        Show one bar on stderr (a terminal only) of the simulated time of every variant.
     """
     variants: dict[str, Scenario | str] = {}
     if len(sources) == 1 and not isinstance(sources[0], Scenario):
         variants.update(_variant_scenarios(os.fspath(sources[0])))
     if not variants:
-        for src in sources:
-            name = src.name if isinstance(src, Scenario) else Path(src).stem
+        stems = [src.name if isinstance(src, Scenario) else Path(src).stem for src in sources]
+        for src, stem in zip(sources, stems, strict=True):
+            # x/a.yaml and y/a.yaml share a stem: name each by its path instead of keeping one row
+            name = stem if stems.count(stem) == 1 or isinstance(src, Scenario) else os.fspath(Path(src).with_suffix(""))
+            if name in variants:
+                raise ScenarioError([Problem(os.fspath(src) if not isinstance(src, Scenario) else name, None, "",
+                                             f"given twice: variant {name!r} would be compared with itself")])
             variants[name] = src if isinstance(src, Scenario) else os.fspath(src)
     if seed is None:
         first = next(iter(variants.values()))
         seed = first.seed if isinstance(first, Scenario) else load_scenario(first).seed
-    return Comparison({
-        name: run_experiment(sc, seed=seed, replications=replications, overrides=overrides, executor=executor)
-        for name, sc in variants.items()
-    })
+    # every variant is resolved (so validated) before the first one runs; that also sizes the bar
+    resolved = [resolve_scenario(sc, overrides)[0] for sc in variants.values()]
+    reps = [sc.replications if replications is None else replications for sc in resolved]
+    total = sum(sc.duration * n for sc, n in zip(resolved, reps, strict=True))
+    with SimClock(total, sum(reps), f"compare {len(resolved)} variants", enabled=progress) as clock:
+        return Comparison({
+            name: run_experiment(sc, seed=seed, replications=replications, overrides=overrides, executor=executor,
+                                 clock=clock)
+            for name, sc in variants.items()
+        })

@@ -12,7 +12,7 @@ shipping the event records of every point back would cost more than running it; 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -22,11 +22,23 @@ import numpy as np
 
 from queuesim.experiment.budget import check_budget
 from queuesim.experiment.executors import default_executor
+from queuesim.experiment.progress import Reporter, SimClock
 from queuesim.figures import RunMeta, Summary
-from queuesim.metrics.stream import StreamLayout, StreamSink, StreamStats, stream_timeseries, summarize_streams
+from queuesim.metrics.diagnosis import TimeSeries, diagnose, offered_ratios
+from queuesim.metrics.stream import (
+    StreamLayout,
+    StreamSink,
+    StreamStats,
+    stream_offered_ratios,
+    stream_timeseries,
+    summarize_streams,
+)
 from queuesim.metrics.summary import summarize
+from queuesim.metrics.timeseries import timeseries_columns
 from queuesim.records import RunRecord
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
+from queuesim.scenario.advice import visibility_warnings
+from queuesim.scenario.limits import MAX_REPLICATIONS, MAX_SEED
 from queuesim.sim import simulate
 from queuesim.version import __version__
 
@@ -35,42 +47,72 @@ if TYPE_CHECKING:
 
 #: What a run keeps: ``full`` every record (tables, parquet, plots), ``summary`` streamed statistics only.
 Outputs = Literal["full", "summary"]
+#: What a replication job carries: (scenario, replication, seed[, progress reporter]).
+Job = tuple[Scenario, int, int] | tuple[Scenario, int, int, Reporter | None]
 
 __all__ = [
     "Outputs", "Execution", "Task", "execute", "run_task", "run_experiment", "resolve_scenario", "simulate_replication",
-    "stream_replication", "summary_of", "scenario_warnings",
+    "stream_replication", "summary_of", "scenario_warnings", "run_warnings",
 ]
 
 
-def simulate_replication(args: tuple[Scenario, int, int]) -> RunRecord:
-    """Simulate replication ``r`` of a scenario with ``seed``: ``args = (scenario, r, seed)`` (picklable)."""
-    scenario, replication, seed = args
-    return simulate(scenario, replication, seed)
+def simulate_replication(args: Job) -> RunRecord:
+    """Simulate replication ``r`` of a scenario with ``seed``: ``args = (scenario, r, seed[, reporter])`` (picklable).
+
+    A :class:`~queuesim.experiment.progress.Reporter` receives the simulated time as the run goes.
+    """
+    scenario, replication, seed = args[:3]
+    reporter = args[3] if len(args) > 3 else None
+    return simulate(scenario, replication, seed, progress=reporter)
 
 
-def stream_replication(args: tuple[Scenario, int, int]) -> StreamStats:
-    """Simulate replication ``r`` streaming its statistics: ``args = (scenario, r, seed)`` (picklable); no records kept."""
-    scenario, replication, seed = args
+def stream_replication(args: Job) -> StreamStats:
+    """Simulate replication ``r`` streaming its statistics (``args`` as :func:`simulate_replication`'s); no records kept."""
+    scenario, replication, seed = args[:3]
+    reporter = args[3] if len(args) > 3 else None
     sink = StreamSink(StreamLayout.of(scenario))
-    record = simulate(scenario, replication, seed, sink=sink)
+    record = simulate(scenario, replication, seed, progress=reporter, sink=sink)
     return sink.result(record.extra)
 
 
 def scenario_warnings(scenario: Scenario) -> list[str]:
-    """Warnings known before anything runs: unbounded queues offered a load of 1 or more."""
+    """Warnings known before anything runs: unbounded queues offered a load of 1 or more (faults included),
+    and jobs that outlive an SQS visibility timeout (:func:`queuesim.scenario.advice.visibility_warnings`)."""
     load = scenario.offered_load()
+    nominal = scenario.offered_load(faults=False)
+    out = []
+    for q in scenario.unstable_queues():
+        why = "" if load[q] == nominal[q] else (
+            f" ({nominal[q]:.2f} without faults: crash restarts, failed work and redeliveries make up the rest)")
+        out.append(f"queue '{q}' is unstable: offered load {load[q]:.2f} ≥ 1 on an unbounded queue{why}, "
+                   "so its backlog and waits grow with the run length")
+    return out + visibility_warnings(scenario)
+
+
+def run_warnings(scenario: Scenario, summary: Summary) -> list[str]:
+    """Warnings only the run can give: an unbounded queue whose measured load reached 1 though the model's stayed below."""
+    offered = summary.get("offered_load") or scenario.offered_load()
     return [
-        f"queue '{q}' is unstable: offered load {load[q]:.2f} ≥ 1 on an unbounded "
-        "queue, so its backlog and waits grow with the run length"
-        for q in scenario.unstable_queues()
+        f"queue '{q}' ran at an effective load of {rho:.2f} ≥ 1 (offered {offered[q]:.2f} before the run): "
+        "redeliveries, duplicates and retried work took more of its workers than the model expected, so its "
+        "backlog grew with the run length"
+        for q, rho in summary["effective_load"].items()
+        if rho is not None and rho >= 1 and offered.get(q, 0.0) < 1 and not scenario.queues[q].bounded
     ]
 
 
 def summary_of(
     scenario: Scenario, records: Sequence[RunRecord] | Sequence[StreamStats], seed: int, source: str | None = None,
-    warnings: Sequence[str] | None = None,
+    warnings: Sequence[str] | None = None, series: TimeSeries | None = None,
+    limits: Mapping[str, float] | None = None, ratios: Sequence[float | None] | None = None,
 ) -> Summary:
-    """The ``summary.json`` figures of a run's records (or streamed statistics), with the run's context and warnings."""
+    """The ``summary.json`` figures of a run's records (or streamed statistics), with the run's context,
+    warnings and diagnosis.
+
+    ``series`` (the run's time series) and ``ratios`` (:func:`~queuesim.metrics.diagnosis.offered_ratios`)
+    are computed here when the caller does not have them: the diagnosis reads both. ``limits``
+    are SLO limits beyond the scenario's own ``slo:``.
+    """
     meta: RunMeta = {
         "queuesim_version": __version__,
         "scenario": scenario.name,
@@ -79,19 +121,25 @@ def summary_of(
         "duration": scenario.duration,
         "warmup": scenario.warmup,
     }
-    if records and isinstance(records[0], StreamStats):
-        out = summarize_streams([r for r in records if isinstance(r, StreamStats)], meta)
-    else:
-        out = summarize([r for r in records if isinstance(r, RunRecord)], meta)
+    streams = [r for r in records if isinstance(r, StreamStats)]
+    full = [r for r in records if isinstance(r, RunRecord)]
+    out = summarize_streams(streams, meta) if streams else summarize(full, meta)
     out["offered_load"] = scenario.offered_load()
     notes = list(scenario_warnings(scenario) if warnings is None else warnings)
     out["warnings"] = notes
+    notes += run_warnings(scenario, out)
     cycling = out["poison"]["cycling"]
     if cycling:
         notes.append(
             f"{cycling} poison message(s) were still being redelivered at the end: a queue "
             "without max_receives / delivery_limit / max_deliveries retries them forever, costing a worker each time"
         )
+    slo = {**(scenario.slo.limits if scenario.slo is not None else {}), **(limits or {})}
+    if series is None:
+        series = stream_timeseries(streams) if streams else timeseries_columns(full)
+    if ratios is None:
+        ratios = stream_offered_ratios(streams) if streams else offered_ratios(full)
+    out["diagnosis"] = diagnose(out, series, scenario.to_dict(), slo, ratios)
     return out
 
 
@@ -99,7 +147,7 @@ def summary_of(
 class Execution:
     """What one experiment produced: the records (when kept) or the streamed statistics, the summary, the time series.
 
-    ``series`` holds the time series columns (averaged over replications) when asked for;
+    ``series`` holds the time series columns (averaged over replications) when kept;
     :attr:`timeseries` is the same as a DataFrame.
     """
 
@@ -109,22 +157,18 @@ class Execution:
     records: list[RunRecord] | None = None
     series: dict[str, np.ndarray] | None = None
     warnings: list[str] = field(default_factory=list)
+    #: Per replication, offered load over base load (what tells a bistable point; not in summary.json).
+    offered_ratios: list[float | None] = field(default_factory=list)
     streams: list[StreamStats] | None = None
 
     @property
     def timeseries(self) -> pd.DataFrame | None:
-        """The time series as a DataFrame (``timeseries.csv``), or None when not asked for."""
+        """The time series as a DataFrame (``timeseries.csv``), or None when not kept."""
         if self.series is None:
             return None
         import pandas as pd
 
         return pd.DataFrame(self.series)
-
-
-def _series(records: Sequence[RunRecord]) -> dict[str, np.ndarray]:
-    from queuesim.metrics.timeseries import timeseries_columns
-
-    return timeseries_columns(records)
 
 
 def execute(
@@ -136,6 +180,8 @@ def execute(
     source: str | None = None,
     keep_records: bool = True,
     with_timeseries: bool = False,
+    limits: Mapping[str, float] | None = None,
+    clock: SimClock | None = None,
     outputs: Outputs | None = None,
 ) -> Execution:
     """Simulate ``replications`` of ``scenario`` (default: its own) and summarize them.
@@ -154,33 +200,44 @@ def execute(
     keep_records : bool, default True
         Keep the event records (needed for tables, parquet files and plots); full outputs only.
     with_timeseries : bool, default False
-        Also compute the bucketed time series (averaged over replications).
+        Also keep the bucketed time series (averaged over replications); it is computed either
+        way, for the diagnosis, and kept with the records too (the run's outputs write it).
+    limits : mapping, optional
+        SLO limits beyond the scenario's own, for the diagnosis (a sweep's or a plan's ``--slo``).
+    clock : SimClock, optional
+        The progress bar the replications report their simulated time to.
     outputs : {'full', 'summary'}, optional
         Default the scenario's ``outputs``. ``summary`` streams each replication's statistics
-        and keeps no records (percentiles from a sketch, within 0.5%).
+        and keeps no records (percentiles from a sketch, within its relative accuracy, 1%).
     """
     seed = scenario.seed if seed is None else seed
     reps = scenario.replications if replications is None else replications
     if reps < 1:
         raise ValueError("replications must be ≥ 1")
-    jobs = [(scenario, r, seed) for r in range(reps)]
-    warnings = scenario_warnings(scenario)
-    if (outputs or scenario.outputs) == "summary":
-        if executor is None:
-            streams = [stream_replication(j) for j in jobs]
-        else:
-            streams = list(executor.map(stream_replication, jobs))
-        summary = summary_of(scenario, streams, seed, source, warnings)
-        series = stream_timeseries(streams) if with_timeseries else None
-        return Execution(scenario=scenario, seed=seed, summary=summary, series=series, warnings=warnings,
-                         streams=streams)
-    if executor is None:
-        records = [simulate_replication(j) for j in jobs]
+    reporters = [None if clock is None else clock.reporter(scenario.duration, executor) for _ in range(reps)]
+    jobs: list[Job] = [(scenario, r, seed, reporter) for r, reporter in enumerate(reporters)]
+    streamed = (outputs or scenario.outputs) == "summary"
+    results: list[RunRecord] | list[StreamStats]
+    if streamed:
+        results = [stream_replication(j) for j in jobs] if executor is None else list(executor.map(stream_replication, jobs))
     else:
-        records = list(executor.map(simulate_replication, jobs))
-    summary = summary_of(scenario, records, seed, source, warnings)
-    return Execution(scenario=scenario, seed=seed, summary=summary, records=records if keep_records else None,
-                     series=_series(records) if with_timeseries else None, warnings=warnings)
+        results = [simulate_replication(j) for j in jobs] if executor is None else list(executor.map(simulate_replication, jobs))
+    if clock is not None:  # replications that could not report as they ran (a Dask worker) count when done
+        for reporter in reporters:
+            if reporter is None:
+                clock.finished(scenario.duration)
+    warnings = scenario_warnings(scenario)
+    streams = [r for r in results if isinstance(r, StreamStats)]
+    records = [r for r in results if isinstance(r, RunRecord)]
+    if streamed:
+        series, ratios = stream_timeseries(streams), stream_offered_ratios(streams)
+    else:
+        series, ratios = timeseries_columns(records), offered_ratios(records)
+    summary = summary_of(scenario, results, seed, source, warnings, series, limits, ratios)
+    return Execution(scenario=scenario, seed=seed, summary=summary,
+                     records=records if keep_records and not streamed else None,
+                     series=series if with_timeseries or (keep_records and not streamed) else None, warnings=warnings,
+                     offered_ratios=ratios, streams=streams if streamed else None)
 
 
 @dataclass(frozen=True)
@@ -193,13 +250,15 @@ class Task:
     scenario: Scenario
     replications: int
     with_timeseries: bool = False
+    #: SLO limits beyond the scenario's own (a sweep's or plan's), for the diagnosis.
+    limits: tuple[tuple[str, float], ...] = ()
     outputs: Outputs = "summary"
 
 
 def run_task(task: Task) -> Execution:
     """Run a task in this process (replications serially: the executor parallelises over tasks), without its records."""
     done = execute(task.scenario, task.replications, keep_records=False, with_timeseries=task.with_timeseries,
-                   outputs=task.outputs)
+                   limits=dict(task.limits), outputs=task.outputs)
     done.streams = None  # the summary and series are what the caller asked for: do not ship the sketches back
     return done
 
@@ -224,6 +283,7 @@ def run_experiment(
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
     max_events: int | None = 0,
+    clock: SimClock | None = None,
     outputs: Outputs | None = None,
 ) -> Execution:
     """Resolve a scenario and execute it with its records kept: one replication here, several on a
@@ -231,13 +291,16 @@ def run_experiment(
 
     ``max_events`` refuses a run estimated above it (:func:`queuesim.experiment.budget.check_budget`;
     None: half this machine's memory; 0, the default: no limit) before anything is simulated.
-    ``outputs="summary"`` (default: the scenario's ``outputs``) streams the statistics and keeps
-    no records; its memory does not grow with the run, so the memory limit does not apply to it.
+    ``clock`` is the progress bar its replications report to. ``outputs="summary"`` (default: the
+    scenario's ``outputs``) streams the statistics and keeps no records; its memory does not grow
+    with the run, so the memory limit does not apply to it.
     """
     resolved, source = resolve_scenario(scenario, overrides)
     reps = resolved.replications if replications is None else replications
-    if reps < 1:
-        raise ValueError("replications must be ≥ 1")
+    if not 1 <= reps <= MAX_REPLICATIONS:
+        raise ValueError(f"replications must be ≥ 1 and ≤ {MAX_REPLICATIONS:,}, got {reps}")
+    if seed is not None and not 0 <= seed <= MAX_SEED:  # numpy's SeedSequence refuses it deep inside a worker
+        raise ValueError(f"seed must be ≥ 0 and ≤ 2⁶³−1, got {seed}")
     mode: Outputs = outputs or resolved.outputs
     if max_events != 0:
         check_budget(resolved, reps, max_events, streamed=mode == "summary")
@@ -245,5 +308,5 @@ def run_experiment(
         nullcontext(executor) if executor is not None or reps == 1 else default_executor(reps)
     )
     with context as ex:
-        return execute(resolved, reps, seed=seed, executor=ex, source=source, outputs=mode,
+        return execute(resolved, reps, seed=seed, executor=ex, source=source, clock=clock, outputs=mode,
                        with_timeseries=mode == "summary")

@@ -16,10 +16,8 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
 from queuesim.errors import QueuesimError
+from queuesim.experiment.progress import Bar
 
 __all__ = ["ExecutorKind", "TaskFailed", "TaskOutcome", "QuietProcessPool", "run_tasks", "open_executor", "default_executor"]
 
@@ -149,32 +147,16 @@ def parallelism(executor: Executor) -> int:
     return int(n) if n else 2
 
 
-def progress_bar(enabled: bool, description: str, total: int) -> Any:
-    """A rich progress display on stderr (tasks done, time left), or a null context when not ``enabled``."""
-    if not enabled:
-        return nullcontext(None)
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("elapsed"),
-        TimeElapsedColumn(),
-        TextColumn("left"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=False,
-    )
-
-
 def run_tasks(
     fn: Callable[[Any], Any],
     tasks: Sequence[Any],
     *,
     executor: Executor,
-    progress: bool = True,
+    progress: bool | Bar = True,
     description: str = "points",
     describe: Callable[[int], str] | None = None,
     failures: Literal["raise", "record"] = "raise",
+    weight: float = 1.0,
 ) -> TaskOutcome:
     """Run ``fn(task)`` for every task on ``executor``.
 
@@ -186,8 +168,9 @@ def run_tasks(
         Picklable arguments, one per call.
     executor : concurrent.futures.Executor
         Not shut down here.
-    progress : bool, default True
-        Show a rich progress bar on stderr: tasks done and time left.
+    progress : bool or Bar, default True
+        Show a progress bar on stderr (a terminal only): tasks done and time left. A :class:`Bar`
+        is a command's one bar that these tasks advance (a plan's candidates), not a bar of their own.
     description : str
         Label of the progress bar.
     describe : callable, optional
@@ -196,6 +179,8 @@ def run_tasks(
         ``raise``: the first failing task cancels the others and raises :class:`TaskFailed`;
         ``record``: its error goes into ``TaskOutcome.errors`` and the other tasks go on, so a
         sweep keeps every point that finished.
+    weight : float, default 1
+        How much each task advances the bar (a plan counts replications, so longer runs weigh more).
 
     Returns
     -------
@@ -212,12 +197,13 @@ def run_tasks(
     errors: dict[int, str] = {}
     futures: dict[Future[Any], int] = {}
     interrupted = False
-    with progress_bar(progress, description, len(tasks)) as bar:
-        bar_task = bar.add_task(description, total=len(tasks)) if bar is not None else None
+    shared = isinstance(progress, Bar)
+    own = progress if isinstance(progress, Bar) else Bar(description, len(tasks), enabled=progress)
+    with nullcontext(own) if shared else own as bar:
 
         def advance(future: Future[Any]) -> None:
-            if bar is not None and not future.cancelled() and future.exception() is None:
-                bar.advance(bar_task)
+            if not future.cancelled() and future.exception() is None:
+                bar.advance(weight)
 
         def check(future: Future[Any]) -> None:
             if future.cancelled():

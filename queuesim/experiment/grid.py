@@ -10,6 +10,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 
 from queuesim.errors import Problem, ScenarioError
 from queuesim.scenario import Scenario
+from queuesim.scenario.limits import MAX_POINTS
 from queuesim.scenario.problems import validation_problems
 from queuesim.scenario.study import Axis, axis_value_problems, parse_axis, path_problem, scenario_data, set_path
 
@@ -123,6 +125,9 @@ def sweep_axes(scenario: Scenario, vary: Sequence[str] | None = None) -> list[Ax
     axes = [a for a in axes if a.path not in replaced] + extra
     if not axes:
         raise ScenarioError([Problem(VARY_SOURCE, None, "", "nothing to vary: add a `sweep:` section or --vary path=values")])
+    points = math.prod(len(axis) for axis in axes)
+    if points > MAX_POINTS:  # before make_points builds and validates every one
+        raise ScenarioError([Problem(VARY_SOURCE, None, "", f"the grid has {points:,} points; a sweep runs at most {MAX_POINTS:,}")])
     return axes
 
 
@@ -154,15 +159,15 @@ def make_points(scenario: Scenario, axes: Sequence[Axis], seeds: Seeds = "common
     for index, picks in enumerate(itertools.product(*(range(len(a)) for a in axes))):
         data = copy.deepcopy(base)
         settings = {}
-        for axis, i in zip(axes, picks):
+        for axis, i in zip(axes, picks, strict=True):
             set_path(data, axis.path, axis.settings[i])
             settings[axis.path] = axis.settings[i]
         if seeds == "independent" and "seed" not in settings:
             data["seed"] = point_seed(scenario.seed, settings)
         point = Point(
             index=index,
-            values={a.path: a.values[i] for a, i in zip(axes, picks)},
-            labels={a.path: a.labels[i] for a, i in zip(axes, picks)},
+            values={a.path: a.values[i] for a, i in zip(axes, picks, strict=True)},
+            labels={a.path: a.labels[i] for a, i in zip(axes, picks, strict=True)},
             seed=int(data.get("seed", scenario.seed)),
         )
         try:

@@ -38,13 +38,14 @@ from queuesim import theory
 from queuesim.errors import Problem, ScenarioError
 from queuesim.experiment.cost import run_cost
 from queuesim.experiment.execute import summary_of
-from queuesim.experiment.executors import QuietProcessPool, default_executor, parallelism, progress_bar
+from queuesim.experiment.executors import QuietProcessPool, default_executor, parallelism
 from queuesim.experiment.grid import point_seed
+from queuesim.experiment.progress import Bar
 from queuesim.experiment.slo import Slo, SloReport, check_slo, merge_slo
 from queuesim.figures import Summary, latency_parts, quantile
 from queuesim.metrics.stream import StreamLayout, StreamSink, StreamStats, figure_interval
 from queuesim.outputs import atomic_write
-from queuesim.scenario import Scenario, load_scenario, with_overrides
+from queuesim.scenario import RedisQueue, Scenario, load_scenario, with_overrides
 from queuesim.scenario.problems import validation_problems
 from queuesim.scenario.routing import did_you_mean
 from queuesim.scenario.study import scenario_data, set_path
@@ -257,6 +258,11 @@ def _search_target(scenario: Scenario, search: str | None) -> tuple[str, SearchK
     if len(parts) == 3 and parts[0] == "workers" and parts[2] == "count" and parts[1] in scenario.workers:
         return search, "count", parts[1], 1
     if len(parts) == 3 and parts[0] == "queues" and parts[2] == "capacity" and parts[1] in scenario.queues:
+        queue = scenario.queues[parts[1]]
+        if isinstance(queue, RedisQueue) and queue.mode == "pubsub":
+            raise ScenarioError([Problem(SEARCH_SOURCE, None, search, "a redis pubsub queue keeps no backlog: it has no capacity to search")])
+        # from 0: no waiting room, where every broker takes a publish only when a consumer is idle
+        # for it (M/M/c/c, Erlang B), so the analytic estimate and the simulation agree there too
         return search, "capacity", parts[1], 0
     choices = [f"workers.{w}.count" for w in scenario.workers] + [f"queues.{q}.capacity" for q in scenario.queues]
     hint = did_you_mean(search, choices)
@@ -437,16 +443,15 @@ class _Replications:
     withdraws what has not started. Results depend on (scenario, seed, r) only.
     """
 
-    def __init__(self, executor: Executor, progress: Any) -> None:
+    def __init__(self, executor: Executor, bar: Bar) -> None:
         self.executor = executor
         self.slots = max(1, parallelism(executor))
-        self.progress = progress
+        self.bar = bar  # its total: the replications started so far; done: those finished
         self.jobs: dict[object, tuple[Scenario, int, int, bool]] = {}  # key -> scenario, seed, count, background
         self.cap: dict[object, int] = {}  # key -> replications it may have started so far
         self.next: dict[object, int] = {}
         self.done: dict[object, dict[int, StreamStats]] = {}
         self.running: dict[Future[StreamStats], tuple[object, int]] = {}
-        self.bar = progress.add_task("plan: replications", total=0) if progress is not None else None
 
     def want(self, key: object, scenario: Scenario, seed: int, count: int, background: bool = False,
              first_only: bool = False) -> None:
@@ -484,8 +489,7 @@ class _Replications:
                 scenario, seed, _, _ = self.jobs[key]
                 r = self.next[key]
                 self.next[key] = r + 1
-                if self.progress is not None:
-                    self.progress.update(self.bar, total=sum(self.next.values()))
+                self.bar.grow(1)
                 future = self.executor.submit(replicate, (scenario, r, seed))
                 self.running[future] = (key, r)
 
@@ -500,8 +504,7 @@ class _Replications:
             if future.cancelled():
                 continue
             self.done[key][r] = future.result()
-            if self.progress is not None:
-                self.progress.advance(self.bar)
+            self.bar.advance(1)
         self._fill()
 
     def close(self, interrupted: bool) -> None:
@@ -533,7 +536,9 @@ class _Search:
         seed = self.target.seed if seed is None else seed
         reps = replications or self.replications
         scenarios = {v: self._candidate(v, seed) for v in values}
-        keys = {v: ("confirm" if confirmation else "search", v, seed, reps) for v in values}
+        label = "confirm" if confirmation else "search"
+        keys = {v: (label, v, seed, reps) for v in values}
+        self.pool.bar.update(stage=f"{label} {','.join(map(str, values))}")
         for v in values:
             self.pool.want(keys[v], scenarios[v], seed, reps)
         used: dict[int, int] = {}
@@ -555,12 +560,13 @@ class _Search:
         out = {}
         for value in values:
             stats = self.pool.results(keys[value])[:used[value]]
-            summary = summary_of(scenarios[value], stats, seed)
+            summary = summary_of(scenarios[value], stats, seed, limits=self.slo.limits)
             evaluation = Evaluation(value, used[value], seed, check_slo(summary, self.slo), summary, confirmation)
             out[value] = evaluation
             self.history.append(evaluation)
             if not confirmation:
                 self.runs[value] = evaluation
+        self.pool.bar.update(candidates=len(self.history))
         return out
 
 
@@ -683,7 +689,8 @@ def plan(
         Where candidates run; default a process pool on every core. Several candidates run at
         once when the executor runs several tasks at once.
     progress : bool, default True
-        Show progress bars on stderr.
+        Show one bar on stderr (a terminal only): candidates simulated, and time left by an overall
+        estimate that is revised as the search narrows.
     replications : int, optional
         Replications per candidate (default the scenario's, at least 2); confirmation runs use
         twice as many with fresh random numbers.
@@ -727,7 +734,8 @@ def plan(
     measured = analytic_saturation = None
     rho = _bottleneck(scenario)
     interrupted = True
-    with context as ex, progress_bar(progress, "plan", 0) as bar:
+    with context as ex, Bar("plan", 0, "{task.fields[stage]}: {task.fields[candidates]} candidates done",
+                            enabled=progress, candidates=0, stage="search") as bar:
         pool = _Replications(ex, bar)
         try:
             if rho > 0:
@@ -764,6 +772,7 @@ def plan(
             if overloaded is not None:
                 while len(pool.results("saturation")) < reps:
                     pool.wait()
+                bar.update(stage="saturation")
                 saturated = summary_of(overloaded, pool.results("saturation"), overloaded.seed)
                 measured = float(saturated["rates"]["throughput"])
             interrupted = False

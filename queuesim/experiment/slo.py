@@ -13,13 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from queuesim.errors import Problem, ScenarioError
 from queuesim.figures import Kind, format_figure, limit_spec, summary_value
 from queuesim.scenario import Scenario
 from queuesim.scenario.study import Slo, slo_name_problems
+from queuesim.scenario.yaml_lines import load_value
 
 __all__ = ["Slo", "SloCheck", "SloReport", "parse_slo", "merge_slo", "check_slo"]
 
@@ -101,8 +101,8 @@ def _from_strings(items: Sequence[str], source: str) -> tuple[dict[str, Any], li
             problems.append(Problem(source, None, "", f"expected path=limit, like latency.end_to_end.p99=500ms, got {text!r}"))
             continue
         try:
-            limits[path.strip()] = yaml.safe_load(raw)
-        except yaml.YAMLError:
+            limits[path.strip()] = load_value(raw)  # the loader --set uses: no tag or control-character tracebacks
+        except ValueError:
             limits[path.strip()] = raw.strip()
     return limits, problems
 

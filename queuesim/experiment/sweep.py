@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from queuesim.experiment.execute import Execution, Task, resolve_scenario, run_task
 from queuesim.experiment.executors import default_executor, run_tasks
 from queuesim.experiment.grid import Point, Seeds, make_points, sweep_axes
+from queuesim.experiment.progress import Bar
 from queuesim.experiment.slo import Slo, merge_slo
 from queuesim.experiment.sweep_table import point_row, sweep_table
 from queuesim.figures import Summary
@@ -48,23 +49,27 @@ def run_executions(
     replications: int | None,
     *,
     executor: Executor | None = None,
-    progress: bool = True,
+    progress: bool | Bar = True,
     description: str = "points",
     names: Sequence[str] | None = None,
     with_timeseries: bool = False,
     errors: dict[int, str] | None = None,
+    limits: Mapping[str, float] | None = None,
 ) -> tuple[list[Execution | None], bool]:
     """Run several scenarios on an executor (a fresh process pool if None), without their records.
 
     With ``errors`` (a dict), a failing point's error is recorded there and the others go on;
     without it the first failure raises :class:`~queuesim.experiment.executors.TaskFailed`.
+    ``limits`` are SLO limits beyond each scenario's own, for the points' diagnosis. A shared
+    :class:`~queuesim.experiment.progress.Bar` as ``progress`` is advanced by each point's replications.
 
     Returns
     -------
     (executions, interrupted)
         ``executions[i]`` is None for a point Ctrl-C stopped before it finished (or that failed).
     """
-    tasks = [Task(s, replications or s.replications, with_timeseries) for s in scenarios]
+    extra = tuple(sorted((limits or {}).items()))
+    tasks = [Task(s, replications or s.replications, with_timeseries, extra) for s in scenarios]
     context: AbstractContextManager[Executor] = default_executor(len(tasks)) if executor is None else nullcontext(executor)
     with context as ex:
         outcome = run_tasks(
@@ -75,6 +80,7 @@ def run_executions(
             description=description,
             describe=(lambda i: f"point {i} ({names[i]})") if names else None,
             failures="raise" if errors is None else "record",
+            weight=float(replications) if replications and isinstance(progress, Bar) else 1.0,
         )
     if errors is not None:
         errors.update(outcome.errors)
@@ -86,9 +92,10 @@ def run_points(
     replications: int | None,
     *,
     executor: Executor | None = None,
-    progress: bool = True,
+    progress: bool | Bar = True,
     description: str = "points",
     names: Sequence[str] | None = None,
+    limits: Mapping[str, float] | None = None,
 ) -> tuple[list[Summary | None], bool]:
     """Summaries of several scenarios run on an executor (a fresh process pool if None).
 
@@ -98,7 +105,7 @@ def run_points(
         ``summaries[i]`` is None for a point Ctrl-C stopped before it finished.
     """
     done, interrupted = run_executions(scenarios, replications, executor=executor, progress=progress,
-                                       description=description, names=names)
+                                       description=description, names=names, limits=limits)
     return [None if e is None else e.summary for e in done], interrupted
 
 
@@ -143,6 +150,8 @@ class SweepResult:
     timeseries: list[pd.DataFrame | None] = field(default_factory=list)
     #: Point number → the error that stopped it (``TypeName: message``); such a point has a row with only it.
     errors: dict[int, str] = field(default_factory=dict)
+    #: Per point, each replication's offered over base load (what tells a bistable point); None where it did not run.
+    offered_ratios: list[list[float | None] | None] = field(default_factory=list)
 
     @property
     def finished(self) -> int:
@@ -179,14 +188,19 @@ class SweepResult:
 
     def save(self, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write ``sweep.parquet``, ``sweep.csv``, ``sweep.json``, and each point's summary and time series
-        (``summaries.json``, ``timeseries.parquet``) into ``out_dir``; return their paths."""
+        (``summaries.json``, ``timeseries.parquet``) into ``out_dir``; return their paths.
+
+        Each entry of ``summaries.json`` is ``{point, summary, offered_ratios}``: the last, per
+        replication, is what its ``bistable`` diagnosis was read from (the summary pools them).
+        """
         names = ["sweep.parquet", "sweep.csv", "sweep.json", "summaries.json", "timeseries.parquet"]
         with atomic_directory(out_dir) as out:  # swapped in whole: never two sweeps' files side by side
             self.table.to_parquet(out / names[0], index=False)
             self.table.to_csv(out / names[1], index=False, float_format="%.9g")
             (out / names[2]).write_text(json.dumps(self.metadata(), indent=2) + "\n")
-            kept = [{"point": p.index, "summary": s} for p, s in zip(self.points, self.summaries, strict=True)
-                    if s is not None]
+            ratios = self.offered_ratios or [None] * len(self.points)
+            kept = [{"point": p.index, "summary": s, "offered_ratios": r}
+                    for p, s, r in zip(self.points, self.summaries, ratios, strict=True) if s is not None]
             (out / names[3]).write_text(json.dumps(kept, indent=1) + "\n")
             self.points_timeseries().to_parquet(out / names[4], index=False)
         return [Path(out_dir) / n for n in names]
@@ -255,6 +269,7 @@ def sweep(
         names=[p.describe() for p in points],
         with_timeseries=True,
         errors=errors,
+        limits=None if limits is None else limits.limits,
     )
     summaries = [None if e is None else e.summary for e in done]
     rows = [point_row(p, s, summary, limits) for (p, s), summary in zip(built, summaries, strict=True) if summary is not None]
@@ -275,4 +290,5 @@ def sweep(
         source=source,
         timeseries=[None if e is None else e.timeseries for e in done],
         errors=errors,
+        offered_ratios=[None if e is None else e.offered_ratios for e in done],
     )

@@ -28,29 +28,24 @@ class Derived:
     @cached_property
     def request_in(self) -> np.ndarray:
         """Requests created at or after the warmup: the ones every statistic counts."""
-        inside: np.ndarray = self.rec.requests["created"] >= self.rec.warmup
-        return inside
+        return np.asarray(self.rec.requests["created"] >= self.rec.warmup)
 
     @cached_property
     def message_in(self) -> np.ndarray:
-        inside: np.ndarray = self.request_in[self.rec.messages["request"]]
-        return inside
+        return np.asarray(self.request_in[self.rec.messages["request"]])
 
     @cached_property
     def delivery_in(self) -> np.ndarray:
-        inside: np.ndarray = self.message_in[self.rec.deliveries["message"]]
-        return inside
+        return np.asarray(self.message_in[self.rec.deliveries["message"]])
 
     @cached_property
     def received(self) -> np.ndarray:
         """Delivery rows that a worker received (not dead-letter moves, late deletes or open spells)."""
-        rows: np.ndarray = self.rec.deliveries["worker"] >= 0
-        return rows
+        return np.asarray(self.rec.deliveries["worker"] >= 0)
 
     @cached_property
     def delivery_queue(self) -> np.ndarray:
-        queue: np.ndarray = self.rec.messages["queue"][self.rec.deliveries["message"]]
-        return queue
+        return np.asarray(self.rec.messages["queue"][self.rec.deliveries["message"]])
 
     def _first_per_message(self, rows: np.ndarray, column: str) -> np.ndarray:
         """Per message, ``column`` of the first of ``rows`` (in the given order) naming it; NaN if none."""
@@ -72,8 +67,7 @@ class Derived:
     def processed(self) -> np.ndarray:
         """Delivery rows whose processing ran to the end (acknowledged, stale, or held downstream)."""
         d = self.rec.deliveries
-        rows: np.ndarray = np.isin(d["status"], _PROCESSED) & ~np.isnan(d["finished"])
-        return rows
+        return np.asarray(np.isin(d["status"], _PROCESSED) & ~np.isnan(d["finished"]))
 
     @cached_property
     def service(self) -> np.ndarray:
@@ -83,10 +77,13 @@ class Derived:
         return times
 
     def busy_of(self, pool: int) -> tuple[np.ndarray, np.ndarray]:
-        """(start, end) of every stretch a worker of ``pool`` spent on a delivery, failed and crashed ones too."""
+        """(start, end) of every stretch a worker of ``pool`` spent on a delivery, failed and crashed ones too.
+
+        A stretch begins with the delivery's overhead (``started - overhead``) and ends with its processing.
+        """
         d = self.rec.deliveries
         rows = ~np.isnan(d["started"]) & (self.delivery_pool == pool)
-        return d["started"][rows], d["finished"][rows]
+        return d["started"][rows] - d["overhead"][rows], d["finished"][rows]
 
     @cached_property
     def first_service(self) -> np.ndarray:
@@ -105,15 +102,13 @@ class Derived:
         return out
 
     def status_is(self, status: Delivery) -> np.ndarray:
-        rows: np.ndarray = self.rec.deliveries["status"] == status
-        return rows
+        return np.asarray(self.rec.deliveries["status"] == status)
 
 
 def overlap(start: np.ndarray, end: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Length of each interval [start, end) inside [lo, hi]; NaN ends run to ``hi``."""
     end = np.where(np.isnan(end), hi, end)
-    inside: np.ndarray = np.clip(np.minimum(end, hi) - np.maximum(start, lo), 0.0, None)
-    return inside
+    return np.asarray(np.clip(np.minimum(end, hi) - np.maximum(start, lo), 0.0, None))
 
 
 def steps(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

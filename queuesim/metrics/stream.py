@@ -43,6 +43,7 @@ from queuesim.figures import (
     spec,
     value_or_none,
 )
+from queuesim.metrics.load import downtime, load_of
 from queuesim.metrics.sketch import ALPHA, QuantileSketch
 from queuesim.metrics.stats import mean_ci, t975
 from queuesim.metrics.summary import BATCHES, messages_block, rates_block
@@ -50,15 +51,19 @@ from queuesim.metrics.timeseries import bucket_counts, bucket_coverage, bucket_e
 from queuesim.records import Delivery, Loss, Outcome, RecordBatch
 from queuesim.scenario import Scenario
 
-__all__ = ["StreamLayout", "StreamSink", "StreamStats", "summarize_streams", "stream_timeseries", "figure_interval"]
+__all__ = ["StreamLayout", "StreamSink", "StreamStats", "summarize_streams", "stream_timeseries", "stream_offered_ratios",
+           "figure_interval"]
 
 _PROCESSED = np.array([Delivery.HELD, Delivery.DONE, Delivery.STALE], dtype=np.int8)
-_COUNTS = ("produced", "accepted", "rejected", "attempts", "gave_up", "completed", "duplicates", "lost",
-           "dead_lettered", "in_flight", "abandoned", "throttled")  # the full summary's _counts, in its order
+_COUNTS = ("produced", "accepted", "rejected", "attempts", "gave_up", "completed", "duplicates", "processed", "lost",
+           "dead_lettered", "expired", "reneged", "in_flight", "abandoned", "throttled")  # the full summary's _counts, in its order
 _OUTCOME_COUNTS = {"gave_up": Outcome.GAVE_UP, "completed": Outcome.COMPLETED, "lost": Outcome.LOST,
-                   "dead_lettered": Outcome.DEAD_LETTERED, "in_flight": Outcome.IN_FLIGHT}
+                   "dead_lettered": Outcome.DEAD_LETTERED, "expired": Outcome.EXPIRED, "reneged": Outcome.RENEGED,
+                   "in_flight": Outcome.IN_FLIGHT}
 _SERIES_OUTCOMES = (("gave_up", Outcome.GAVE_UP), ("completed", Outcome.COMPLETED),
-                    ("lost", Outcome.LOST), ("dead_lettered", Outcome.DEAD_LETTERED))
+                    ("lost", Outcome.LOST), ("dead_lettered", Outcome.DEAD_LETTERED),
+                    ("expired", Outcome.EXPIRED), ("reneged", Outcome.RENEGED))
+_EMPTY_IDS = np.empty(0, dtype=np.int64)
 _REASONS = [r.name.lower() for r in Loss if r is not Loss.NONE]
 
 
@@ -215,7 +220,8 @@ class StreamSink:
                         for k in LATENCY_KINDS}
         self.q_area, self.q_waited = np.zeros(nq), np.zeros(nq)
         self.q_int = {name: np.zeros(nq, dtype=np.int64) for name in
-                      ("accepted", "rejected", "dead_lettered", "redeliveries", "lost", "duplicates", "poison")}
+                      ("accepted", "rejected", "dead_lettered", "redeliveries", "lost", "duplicates", "poison",
+                       "expired", "reneged", "worked")}
         self.q_losses = np.zeros((nq, len(Loss)), dtype=np.int64)
         self.losses = np.zeros(len(Loss), dtype=np.int64)
         self.poison = dict.fromkeys(("seen", "dead_lettered", "lost", "cycling"), 0)
@@ -223,7 +229,7 @@ class StreamSink:
         self.depth_int, self.busy_int = np.zeros((nq, nb)), np.zeros((npool, nb))
         self.series = {name: np.zeros(nb, dtype=np.int64) for name in
                        ("produced", "accepted", "rejected", "gave_up", "completed", "lost", "dead_lettered",
-                        "offered", "throttled", "abandoned")}
+                        "offered", "throttled", "abandoned", "expired", "reneged", "duplicates")}
         per_queue: list[list[tuple[float, float]]] = [[] for _ in layout.queues]
         self._fault_slots: list[tuple[int, int]] = []  # per fault: (queue, index among that queue's faults)
         for fault in layout.faults:
@@ -233,6 +239,10 @@ class StreamSink:
             self._fault_slots.append((qi, len(per_queue[qi])))
             per_queue[qi].append((start, end))
         self.depth = [_Depth(lo, hi, f) for f in per_queue]
+        # live messages with a processing finished so far: their ids (sorted) and its earliest end, so that
+        # every later-ending processing is a duplicate in the time series; and those a worker began in the window
+        self._first_ids, self._first_end = _EMPTY_IDS, np.empty(0)
+        self._worked = _EMPTY_IDS
         # events at a batch's own instant, waiting for the next batch: (time, delta, queue)
         self._carry = (np.empty(0), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
 
@@ -282,8 +292,13 @@ class StreamSink:
             inside, b = message_in(m)
             self.q_area += np.bincount(q, weights=_overlap(since, until, lo, hi), minlength=nq)
             self.q_waited += np.bincount(q[inside], weights=_overlap(since[inside], until[inside], -np.inf, hi), minlength=nq)
-            dead = inside & (dl["status"][rows] == Delivery.DEAD_LETTERED)
+            status = dl["status"][rows]
+            # an expired message moved to the dead-letter queue counts in both
+            expired_dlq = inside & (status == Delivery.EXPIRED_DEAD_LETTERED)
+            dead = inside & (status == Delivery.DEAD_LETTERED) | expired_dlq
             self.q_int["dead_lettered"] += np.bincount(q[dead], minlength=nq)
+            self.q_int["expired"] += np.bincount(q[inside & (status == Delivery.EXPIRED) | expired_dlq], minlength=nq)
+            self.q_int["reneged"] += np.bincount(q[inside & (status == Delivery.RENEGED)], minlength=nq)
             for qi in np.unique(q):
                 mine = q == qi
                 self.depth_int[qi] += bucket_coverage(since[mine], until[mine], edges)
@@ -315,6 +330,7 @@ class StreamSink:
             ok = worker >= 0
             pool[ok] = self.layout.worker_pool[worker[ok]]
             started, finished = dl["started"][rows], dl["finished"][rows]
+            began = started - dl["overhead"][rows]  # the worker was busy from here: overhead, then the processing
             m = dl["message"][rows]
             inside, b = message_in(m)
             processed = np.isin(dl["status"][rows], _PROCESSED) & ~np.isnan(finished)
@@ -323,10 +339,14 @@ class StreamSink:
             npool = len(self.layout.pools)
             self.completed += np.bincount(pool[service & (pool >= 0)], minlength=npool)
             ran = ~np.isnan(started) & (pool >= 0)
-            self.busy += np.bincount(pool[ran], weights=_overlap(started[ran], finished[ran], lo, hi), minlength=npool)
+            self.busy += np.bincount(pool[ran], weights=_overlap(began[ran], finished[ran], lo, hi), minlength=npool)
             for pi in np.unique(pool[ran]):
                 mine = ran & (pool == pi)
-                self.busy_int[pi] += bucket_coverage(started[mine], finished[mine], edges)
+                self.busy_int[pi] += bucket_coverage(began[mine], finished[mine], edges)
+            worked = m[(pool >= 0) & (began >= lo) & (began < hi)]
+            if worked.size:
+                self._worked = np.union1d(self._worked, worked)
+            self._duplicates(m[processed], finished[processed])
 
         # messages
         rows = batch.final_messages
@@ -342,6 +362,12 @@ class StreamSink:
             self.batch_counts["attempts"] += np.bincount(b[win_root], weights=msg["attempts"][rows][win_root],
                                                          minlength=BATCHES).astype(np.int64)
             excess = np.clip(msg["processings"][rows].astype(np.int64) - 1, 0, None)
+            self._count("processed", inside & (msg["processings"][rows] > 0), b)
+            worked = np.isin(rows, self._worked)
+            self.q_int["worked"] += np.bincount(q[worked], minlength=nq)
+            self._worked = self._worked[~np.isin(self._worked, rows)]
+            keep = ~np.isin(self._first_ids, rows)
+            self._first_ids, self._first_end = self._first_ids[keep], self._first_end[keep]
             self.counts["duplicates"] += int(excess[inside].sum())
             self.batch_counts["duplicates"] += np.bincount(b[inside], weights=excess[inside], minlength=BATCHES).astype(np.int64)
             self.q_int["accepted"] += np.bincount(q[inside & was_accepted], minlength=nq)
@@ -387,6 +413,23 @@ class StreamSink:
                 self.series[name] += bucket_counts(done[outcome == code], edges)
             self.series["throttled"] += bucket_counts(throttled, edges)
             self.series["abandoned"] += bucket_counts(abandoned, edges)
+
+    def _duplicates(self, messages: np.ndarray, finished: np.ndarray) -> None:
+        """Bucket every processing that ended after its message's first one (the time series' ``duplicates``).
+
+        The earliest end per live message is kept until the message is final, so a processing that
+        ends in a later batch, or one folded late (held downstream), is compared with it exactly.
+        """
+        if messages.size == 0:
+            return
+        ids = np.concatenate([self._first_ids, messages])
+        ends = np.concatenate([self._first_end, finished])
+        order = np.lexsort((ends, ids))
+        ids, ends = ids[order], ends[order]
+        first = np.ones(ids.size, dtype=bool)
+        first[1:] = ids[1:] != ids[:-1]
+        self.series["duplicates"] += bucket_counts(ends[~first], self.layout.edges)
+        self._first_ids, self._first_end = ids[first], ends[first]
 
     def result(self, extra: Mapping[str, Any] | None = None) -> StreamStats:
         """The replication's figures, after the last batch; ``extra`` is the record's (``RunRecord.extra``)."""
@@ -501,7 +544,31 @@ def _queues(stats: Sequence[StreamStats]) -> dict[str, QueueStats]:
             "dead_lettered": total("dead_lettered"),
             "redeliveries": total("redeliveries"),
             "mean_wait": float(waited) / float(accepted) if accepted else None,
+            "expired": total("expired"),
+            "reneged": total("reneged"),
         }
+    return out
+
+
+def _effective_load(stats: Sequence[StreamStats]) -> dict[str, float | None]:
+    """:func:`queuesim.metrics.load.effective_load` from the streamed parts: accepted, begun, busy time, downtime."""
+    layout = stats[0].layout
+    lo, hi = layout.warmup, layout.duration
+    counts = np.bincount(layout.worker_pool, minlength=len(layout.pools))
+    out: dict[str, float | None] = {}
+    for queue in layout.queues:
+        accepted = sum(int(s.queues[queue]["accepted"]) for s in stats)
+        worked = sum(int(s.queues[queue]["worked"]) for s in stats)
+        work = lost = 0.0
+        workers = 0
+        for pi, pool in enumerate(layout.pools):
+            if cast(Mapping[str, str], stats[0].extra.get("reads", {})).get(pool) != queue:
+                continue
+            workers += int(counts[pi])
+            for s in stats:
+                work += float(s.pools[pool]["busy"]) + downtime(s.extra, pool, "per_message", lo, hi)
+                lost += downtime(s.extra, pool, "clock", lo, hi)
+        out[queue] = load_of(accepted, worked, work, workers * (hi - lo) * len(stats) - lost)
     return out
 
 
@@ -583,7 +650,21 @@ def summarize_streams(stats: Sequence[StreamStats], meta: RunMeta | None = None)
         "poison": {"seen": sum(s.poison["seen"] for s in stats), "dead_lettered": sum(s.poison["dead_lettered"] for s in stats),
                    "lost": sum(s.poison["lost"] for s in stats), "cycling": sum(s.poison["cycling"] for s in stats)},
         "faults": _recovery(stats),
+        "effective_load": _effective_load(stats),
     }
+
+
+def stream_offered_ratios(stats: Sequence[StreamStats]) -> list[float | None]:
+    """Each replication's offered load over its base load, as :func:`queuesim.metrics.diagnosis.offered_ratios`."""
+    out: list[float | None] = []
+    for s in stats:
+        base = s.extra.get("base_load")
+        window = s.layout.duration - s.layout.warmup
+        if isinstance(base, int | float) and base > 0 and window > 0:
+            out.append(s.counts["attempts"] / window / float(base))
+        else:
+            out.append(None)
+    return out
 
 
 def stream_timeseries(stats: Sequence[StreamStats]) -> dict[str, np.ndarray]:
@@ -592,11 +673,11 @@ def stream_timeseries(stats: Sequence[StreamStats]) -> dict[str, np.ndarray]:
     edges = layout.edges
     cols = {k: np.mean([s.series[k] for s in stats], axis=0) for k in stats[0].series}
     names = [*(f"depth.{q}" for q in layout.queues), *(f"in_service.{p}" for p in layout.pools),
-             "produced", "accepted", "rejected", "gave_up", "completed", "lost", "dead_lettered"]
+             "produced", "accepted", "rejected", "gave_up", "completed", "lost", "dead_lettered"]  # then the later ones
     out = {"time": edges[:-1], **{k: cols[k] for k in names}}
     out["throughput"] = cols["completed"] / np.diff(edges)
     out["warmup"] = edges[1:] <= layout.warmup
-    for k in ("offered", "throttled", "abandoned"):
+    for k in ("offered", "throttled", "abandoned", "expired", "reneged", "duplicates"):
         out[k] = cols[k]
     return out
 

@@ -28,10 +28,12 @@ from queuesim.figures import (
 )
 from queuesim.metrics import faults as fault_figures
 from queuesim.metrics.derive import Derived, overlap, step_max
+from queuesim.metrics.load import effective_load
 from queuesim.metrics.stats import clean, describe, mean_ci
 from queuesim.records import Delivery, Outcome, RunRecord
 
 BATCHES = 10  # batch means for a single long run
+_RATE_ONLY = ("attempts", "processed")  # counted for the rates, not written to the messages block
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -88,8 +90,13 @@ def _counts(d: Derived, select: np.ndarray | None = None) -> dict[str, int]:
         "gave_up": int(oc[Outcome.GAVE_UP]),
         "completed": int(oc[Outcome.COMPLETED]),
         "duplicates": int(np.clip(msg["processings"][min_].astype(np.int64) - 1, 0, None).sum()),
+        # messages (every stage) processed at least once, whatever became of them: the duplicate
+        # rate's denominator, in the same unit as its numerator
+        "processed": int(np.count_nonzero(msg["processings"][min_])),
         "lost": int(oc[Outcome.LOST]),
         "dead_lettered": int(oc[Outcome.DEAD_LETTERED]),
+        "expired": int(oc[Outcome.EXPIRED]),
+        "reneged": int(oc[Outcome.RENEGED]),
         "in_flight": int(oc[Outcome.IN_FLIGHT]),
         # client side, outside the conservation invariant: an abandoned request still runs to its
         # outcome; a throttled one is also counted in gave_up
@@ -103,7 +110,7 @@ def _rates(c: Mapping[str, int], window: float, base_load: float | None = None) 
         "throughput": c["completed"] / window,
         "rejection": clean(_ratio(c["rejected"], c["attempts"])),
         "loss": clean(_ratio(c["lost"], c["produced"])),
-        "duplicate": clean(_ratio(c["duplicates"], c["completed"])),
+        "duplicate": clean(_ratio(c["duplicates"], c["processed"])),
         "gave_up": clean(_ratio(c["gave_up"], c["produced"])),
         "offered": c["attempts"] / window,  # publish attempts per second, retries included
         "abandoned": clean(_ratio(c["abandoned"], c["produced"])),
@@ -112,8 +119,8 @@ def _rates(c: Mapping[str, int], window: float, base_load: float | None = None) 
 
 
 def _messages(counts: Mapping[str, int], redeliveries: int) -> Messages:
-    """The messages block: the tallies in file order (attempts only feed the rates), then redeliveries."""
-    tallies: dict[str, int] = {k: v for k, v in counts.items() if k != "attempts"}
+    """The messages block: the tallies in file order (attempts and processed only feed the rates), then redeliveries."""
+    tallies: dict[str, int] = {k: v for k, v in counts.items() if k not in _RATE_ONLY}
     # the tallies' keys are _counts' keys, which are the fields of Messages but redeliveries
     return cast(Messages, {**tallies, "redeliveries": redeliveries})
 
@@ -125,7 +132,7 @@ def _queues(deriveds: Sequence[Derived]) -> dict[str, QueueStats]:
     out: dict[str, QueueStats] = {}
     for qi, name in enumerate(rec0.queues):
         area = waited = 0.0
-        accepted = rejected = dead = redelivered = peak = 0
+        accepted = rejected = dead = redelivered = peak = expired = reneged = 0
         for d in deriveds:
             msg, dl, rej = d.rec.messages, d.rec.deliveries, d.rec.rejections["message"]
             at_q = msg["queue"] == qi
@@ -137,7 +144,12 @@ def _queues(deriveds: Sequence[Derived]) -> dict[str, QueueStats]:
             peak = max(peak, step_max(dl["since"][spell], dl["until"][spell], lo, hi))
             accepted += int(np.count_nonzero(d.message_in & at_q & ~np.isnan(msg["accepted"])))
             rejected += int(np.count_nonzero(d.message_in[rej] & at_q[rej]))
-            dead += int(np.count_nonzero(mine & (dl["status"] == Delivery.DEAD_LETTERED)))
+            status = dl["status"]
+            # an expired message moved to the dead-letter queue counts in both
+            expired_dlq = int(np.count_nonzero(mine & (status == Delivery.EXPIRED_DEAD_LETTERED)))
+            dead += int(np.count_nonzero(mine & (status == Delivery.DEAD_LETTERED))) + expired_dlq
+            expired += int(np.count_nonzero(mine & (status == Delivery.EXPIRED))) + expired_dlq
+            reneged += int(np.count_nonzero(mine & (status == Delivery.RENEGED)))
             redelivered += int(np.clip(msg["receives"][d.message_in & at_q].astype(np.int64) - 1, 0, None).sum())
         span = (hi - lo) * len(deriveds)
         lost = fault_figures.losses(deriveds, qi)
@@ -154,6 +166,8 @@ def _queues(deriveds: Sequence[Derived]) -> dict[str, QueueStats]:
             "dead_lettered": dead,
             "redeliveries": redelivered,
             "mean_wait": _ratio(waited, accepted),
+            "expired": expired,
+            "reneged": reneged,
         }
     return out
 
@@ -170,7 +184,7 @@ def _pool_events(d: Derived, pool: str, event: str) -> int:
 
 
 def _pools(deriveds: Sequence[Derived]) -> dict[str, PoolStats]:
-    """Per-pool utilization (time in service / worker time in the window) and finished processings."""
+    """Per-pool utilization (busy time, overhead included, / worker time in the window) and finished processings."""
     rec0 = deriveds[0].rec
     lo, hi = deriveds[0].window
     counts = np.bincount(rec0.worker_pool, minlength=len(rec0.pools))
@@ -277,4 +291,5 @@ def summarize(records: Sequence[RunRecord], meta: RunMeta | None = None) -> Summ
         "losses": fault_figures.losses(deriveds),
         "poison": fault_figures.poison(deriveds),
         "faults": fault_figures.recovery(deriveds, records[0].queues, faults),
+        "effective_load": effective_load(deriveds),
     }

@@ -19,7 +19,7 @@ processings     finished processings (more than 1: processed twice, a duplicate)
 done            when it settled: completed, gave up, lost or dead-lettered (s)
 worker          global index of the worker whose processing settled it (-1 if none)
 pool            that worker's pool
-outcome         completed | gave_up | lost | dead_lettered | in_flight
+outcome         completed | gave_up | lost | dead_lettered | expired | reneged | in_flight
 reason          why it was lost: worker_crash | failure | broker_restart | overflow | eviction |
                 no_subscriber (none otherwise)
 poison          it fails on every attempt
@@ -30,9 +30,10 @@ in_window       created after the warmup (counted by every statistic)
 of every message: ``message``, ``queue``, ``since`` (became waiting), ``until`` (received,
 dead-lettered, deleted or dropped; NaN if still waiting), ``worker``/``pool`` (receiver; -1/None if
 none), ``started`` (processing start; later than ``until`` after a prefetch buffer), ``finished``
-(processing end, failed or not), ``delivery`` (receive number: 2 and up are redeliveries),
+(processing end, failed or not), ``overhead`` (the worker's overhead on this delivery before
+``started``: 0 without ``overhead:``), ``delivery`` (receive number: 2 and up are redeliveries),
 ``status`` (done | stale | failed | crashed | deduped | held | in_service | waiting |
-dead_lettered | deleted | dropped).
+dead_lettered | deleted | dropped | expired | expired_dead_lettered | reneged).
 """
 
 from __future__ import annotations
@@ -50,12 +51,11 @@ STATUSES = [s.name.lower() for s in Delivery]
 LOSSES = [r.name.lower() for r in Loss]
 
 
-def _cat(codes: np.ndarray, names: Sequence[str]) -> pd.Categorical:
-    dtype: pd.CategoricalDtype = pd.CategoricalDtype(list(names))
-    return pd.Categorical.from_codes(codes.astype(np.int32), dtype=dtype)
+def _cat(codes: np.ndarray, names: Sequence[str]) -> pd.Categorical[str]:
+    return pd.Categorical.from_codes(codes.astype(np.int32), categories=pd.Index(list(names)))
 
 
-def _pool_cat(worker: np.ndarray, rec: RunRecord) -> pd.Categorical:
+def _pool_cat(worker: np.ndarray, rec: RunRecord) -> pd.Categorical[str]:
     codes = np.full(len(worker), -1, dtype=np.int32)
     ok = worker >= 0
     codes[ok] = rec.worker_pool[worker[ok]]
@@ -138,6 +138,7 @@ def deliveries_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
             "pool": _pool_cat(dl["worker"], rec),
             "started": dl["started"],
             "finished": dl["finished"],
+            "overhead": dl["overhead"],
             "delivery": dl["delivery"],
             "status": _cat(dl["status"], STATUSES),
         }, copy=False))

@@ -6,7 +6,9 @@ Columns: ``time`` (bucket start, s), ``depth.<queue>`` (time-average waiting mes
 plus ``throughput`` (completed per second). ``warmup`` marks buckets before the warmup ends.
 Client side: ``offered`` (producers' publish attempts, retries included: above ``produced`` in a
 retry storm), ``throttled`` (refused by a producer's rate limit), ``abandoned`` (clients that
-stopped waiting at their timeout).
+stopped waiting at their timeout, or reneged). Then ``expired`` (requests settled as older than a
+queue's ``ttl``) and ``reneged`` (requests that left a queue when their client's patience ran out). ``duplicates``: processings beyond a message's first, by the
+time they finished (a message processed twice because its visibility timeout expired).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 
 TARGET_BUCKETS = 200
 _CLIENT = ("offered", "throttled", "abandoned")  # appended after the original columns
+_LATER = ("expired", "reneged", "duplicates")  # and these after those, so every earlier column keeps its place
 
 
 def bucket_width(duration: float, target: int = TARGET_BUCKETS) -> float:
@@ -102,13 +105,27 @@ def _one(d: Derived, edges: np.ndarray) -> dict[str, np.ndarray]:
     cols["accepted"] = _counts(msg["accepted"][root], edges)
     cols["rejected"] = _counts(rec.rejections["time"], edges)
     for name, code in (("gave_up", Outcome.GAVE_UP), ("completed", Outcome.COMPLETED),
-                       ("lost", Outcome.LOST), ("dead_lettered", Outcome.DEAD_LETTERED)):
+                       ("lost", Outcome.LOST), ("dead_lettered", Outcome.DEAD_LETTERED),
+                       ("expired", Outcome.EXPIRED), ("reneged", Outcome.RENEGED)):  # the last two: see _LATER
         cols[name] = _counts(req["done"][req["outcome"] == code], edges)
     rejected_root = msg["stage"][rec.rejections["message"]] == 0
     cols["offered"] = cols["accepted"] + _counts(rec.rejections["time"][rejected_root], edges)
     for name in ("throttled", "abandoned"):
         cols[name] = _counts(req[name], edges) if name in req else np.zeros(len(edges) - 1)
+    cols["duplicates"] = _counts(_duplicate_times(d), edges)
     return cols
+
+
+def _duplicate_times(d: Derived) -> np.ndarray:
+    """When each processing beyond its message's first finished (the summary's ``duplicates``, in time)."""
+    rows = np.flatnonzero(d.processed)
+    finished = d.rec.deliveries["finished"][rows]
+    order = np.argsort(finished, kind="stable")
+    rows, finished = rows[order], finished[order]
+    _, first = np.unique(d.rec.deliveries["message"][rows], return_index=True)
+    later = np.ones(rows.size, dtype=bool)
+    later[first] = False  # the earliest finished processing of each message is not a duplicate
+    return finished[later]
 
 
 def bucket_edges(duration: float, width: float | None = None) -> np.ndarray:
@@ -127,10 +144,10 @@ def timeseries_columns(records: Sequence[RunRecord], width: float | None = None)
     edges = bucket_edges(duration, width)
     parts = [_one(Derived(r), edges) for r in records]
     cols = {k: np.mean([p[k] for p in parts], axis=0) for k in parts[0]}
-    out = {"time": edges[:-1], **{k: v for k, v in cols.items() if k not in _CLIENT}}
+    out = {"time": edges[:-1], **{k: v for k, v in cols.items() if k not in _CLIENT + _LATER}}
     out["throughput"] = cols["completed"] / np.diff(edges)
     out["warmup"] = edges[1:] <= warmup
-    out.update({k: cols[k] for k in _CLIENT})  # client columns last
+    out.update({k: cols[k] for k in _CLIENT + _LATER})  # client columns last, then the later ones
     return out
 
 

@@ -2,7 +2,8 @@
 
 A report is built in two steps. :func:`build_report` reads a result directory (``queuesim run``:
 ``summary.json``, ``scenario.json``, ``timeseries.csv``…; ``queuesim sweep``: ``sweep.parquet``,
-``sweep.json``, optionally ``plan.json``) into a :class:`Report`: an ordered list of sections made of
+``sweep.json``, optionally ``plan.json``; ``queuesim compare``: ``compare.csv``, ``compare.json``;
+``queuesim plan``: ``plan.json`` alone) into a :class:`Report`: an ordered list of sections made of
 plain blocks (paragraphs, lists, tables, figures). :meth:`Report.save` renders the same blocks through
 two Jinja templates (see :mod:`queuesim.report.render`).
 
@@ -16,11 +17,14 @@ reports share), :mod:`~queuesim.report.run_report`, :mod:`~queuesim.report.sweep
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from queuesim.report.compare_report import build_compare_report, build_plan_report
 from queuesim.report.inputs import (
+    CompareData,
+    PlanData,
     ReportError,
     RunData,
     SweepData,
@@ -43,17 +47,20 @@ from queuesim.report.sweep_report import build_sweep_report
 
 __all__ = [
     "REPORT_HTML", "REPORT_MD", "FIGURE_DIR", "ReportError", "Block", "Cell", "FigureBlock",
-    "Section", "Report", "RunData", "SweepData", "load_input", "build_report", "write_report",
+    "Section", "Report", "RunData", "SweepData", "CompareData", "PlanData", "load_input", "build_report",
+    "write_report", "default_out_dir",
 ]
 
+
 def build_report(source: Any, *, plan: str | os.PathLike[str] | None = None,
-                 slo: Mapping[str, Any] | None = None, simulate_peak: bool = True) -> Report:
-    """Build the report of a run or sweep.
+                 slo: Mapping[str, Any] | None = None, simulate_peak: bool = True,
+                 diagnosis: Sequence[Mapping[str, Any]] | None = None) -> Report:
+    """Build the report of a run, sweep, comparison or plan.
 
     Parameters
     ----------
-    source : path, RunResult, RunData or SweepData
-        A ``queuesim run`` or ``queuesim sweep`` output directory, or a result in memory.
+    source : path, RunResult, RunData, SweepData, CompareData or PlanData
+        A ``queuesim run``, ``sweep``, ``compare`` or ``plan`` output directory, or a result in memory.
     plan : path, optional
         A ``plan.json`` to show with a sweep (default: ``plan.json`` in the sweep directory, if any).
     slo : mapping, optional
@@ -61,11 +68,14 @@ def build_report(source: Any, *, plan: str | os.PathLike[str] | None = None,
     simulate_peak : bool, default True
         For a sweep, draw the queue depth over time at its peak point, from the time series the
         sweep kept for each point (``timeseries.parquet``); nothing is simulated here.
+    diagnosis : sequence of mapping, optional
+        For a run, findings to show instead of those its summary stored (the caller re-diagnosed
+        the run with ``slo``: the report draws what it is handed and diagnoses nothing itself).
 
     Raises
     ------
     ReportError
-        If ``source`` is neither a run nor a sweep result.
+        If ``source`` holds no result the report knows.
     """
     if isinstance(source, (str, os.PathLike)):
         source = load_input(source, plan)
@@ -74,24 +84,24 @@ def build_report(source: Any, *, plan: str | os.PathLike[str] | None = None,
     elif hasattr(source, "axes") and hasattr(source, "table") and hasattr(source, "points"):
         source = sweep_data(source)
     if isinstance(source, RunData):
-        return build_run_report(source, slo)
+        return build_run_report(source, slo, diagnosis)
     if isinstance(source, SweepData):
         return build_sweep_report(source, slo, simulate_peak=simulate_peak)
+    if isinstance(source, CompareData):
+        return build_compare_report(source)
+    if isinstance(source, PlanData):
+        return build_plan_report(source)
     raise ReportError(f"cannot report on {type(source).__name__}")
 
 
-
 def default_out_dir(source: str | os.PathLike[str]) -> Path:
-    """``reports/<name of the result directory>/``."""
+    """The result directory itself: a report sits next to the data it draws."""
     p = Path(source)
-    if p.is_file():
-        p = p.parent
-    return Path("reports") / p.resolve().name
-
+    return p.parent if p.is_file() else p
 
 
 def write_report(source: Any, out_dir: str | os.PathLike[str] | None = None, **kw: Any) -> list[Path]:
-    """Build the report of ``source`` and write it (default ``reports/<result directory name>/``)."""
+    """Build the report of ``source`` and write it (default: into the result directory)."""
     if out_dir is None:
         if not isinstance(source, (str, os.PathLike)):
             raise ReportError("give out_dir for a result in memory")

@@ -22,11 +22,13 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogFormatter
+from matplotlib.ticker import FuncFormatter, LogFormatter, MaxNLocator
 
 from queuesim.figures import (
     LATENCY_STATS,
+    Kind,
     TimeUnit,
+    find,
     format_duration,
     format_figure,
     format_rate,
@@ -39,20 +41,23 @@ from queuesim.report.plots import DPI
 
 __all__ = [
     "LATENCY_STATS_SHOWN", "FAILURE_RATES", "CiColumns", "axis_label", "value_formatter",
-    "latency_vs_load", "rates_vs_load", "slo_heatmap", "latency_percentiles",
+    "latency_vs_load", "rates_vs_load", "slo_heatmap", "latency_percentiles", "plan_candidates",
 ]
 
 #: End-to-end latency percentiles drawn against load (each SLO-limited latency is added).
 LATENCY_STATS_SHOWN = (latency_path("end_to_end", "p50"), latency_path("end_to_end", "p99"))
-#: Failure rates drawn against load: column, panel title.
+#: Failure rates that may be drawn against load: column, panel title.
 FAILURE_RATES = (("rates.rejection", "503 rejections (of publish attempts)"),
+                 ("rates.gave_up", "gave up (of requests)"),
+                 ("rates.abandoned", "abandoned by the client (of requests)"),
                  ("rates.loss", "lost (of requests)"),
-                 ("rates.duplicate", "duplicate processings (of completed)"))
+                 ("rates.duplicate", "duplicate processings (of messages processed)"))
 MAX_PANELS = 4
 LOG_SPREAD = 30.0  # largest / smallest positive value above which a y axis is logarithmic
 LATENCY_LOG_SPREAD = 10.0  # lower for latency against load: the knee near saturation would flatten the rest
 SLO_COLOR = "tab:red"
 MET_COLOR, NOT_MET_COLOR, MISSING_COLOR = "#b7e1c1", "#f4b6b0", "#e6e6e6"
+BISTABLE_COLOR = "tab:orange"
 
 #: Figure column -> (low, high) columns of its 95% interval in the table.
 CiColumns = Mapping[str, tuple[str, str]]
@@ -95,14 +100,14 @@ def axis_label(path: str) -> str:
     return path
 
 
-def _is_numeric(values: pd.Series) -> bool:
+def is_numeric(values: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
 
 
-def _x_positions(table: pd.DataFrame, x: str) -> tuple[np.ndarray, list[Any], bool]:
+def x_positions(table: pd.DataFrame, x: str) -> tuple[np.ndarray, list[Any], bool]:
     """Plot positions of each row, the distinct x values in order, and whether x is numeric."""
     col = table[x]
-    if _is_numeric(col):
+    if is_numeric(col):
         levels = sorted(col.dropna().unique().tolist())
         return col.to_numpy(dtype=float), levels, True
     levels = list(dict.fromkeys(col.tolist()))
@@ -114,7 +119,7 @@ def _series_levels(table: pd.DataFrame, series: str | None) -> list[Any]:
     if series is None:
         return [None]
     col = table[series]
-    return sorted(col.dropna().unique().tolist()) if _is_numeric(col) else list(dict.fromkeys(col.tolist()))
+    return sorted(col.dropna().unique().tolist()) if is_numeric(col) else list(dict.fromkeys(col.tolist()))
 
 
 def _series_colors(n: int) -> list[Any]:
@@ -134,13 +139,21 @@ def _setup_x(ax: Axes, table: pd.DataFrame, x: str, levels: list[Any], numeric: 
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt(v)))
     else:
         ax.set_xticks(range(len(levels)), [fmt(v) for v in levels])
+    # more than four labels of six characters or so overlap on a panel a third of a page wide
+    if len(levels) > 4 and max((len(fmt(v)) for v in levels), default=0) > 4:
+        ax.tick_params(axis="x", labelrotation=30)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
     ax.set_xlabel(axis_label(x))
 
 
 def _log_if_wide(ax: Axes, values: np.ndarray, spread: float = LOG_SPREAD) -> bool:
+    """A logarithmic y axis when the positive values span more than ``spread``; it starts just below the
+    smallest of them, so a band clipped at zero never stretches it over empty decades."""
     pos = values[np.isfinite(values) & (values > 0)]
     if pos.size and pos.max() / pos.min() > spread:
         ax.set_yscale("log")
+        ax.set_ylim(pos.min() / 1.3, pos.max() * 1.3)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         # within a decade or two, label some minor ticks too, as plain numbers (600, not 6×10²)
         ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.4)))
@@ -154,9 +167,14 @@ def _grid(ax: Axes) -> None:
 
 
 def _panel_lines(ax: Axes, table: pd.DataFrame, column: str, x: str, series: str | None,
-                 scale: Callable[[Any], Any] | TimeUnit, ci: CiColumns | None) -> np.ndarray:
-    """One line per series value of ``column`` against ``x``; returns every value drawn (scaled)."""
-    pos, _, _ = _x_positions(table, x)
+                 scale: Callable[[Any], Any] | TimeUnit, ci: CiColumns | None,
+                 clip: tuple[float, float] = (0.0, math.inf)) -> np.ndarray:
+    """One line per series value of ``column`` against ``x``; returns every value drawn (scaled).
+
+    Values and interval bands are clipped to ``clip`` (scaled units): a t-interval over two
+    replications of a rate can reach past 100%, and no latency or rate is below zero.
+    """
+    pos, _, _ = x_positions(table, x)
     levels = _series_levels(table, series)
     colors = _series_colors(len(levels))
     fmt = value_formatter(series) if series else str
@@ -165,14 +183,14 @@ def _panel_lines(ax: Axes, table: pd.DataFrame, column: str, x: str, series: str
         rows = np.ones(len(table), dtype=bool) if series is None else (table[series] == level).to_numpy()
         order = np.argsort(pos[rows], kind="stable")
         xs = pos[rows][order]
-        ys = scale(table[column].to_numpy(dtype=float)[rows][order])
+        ys = np.clip(scale(table[column].to_numpy(dtype=float)[rows][order]), *clip)
         label = column if series is None else f"{fmt(level)}"
         ax.plot(xs, ys, marker="o", ms=3.5, lw=1.6, color=color, label=label)
         drawn.append(ys)
         bounds = (ci or {}).get(column)
         if bounds and all(b in table for b in bounds):
-            lo = scale(table[bounds[0]].to_numpy(dtype=float)[rows][order])
-            hi = scale(table[bounds[1]].to_numpy(dtype=float)[rows][order])
+            lo = np.clip(scale(table[bounds[0]].to_numpy(dtype=float)[rows][order]), *clip)
+            hi = np.clip(scale(table[bounds[1]].to_numpy(dtype=float)[rows][order]), *clip)
             ax.fill_between(xs, lo, hi, color=color, alpha=0.15, lw=0)
             drawn += [lo, hi]
     return np.concatenate(drawn) if drawn else np.empty(0)
@@ -249,7 +267,7 @@ def latency_vs_load(table: pd.DataFrame, x: str, series: str | None = None,
                                 + [np.array([v for k, v in limits.items() if k in shown])])
     finite = everything[np.isfinite(everything)]
     unit: TimeUnit = time_unit(float(np.nanmax(finite)) if finite.size else None)
-    _, levels, numeric = _x_positions(table, x)
+    _, levels, numeric = x_positions(table, x)
     for ax, column in zip(axes, shown, strict=False):  # a 2×2 grid may hold three panels
         values = _panel_lines(ax, table, column, x, series, unit, ci)
         kind, stat = latency_parts(column) or ("", column)
@@ -269,44 +287,60 @@ def latency_vs_load(table: pd.DataFrame, x: str, series: str | None = None,
     return fig
 
 
+def _in_unit(unit: TimeUnit) -> Callable[[Any], Any]:
+    """Seconds to ``unit`` as a plain function (a TimeUnit's overloaded call does not fit ``Callable``)."""
+    return lambda values: unit(np.asarray(values, dtype=float))
+
+
+def _identity(values: Any) -> Any:
+    return np.asarray(values, dtype=float)
+
+
 def _percent(values: Any) -> Any:
     return np.asarray(values, dtype=float) * 100.0
 
 
 def rates_vs_load(table: pd.DataFrame, x: str, series: str | None = None,
                   limits: Mapping[str, float] | None = None, ci: CiColumns | None = None) -> Figure:
-    """503 rejection, loss and duplicate rates (percent) against load, one line per ``series`` value.
+    """Failure rates (percent, clipped to 0–100%) against load, one line per ``series`` value.
 
-    Rates limited by the SLO get the limit as a dashed line; ``rates.gave_up`` gets a panel too
-    when it is limited. A panel whose rate is zero at every point says so.
+    Candidates are :data:`FAILURE_RATES`; a rate gets a panel when it is above zero at some point
+    or an SLO limits it (the limit is the dashed line). Rates zero at every point get no panel:
+    the figure's title names them, and a figure whose every rate is zero is one panel saying so.
     """
     limits = dict(limits or {})
-    panels = [(c, t) for c, t in FAILURE_RATES if c in table]
-    if "rates.gave_up" in limits and "rates.gave_up" in table:
-        panels.append(("rates.gave_up", "gave up after retries (of requests)"))
-    nrows, ncols, w, h = _panel_grid(len(panels))
+
+    def nonzero(column: str) -> bool:
+        values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
+        return bool((np.isfinite(values) & (values > 0)).any())
+
+    candidates = [(c, t) for c, t in FAILURE_RATES if c in table]
+    panels = [(c, t) for c, t in candidates if c in limits or nonzero(c)][:MAX_PANELS]
+    zero = [t.split(" (")[0] for c, t in candidates if (c, t) not in panels]
+    nrows, ncols, w, h = _panel_grid(max(1, len(panels)))
     fig, axes = _figure(nrows, ncols, w, h)
-    fig.suptitle("Failure rates against load" + ("" if series is None else f", one line per {series}"))
+    title = "Failure rates against load" + ("" if series is None else f", one line per {series}")
+    fig.suptitle(title + (f"\nzero at every point: {', '.join(zero)}" if zero and panels else ""))
     if not panels or len(table) == 0:
-        axes[0].text(0.5, 0.5, "no rates in the sweep table", transform=axes[0].transAxes,
-                     ha="center", va="center", color="0.35")
+        what = f"zero at every point: {', '.join(zero)}" if zero else "no rates in the sweep table"
+        axes[0].text(0.5, 0.5, what, transform=axes[0].transAxes, ha="center", va="center", color="0.35",
+                     wrap=True)
+        axes[0].set_xticks([])
+        axes[0].set_yticks([])
         return fig
-    _, levels, numeric = _x_positions(table, x)
-    for ax, (column, title) in zip(axes, panels, strict=False):
-        values = _panel_lines(ax, table, column, x, series, _percent, ci)
+    _, levels, numeric = x_positions(table, x)
+    for ax, (column, title_) in zip(axes, panels, strict=False):
+        values = _panel_lines(ax, table, column, x, series, _percent, ci, clip=(0.0, 100.0))
         if column in limits:
             _slo_line(ax, limits[column], lambda v: v * 100.0,
                       f"{column.split('.')[1]} ≤ {format_figure('fraction', limits[column], 'report')}")
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title_, fontsize=10)
         ax.set_ylabel("percent")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}%"))
-        top = np.nanmax(values) if np.isfinite(values).any() else 0.0
+        top = float(np.nanmax(values)) if np.isfinite(values).any() else 0.0
         top = max(top, limits.get(column, 0.0) * 100.0)
-        if top <= 0:
-            ax.set_ylim(-0.05, 1.0)
-            ax.text(0.5, 0.55, "zero at every point", transform=ax.transAxes, ha="center", color="0.35")
-        else:
-            ax.set_ylim(0.0, top * 1.12)
+        # a share tops out at 100%: headroom above the largest value, never past 100% plus a margin
+        ax.set_ylim(0.0, min(top * 1.12, 105.0) if top > 0 else 1.0)
         _setup_x(ax, table, x, levels, numeric)
         _grid(ax)
     for ax in axes[len(panels):]:
@@ -316,7 +350,8 @@ def rates_vs_load(table: pd.DataFrame, x: str, series: str | None = None,
 
 
 def slo_heatmap(table: pd.DataFrame, x: str, y: str | None, met: pd.Series,
-                annotate: pd.Series | None = None, highlight: Mapping[str, Any] | None = None) -> Figure:
+                annotate: pd.Series | None = None, highlight: Mapping[str, Any] | None = None,
+                flagged: pd.Series | None = None) -> Figure:
     """Whether the SLO holds (every limit) at each point of the grid of two swept axes.
 
     Parameters
@@ -331,9 +366,11 @@ def slo_heatmap(table: pd.DataFrame, x: str, y: str | None, met: pd.Series,
         Per row: a short text written in the cell (the value of the binding figure).
     highlight : mapping, optional
         Varied path -> value of a point to outline (the recommendation).
+    flagged : Series of bool, optional
+        Per row: a bistable point (its replications disagreed), outlined dashed and marked.
     """
     xfmt = value_formatter(x)
-    _, xs, _ = _x_positions(table, x)
+    _, xs, _ = x_positions(table, x)
     ys = _series_levels(table, y)
     width = min(11.0, max(6.0, 0.9 * len(xs) + 3.5))
     height = min(8.0, max(2.6, 0.45 * len(ys) + 2.2))
@@ -341,6 +378,7 @@ def slo_heatmap(table: pd.DataFrame, x: str, y: str | None, met: pd.Series,
     fig.suptitle("Where the SLO is met (every limit)")
     grid = np.full((len(ys), len(xs)), np.nan)
     text = [[""] * len(xs) for _ in ys]
+    odd: list[tuple[int, int]] = []
     xi = {v: i for i, v in enumerate(xs)}
     yi = {v: i for i, v in enumerate(ys)}
     for r in range(len(table)):
@@ -351,6 +389,9 @@ def slo_heatmap(table: pd.DataFrame, x: str, y: str | None, met: pd.Series,
         grid[i, j] = np.nan if ok is None or (isinstance(ok, float) and math.isnan(ok)) else float(bool(ok))
         if annotate is not None:
             text[i][j] = str(annotate.iloc[r])
+        if flagged is not None and bool(flagged.iloc[r]):
+            odd.append((i, j))
+            text[i][j] = f"{text[i][j]}\nbistable".strip()
     cmap = ListedColormap([NOT_MET_COLOR, MET_COLOR]).with_extremes(bad=MISSING_COLOR)
     ax.pcolormesh(np.ma.masked_invalid(grid), cmap=cmap, vmin=0, vmax=1, edgecolors="white", linewidth=1.5)
     ax.set_xticks(np.arange(len(xs)) + 0.5, [xfmt(v) for v in xs],
@@ -373,6 +414,8 @@ def slo_heatmap(table: pd.DataFrame, x: str, y: str | None, met: pd.Series,
                 label = f"{mark} {text[i][j]}".strip() if len(xs) <= 12 else mark
                 ax.text(j + 0.5, i + 0.5, label or "no data", ha="center", va="center", fontsize=size,
                         color="0.15")
+    for i, j in odd:
+        ax.add_patch(_outline(j, i, ls="--", ec=BISTABLE_COLOR))
     if highlight:
         hx = highlight.get(x)
         hy = highlight.get(y) if y is not None else None
@@ -386,6 +429,8 @@ def slo_heatmap(table: pd.DataFrame, x: str, y: str | None, met: pd.Series,
         handles.append(Patch(color=MISSING_COLOR, label="no data"))
     if highlight:
         handles.append(Patch(fill=False, ec="black", lw=2, label="recommended"))
+    if odd:
+        handles.append(Patch(fill=False, ec=BISTABLE_COLOR, lw=2, ls="--", label="bistable: replications disagree"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
               fontsize=8.5, frameon=False)
     for spine in ax.spines.values():
@@ -394,10 +439,10 @@ def slo_heatmap(table: pd.DataFrame, x: str, y: str | None, met: pd.Series,
     return fig
 
 
-def _outline(j: int, i: int) -> Any:
+def _outline(j: int, i: int, ls: str = "-", ec: str = "black") -> Any:
     from matplotlib.patches import Rectangle
 
-    return Rectangle((j + 0.04, i + 0.04), 0.92, 0.92, fill=False, ec="black", lw=2.2, zorder=5)
+    return Rectangle((j + 0.04, i + 0.04), 0.92, 0.92, fill=False, ec=ec, lw=2.2, ls=ls, zorder=5)
 
 
 #: The statistics drawn for each latency kind, with their axis labels: the percentiles and max.
@@ -455,4 +500,58 @@ def latency_percentiles(summary: Mapping[str, Any], limits: Mapping[str, float] 
     ax.set_ylabel(f"latency ({unit.name}{', log scale' if log else ''})")
     _grid(ax)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8.5, frameon=False)
+    return fig
+
+
+def plan_candidates(plan: Mapping[str, Any]) -> Figure | None:
+    """Each SLO figure of every candidate a plan simulated against the searched value, with its limit.
+
+    One panel per limited figure (at most :data:`MAX_PANELS`); search runs are dots, confirmation
+    runs (more replications, fresh seeds) rings; the dashed red line is the limit. None when the
+    plan recorded no candidate with a checked figure.
+    """
+    search = str(plan.get("search") or "")
+    points: dict[str, list[tuple[float, float, bool]]] = {}
+    limits: dict[str, float] = {}
+    for e in plan.get("evaluations") or []:
+        value = e.get("value")
+        for c in e.get("checks") or []:
+            v, limit = c.get("value"), c.get("limit")
+            if value is None or v is None or limit is None:
+                continue
+            points.setdefault(str(c["path"]), []).append((float(value), float(v), bool(e.get("confirmation"))))
+            limits[str(c["path"])] = float(limit)
+    if not points:
+        return None
+    shown = list(points)[:MAX_PANELS]
+    nrows, ncols, w, h = _panel_grid(len(shown))
+    fig, axes = _figure(nrows, ncols, w, h)
+    fig.suptitle(f"The plan's candidates: each SLO figure against {search}")
+    for ax, path in zip(axes, shown, strict=False):
+        entry = find(path)
+        kind: Kind = entry.kind if entry is not None else "number"
+        scale: Callable[[Any], Any] = _identity
+        unit = ""
+        if kind == "duration":
+            tu = time_unit(max(v for _, v, _ in points[path]) or None)
+            scale, unit = _in_unit(tu), f" ({tu.name})"
+        elif kind == "fraction":
+            scale, unit = _percent, " (%)"
+        for confirmation, style in ((False, {"marker": "o", "color": "tab:blue", "label": "search"}),
+                                    (True, {"marker": "o", "mfc": "none", "color": "tab:green", "ms": 9,
+                                            "label": "confirmation"})):
+            xs = [x for x, _, c in points[path] if c == confirmation]
+            ys = [y for _, y, c in points[path] if c == confirmation]
+            if xs:
+                ax.plot(xs, scale(np.asarray(ys, dtype=float)), ls="none", **style)
+        _slo_line(ax, limits[path], scale, f"≤ {format_figure(kind, limits[path], 'report')}")
+        ax.set_title(path, fontsize=10)
+        ax.set_ylabel(f"simulated{unit}")
+        ax.set_xlabel(search)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(bottom=0.0)
+        _grid(ax)
+    for ax in axes[len(shown):]:
+        ax.set_visible(False)
+    _series_legend(fig, axes[:len(shown)], None)
     return fig

@@ -36,14 +36,14 @@ def fmt_number(v: float | None) -> str:
     return format_figure("number", v, "report")
 
 
-def _ci(summary: Mapping[str, Any], path: str, fmt: Callable[[float | None], str]) -> str:
+def ci_text(summary: Mapping[str, Any], path: str, fmt: Callable[[float | None], str]) -> str:
     ci = (summary.get("ci95") or {}).get(path)
     if not ci or ci[0] is None or ci[1] is None or not all(map(math.isfinite, ci)):
         return ""
     return f"{fmt(ci[0])} – {fmt(ci[1])}"
 
 
-def _num(v: Any) -> float | None:
+def as_number(v: Any) -> float | None:
     if v is None or isinstance(v, bool):
         return None
     try:

@@ -1,4 +1,4 @@
-"""Reading what a report is built from: a run or sweep output directory, or a run result in memory."""
+"""Reading what a report is built from: a run, sweep, compare or plan output directory, or a result in memory."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ import pandas as pd
 
 from queuesim.errors import QueuesimError
 
-__all__ = ["ReportError", "RunData", "SweepData", "load_run_dir", "run_data", "load_sweep_dir", "load_input"]
+__all__ = ["ReportError", "RunData", "SweepData", "CompareData", "PlanData", "load_run_dir", "run_data",
+           "load_sweep_dir", "load_compare_dir", "load_plan", "load_input"]
+
 
 class ReportError(QueuesimError):
-    """A directory that holds no run or sweep result, or a result that cannot be read."""
-
+    """A directory that holds no run, sweep, compare or plan result, or a result that cannot be read."""
 
 
 @dataclass
@@ -39,6 +40,11 @@ class RunData:
     messages: pd.DataFrame | None = None
     figure_pngs: dict[str, bytes] = field(default_factory=dict)
     path: Path | None = None
+
+    @property
+    def diagnosis(self) -> list[Mapping[str, Any]]:
+        """What limits the design, as the run found it (``summary.json``'s ``diagnosis``; empty for an older run)."""
+        return [f for f in self.summary.get("diagnosis") or [] if isinstance(f, Mapping)]
 
 
 
@@ -90,7 +96,7 @@ def _scenario_from(data: Mapping[str, Any] | None, source: str | None,
             return sc, sc.to_dict(), "scenario.json"
         except ScenarioError:
             return None, dict(data), "scenario.json"
-    for candidate in _source_candidates(source, directory):
+    for candidate in source_candidates(source, directory):
         try:
             sc = load_scenario(candidate)
         except (ScenarioError, OSError):
@@ -100,7 +106,7 @@ def _scenario_from(data: Mapping[str, Any] | None, source: str | None,
 
 
 
-def _source_candidates(source: str | None, directory: Path) -> list[Path]:
+def source_candidates(source: str | None, directory: Path) -> list[Path]:
     if not source:
         return []
     path = Path(source)
@@ -122,7 +128,7 @@ def _requests_from_messages(messages: pd.DataFrame) -> pd.DataFrame:
     settles, and is completed when every one of its messages completed.
     """
     keys = ["replication", "request"]
-    cols = messages[keys + ["created", "done"]].assign(
+    cols = messages[[*keys, "created", "done"]].assign(
         ok=(messages["outcome"] == "completed").to_numpy(),
         first=np.where(messages["stage"].to_numpy() == 0, messages["in_window"].to_numpy(dtype=bool), False))
     out = cols.groupby(keys, sort=False, observed=True).agg(
@@ -220,10 +226,57 @@ def sweep_data(result: Any) -> SweepData:
 
 
 
-def load_input(path: str | os.PathLike[str], plan: str | os.PathLike[str] | None = None) -> RunData | SweepData:
-    """Read a run or sweep directory (a path to its ``summary.json`` or ``sweep.parquet`` also works)."""
+@dataclass
+class CompareData:
+    """What a report needs from ``queuesim compare``: the table (``compare.csv``) and each variant's summary."""
+
+    table: pd.DataFrame
+    summaries: dict[str, dict[str, Any]]
+    path: Path | None = None
+
+
+@dataclass
+class PlanData:
+    """A capacity plan (``plan.json``) without a sweep, and the scenario it sized when it can be read."""
+
+    plan: dict[str, Any]
+    scenario: Any = None
+    scenario_data: dict[str, Any] | None = None
+    scenario_origin: str | None = None
+    path: Path | None = None
+
+
+def load_compare_dir(path: str | os.PathLike[str]) -> CompareData:
+    """Read a ``queuesim compare`` output directory (``compare.csv`` and ``compare.json``)."""
+    d = Path(path)
+    try:
+        table = pd.read_csv(d / "compare.csv", index_col="variant")
+    except (OSError, ValueError) as error:
+        raise ReportError(f"cannot read {d / 'compare.csv'}: {error}") from None
+    summaries = _read_json(d / "compare.json") if (d / "compare.json").is_file() else {}
+    if not isinstance(summaries, dict):
+        raise ReportError(f"{d / 'compare.json'}: not a summary per variant")
+    return CompareData(table=table, summaries=summaries, path=d)
+
+
+def load_plan(path: str | os.PathLike[str]) -> PlanData:
+    """Read a ``plan.json`` (or the folder holding it), with the scenario it names when that file is readable."""
     p = Path(path)
-    if p.is_file() and p.name in ("summary.json", "sweep.parquet", "sweep.json"):
+    file = p / "plan.json" if p.is_dir() else p
+    plan = _read_json(file)
+    if not isinstance(plan, dict) or "search" not in plan:
+        raise ReportError(f"{file}: not a plan.json (no `search`)")
+    scenario, data, origin = _scenario_from(None, plan.get("source"), file.parent)
+    return PlanData(plan=plan, scenario=scenario, scenario_data=data, scenario_origin=origin, path=file.parent)
+
+
+def load_input(path: str | os.PathLike[str],
+               plan: str | os.PathLike[str] | None = None) -> RunData | SweepData | CompareData | PlanData:
+    """Read a run, sweep, compare or plan directory (a path to its ``summary.json``, ``sweep.parquet``,
+    ``compare.csv`` or ``plan.json`` also works)."""
+    p = Path(path)
+    if p.is_file() and p.name in ("summary.json", "sweep.parquet", "sweep.json", "compare.csv", "compare.json",
+                                  "plan.json"):
         p = p.parent
     if not p.is_dir():
         raise ReportError(f"{path}: no such directory")
@@ -231,4 +284,9 @@ def load_input(path: str | os.PathLike[str], plan: str | os.PathLike[str] | None
         return load_sweep_dir(p, plan)
     if (p / "summary.json").is_file():
         return load_run_dir(p)
-    raise ReportError(f"{path}: neither a run (summary.json) nor a sweep (sweep.parquet) directory")
+    if (p / "compare.csv").is_file():
+        return load_compare_dir(p)
+    if (p / "plan.json").is_file() or plan is not None:
+        return load_plan(plan if plan is not None else p)
+    raise ReportError(f"{path}: no result here: neither a run (summary.json), a sweep (sweep.parquet), "
+                      "a comparison (compare.csv) nor a plan (plan.json)")

@@ -444,21 +444,28 @@ def queue_depth(timeseries: pd.DataFrame, summary: Mapping[str, Any] | None = No
     return fig
 
 
+#: What went wrong, per second: time-series column, legend label, colour. Duplicates and
+#: abandoned requests are here too: a run can have neither 503s nor losses and still process
+#: 5% of its messages twice, or leave users waiting until they gave up.
 FAILURES = (("rejected", "503 rejections/s", "tab:red"), ("gave_up", "gave up/s", "tab:purple"),
-            ("lost", "lost/s", "tab:brown"), ("dead_lettered", "dead-lettered/s", "tab:gray"))
+            ("lost", "lost/s", "tab:brown"), ("dead_lettered", "dead-lettered/s", "tab:gray"),
+            ("duplicates", "duplicate processings/s", "tab:orange"), ("abandoned", "abandoned/s", "tab:pink"))
 
 
 def flow(timeseries: pd.DataFrame, summary: Mapping[str, Any] | None = None) -> Figure:
-    """Throughput (completed requests/s, top) and failure rates per second (bottom) over time.
+    """Throughput against the offered load (top) and what went wrong, per second (bottom), over time.
 
-    Failures are 503 rejections of publish attempts, and requests that gave up, were lost or
-    dead-lettered. Series that stay at zero are drawn thin beneath the others and marked "(none)".
-    Broker faults listed in ``summary["faults"]`` are shaded.
+    Top: completed requests per second, every publish attempt per second (``offered``: first
+    attempts and retries, which is what loads the broker in a retry storm) and the new requests
+    per second (``produced``). Bottom: 503 rejections of publish attempts, requests that gave up,
+    were lost or dead-lettered, duplicate processings and abandoned requests. Series that stay at
+    zero are drawn thin beneath the others and marked "(none)"; series the time series lacks (an
+    older result) are not claimed to be zero. Broker faults listed in ``summary["faults"]`` are shaded.
     """
-    fig, (top, bottom), edges, unit = _time_axes(timeseries, 2, "Flow: throughput and failures",
+    fig, (top, bottom), edges, unit = _time_axes(timeseries, 2, "Flow: throughput, offered load and failures",
                                                  (summary or {}).get("faults") or ())
-    top.set_title("throughput", fontsize=10)
-    top.set_ylabel("requests/s")
+    top.set_title("throughput and offered load", fontsize=10)
+    top.set_ylabel("per second")
     bottom.set_title("failures", fontsize=10)
     bottom.set_ylabel("events/s")
     if edges.size == 0:
@@ -471,24 +478,30 @@ def flow(timeseries: pd.DataFrame, summary: Mapping[str, Any] | None = None) -> 
     throughput = timeseries["throughput"].to_numpy(dtype=float)
     top.stairs(throughput, x, baseline=None, lw=1.6, color="tab:green", zorder=3,
                label="completed/s" if np.any(throughput > 0) else "completed/s (none)")
+    if "offered" in timeseries:
+        top.stairs(timeseries["offered"].to_numpy(dtype=float) / width, x, baseline=None, lw=1.2,
+                   ls="--", color="0.15", label="offered: publish attempts/s", zorder=2)
     if "produced" in timeseries:
         top.stairs(timeseries["produced"].to_numpy(dtype=float) / width, x, baseline=None, lw=1.0,
-                   ls="--", color="0.4", label="offered (produced/s)", zorder=2)
+                   ls=":", color="0.45", label="new requests/s", zorder=2)
     top.set_ylim(bottom=0.0)
-    any_failure = False
+    drawn = []
     for col, label, color in FAILURES:
         if col not in timeseries:
             continue
+        drawn.append(label.removesuffix("/s"))
         rate = timeseries[col].to_numpy(dtype=float) / width
         if np.any(rate > 0):
-            any_failure = True
             bottom.stairs(rate, x, baseline=None, lw=1.5, color=color, label=label, zorder=3)
         else:
             bottom.stairs(rate, x, baseline=None, lw=0.8, ls=(0, (4, 3)), color=color, alpha=0.6,
                           label=f"{label} (none)", zorder=2)
-    bottom.set_ylim(bottom=-0.02 if not any_failure else 0.0, top=None if any_failure else 1.0)
+    any_failure = any(np.any(timeseries[c].to_numpy(dtype=float) > 0) for c, _, _ in FAILURES if c in timeseries)
+    bottom.set_ylim(bottom=0.0, top=None if any_failure else 1.0)
     if not any_failure:
-        bottom.text(0.5, 0.55, "no failures", transform=bottom.transAxes, ha="center", color="0.35")
+        # name what was looked at: an older time series has no duplicates column to be zero
+        bottom.text(0.5, 0.55, "none of: " + ", ".join(drawn), transform=bottom.transAxes, ha="center",
+                    color="0.35", fontsize=9, wrap=True)
     _legend_outside(top)
     _legend_outside(bottom)
     return fig

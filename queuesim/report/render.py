@@ -154,11 +154,11 @@ class Report:
 
     def html(self) -> str:
         """The self-contained HTML page."""
-        return _environment(html=True).get_template("report.html.j2").render(report=self)
+        return str(_environment(html=True).get_template("report.html.j2").render(report=self))
 
     def markdown(self) -> str:
         """The Markdown twin (figures referenced under ``figures/``)."""
-        return _environment(html=False).get_template("report.md.j2").render(report=self)
+        return str(_environment(html=False).get_template("report.md.j2").render(report=self))
 
     def save(self, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write ``report.html``, ``report.md`` and ``figures/*.png`` into ``out_dir``; return the paths.
@@ -224,11 +224,11 @@ def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
     """A figure as a palette PNG: a fraction of the size of matplotlib's RGBA output, same look."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
-    return _compact_png(buf.getvalue())
+    return compact_png(buf.getvalue())
 
 
 
-def _compact_png(data: bytes) -> bytes:
+def compact_png(data: bytes) -> bytes:
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as im:

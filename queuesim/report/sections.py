@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,15 +13,15 @@ from queuesim.figures import display_duration as format_duration
 from queuesim.figures import latency_path, stat_label
 from queuesim.report import figures_sweep as fs
 from queuesim.report.formatting import (
-    _ci,
-    _num,
+    as_number,
+    ci_text,
     fmt_count,
     fmt_duration,
     fmt_fraction,
     fmt_number,
     fmt_per_second,
 )
-from queuesim.report.inputs import _source_candidates
+from queuesim.report.inputs import source_candidates
 from queuesim.report.render import Block, Cell, Tone, note, p, table
 from queuesim.version import __version__
 
@@ -35,7 +35,7 @@ def _dist(d: Any) -> str:
     if not isinstance(d, Mapping):
         return str(d)
     kind = d.get("dist", "?")
-    args = ", ".join(f"{k}={format_duration(v) if k in ('mean', 'value', 'low', 'high') and _num(v) is not None else v}"
+    args = ", ".join(f"{k}={format_duration(v) if k in ('mean', 'value', 'low', 'high') and as_number(v) is not None else v}"
                      for k, v in d.items() if k != "dist" and k != "samples")
     if "samples" in d:
         args = f"{len(d['samples'])} samples"
@@ -56,12 +56,65 @@ def _extras(node: Mapping[str, Any], known: Sequence[str]) -> str:
 
 
 
+#: Per broker, when each of its settings takes effect (the scenario stores every field with its default,
+#: so a Redis list also carries the stream's ``min_idle``; the report shows only what applies).
+_APPLIES: dict[str, dict[str, Callable[[Mapping[str, Any]], bool]]] = {
+    "redis": {
+        "mode": lambda q: True,
+        "reclaim_after": lambda q: q.get("mode") == "reliable",
+        "min_idle": lambda q: q.get("mode") == "stream",
+        "max_deliveries": lambda q: q.get("mode") in ("stream", "reliable") and q.get("max_deliveries") is not None,
+        "persistence": lambda q: q.get("mode") != "pubsub",
+        "snapshot_every": lambda q: q.get("persistence") == "rdb",
+        "maxmemory": lambda q: q.get("maxmemory") is not None,
+        "policy": lambda q: q.get("maxmemory") is not None,
+    },
+    "sqs": {
+        "kind": lambda q: True,
+        "visibility_timeout": lambda q: True,
+        "max_receives": lambda q: q.get("max_receives") is not None,
+        "duplicate_probability": lambda q: q.get("kind") != "fifo" and bool(q.get("duplicate_probability")),
+        "groups": lambda q: q.get("kind") == "fifo",
+        "tps": lambda q: q.get("kind") == "fifo",
+    },
+    "rabbitmq": {
+        "ack": lambda q: True,
+        "prefetch": lambda q: q.get("ack", "manual") == "manual",
+        "overflow": lambda q: q.get("capacity") is not None,
+        "delivery_limit": lambda q: q.get("delivery_limit") is not None,
+        "consumer_timeout": lambda q: q.get("ack", "manual") == "manual",
+    },
+}
+#: Settings every queue has, shown in columns of their own or not at all.
+_QUEUE_COLUMNS = ("broker", "capacity", "latency")
+
+
+def _broker_settings(q: Mapping[str, Any]) -> list[str]:
+    """The settings of a queue that apply to its broker and mode, in words (``visibility 250 ms``)."""
+    applies = _APPLIES.get(str(q.get("broker")))
+    out = []
+    for key, value in q.items():
+        if key in _QUEUE_COLUMNS or value in (None, {}, []):
+            continue
+        if applies is not None and key in applies and not applies[key](q):
+            continue
+        if key == "visibility_timeout":
+            out.append(f"visibility {format_duration(float(value))}")
+        elif key == "max_receives":
+            out.append(f"DLQ after {value} receives")
+        elif key == "tps" and value is None:
+            continue
+        else:
+            out.append(f"{key.replace('_', ' ')}: {_show(key, value)}")
+    return out
+
+
 def _arrivals(pr: Mapping[str, Any]) -> str:
     """How a producer's requests arrive, in words."""
     rate = pr.get("rate")
     process = "Poisson" if pr.get("arrivals", "poisson") == "poisson" else str(pr.get("arrivals"))
-    if _num(rate) is not None:
-        return f"{process} {_rate(rate)}"
+    if as_number(rate) is not None:
+        return f"{process} {rate_text(rate)}"
     if isinstance(rate, Mapping):
         return f"{process}, rate {_show('rate', rate)}"
     if isinstance(rate, list):
@@ -73,14 +126,14 @@ def _arrivals(pr: Mapping[str, Any]) -> str:
 
 
 
-def _rate(v: Any) -> str:
+def rate_text(v: Any) -> str:
     from queuesim.scenario import format_rate
 
-    return "—" if _num(v) is None else format_rate(float(v), digits=4)
+    return "—" if as_number(v) is None else format_rate(float(v), digits=4)
 
 
 
-def _scenario_blocks(data: Mapping[str, Any] | None, summary: Mapping[str, Any] | None,
+def scenario_blocks(data: Mapping[str, Any] | None, summary: Mapping[str, Any] | None,
                      origin: str | None, swept: Sequence[str] = ()) -> list[Block]:
     if not data:
         return [note("The scenario is not stored with this result and its source file could not be "
@@ -112,12 +165,7 @@ def _scenario_blocks(data: Mapping[str, Any] | None, summary: Mapping[str, Any] 
     blocks.append(table(("producer", "to queue", "arrivals", "on 503", "other"), rows, align="lllll", caption="Producers"))
     rows = []
     for name, q in (data.get("queues") or {}).items():
-        extra = []
-        if q.get("broker") == "sqs":
-            extra.append(f"visibility {format_duration(q.get('visibility_timeout', 30))}")
-            if q.get("max_receives"):
-                extra.append(f"DLQ after {q['max_receives']} receives")
-        extra += [x for x in [_extras(q, ("broker", "capacity", "latency", "visibility_timeout", "max_receives"))] if x != "—"]
+        extra = _broker_settings(q)
         rows.append((f"`{name}`", mark(f"queues.{name}.broker", str(q.get("broker"))),
                      mark(f"queues.{name}.capacity", "unbounded" if q.get("capacity") is None else f"{q['capacity']:,}"),
                      _dist(q.get("latency")), "; ".join(extra) or "—"))
@@ -146,35 +194,35 @@ def _scenario_blocks(data: Mapping[str, Any] | None, summary: Mapping[str, Any] 
 
 
 
-def _headline_blocks(summary: Mapping[str, Any], focus: str = "") -> list[Block]:
+def headline_blocks(summary: Mapping[str, Any], focus: str = "") -> list[Block]:
     m, r, lat = summary.get("messages") or {}, summary.get("rates") or {}, summary.get("latency") or {}
     reps = summary.get("replications")
     method = summary.get("ci_method")
     rows: list[tuple[str, str, str]] = [
-        ("throughput", fmt_per_second(r.get("throughput")), _ci(summary, "rates.throughput", fmt_per_second)),
+        ("throughput", fmt_per_second(r.get("throughput")), ci_text(summary, "rates.throughput", fmt_per_second)),
         ("requests produced / completed", f"{fmt_count(m.get('produced'))} / {fmt_count(m.get('completed'))}", ""),
         ("503 rejections (of publish attempts)", f"{fmt_fraction(r.get('rejection'))} ({fmt_count(m.get('rejected'))})",
-         _ci(summary, "rates.rejection", fmt_fraction)),
+         ci_text(summary, "rates.rejection", fmt_fraction)),
         ("gave up after retries", f"{fmt_fraction(r.get('gave_up'))} ({fmt_count(m.get('gave_up'))})",
-         _ci(summary, "rates.gave_up", fmt_fraction)),
-        ("lost", f"{fmt_fraction(r.get('loss'))} ({fmt_count(m.get('lost'))})", _ci(summary, "rates.loss", fmt_fraction)),
+         ci_text(summary, "rates.gave_up", fmt_fraction)),
+        ("lost", f"{fmt_fraction(r.get('loss'))} ({fmt_count(m.get('lost'))})", ci_text(summary, "rates.loss", fmt_fraction)),
         ("duplicate processings", f"{fmt_fraction(r.get('duplicate'))} ({fmt_count(m.get('duplicates'))})",
-         _ci(summary, "rates.duplicate", fmt_fraction)),
+         ci_text(summary, "rates.duplicate", fmt_fraction)),
         ("dead-lettered", fmt_count(m.get("dead_lettered")), ""),
         ("in flight at the end", fmt_count(m.get("in_flight")), ""),
     ]
-    if _num(r.get("offered")) is not None:
-        base = _num(r.get("base_load"))
+    if as_number(r.get("offered")) is not None:
+        base = as_number(r.get("base_load"))
         rows.insert(1, ("offered (publish attempts, retries included)",
                         fmt_per_second(r["offered"]) + ("" if base is None else f" (base {fmt_per_second(base)})"),
-                        _ci(summary, "rates.offered", fmt_per_second)))
-    if _num(m.get("abandoned")):
+                        ci_text(summary, "rates.offered", fmt_per_second)))
+    if as_number(m.get("abandoned")):
         rows.append(("abandoned (the user stopped waiting)", f"{fmt_fraction(r.get('abandoned'))} ({fmt_count(m['abandoned'])})",
-                     _ci(summary, "rates.abandoned", fmt_fraction)))
+                     ci_text(summary, "rates.abandoned", fmt_fraction)))
     kinds = [("response", "response time (what the user waits)")] if (lat.get("response") or {}).get("count") else []
     for kind, label in [*kinds, ("end_to_end", "end-to-end latency"), ("queue_wait", "queue wait")]:
         d = lat.get(kind) or {}
-        rows.append((f"{label}, mean", fmt_duration(d.get("mean")), _ci(summary, latency_path(kind, "mean"), fmt_duration)))
+        rows.append((f"{label}, mean", fmt_duration(d.get("mean")), ci_text(summary, latency_path(kind, "mean"), fmt_duration)))
         rows.append((f"{label}, p99", fmt_duration(d.get("p99")), ""))
     how = {"replications": f"Student-t intervals over {reps} independent replications",
            "batch_means": "intervals from 10 batch means of the one run"}.get(str(method), "intervals as stored")
@@ -195,28 +243,28 @@ def _headline_blocks(summary: Mapping[str, Any], focus: str = "") -> list[Block]
     for name, q in (summary.get("queues") or {}).items():
         if not isinstance(q, Mapping):
             continue
-        qrows.append((f"`{name}`", fmt_number(_num(q.get("mean_depth"))), fmt_count(_num(q.get("max_depth"))),
-                      fmt_duration(_num(q.get("mean_wait"))), fmt_per_second(_num(q.get("throughput"))),
-                      fmt_count(_num(q.get("rejected"))), fmt_count(_num(q.get("redeliveries"))),
-                      fmt_count(_num(q.get("dead_lettered")))))
+        qrows.append((f"`{name}`", fmt_number(as_number(q.get("mean_depth"))), fmt_count(as_number(q.get("max_depth"))),
+                      fmt_duration(as_number(q.get("mean_wait"))), fmt_per_second(as_number(q.get("throughput"))),
+                      fmt_count(as_number(q.get("rejected"))), fmt_count(as_number(q.get("redeliveries"))),
+                      fmt_count(as_number(q.get("dead_lettered")))))
     if qrows:
         blocks.append(table(("queue", "mean depth", "max depth", "mean wait", "accepted/s", "503s",
                              "redelivered", "dead-lettered"), qrows, caption="Queues"))
     pools = {n: w for n, w in (summary.get("workers") or {}).items() if isinstance(w, Mapping)}
-    faulty = any(_num(w.get(k)) for w in pools.values() for k in ("crashes", "failures"))
+    faulty = any(as_number(w.get(k)) for w in pools.values() for k in ("crashes", "failures"))
     wrows = []
     for name, w in pools.items():
-        u = _num(w.get("utilization"))
+        u = as_number(w.get("utilization"))
         tone: Tone = "warn" if u is not None and u >= BUSY else ""
-        row = [Cell(f"`{name}`"), Cell(fmt_count(_num(w.get("count")))), Cell(fmt_fraction(u), tone),
-               Cell(fmt_count(_num(w.get("completed"))))]
+        row = [Cell(f"`{name}`"), Cell(fmt_count(as_number(w.get("count")))), Cell(fmt_fraction(u), tone),
+               Cell(fmt_count(as_number(w.get("completed"))))]
         if faulty:
-            row += [Cell(fmt_count(_num(w.get("crashes")))), Cell(fmt_count(_num(w.get("failures"))))]
+            row += [Cell(fmt_count(as_number(w.get("crashes")))), Cell(fmt_count(as_number(w.get("failures"))))]
         wrows.append(row)
     if wrows:
         blocks.append(table(("pool", "workers", "utilization", "processings") + (("crashes", "failures") if faulty else ()),
                             wrows, caption="Worker pools"))
-    losses = {k: v for k, v in (summary.get("losses") or {}).items() if _num(v)}
+    losses = {k: v for k, v in (summary.get("losses") or {}).items() if as_number(v)}
     if losses:
         blocks.append(table(("cause", "lost messages"), [(k.replace("_", " "), fmt_count(v)) for k, v in losses.items()],
                             caption="Lost messages by cause"))
@@ -231,7 +279,7 @@ def _overrides(data: Mapping[str, Any] | None, source: str | None, directory: Pa
 
     if not data or not source:
         return []
-    for candidate in _source_candidates(source, directory or Path.cwd()):
+    for candidate in source_candidates(source, directory or Path.cwd()):
         try:
             original = load_scenario(candidate).to_dict()
         except (ScenarioError, OSError):
@@ -256,10 +304,10 @@ def _show(path: str, v: Any) -> str:
         return "{" + ", ".join(f"{k}: {_show(k, x)}" for k, x in v.items() if x is not None) + "}"
     if isinstance(v, list) and len(v) <= 6:
         return "[" + ", ".join(_show(leaf, x) for x in v) + "]"
-    if _num(v) is not None and (leaf in _DURATION_KEYS or leaf.endswith(("_after", "_every", "_idle", "_timeout"))):
+    if as_number(v) is not None and (leaf in _DURATION_KEYS or leaf.endswith(("_after", "_every", "_idle", "_timeout"))):
         return format_duration(float(v))
-    if _num(v) is not None and leaf in ("rate", "base", "peak", "tps"):
-        return _rate(v)
+    if as_number(v) is not None and leaf in ("rate", "base", "peak", "tps"):
+        return rate_text(v)
     return json.dumps(v) if isinstance(v, (Mapping, list)) else str(v)
 
 
@@ -276,7 +324,7 @@ def _diff(a: Any, b: Any, prefix: str, out: list[str]) -> None:
 
 
 
-def _assumptions(summary: Mapping[str, Any] | None, data: Mapping[str, Any] | None, origin: str | None,
+def assumption_lines(summary: Mapping[str, Any] | None, data: Mapping[str, Any] | None, origin: str | None,
                  source: str | None, directory: Path | None, sweep_meta: Mapping[str, Any] | None = None,
                  skip_diff: bool = False, slo_note: str = "") -> list[str]:
     out = []
@@ -333,7 +381,7 @@ def _generated() -> datetime:
 
 
 
-def _meta(source: Any, seed: Any, reps: Any, version: Any, path: Path | None) -> list[tuple[str, str]]:
+def meta_rows(source: Any, seed: Any, reps: Any, version: Any, path: Path | None) -> list[tuple[str, str]]:
     out = []
     if source:
         out.append(("scenario file", str(source)))

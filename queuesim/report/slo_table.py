@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from queuesim.figures import value_or_none
-from queuesim.report.formatting import _num, figure_formatter
+from queuesim.report.formatting import as_number, figure_formatter
 from queuesim.report.render import Block, Cell, table
 
 __all__ = ["Check", "check_limits", "fmt_ci"]
 
-def _slo_limits(scenario: Any, data: Mapping[str, Any] | None,
+def slo_limits(scenario: Any, data: Mapping[str, Any] | None,
                 extra: Mapping[str, Any] | None = None) -> dict[str, float]:
     """The SLO limits in summary units: the scenario's ``slo:`` (if the model has one), then ``extra``."""
     limits: dict[str, float] = {}
@@ -20,9 +20,9 @@ def _slo_limits(scenario: Any, data: Mapping[str, Any] | None,
     if slo is not None:
         limits.update(getattr(slo, "limits", None) or dict(slo))
     elif data and isinstance(data.get("slo"), Mapping):
-        limits.update({k: float(v) for k, v in data["slo"].items() if _num(v) is not None})
+        limits.update({k: float(v) for k, v in data["slo"].items() if as_number(v) is not None})
     if extra:
-        limits.update({k: float(v) for k, v in extra.items() if _num(v) is not None})
+        limits.update({k: float(v) for k, v in extra.items() if as_number(v) is not None})
     return limits
 
 
@@ -53,24 +53,24 @@ def check_limits(summary: Mapping[str, Any], limits: Mapping[str, float]) -> lis
     intervals = summary.get("ci95") or {}
     for path, limit in limits.items():
         ci = intervals.get(path)
-        ci_t = (float(ci[0]), float(ci[1])) if ci and _num(ci[0]) is not None and _num(ci[1]) is not None else None
-        out.append(Check(path, float(limit), _num(value_or_none(summary, path)), ci_t))
+        ci_t = (float(ci[0]), float(ci[1])) if ci and as_number(ci[0]) is not None and as_number(ci[1]) is not None else None
+        out.append(Check(path, float(limit), as_number(value_or_none(summary, path)), ci_t))
     return out
 
 
 
-def _limit_text(path: str, limit: float) -> str:
+def limit_text(path: str, limit: float) -> str:
     return figure_formatter(path)(limit) if not path.startswith("rates.") or limit else "0"
 
 
 
-def _slo_table(checks: Sequence[Check]) -> Block:
+def slo_check_table(checks: Sequence[Check]) -> Block:
     rows = []
     for c in checks:
         fmt = figure_formatter(c.path)
         status = (Cell("met · borderline", "warn") if c.met and c.borderline else Cell("met", "ok") if c.met
                   else Cell("NOT met · borderline", "warn") if c.borderline else Cell("NOT met", "bad"))
-        rows.append((Cell(f"`{c.path}`"), Cell(f"≤ {_limit_text(c.path, c.limit)}"), Cell(fmt(c.value)),
+        rows.append((Cell(f"`{c.path}`"), Cell(f"≤ {limit_text(c.path, c.limit)}"), Cell(fmt(c.value)),
                      Cell(f"{fmt(c.ci[0])} – {fmt(c.ci[1])}" if c.ci else ""), status))
     return table(("limited figure", "limit", "value", "95% CI", "status"), rows, align="lrrrl",
                  caption="A limit is met when the figure is at or below it; borderline: the 95% "
@@ -85,7 +85,7 @@ def fmt_ci(c: Check) -> str:
 
 
 
-def _slo_origin(limits: Mapping[str, float], scenario_limits: Mapping[str, float], where: str) -> str:
+def slo_origin(limits: Mapping[str, float], scenario_limits: Mapping[str, float], where: str) -> str:
     """Where the SLO limits came from, for the assumptions."""
     if not limits:
         return "No SLO: the scenario has no `slo:` section and none was given with `--slo`."

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from queuesim.figures import CI_HIGH, CI_LOW, Summary, latency_parts
+from queuesim.figures import CI_HIGH, CI_LOW, latency_parts
 from queuesim.report import figures_sweep as fs
-from queuesim.report.formatting import _num, figure_formatter, fmt_duration, fmt_fraction, fmt_per_second
+from queuesim.report.formatting import as_number, figure_formatter, fmt_duration, fmt_fraction, fmt_per_second
 from queuesim.report.inputs import ReportError, SweepData
 from queuesim.report.plots import queue_depth
 from queuesim.report.render import (
@@ -28,10 +29,11 @@ from queuesim.report.render import (
     png_bytes,
     table,
 )
-from queuesim.report.sections import _assumptions, _headline_blocks, _meta, _scenario_blocks
-from queuesim.report.slo_table import _slo_limits, _slo_origin, _slo_table, check_limits
+from queuesim.report.run_report import cause_title
+from queuesim.report.sections import assumption_lines, headline_blocks, meta_rows, scenario_blocks
+from queuesim.report.slo_table import check_limits, slo_check_table, slo_limits, slo_origin
 
-__all__ = ["build_sweep_report"]
+__all__ = ["build_sweep_report", "plan_blocks"]
 
 def _unflatten(row: Mapping[Any, Any]) -> dict[str, Any]:
     """A summary.json-like dict from one sweep table row (dotted columns; intervals into ``ci95``)."""
@@ -82,6 +84,22 @@ def _met_column(tbl: pd.DataFrame, limits: Mapping[str, float]) -> pd.Series | N
 
 
 
+def is_load(path: str) -> bool:
+    """Whether a swept path is a producer's rate: the load, read on the x axis."""
+    return path.startswith("producers.") and path.endswith(".rate")
+
+
+def is_capacity(path: str) -> bool:
+    """Whether a swept path adds capacity as it grows (a pool's worker count, a queue's capacity): only
+    then is "the smallest value meeting the SLO" the answer to look for."""
+    return re.fullmatch(r"workers\.[^.]+\.count|queues\.[^.]+\.capacity", path) is not None
+
+
+def _top_text(x: str, value: str) -> str:
+    """"the highest load swept (1600/s)", or "the largest `x` swept (15s)" when x is not a load."""
+    return f"the highest load swept ({value})" if is_load(x) else f"the largest `{x}` swept ({value})"
+
+
 def _pick_axes(axes: Sequence[str]) -> tuple[str, str | None, list[str]]:
     """(x, series, others): x is the first producer rate swept (else the first path)."""
     rates = [a for a in axes if a.startswith("producers.") and a.endswith(".rate")]
@@ -92,7 +110,7 @@ def _pick_axes(axes: Sequence[str]) -> tuple[str, str | None, list[str]]:
 
 
 def _close(a: Any, b: Any) -> bool:
-    fa, fb = _num(a), _num(b)
+    fa, fb = as_number(a), as_number(b)
     if fa is not None and fb is not None:
         return math.isclose(fa, fb, rel_tol=1e-6, abs_tol=1e-9)
     return bool(a == b)
@@ -104,7 +122,7 @@ def _plan_point(plan: Mapping[str, Any] | None, x: str, axes: Sequence[str]) -> 
     if not plan:
         return {}
     point = {k: v for k, v in (plan.get("recommended") or {}).items() if k in axes and v is not None}
-    if point and x.startswith("producers.") and x.endswith(".rate") and _num(plan.get("target_rate")) is not None:
+    if point and x.startswith("producers.") and x.endswith(".rate") and as_number(plan.get("target_rate")) is not None:
         point.setdefault(x, plan["target_rate"])
     return point
 
@@ -118,16 +136,28 @@ def _rows_matching(tbl: pd.DataFrame, values: Mapping[str, Any]) -> pd.Series:
 
 
 
-def _smallest_meeting(tbl: pd.DataFrame, x: str, series: str | None, met: pd.Series | None) -> list[tuple[Any, Any]]:
-    """Per x value: the smallest series value whose point meets the SLO (None if none does)."""
-    out: list[tuple[Any, Any]] = []
-    if met is None or series is None or not fs._is_numeric(tbl[series]):
+def _meeting(tbl: pd.DataFrame, x: str, series: str | None, met: pd.Series | None) -> list[tuple[Any, list[Any]]]:
+    """Per x value: the series values whose point meets the SLO, in order."""
+    out: list[tuple[Any, list[Any]]] = []
+    if met is None or series is None:
         return out
-    _, levels, _ = fs._x_positions(tbl, x)
+    order = fs._series_levels(tbl, series)
+    _, levels, _ = fs.x_positions(tbl, x)
     for lv in levels:
         rows = tbl[(tbl[x] == lv) & met.fillna(False).to_numpy()]
-        out.append((lv, rows[series].min() if len(rows) else None))
+        good = set(rows[series].tolist())
+        out.append((lv, [v for v in order if v in good]))
     return out
+
+
+def _meeting_text(values: Sequence[Any], series: str) -> str:
+    """The series values meeting the SLO at one x: the smallest for a capacity path, all of them otherwise."""
+    if not values:
+        return "none swept"
+    fmt = fs.value_formatter(series)
+    if is_capacity(series):
+        return fmt(values[0])
+    return ", ".join(fmt(v) for v in values)
 
 
 
@@ -140,20 +170,20 @@ def _focus_row(tbl: pd.DataFrame, x: str, series: str | None, met: pd.Series | N
         mask = _rows_matching(tbl, plan_pt)
         if mask.any():
             return int(np.flatnonzero(mask.to_numpy())[0]), "the point the plan recommends"
-    _, levels, _ = fs._x_positions(tbl, x)
+    _, levels, _ = fs.x_positions(tbl, x)
     top = levels[-1]
     at_top = tbl[x] == top
-    if met is not None and series is not None and fs._is_numeric(tbl[series]):
+    where = _top_text(x, fs.value_formatter(x)(top))
+    if met is not None and series is not None:
         good = at_top & met.fillna(False)
         if good.any():
-            idx = tbl[good][series].idxmin()
-            return int(idx), "the smallest setting meeting the SLO at the highest load swept"
+            if is_capacity(series) and fs.is_numeric(tbl[series]):
+                return int(tbl[good][series].idxmin()), f"the least `{series}` meeting the SLO at {where}"
+            return int(tbl[good].index[0]), f"the first point meeting the SLO at {where}"
     rows = tbl[at_top]
-    if series is not None and fs._is_numeric(tbl[series]):
-        idx = rows[series].idxmax()
-    else:
-        idx = rows.index[0]
-    return int(idx), "the highest load swept"
+    if series is not None and is_capacity(series) and fs.is_numeric(tbl[series]):
+        return int(rows[series].idxmax()), f"the most `{series}` at {where}"
+    return int(rows.index[0]), where
 
 
 
@@ -182,7 +212,7 @@ def _resolved_sweep_scenario(sweep: SweepData) -> tuple[dict[str, Any] | None, b
         if key in sweep.axes or key not in sweep.table:
             continue
         values = sweep.table[key].dropna().unique()
-        if len(values) == 1 and _num(values[0]) is not None and not _close(values[0], data.get(key)):
+        if len(values) == 1 and as_number(values[0]) is not None and not _close(values[0], data.get(key)):
             v = values[0].item() if isinstance(values[0], np.generic) else values[0]
             data[key] = int(v) if key == "seed" else float(v)
             changed = True
@@ -209,7 +239,7 @@ def _peak_timeseries(sweep: SweepData, row: Mapping[Any, Any]) -> tuple[pd.DataF
 
 
 def _sweep_points_table(tbl: pd.DataFrame, axes: Sequence[str], met: pd.Series | None,
-                        limits: Mapping[str, float]) -> Block:
+                        limits: Mapping[str, float], findings: Mapping[int, Sequence[Mapping[str, Any]]]) -> Block:
     figs = ["rates.throughput", "latency.end_to_end.p50", "latency.end_to_end.p99", "rates.rejection",
             "rates.loss", "rates.duplicate"]
     figs += [p_ for p_ in limits if p_ not in figs]
@@ -217,19 +247,28 @@ def _sweep_points_table(tbl: pd.DataFrame, axes: Sequence[str], met: pd.Series |
     names = {"rates.throughput": "throughput", "latency.end_to_end.p50": "e2e p50", "latency.end_to_end.p99": "e2e p99",
              "rates.rejection": "503 rate", "rates.loss": "loss", "rates.duplicate": "duplicates"}
     columns = [*axes, *(names.get(f, f) for f in figs)] + (["SLO"] if met is not None else [])
+    if findings:
+        columns.append("limited by")
     rows = []
     for i in range(len(tbl)):
         r = tbl.iloc[i]
         cells = [Cell(fs.value_formatter(a)(r[a])) for a in axes]
         for f in figs:
-            v = _num(r[f])
+            v = as_number(r[f])
             tone: Tone = "bad" if f in limits and (v is None or v > limits[f]) else ""
             cells.append(Cell(figure_formatter(f)(v), tone))
         if met is not None:
             ok = met.iloc[i]
             cells.append(Cell("met", "ok") if ok is True or ok == True else Cell("not met", "bad"))  # noqa: E712
+        if findings:
+            found = findings.get(int(r["point"]), ()) if as_number(r.get("point")) is not None else ()
+            causes = [cause_title(f) for f in found]
+            bistable = any(f.get("cause") == "bistable" for f in found)
+            cells.append(Cell(", ".join(causes[:2]) or "—", "warn" if bistable else ""))
         rows.append(cells)
-    return table(columns, rows, caption="Every point of the sweep; figures above their SLO limit are marked.")
+    return table(columns, rows, caption="Every point of the sweep; figures above their SLO limit are marked"
+                 + ("; *limited by* is each point's diagnosis, a bistable point (its replications disagreed) "
+                    "marked" if findings else "") + ".")
 
 
 
@@ -238,10 +277,10 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
     """The report of a sweep (with its capacity plan when there is one)."""
     tbl = sweep.table.reset_index(drop=True)
     meta = sweep.meta
-    limits = _slo_limits(sweep.scenario, sweep.scenario_data)
+    limits = slo_limits(sweep.scenario, sweep.scenario_data)
     own = dict(limits)
     if isinstance(meta.get("slo"), Mapping):
-        limits.update({k: float(v) for k, v in meta["slo"].items() if _num(v) is not None})
+        limits.update({k: float(v) for k, v in meta["slo"].items() if as_number(v) is not None})
     if extra_slo:
         limits.update(extra_slo)
     if not sweep.axes:
@@ -264,34 +303,44 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
             f"`{o}` = {fs.value_formatter(o)(v)}" for o, v in fixed.items()) + "."
     met = _met_column(sliced, limits)
     ci = _ci_columns(tbl)
+    # each point's diagnosis, as its run found it (summaries.json); replications that disagree make it bistable
+    findings = {k: [f for f in (v.get("diagnosis") or []) if isinstance(f, Mapping)] for k, v in sweep.summaries.items()}
+    bistable = {k for k, found in findings.items() if any(f.get("cause") == "bistable" for f in found)}
     focus_summary = _unflatten(focus.to_dict())
-    reps = _num(focus_summary.get("replications")) or _num(meta.get("replications"))
+    reps = as_number(focus_summary.get("replications")) or as_number(meta.get("replications"))
     focus_summary.setdefault("ci_method", "replications" if reps and reps >= 2 else "batch_means")
 
-    # verdict and recommendation
-    smallest = _smallest_meeting(sliced, x, series, met)
+    # verdict and recommendation, in the sweep's own terms: x is the load only when it is a rate,
+    # and "the smallest value meeting the SLO" is asked only of a path that adds capacity
+    meeting = _meeting(sliced, x, series, met)
     rec_blocks: list[Block] = []
     details: list[str] = []
     xf = fs.value_formatter(x)
-    if series is not None and smallest:
-        sf = fs.value_formatter(series)
-        rows = [(xf(lv), "none swept" if v is None else sf(v)) for lv, v in smallest]
-        across = table((x, f"smallest {series} meeting the SLO"), rows,
-                       caption="Read across the sweep: the least capacity that meets every limit at each load.")
+    if series is not None and meeting:
+        capacity = is_capacity(series)
+        rows = [(xf(lv), _meeting_text(vs, series)) for lv, vs in meeting]
+        across = table((x, f"smallest {series} meeting the SLO" if capacity else f"{series} values meeting the SLO"),
+                       rows, caption=("Read across the sweep: the least capacity that meets every limit at each "
+                                      f"value of `{x}`." if capacity else
+                                      f"Read across the sweep: at each value of `{x}`, the values of `{series}` "
+                                      "whose point meets every limit."))
     if plan:
-        tone, head, plan_blocks, details = _plan_blocks(plan)
-        rec_blocks += plan_blocks
-        if series is not None and smallest:
-            rec_blocks += [p("The sweep, read across every load it ran:"), across]
+        tone, head, shown_plan, details = plan_blocks(plan)
+        rec_blocks += shown_plan
+        if series is not None and meeting:
+            rec_blocks += [p("The sweep, read across every value it ran:"), across]
     elif met is not None:
-        _, levels, _ = fs._x_positions(sliced, x)
+        _, levels, _ = fs.x_positions(sliced, x)
         top = levels[-1]
-        if series is not None and smallest:
-            best = smallest[-1][1]
-            if best is None:
-                tone, head = "bad", f"The SLO is not met at the highest load swept ({xf(top)}) by any `{series}` swept"
+        where = _top_text(x, xf(top))
+        if series is not None and meeting:
+            best = meeting[-1][1]
+            if not best:
+                tone, head = "bad", f"The SLO is not met at {where} by any `{series}` swept"
+            elif is_capacity(series):
+                tone, head = "ok", f"At {where}, `{series}` = {_meeting_text(best, series)} is the smallest value meeting the SLO"
             else:
-                tone, head = "ok", f"At the highest load swept ({xf(top)}), `{series}` = {sf(best)} is the smallest value meeting the SLO"
+                tone, head = "ok", f"At {where}, the SLO is met with `{series}` = {_meeting_text(best, series)}"
             rec_blocks.append(across)
         else:
             good = sliced[met.fillna(False).to_numpy()]
@@ -308,38 +357,58 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
         rec_blocks.append(p("With no SLO there is nothing to recommend against; the figures show how latency "
                             "and failures grow with load."))
     details.append(f"Headline figures below are at {_describe_point(focus, sweep.axes)} ({why}).")
+    focus_found = findings.get(int(focus["point"]), []) if as_number(focus.get("point")) is not None else []
+    if focus_found:
+        details.append(f"There, limited by {focus_found[0].get('message')}.")
+    if bistable:
+        odd = [tbl.iloc[i] for i in range(len(tbl)) if int(tbl.iloc[i]["point"]) in bistable]
+        details.append(f"{len(odd)} point(s) bistable, their replications disagreeing (some went into a retry storm, "
+                       "some did not): " + "; ".join(_describe_point(r, sweep.axes) for r in odd[:4])
+                       + (" …" if len(odd) > 4 else "") + ". There the outcome depends on chance: run more replications.")
     verdict = (tone, head, details)
 
     sections = [Section("scenario", "Scenario", (
         p("Swept: " + "; ".join(_axis_text(a, tbl) for a in sweep.axes) + f" — {len(tbl)} points."),
-        *_scenario_blocks(data, None, sweep.scenario_origin, sweep.axes)))]
-    headline = _headline_blocks(focus_summary, focus=f"At {_describe_point(focus, sweep.axes)}. ")
+        *scenario_blocks(data, None, sweep.scenario_origin, sweep.axes)))]
+    headline = headline_blocks(focus_summary, focus=f"At {_describe_point(focus, sweep.axes)}. ")
     checks = check_limits(focus_summary, limits)
     if checks:
-        headline.insert(0, _slo_table(checks))
+        headline.insert(0, slo_check_table(checks))
     sections.append(Section("figures", "Headline figures", tuple(headline)))
 
     fig_lat = fs.latency_vs_load(sliced, x, series, limits, ci)
-    sections.append(Section("latency", "Latency against load", (Block("figure", figure=FigureBlock(
-        "latency_vs_load", "Latency percentiles against load",
-        "End-to-end latency percentiles at each load" + ("" if series is None else f", one line per `{series}`")
-        + "; the dashed red line is the SLO limit. A y axis switches to a log scale when latencies span more "
-        "than 30×, as they do near saturation." + slice_note, png_bytes(fig_lat))),)))
+    drawn = [ax.get_title() for ax in fig_lat.axes if ax.get_visible() and ax.get_title()]
+    against = "each load" if is_load(x) else f"each `{x}`"
+    sections.append(Section("latency", "Latency against load" if is_load(x) else f"Latency against `{x}`", (
+        Block("figure", figure=FigureBlock(
+            "latency_vs_load", "Latency percentiles against load" if is_load(x) else f"Latency percentiles against `{x}`",
+            f"{', '.join(drawn) or 'Latency'} at {against}" + ("" if series is None else f", one line per `{series}`")
+            + "; the dashed red line is the SLO limit, shaded bands 95% intervals where the table has them. A y axis "
+            f"switches to a log scale when latencies span more than {fs.LATENCY_LOG_SPREAD:g}×, as they do near "
+            "saturation." + slice_note, png_bytes(fig_lat))),)))
     fig_rates = fs.rates_vs_load(sliced, x, series, limits, ci)
-    sections.append(Section("rates", "503, loss and duplicate rates against load", (Block("figure", figure=FigureBlock(
-        "rates_vs_load", "Failure rates against load",
-        "Share of publish attempts answered 503, of requests lost, and duplicate processings per completed "
-        "request; shaded bands are 95% intervals, dashed red lines SLO limits." + slice_note, png_bytes(fig_rates))),)))
+    panels = [ax.get_title() for ax in fig_rates.axes if ax.get_visible() and ax.get_title()]
+    zero = fig_rates.get_suptitle().split("\n")[1] if "\n" in fig_rates.get_suptitle() else ""
+    sections.append(Section("rates", "Failure rates against load" if is_load(x) else f"Failure rates against `{x}`", (
+        Block("figure", figure=FigureBlock(
+            "rates_vs_load", "Failure rates against load",
+            (f"Shares at {against}: {'; '.join(panels)}" if panels else "No failure rate is above zero at any point")
+            + "; shaded bands are 95% intervals (clipped to 0–100%), dashed red lines SLO limits."
+            + (f" Not drawn, {zero}." if zero else "") + slice_note, png_bytes(fig_rates))),)))
 
     if met is not None:
         annotate = None
         lat_limits = [k for k in limits if latency_parts(k) is not None and k in sliced]
         if lat_limits:
-            annotate = sliced[lat_limits[0]].map(lambda v: fmt_duration(_num(v)))
-        fig_map = fs.slo_heatmap(sliced, x, series, met, annotate, plan_pt or None)
+            annotate = sliced[lat_limits[0]].map(lambda v: fmt_duration(as_number(v)))
+        flagged = sliced["point"].map(lambda v: as_number(v) is not None and int(v) in bistable) if "point" in sliced else None
+        fig_map = fs.slo_heatmap(sliced, x, series, met, annotate, plan_pt or None,
+                                 flagged if bistable else None)
         cap = ("Green where every SLO limit holds, red where at least one fails"
                + (f"; each cell shows `{lat_limits[0]}`" if lat_limits else "")
-               + ("; the outlined cell is the plan's recommendation" if plan_pt else "") + "." + slice_note)
+               + ("; the outlined cell is the plan's recommendation" if plan_pt else "")
+               + ("; a dashed orange outline marks a bistable point (its replications disagreed)" if bistable
+                  and flagged is not None and flagged.any() else "") + "." + slice_note)
         map_blocks: tuple[Block, ...] = (Block("figure", figure=FigureBlock("slo_heatmap", "Where the SLO is met", cap, png_bytes(fig_map))),)
         if series is None:
             map_blocks += (note("Only one path was swept, so the map is a single row."),)
@@ -347,7 +416,7 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
         map_blocks = (note("No SLO in the scenario or the sweep, so there is no map of where it is met."),)
     sections.append(Section("slo-map", "Where the SLO is met", map_blocks))
 
-    top_x = fs._x_positions(tbl, x)[1][-1]
+    top_x = fs.x_positions(tbl, x)[1][-1]
     peak_i, peak_why = (focus_i, why) if _close(focus[x], top_x) else _focus_row(tbl, x, series, met_all, {})
     peak = tbl.iloc[peak_i]
     if simulate_peak:
@@ -365,11 +434,11 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
     sections.append(Section("queue-depth", "Queue depth over time at the peak", qblocks))
 
     sections.append(Section("recommendation", "Recommendation", tuple(rec_blocks)))
-    sections.append(Section("points", "All points", (_sweep_points_table(tbl, sweep.axes, met_all, limits),)))
+    sections.append(Section("points", "All points", (_sweep_points_table(tbl, sweep.axes, met_all, limits, findings),)))
     source = meta.get("source") or (plan or {}).get("source")
-    assumptions = _assumptions(None, data, sweep.scenario_origin, source, sweep.path,
+    assumptions = assumption_lines(None, data, sweep.scenario_origin, source, sweep.path,
                                meta or {"replications": "?", "seeds": "?"}, skip_diff=resolved,
-                               slo_note=_slo_origin(limits, own, "to the sweep or the report (`--slo`)"))
+                               slo_note=slo_origin(limits, own, "to the sweep or the report (`--slo`)"))
     if plan:
         est = plan.get("analytic_estimate") or {}
         if est.get("assumptions"):
@@ -377,7 +446,7 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
     sections.append(Section("assumptions", "Assumptions", (bullets(assumptions),)))
     title = str(meta.get("scenario") or (sweep.scenario_data or {}).get("name") or "sweep")
     return Report(title=title, kind="sweep",
-                  meta=_meta(source, (data or {}).get("seed"), meta.get("replications"),
+                  meta=meta_rows(source, (data or {}).get("seed"), meta.get("replications"),
                              meta.get("queuesim_version"), sweep.path),
                   verdict=verdict, sections=sections)
 
@@ -386,20 +455,20 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
 def _axis_text(path: str, tbl: pd.DataFrame) -> str:
     fmt = fs.value_formatter(path)
     vals = list(dict.fromkeys(tbl[path].tolist()))
-    if fs._is_numeric(tbl[path]):
+    if fs.is_numeric(tbl[path]):
         vals = sorted(vals)
     shown = ", ".join(fmt(v) for v in vals) if len(vals) <= 8 else f"{fmt(vals[0])} … {fmt(vals[-1])} ({len(vals)} values)"
     return f"`{path}` = {shown}"
 
 
 
-def _plan_blocks(plan: Mapping[str, Any]) -> tuple[Tone, str, list[Block], list[str]]:
+def plan_blocks(plan: Mapping[str, Any]) -> tuple[Tone, str, list[Block], list[str]]:
     """The capacity plan: verdict, blocks and verdict details."""
     search = str(plan.get("search") or next(iter(plan.get("recommended") or {"setting": None})))
     rec = (plan.get("recommended") or {}).get(search)
     cur = (plan.get("current") or {}).get(search)
-    load = _num(plan.get("target_load"))
-    rate = _num(plan.get("target_rate"))
+    load = as_number(plan.get("target_load"))
+    rate = as_number(plan.get("target_rate"))
     at = f"{load:g}× today's load" if load is not None else "the target load"
     if rate is not None:
         at += f" ({fmt_per_second(rate)})"
@@ -424,11 +493,11 @@ def _plan_blocks(plan: Mapping[str, Any]) -> tuple[Tone, str, list[Block], list[
             ("confirmed with more replications", "yes" if plan.get("confirmed") else "no")]
     if cur is not None:
         rows.append(("current setting", f"`{search}` = {cur}"))
-    sat, sat_a = _num(plan.get("saturation_throughput")), _num(plan.get("saturation_throughput_analytic"))
+    sat, sat_a = as_number(plan.get("saturation_throughput")), as_number(plan.get("saturation_throughput_analytic"))
     if sat is not None or sat_a is not None:
         rows.append(("saturation throughput of the current design",
                      f"{fmt_per_second(sat)} simulated" + ("" if sat_a is None else f", {fmt_per_second(sat_a)} analytic")))
-    head_room = _num(plan.get("headroom"))
+    head_room = as_number(plan.get("headroom"))
     if head_room is not None:
         rows.append(("headroom over today's load", fmt_fraction(head_room)))
     if est:
@@ -437,8 +506,8 @@ def _plan_blocks(plan: Mapping[str, Any]) -> tuple[Tone, str, list[Block], list[
     if isinstance(cost, Mapping):
         cur_sym = cost.get("currency", "")
         for k, v in cost.items():
-            if _num(v) is not None:
-                rows.append((f"cost: {k.replace('_', ' ')}", f"{_num(v):,.2f} {cur_sym}".strip()))
+            if as_number(v) is not None:
+                rows.append((f"cost: {k.replace('_', ' ')}", f"{as_number(v):,.2f} {cur_sym}".strip()))
     blocks = [table(("plan", "value"), rows, align="ll")]
     per = est.get("per_limit") or {}
     skipped = est.get("not_modelled") or {}
@@ -451,7 +520,7 @@ def _plan_blocks(plan: Mapping[str, Any]) -> tuple[Tone, str, list[Block], list[
     if evals:
         erows2 = []
         for e in evals:
-            erows2.append((str(e.get("value")), str(e.get("replications")), fmt_per_second(_num(e.get("throughput"))),
+            erows2.append((str(e.get("value")), str(e.get("replications")), fmt_per_second(as_number(e.get("throughput"))),
                            Cell("met", "ok") if e.get("meets_slo") else Cell("not met", "bad"),
                            "confirmation" if e.get("confirmation") else "search"))
         blocks.append(table((search, "replications", "throughput", "SLO", "run"), erows2, align="rrrll",

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from .limits import MAX_INT
 
 __all__ = ["Frozen", "Int", "Float", "Loc", "Violation", "MODEL_RULE", "SCENARIO_RULE", "fail"]
 
@@ -31,8 +33,15 @@ def _not_bool(kind: str) -> Any:
     return check
 
 
-#: An int that refuses booleans.
-Int = Annotated[int, BeforeValidator(_not_bool("int_type"))]
+def _within_int64(value: int) -> int:
+    # Python ints are unbounded; numpy columns and SeedSequence are not.
+    if not -MAX_INT <= value <= MAX_INT:
+        raise PydanticCustomError("int_range", "{reason}", {"reason": f"must be between -(2⁶³−1) and 2⁶³−1, got a {value.bit_length()}-bit number"})
+    return value
+
+
+#: An int that refuses booleans and anything beyond a signed 64-bit integer.
+Int = Annotated[int, BeforeValidator(_not_bool("int_type")), AfterValidator(_within_int64)]
 #: A float that refuses booleans.
 Float = Annotated[float, BeforeValidator(_not_bool("float_type"))]
 

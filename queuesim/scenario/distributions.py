@@ -1,15 +1,17 @@
-"""Time distributions as small frozen value objects that check their parameters, print, know their moments and sample."""
+"""Time distributions as small frozen value objects that check their parameters, print, know their moments and quantiles, and sample."""
 
 from __future__ import annotations
 
 import math
 import numbers
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BeforeValidator, Field, model_validator
 
 from ._base import Float, Frozen, fail
+from .limits import MAX_CV, MIN_CV
 from .units import Duration, PositiveDuration, format_duration
 
 __all__ = [
@@ -27,13 +29,15 @@ __all__ = [
 
 # A plain positive float for shape parameters; cv has no unit.
 _PositiveFloat = Annotated[Float, Field(gt=0)]
+#: A coefficient of variation: cv² and 1/cv² must stay finite, non-zero floats.
+_Cv = Annotated[Float, Field(ge=MIN_CV, le=MAX_CV)]
 
 
 class BaseDistribution(Frozen):
     """A distribution of non-negative durations in seconds.
 
     Subclasses declare the ``dist`` tag and their parameters, and fill in ``mean``, ``variance``,
-    ``_draw`` and ``__str__``; ``scv`` and ``sample`` are shared.
+    ``_quantile``, ``_draw`` and ``__str__``; ``scv``, ``quantile`` and ``sample`` are shared.
     """
 
     if TYPE_CHECKING:
@@ -52,6 +56,26 @@ class BaseDistribution(Frozen):
         if self.mean == 0:
             return 0.0 if self.variance == 0 else math.inf
         return self.variance / self.mean**2
+
+    def quantile(self, q: float) -> float:
+        """The ``q``-quantile: the smallest duration ``d`` with P(X ≤ d) ≥ q (a p99 is ``quantile(0.99)``).
+
+        Parameters
+        ----------
+        q : float
+            A probability in [0, 1); 0 gives the smallest value the distribution takes.
+
+        Raises
+        ------
+        ValueError
+            For ``q`` outside [0, 1).
+        """
+        if not 0.0 <= q < 1.0:
+            raise ValueError(f"a quantile needs 0 <= q < 1, got {q!r}")
+        return float(self._quantile(q))
+
+    def _quantile(self, q: float) -> float:
+        raise NotImplementedError
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Draw a batch of values.
@@ -85,6 +109,9 @@ class Exponential(BaseDistribution):
         """Variance, mean²."""
         return self.mean**2
 
+    def _quantile(self, q: float) -> float:
+        return -self.mean * math.log1p(-q)
+
     def _draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return rng.exponential(self.mean, n)
 
@@ -107,6 +134,9 @@ class Constant(BaseDistribution):
     def variance(self) -> float:
         """Always 0."""
         return 0.0
+
+    def _quantile(self, q: float) -> float:
+        return self.value
 
     def _draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return np.full(n, self.value)
@@ -138,6 +168,9 @@ class Uniform(BaseDistribution):
         """(high − low)² / 12."""
         return (self.high - self.low) ** 2 / 12
 
+    def _quantile(self, q: float) -> float:
+        return self.low + q * (self.high - self.low)
+
     def _draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return rng.uniform(self.low, self.high, n)
 
@@ -153,7 +186,7 @@ class Lognormal(BaseDistribution):
 
     dist: Literal["lognormal"] = "lognormal"
     mean: PositiveDuration
-    cv: _PositiveFloat
+    cv: _Cv
 
     @property
     def variance(self) -> float:
@@ -170,6 +203,9 @@ class Lognormal(BaseDistribution):
         """Mean of the underlying normal."""
         return math.log(self.mean) - self.sigma**2 / 2
 
+    def _quantile(self, q: float) -> float:
+        return 0.0 if q == 0 else math.exp(self.mu + self.sigma * NormalDist().inv_cdf(q))
+
     def _draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return rng.lognormal(self.mu, self.sigma, n)
 
@@ -185,7 +221,7 @@ class Gamma(BaseDistribution):
 
     dist: Literal["gamma"] = "gamma"
     mean: PositiveDuration
-    cv: _PositiveFloat
+    cv: _Cv
 
     @property
     def variance(self) -> float:
@@ -201,6 +237,11 @@ class Gamma(BaseDistribution):
     def scale(self) -> float:
         """Scale θ = mean · cv²."""
         return self.mean * self.cv**2
+
+    def _quantile(self, q: float) -> float:
+        from scipy.special import gammaincinv  # lazily: validating a scenario stays cheap
+
+        return float(gammaincinv(self.shape, q)) * self.scale
 
     def _draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return rng.gamma(self.shape, self.scale, n)
@@ -225,6 +266,10 @@ class Empirical(BaseDistribution):
         """Population variance of the samples (each is drawn with probability 1/n)."""
         mean = self.mean
         return math.fsum((x - mean) ** 2 for x in self.samples) / len(self.samples)
+
+    def _quantile(self, q: float) -> float:
+        ordered = sorted(self.samples)  # each sample has probability 1/n: the inverse of the step CDF
+        return float(ordered[max(0, math.ceil(q * len(ordered) - 1e-9) - 1)])  # 1e-9: 0.29·100 is 29.000000000000004
 
     def _draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return rng.choice(np.asarray(self.samples, dtype=np.float64), n)
@@ -275,6 +320,9 @@ class Weibull(BaseDistribution):
     def scale(self) -> float:
         """Scale λ = mean / Γ(1 + 1/k)."""
         return self.mean / math.gamma(1 + 1 / self.shape)
+
+    def _quantile(self, q: float) -> float:
+        return self.scale * math.pow(-math.log1p(-q), 1 / self.shape)
 
     def _draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return self.scale * rng.weibull(self.shape, n)

@@ -57,8 +57,8 @@ class BrokerFault(Frozen):
     @property
     def length(self) -> float:
         """How long the broker is unavailable."""
-        return float(self.downtime if self.kind == "restart" else self.duration) if (
-            self.downtime is not None or self.duration is not None) else 0.0
+        value = self.downtime if self.kind == "restart" else self.duration
+        return float(value) if value is not None else 0.0
 
     @property
     def end(self) -> float:

@@ -8,12 +8,13 @@ arrivals by inverting Λ (a time change of a unit-rate process). Nothing here im
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 from array import array
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (
@@ -29,9 +30,20 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ._base import Float, Frozen, Int, fail
+from ._base import Float, Frozen, Int, Violation, fail
+from .files import UnreadableFile, read_text
+from .limits import MAX_BATCH, MAX_RATE, MAX_TRACE_BYTES
 from .routing import did_you_mean
-from .units import Duration, PositiveDuration, PositiveRate, Rate, format_duration, format_rate, parse_rate
+from .units import (
+    RATE_TOO_HIGH,
+    Duration,
+    PositiveDuration,
+    PositiveRate,
+    Rate,
+    format_duration,
+    format_rate,
+    parse_rate,
+)
 
 __all__ = [
     "RateStep",
@@ -107,7 +119,7 @@ class Schedule(RootModel[tuple[RateStep, ...]]):
 
     @model_validator(mode="after")
     def _increasing(self) -> Schedule:
-        found = []
+        found: list[Violation] = []
         last = 0.0
         for i, step in enumerate(self.root):
             if step.until is None:
@@ -256,7 +268,7 @@ class Daily(Frozen):
 
 
 #: A time-varying rate.
-RateProfile = Union[Schedule, Spike, Daily]
+RateProfile = Schedule | Spike | Daily
 
 
 def _piecewise_cumulative(segments: Sequence[tuple[float, float, float]], t: float) -> float:
@@ -304,6 +316,8 @@ def _positive_rate(value: Any) -> float:
         raise PydanticCustomError("rate", "{reason}", {"reason": str(exc)}) from None
     if rate <= 0:
         raise PydanticCustomError("rate", "{reason}", {"reason": f"must be > 0, got {value!r}"})
+    if rate > MAX_RATE:
+        raise PydanticCustomError("rate", "{reason}", {"reason": RATE_TOO_HIGH})
     return rate
 
 
@@ -326,7 +340,7 @@ class Batch(Frozen):
     """
 
     every: PositiveDuration
-    size: Int = Field(ge=1)
+    size: Int = Field(ge=1, le=MAX_BATCH)
     at: Duration = 0.0
     spread: Duration = 0.0
 
@@ -346,13 +360,37 @@ class Batch(Frozen):
         """Every request's creation time before ``until``, in order."""
         starts = self.starts(until)
         offsets = np.arange(self.size) * (self.spread / self.size)
-        out = (starts[:, None] + offsets[None, :]).ravel()
-        return out[out < until]
+        out: np.ndarray = (starts[:, None] + offsets[None, :]).ravel()
+        return np.asarray(out[out < until])
 
     def expected(self, lo: float, hi: float) -> float:
-        """Requests created in [lo, hi)."""
-        t = self.times(hi)
-        return float(np.count_nonzero(t >= lo))
+        """Requests created in [lo, hi), the same count as ``times(hi)`` holds there, without listing them.
+
+        A batch of 10⁵ every millisecond for an hour has 3.6·10¹¹ requests: too many to list just
+        to count them while validating. Each batch offset's times grow with the batch number (in
+        floating point too), so a binary search per offset counts them exactly.
+        """
+        if not lo < hi or self.at >= hi:
+            return 0.0
+        periods = (hi - self.at) / self.every
+        if not periods < 2**53:  # beyond exact integers (or inf): the count is only an estimate anyway
+            return periods * self.size
+        starts = math.ceil(periods)
+        offsets, repeats = np.unique(np.arange(self.size) * (self.spread / self.size), return_counts=True)
+        inside = self._count_before(hi, offsets, starts) - self._count_before(lo, offsets, starts)
+        return float(np.dot(inside, repeats))
+
+    def _count_before(self, t: float, offsets: np.ndarray, starts: int) -> np.ndarray:
+        """Per offset, how many of the first ``starts`` batches create that request before ``t``."""
+        low = np.zeros(offsets.size, dtype=np.int64)
+        high = np.full(offsets.size, starts, dtype=np.int64)
+        while (low < high).any():
+            mid = (low + high) // 2
+            # the same float operations as starts() and times(), so boundaries agree exactly
+            before = (self.at + self.every * mid.astype(np.float64)) + offsets < t
+            low = np.where(before, mid + 1, low)
+            high = np.where(before, high, mid)
+        return low
 
     @property
     def mean_rate(self) -> float:
@@ -377,21 +415,33 @@ class Trace(Frozen):
     column: Int | str = 0
     speed: Annotated[Float, Field(gt=0)] = 1.0
     rebase: bool = False
-    _times: array = PrivateAttr(default_factory=lambda: array("d"))
+    _times: array[float] = PrivateAttr(default_factory=lambda: array("d"))
 
     @field_validator("file", mode="before")
     @classmethod
     def _resolve(cls, value: Any, info: ValidationInfo) -> Any:
         if not isinstance(value, (str, os.PathLike)):
             return value
-        path = Path(value).expanduser()
+        def refuse(reason: str) -> PydanticCustomError:
+            return PydanticCustomError("trace_file", "{reason}", {"reason": reason})
+
+        if "\0" in os.fspath(value):
+            raise refuse("a file name cannot contain a NUL character")
+        try:
+            path = Path(value).expanduser()
+        except RuntimeError:  # ~user of an unknown user
+            raise refuse(f"no such file: {os.fspath(value)} (cannot expand ~)") from None
         if not path.is_absolute():
             base = (info.context or {}).get(SCENARIO_DIR)
             path = (Path(base) if base is not None else Path.cwd()) / path
-        if not path.is_file():
+        # exists, not is_file: a directory, FIFO or device is refused by name when it is read
+        if not path.exists():
             where = "" if Path(value).is_absolute() else f" (looked in {path.parent})"
-            raise PydanticCustomError("trace_file", "{reason}", {"reason": f"no such file: {os.fspath(value)}{where}"})
-        return os.fspath(path.resolve())
+            raise refuse(f"no such file: {os.fspath(value)}{where}")
+        try:
+            return os.fspath(path.resolve())
+        except (OSError, RuntimeError):  # a symlink loop
+            raise refuse(f"cannot resolve the path {os.fspath(value)}") from None
 
     @model_validator(mode="after")
     def _read(self) -> Trace:
@@ -435,43 +485,41 @@ def _read_trace(file: str, column: int | str) -> np.ndarray:
         where = f"{shown}:{line}" if line is not None else shown
         return PydanticCustomError("trace_file", "{reason}", {"reason": f"{where}: {reason}"})
 
+    try:
+        text = read_text(file, MAX_TRACE_BYTES, "trace file")
+    except UnreadableFile as error:
+        raise problem(error.line, error.reason) from None
+    # Messages name lines and columns but never quote a cell: `trace: /etc/shadow` must not print it.
     values: list[float] = []
     index = column if isinstance(column, int) else None
     header_allowed = True
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        with open(file, newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle)
-            for row in reader:
-                line = reader.line_num
-                if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+        for row in reader:
+            line = reader.line_num
+            if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+                continue
+            if index is None:  # a named column: the first row must be the header naming it
+                names = [c.strip() for c in row]
+                if column not in names:
+                    raise problem(line, f"no column {column!r} in the header row")
+                index, header_allowed = names.index(str(column)), False
+                continue
+            if index >= len(row):
+                raise problem(line, f"no column {index} (the row has {len(row)})")
+            try:
+                value = float(row[index])
+            except ValueError:
+                if header_allowed:
+                    header_allowed = False
                     continue
-                if index is None:  # a named column: the first row must be the header naming it
-                    names = [c.strip() for c in row]
-                    if column not in names:
-                        hint = did_you_mean(str(column), names)
-                        raise problem(line, f"no column {column!r} in the header{hint or ' (' + ', '.join(names) + ')'}")
-                    index, header_allowed = names.index(str(column)), False
-                    continue
-                if index >= len(row):
-                    raise problem(line, f"no column {index} (the row has {len(row)})")
-                cell = row[index].strip()
-                try:
-                    value = float(cell)
-                except ValueError:
-                    if header_allowed:
-                        header_allowed = False
-                        continue
-                    raise problem(line, f"cannot read {cell!r} as a time in seconds") from None
-                header_allowed = False
-                if not math.isfinite(value) or value < 0:
-                    raise problem(line, f"a time must be a finite number of seconds ≥ 0, got {cell!r}")
-                values.append(value)
-    except UnicodeDecodeError as error:
-        raise problem(None, f"not UTF-8 text ({error.reason})") from None
+                raise problem(line, f"column {index} is not a time in seconds (a number)") from None
+            header_allowed = False
+            if not math.isfinite(value) or value < 0:
+                raise problem(line, f"a time must be a finite number of seconds ≥ 0, got {value:g}")
+            values.append(value)
     except csv.Error as error:
-        raise problem(None, f"not valid CSV ({error})") from None
-    except OSError as error:
-        raise problem(None, f"cannot read: {error.strerror or error}") from None
+        raise problem(reader.line_num or None, f"not valid CSV ({error})") from None
     if not values:
         raise problem(None, "no timestamps in the file")
     return np.sort(np.asarray(values, dtype=float), kind="stable")

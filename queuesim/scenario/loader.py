@@ -11,6 +11,8 @@ from pydantic import ValidationError
 
 from ..errors import Problem, ScenarioError
 from ._base import SCENARIO_RULE, Loc
+from .files import UnreadableFile, read_text
+from .limits import MAX_SCENARIO_BYTES
 from .load_shapes import SCENARIO_DIR
 from .model import Scenario
 from .overrides import apply_overrides, apply_overrides_collecting
@@ -62,7 +64,8 @@ def _validate(
     if data is None:
         raise ScenarioError([Problem(source, None, "", f"the scenario is empty; {_EXPECTED}")])
     if not isinstance(data, Mapping):
-        kind = "a list" if isinstance(data, list) else f"{type(data).__name__} {data!r}"
+        # Text is named, not quoted: `validate /etc/shadow` must not print the file's first line.
+        kind = "a list" if isinstance(data, list) else f"{type(data).__name__} {data!r}" if isinstance(data, (int, float)) else "text"
         raise ScenarioError([Problem(source, None, "", f"{_EXPECTED} at the top level, got {kind}")])
     original = data
     data, written, override_problems = apply_overrides_collecting(data, overrides)
@@ -154,15 +157,9 @@ def load_scenario(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -
     """
     source = os.fspath(path)
     try:
-        text = Path(source).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError([Problem(source, None, "", "no such file")]) from None
-    except IsADirectoryError:
-        raise ScenarioError([Problem(source, None, "", "is a directory, not a scenario file")]) from None
-    except UnicodeDecodeError as error:
-        raise ScenarioError([Problem(source, None, "", f"not UTF-8 text ({error.reason})")]) from None
-    except OSError as error:
-        raise ScenarioError([Problem(source, None, "", f"cannot read: {error.strerror or error}")]) from None
+        text = read_text(source, MAX_SCENARIO_BYTES, "scenario file")
+    except UnreadableFile as error:
+        raise ScenarioError([Problem(source, error.line, "", error.reason)]) from None
     return parse_scenario(text, source, overrides, default_name=Path(source).stem or "scenario")
 
 

@@ -12,10 +12,12 @@ from pydantic_core import PydanticCustomError
 from ._base import SCENARIO_RULE, Float, Frozen, Int, Violation, fail
 from .distributions import Constant, Distribution
 from .faults import BrokerFault, Chance, Crash, Variants
+from .limits import MAX_ATTEMPTS, MAX_FANOUT, MAX_NAMES, MAX_REPLICATIONS, MAX_SEED, MAX_WORKERS
 from .load_shapes import ArrivalKind, Batch, RateLimit, RateProfile, RateSpec, Trace, sync_violations, trace_shorthand
 from .routing import routing_violations, topological_order
 from .study import Cost, Slo, SweepSpec, study_violations
 from .units import Duration, PositiveDuration, PositiveRate, format_duration
+from .workload import Workload, workload
 
 __all__ = [
     "Name",
@@ -27,6 +29,7 @@ __all__ = [
     "SqsQueue",
     "RabbitQueue",
     "Queue",
+    "ServicePer",
     "WorkerPool",
     "Scenario",
     "SQS_MAX_VISIBILITY_TIMEOUT",
@@ -37,6 +40,9 @@ Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 
 #: How a retry delay is randomised (AWS architecture blog "Exponential Backoff And Jitter").
 Jitter = Literal["none", "full", "equal", "decorrelated"]
+
+#: What a service-time draw belongs to: the message (its job size, the same at every delivery) or one delivery.
+ServicePer = Literal["message", "attempt"]
 
 #: SQS refuses visibility timeouts above 12 hours.
 SQS_MAX_VISIBILITY_TIMEOUT = 12 * 3600.0
@@ -53,9 +59,9 @@ class RetryPolicy(Frozen):
     ``timeout``; the abandoned copy still runs, so every such retry adds work.
     """
 
-    attempts: Int = Field(1, ge=1)
+    attempts: Int = Field(default=1, ge=1, le=MAX_ATTEMPTS)
     backoff: Duration = 0.1
-    multiplier: Float = Field(2.0, ge=1)
+    multiplier: Float = Field(default=2.0, ge=1)
     max_backoff: Duration = 20.0
     jitter: Jitter = "full"
     respect_retry_after: bool = True
@@ -77,7 +83,10 @@ class Producer(Frozen):
     regular`` spaces a ``rate``'s arrivals evenly instead of at random.
 
     Client: ``retry`` on a 503; ``rate_limit`` (a token bucket every publish attempt must pass);
-    ``timeout`` (the client stops waiting: counted as abandoned); ``await_result`` (the client
+    ``timeout`` (the client stops waiting: counted as abandoned, the work still runs);
+    ``patience`` (how long, from the accepted publish, the client waits for its request to start
+    service; a request still waiting then leaves the queue unserved: reneged, and abandoned);
+    ``await_result`` (the client
     waits for the task's result, delivered ``result_latency`` after the task ends); ``sync``
     (no broker: the pool reading ``to`` serves the request inline, ``to``'s ``capacity`` being
     the accept backlog). The Python attribute of ``rate`` is ``rate_spec``; :attr:`rate` is the
@@ -90,9 +99,10 @@ class Producer(Frozen):
     trace: Annotated[Trace | None, BeforeValidator(trace_shorthand)] = None
     batch: Batch | None = None
     arrivals: ArrivalKind = "poisson"
-    retry: RetryPolicy = RetryPolicy.model_validate({})
+    retry: RetryPolicy = RetryPolicy.model_validate({})  # the defaults: one attempt, no retry
     rate_limit: RateLimit | None = None
     timeout: PositiveDuration | None = None
+    patience: Distribution | None = None
     await_result: bool = False
     result_latency: Distribution | None = None
     sync: bool = False
@@ -204,8 +214,13 @@ def _scaled_gaps(dist: Any, factor: float) -> Any:
 class QueueBase(Frozen):
     """Fields every broker kind shares; each kind subclasses this with a literal ``broker`` tag and its own fields.
 
-    ``capacity`` bounds the messages *waiting* (not those being processed); None is unbounded.
-    ``latency`` delays each published message before any worker can receive it.
+    ``capacity`` bounds the messages *waiting* (not those being processed); None is unbounded,
+    0 is no waiting room (a publish is taken only by an idle consumer). ``latency`` delays each
+    published message before any worker can receive it. ``ttl`` is a message's time to live
+    (SQS retention, RabbitMQ's per-queue ``x-message-ttl``, Celery's ``expires``): a message older
+    than that, counted from its accepted publish, when a worker would receive it is dropped as
+    expired, or moved to the dead-letter queue with ``ttl_dead_letter`` (RabbitMQ dead-letters
+    expired messages to the queue's dead-letter exchange).
     """
 
     broker: str
@@ -213,6 +228,15 @@ class QueueBase(Frozen):
     latency: Distribution = Constant(value=0.0)
     # Retry-After carried by this queue's 503s (queuesim.scenario.load_shapes; honoured per retry.respect_retry_after)
     retry_after: PositiveDuration | None = None
+    ttl: PositiveDuration | None = None
+    ttl_dead_letter: bool = False
+
+    @model_validator(mode="after")
+    def _ttl_fields(self) -> QueueBase:
+        if self.ttl_dead_letter and self.ttl is None:
+            fail(type(self).__name__, [(("ttl_dead_letter",), "needs `ttl`: only an expired message is dead-lettered for its age")],
+                 self.ttl_dead_letter)
+        return self
 
     @property
     def bounded(self) -> bool:
@@ -225,6 +249,16 @@ class QueueBase(Frozen):
 
         With the spec's class it names the live broker that serves the queue (:mod:`queuesim.sim.registry`).
         """
+        return None
+
+    @property
+    def redelivers(self) -> bool:
+        """Whether a message whose processing failed or crashed is delivered again (at-least-once)."""
+        return False
+
+    @property
+    def delivery_cap(self) -> int | None:
+        """Deliveries after which a message is dead-lettered rather than delivered again; None: no cap."""
         return None
 
     @property
@@ -276,12 +310,24 @@ class RedisQueue(QueueBase):
             fail("RedisQueue", [(("max_deliveries",), "only `stream` and `reliable` modes redeliver")], self.max_deliveries)
         if self.mode == "pubsub" and self.capacity is not None:
             fail("RedisQueue", [(("capacity",), "pub/sub keeps no backlog: a message no worker takes at once is dropped")], self.capacity)
+        if self.mode == "pubsub" and self.ttl is not None:
+            fail("RedisQueue", [(("ttl",), "pub/sub keeps no backlog: nothing waits long enough to expire")], self.ttl)
         return self
 
     @property
     def broker_mode(self) -> str:
         """The Redis pattern: ``list``, ``reliable``, ``stream`` or ``pubsub``."""
         return self.mode
+
+    @property
+    def redelivers(self) -> bool:
+        """The processing list (``reliable``) and the pending-entries list (``stream``) keep a copy."""
+        return self.mode in ("reliable", "stream")
+
+    @property
+    def delivery_cap(self) -> int | None:
+        """``max_deliveries``."""
+        return self.max_deliveries
 
 
 class SqsQueue(QueueBase):
@@ -293,6 +339,12 @@ class SqsQueue(QueueBase):
     ``kind: fifo`` has no such duplicates, keeps order within each of ``groups`` message groups
     (a group with a message in flight is blocked; None: every message its own group) and is
     limited to ``tps`` sends and receives per second (300/s, the quota without batching).
+
+    A delete holding an older receipt handle (the message was received again after its visibility
+    timeout) deletes the message on a standard queue, as measured against SQS; ``stale_receipts:
+    ignored`` makes such a delete a no-op instead (the worst case: a job longer than the timeout is
+    received again until ``max_receives``). On a FIFO queue a receipt handle expires with the
+    visibility timeout, so a late delete always fails and the message is processed again.
     """
 
     broker: Literal["sqs"] = "sqs"
@@ -302,6 +354,7 @@ class SqsQueue(QueueBase):
     duplicate_probability: Float = Field(0.0, ge=0, le=1)
     groups: Int | None = Field(None, ge=1)
     tps: PositiveRate | None = None
+    stale_receipts: Literal["delete", "ignored"] | None = None  # None: the kind's own rule (receipt_rule)
 
     @field_validator("visibility_timeout")
     @classmethod
@@ -318,12 +371,32 @@ class SqsQueue(QueueBase):
             fail("SqsQueue", [(("groups",), "message groups order FIFO queues only (set kind: fifo)")], self.groups)
         if self.kind == "standard" and self.tps is not None:
             fail("SqsQueue", [(("tps",), "standard queues have no per-queue throughput quota (set kind: fifo)")], self.tps)
+        if self.kind == "fifo" and self.stale_receipts is not None:
+            fail("SqsQueue", [(("stale_receipts",), "a FIFO receipt handle expires with the visibility timeout: "
+                               "a late delete always fails (standard queues only)")], self.stale_receipts)
         return self
+
+    @property
+    def receipt_rule(self) -> Literal["delete", "ignored", "expire"]:
+        """What a delete holding an older receipt handle does: ``delete`` (standard), ``ignored``, or ``expire`` (FIFO: it fails)."""
+        if self.kind == "fifo":
+            return "expire"
+        return self.stale_receipts or "delete"
 
     @property
     def broker_mode(self) -> str:
         """``standard`` or ``fifo``."""
         return self.kind
+
+    @property
+    def redelivers(self) -> bool:
+        """An undeleted message is visible again after its visibility timeout."""
+        return True
+
+    @property
+    def delivery_cap(self) -> int | None:
+        """``max_receives``."""
+        return self.max_receives
 
     @property
     def throughput_limit(self) -> float | None:
@@ -350,6 +423,16 @@ class RabbitQueue(QueueBase):
     ack: Literal["manual", "auto"] = "manual"
     consumer_timeout: PositiveDuration = 1800.0
 
+    @property
+    def redelivers(self) -> bool:
+        """Manual acks requeue an unacknowledged delivery; ``ack: auto`` is at-most-once."""
+        return self.ack == "manual"
+
+    @property
+    def delivery_cap(self) -> int | None:
+        """``delivery_limit``."""
+        return self.delivery_limit
+
 
 #: Field type for any queue, chosen by its ``broker`` key. New broker kinds join this union.
 Queue = Annotated[RedisQueue | SqsQueue | RabbitQueue, Field(discriminator="broker")]
@@ -358,15 +441,26 @@ Queue = Annotated[RedisQueue | SqsQueue | RabbitQueue, Field(discriminator="brok
 class WorkerPool(Frozen):
     """``count`` identical workers taking messages from one queue, each busy for a ``service`` time per message.
 
+    ``service_per: message`` (the default) makes the service time a property of the message, its
+    job size: every delivery of the same message to this pool takes the same time, as a real slow
+    job stays slow when it is redelivered. ``service_per: attempt`` draws a fresh time for each
+    delivery. First deliveries draw the same numbers either way.
+
+    ``overhead`` is what a worker spends on each delivery outside the handler (poll, deserialise,
+    acknowledge: 0.5–1 ms on real Redis and RabbitMQ workers): it holds the worker before the
+    service time starts, counts in utilization and is not service time.
+
     With ``to`` set, each processed message publishes ``fanout`` messages to that queue. The Python
     attribute is ``from_`` (``from`` is a keyword); YAML and ``to_dict`` use ``from``.
     """
 
     from_: str = Field(alias="from")
-    count: Int = Field(ge=1)
+    count: Int = Field(ge=1, le=MAX_WORKERS)
     service: Distribution
+    service_per: ServicePer = "message"
+    overhead: Distribution | None = None
     to: str | None = None
-    fanout: Int = Field(1, ge=1)
+    fanout: Int = Field(1, ge=1, le=MAX_FANOUT)
     # faults (queuesim.scenario.faults): what the broker does with the message in hand decides
     # whether it is lost, redelivered later or requeued at once
     crash: Crash | None = None
@@ -389,9 +483,20 @@ class WorkerPool(Frozen):
         return self
 
     @property
+    def has_overhead(self) -> bool:
+        """Whether deliveries spend any time in ``overhead`` (a distribution fixed at 0 is none)."""
+        return self.overhead is not None and not (self.overhead.mean == 0 and self.overhead.variance == 0)
+
+    @property
+    def holding(self) -> float:
+        """Mean time a delivery holds a worker: service plus overhead."""
+        return self.service.mean + (self.overhead.mean if self.overhead is not None else 0.0)
+
+    @property
     def capacity(self) -> float:
-        """Messages per second the pool completes when saturated: count / mean service (inf for zero service)."""
-        mean = self.service.mean
+        """Messages per second the pool completes when saturated and never failing: count / mean holding time
+        (inf when it is 0); :meth:`Scenario.workload` adds what its faults cost."""
+        mean = self.holding
         return math.inf if mean == 0 else self.count / mean
 
 
@@ -403,16 +508,16 @@ class Scenario(Frozen):
     """
 
     name: str = "scenario"
-    seed: Int = Field(0, ge=0)
+    seed: Int = Field(0, ge=0, le=MAX_SEED)
     duration: PositiveDuration
     warmup: Duration = 0.0
-    replications: Int = Field(1, ge=1)
+    replications: Int = Field(1, ge=1, le=MAX_REPLICATIONS)
     # what `queuesim run` keeps: every record (parquet, plots) or streamed statistics only (summary.json,
     # timeseries.csv), whose memory does not grow with the run; `--outputs` overrides it
     outputs: Literal["full", "summary"] = "full"
-    producers: Annotated[dict[Name, Producer], Field(min_length=1)]
-    queues: Annotated[dict[Name, Queue], Field(min_length=1)]
-    workers: Annotated[dict[Name, WorkerPool], Field(min_length=1)]
+    producers: Annotated[dict[Name, Producer], Field(min_length=1, max_length=MAX_NAMES)]
+    queues: Annotated[dict[Name, Queue], Field(min_length=1, max_length=MAX_NAMES)]
+    workers: Annotated[dict[Name, WorkerPool], Field(min_length=1, max_length=MAX_NAMES)]
     # Optional study sections (queuesim.scenario.study): what `queuesim sweep` varies, the limits
     # `plan` and sweep tables check, and the prices that give each run a cost.
     sweep: SweepSpec | None = None
@@ -467,8 +572,8 @@ class Scenario(Frozen):
         """Messages per second entering each queue, ignoring losses (rejections, dead letters, retries).
 
         Producers contribute their mean rate. A pool forwards its share of its queue's arrivals
-        times ``fanout``; pools competing for one queue share it in proportion to their capacity
-        (count / mean service), which is exact when they are saturated and an approximation otherwise.
+        times ``fanout``; pools competing for one queue share it in proportion to their effective
+        capacity (:meth:`workload`), which is exact when they are saturated and an approximation otherwise.
 
         Returns
         -------
@@ -487,17 +592,43 @@ class Scenario(Frozen):
 
     def _shares(self, queue: str) -> list[tuple[str, WorkerPool, float]]:
         pools = self.pools_reading(queue)
-        instant = [p for _, p in pools if math.isinf(p.capacity)]
+        capacity = {n: self.workload(n).capacity for n, _ in pools}
+        instant = [n for n, _ in pools if math.isinf(capacity[n])]
         if instant:  # zero-service pools take everything, split by worker count
-            workers = sum(p.count for p in instant)
-            return [(n, p, p.count / workers if p in instant else 0.0) for n, p in pools]
-        total = sum(p.capacity for _, p in pools)
-        return [(n, p, p.capacity / total) for n, p in pools]
+            workers = sum(self.workers[n].count for n in instant)
+            return [(n, p, p.count / workers if n in instant else 0.0) for n, p in pools]
+        total = sum(capacity[n] for n, _ in pools)
+        return [(n, p, capacity[n] / total) for n, p in pools]
 
-    def offered_load(self) -> dict[str, float]:
-        """Offered load ρ per queue: arrival rate / total service capacity of the pools reading it.
+    def workload(self, pool_name: str) -> Workload:
+        """What one message costs a pool, faults and overhead included (:func:`queuesim.scenario.workload.workload`).
 
-        With one pool this is λ · E[S] / c; with competing pools, λ / Σ (cᵢ / E[Sᵢ]).
+        Parameters
+        ----------
+        pool_name : str
+
+        Returns
+        -------
+        Workload
+            Expected deliveries and worker-seconds per message, and the pool's effective capacity.
+        """
+        pool = self.workers[pool_name]
+        inline = any(p.sync and p.to == pool.from_ for p in self.producers.values())
+        return workload(pool, self.queues[pool.from_], inline=inline)
+
+    def offered_load(self, *, faults: bool = True) -> dict[str, float]:
+        """Offered load ρ per queue: arrival rate / the effective capacity of the pools reading it.
+
+        A pool's effective capacity is count × availability / expected worker-seconds per
+        message (:meth:`workload`): the overhead, the work and restarts crashes and failures
+        cost, and the redeliveries they cause on an at-least-once queue. Without faults or
+        overhead this is λ · E[S] / c; with competing pools, λ / Σ (cᵢ / E[Sᵢ]).
+
+        Parameters
+        ----------
+        faults : bool, default True
+            False leaves the faults out (crashes, failures, poison, mtbf): the load of a pool
+            that never fails, for comparison.
 
         Returns
         -------
@@ -506,12 +637,13 @@ class Scenario(Frozen):
         """
         load: dict[str, float] = {}
         for queue, rate in self.arrival_rates().items():
-            capacity = sum(pool.capacity for _, pool in self.pools_reading(queue))
+            capacity = sum(self.workload(name).capacity if faults else pool.capacity
+                           for name, pool in self.pools_reading(queue))
             load[queue] = 0.0 if math.isinf(capacity) else rate / capacity
         return load
 
     def unstable_queues(self) -> list[str]:
-        """Unbounded queues with offered load ≥ 1, whose backlog grows without limit."""
+        """Unbounded queues with offered load ≥ 1 (faults included), whose backlog grows without limit."""
         queues = self.queues
         return [q for q, rho in self.offered_load().items() if rho >= 1 and not queues[q].bounded]
 

@@ -6,10 +6,10 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
-
 from ..errors import Problem, ScenarioError
 from ._base import Loc
+from .limits import MAX_DEPTH
+from .yaml_lines import load_value
 
 __all__ = ["OVERRIDE_SOURCE", "parse_override", "apply_overrides", "apply_overrides_collecting"]
 
@@ -34,7 +34,8 @@ def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
     Raises
     ------
     ValueError
-        If there is no ``=``, a path segment is empty, or the value is not valid YAML.
+        If there is no ``=``, a path segment is empty, the path is deeper than a scenario may
+        nest, or the value is not valid YAML.
     """
     key, sep, raw = text.partition("=")
     if not sep:
@@ -42,12 +43,18 @@ def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
     path = tuple(part.strip() for part in key.split("."))
     if not all(path):
         raise ValueError(f"empty key in path {key.strip()!r}, in {text!r}")
+    if len(path) > MAX_DEPTH:
+        raise ValueError(f"the path has {len(path)} keys; a scenario nests at most {MAX_DEPTH} levels")
     try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError as error:
-        problem = getattr(error, "problem", None) or str(error)
-        raise ValueError(f"cannot read value {raw.strip()!r} as YAML: {problem}") from None
+        value = load_value(raw)
+    except ValueError as error:
+        raise ValueError(f"cannot read value {_shown(raw.strip())} as YAML: {error}") from None
     return path, value
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _set(data: dict[str, Any], path: tuple[str, ...], value: Any) -> Loc:
@@ -58,22 +65,28 @@ def _set(data: dict[str, Any], path: tuple[str, ...], value: Any) -> Loc:
         last = depth == len(path) - 1
         where = ".".join(path[:depth]) or "the scenario"
         if isinstance(node, list):
-            if not (part.isdigit() and int(part) < len(node)):
+            # isascii: '²'.isdigit() is true, and int('²') fails
+            if not (part.isascii() and part.isdigit() and int(part) < len(node)):
                 raise ValueError(f"{where} is a list of {len(node)}; {part!r} is not an index into it")
-            index: str | int = int(part)
+            position = int(part)
+            written.append(position)
+            if last:
+                node[position] = value
+                continue
+            child = node[position]
+            if child is None:  # null: the override creates the mapping
+                child = node[position] = {}
         elif isinstance(node, dict):
-            index = part
-        else:
-            raise ValueError(f"{where} is {node!r}, not a mapping, so it has no key {part!r}")
-        written.append(index)
-        if last:
-            node[index] = value
-        else:
-            child = node[index] if isinstance(node, list) else node.get(index)
+            written.append(part)
+            if last:
+                node[part] = value
+                continue
+            child = node.get(part)
             if child is None:  # missing or null: the override creates the mapping
-                child = {}
-                node[index] = child
-            node = child
+                child = node[part] = {}
+        else:
+            raise ValueError(f"{where} is {_shown(node)}, not a mapping, so it has no key {part!r}")
+        node = child
     return tuple(written)
 
 

@@ -246,7 +246,11 @@ def _within_data(path: Sequence[str | int], data: Any) -> list[str | int]:
 def _exists(data: Any, path: Sequence[str | int]) -> bool:
     node = data
     for segment in path:
-        if (isinstance(node, Mapping) and segment in node) or (isinstance(node, list) and isinstance(segment, int) and 0 <= segment < len(node)):
+        if isinstance(node, Mapping):
+            if segment not in node:
+                return False
+            node = node[segment]
+        elif isinstance(node, list) and isinstance(segment, int) and 0 <= segment < len(node):
             node = node[segment]
         else:
             return False
@@ -293,7 +297,7 @@ def located_problem(
         created_ancestor = written[: len(kept)] == kept and not _exists(original, kept)
         if inside or created_ancestor:
             return Problem(OVERRIDE_SOURCE, None, field, message)
-    return Problem(source, line_of(dict(lines), kept), field, message)
+    return Problem(source, line_of(lines, kept), field, message)
 
 
 def validation_problems(

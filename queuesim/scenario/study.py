@@ -17,16 +17,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import yaml
 from pydantic import BeforeValidator, ConfigDict, Field, RootModel, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from queuesim.figures import limit_spec
 
 from ._base import Frozen, Loc, Violation, fail
+from .limits import MAX_AXIS_VALUES, MAX_POINTS
 from .problems import validation_problems
 from .routing import did_you_mean
-from .units import DURATION_UNITS, RATE_UNITS, format_duration, format_rate, parse_duration
+from .units import DURATION_UNITS, RATE_UNITS, as_float, format_duration, format_rate, parse_duration
+from .yaml_lines import load_value
 
 if TYPE_CHECKING:
     from .model import Scenario
@@ -58,7 +59,8 @@ _INT_RE = re.compile(r"^\s*[+-]?\d+\s*$")
 _NUMBER_RE = re.compile(rf"^\s*{_NUMBER}\s*$")
 _DURATION_RE = re.compile(rf"^\s*(?P<number>{_NUMBER})\s*(?P<unit>us|µs|ms|s|m|h)\s*$")
 _RATE_RE = re.compile(rf"^\s*(?P<number>{_NUMBER})\s*/\s*(?P<unit>s|m|h)\s*$")
-_RANGE_RE = re.compile(r"^\s*(?P<start>[^,\[\]{}]+?)\s*\.\.\s*(?P<stop>[^,:\[\]{}]+?)\s*(?::\s*(?P<count>[^:]*?))?\s*$")
+# Characters that make a spec a list or mapping rather than a range end.
+_NOT_IN_RANGE = frozenset(",[]{}")
 
 _RANGE_HINT = "write start..stop (integers, step 1), start..stop:count (count evenly spaced values) or a list a,b,c"
 
@@ -131,12 +133,26 @@ def _unit_of(text: str) -> str:
     return match["unit"] if match else ""
 
 
-def _parse_range(match: re.Match[str], text: str) -> tuple[AxisKind, list[Any], list[Any], list[str]]:
-    start_text, stop_text, count_text = match["start"], match["stop"], match["count"]
+def _split_range(text: str) -> tuple[str, str, str | None] | None:
+    """``start..stop[:count]`` split into its stripped parts, or None if it is not that shape.
+
+    Split by hand rather than by a regular expression: a pattern with lazy groups between
+    optional spaces backtracks for minutes on a few hundred spaces.
+    """
+    start, _, rest = text.partition("..")
+    stop, colon, count = rest.partition(":")
+    start, stop, count = start.strip(), stop.strip(), count.strip()
+    if not start or not stop or ":" in count or _NOT_IN_RANGE.intersection(start + stop):
+        return None
+    return start, stop, count if colon else None
+
+
+def _parse_range(parts: tuple[str, str, str | None], text: str) -> tuple[AxisKind, list[Any], list[Any], list[str]]:
+    start_text, stop_text, count_text = parts
     start, stop = _quantity(start_text), _quantity(stop_text)
-    for written, parsed in ((start_text, start), (stop_text, stop)):
+    for end_text, parsed in ((start_text, start), (stop_text, stop)):
         if parsed is None:
-            raise ValueError(f"cannot read {written!r} in {text!r} as a number, duration (250ms) or rate (900/s)")
+            raise ValueError(f"cannot read {end_text!r} in {text!r} as a number, duration (250ms) or rate (900/s)")
     assert start is not None and stop is not None
     (kind, a), (stop_kind, b) = start, stop
     if kind != stop_kind:
@@ -146,6 +162,8 @@ def _parse_range(match: re.Match[str], text: str) -> tuple[AxisKind, list[Any], 
             raise ValueError(f"{text!r}: give the number of values, e.g. {start_text}..{stop_text}:10 (only integer ranges step by 1)")
         if b < a:
             raise ValueError(f"empty range {text!r}: {a} is above {b} (write {b}..{a})")
+        if b - a + 1 > MAX_AXIS_VALUES:  # before listing them: 1..10**18 is a short string
+            raise ValueError(f"{text!r} has {b - a + 1:,} values; an axis takes at most {MAX_AXIS_VALUES:,} (give a count: {start_text}..{stop_text}:100)")
         values: list[Any] = list(range(a, b + 1))
     else:
         if not _INT_RE.match(count_text):
@@ -153,6 +171,8 @@ def _parse_range(match: re.Match[str], text: str) -> tuple[AxisKind, list[Any], 
         count = int(count_text)
         if count < 1:
             raise ValueError(f"empty range {text!r}: the count must be at least 1")
+        if count > MAX_AXIS_VALUES:
+            raise ValueError(f"{text!r} asks for {count:,} values; an axis takes at most {MAX_AXIS_VALUES:,}")
         if count == 1 and a != b:
             raise ValueError(f"{text!r}: one value cannot span {start_text}..{stop_text}; give a count of 2 or more")
         # Space the values in the unit the range starts in, so 5ms..20ms:4 writes 5ms, 10ms, 15ms, 20ms.
@@ -178,21 +198,31 @@ def _items(spec: Any) -> list[Any] | None:
         stripped = spec.strip()
         if stripped.startswith("["):
             try:
-                loaded = yaml.safe_load(stripped)
-            except yaml.YAMLError as error:
-                raise ValueError(f"cannot read {spec!r} as a YAML list: {getattr(error, 'problem', None) or error}") from None
-            return list(loaded)
+                loaded = load_value(stripped)
+            except ValueError as error:
+                raise ValueError(f"cannot read {spec!r} as a YAML list: {error}") from None
+            if not isinstance(loaded, list):  # `[a] b` is text that starts with a bracket
+                raise ValueError(f"cannot read {spec!r} as a YAML list")
+            return loaded
         if "," in stripped and not stripped.startswith("{"):
             items = []
             for part in stripped.split(","):
                 if not part.strip():
                     raise ValueError(f"empty item in the list {spec!r}")
                 try:
-                    items.append(yaml.safe_load(part))
-                except yaml.YAMLError:
+                    items.append(load_value(part))
+                except ValueError:
                     items.append(part.strip())
             return items
     return None
+
+
+def _json(value: Any, separators: tuple[str, str] | None = None) -> str:
+    """JSON text of a value, for labels and duplicate checks; repr for what JSON cannot hold (non-text keys, cycles)."""
+    try:
+        return json.dumps(value, separators=separators, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _classify(item: Any) -> tuple[AxisKind | None, Any, Any, str]:
@@ -208,7 +238,7 @@ def _classify(item: Any) -> tuple[AxisKind | None, Any, Any, str]:
             kind, value = found
             return kind, value, item.strip(), item.strip()
         return "other", item, item, item
-    text = json.dumps(item, separators=(", ", ": "), default=str) if isinstance(item, (Mapping, list, tuple)) else str(item).lower()
+    text = _json(item, separators=(", ", ": ")) if isinstance(item, (Mapping, list, tuple)) else str(item).lower()
     return "other", text, item, text
 
 
@@ -243,18 +273,23 @@ def parse_axis(path: str, spec: Any) -> Axis:
     """
     if spec is None or (isinstance(spec, str) and not spec.strip()):
         raise ValueError(f"no values; {_RANGE_HINT}")
-    shown = spec if isinstance(spec, str) else json.dumps(spec, default=str)
+    shown = spec if isinstance(spec, str) else _json(spec)
     items = _items(spec)
     if items is None and isinstance(spec, str) and ".." in spec:
-        match = _RANGE_RE.match(spec)
-        if match is None:
+        parts = _split_range(spec)
+        if parts is None:
             raise ValueError(f"cannot read {spec!r} as a range; {_RANGE_HINT}")
-        range_kind, values, settings, labels = _parse_range(match, spec)
+        range_kind, values, settings, labels = _parse_range(parts, spec)
         return Axis(path, shown, range_kind, tuple(values), tuple(settings), tuple(labels))
     if items is None:
-        items = [yaml.safe_load(spec) if isinstance(spec, str) else spec]
+        try:
+            items = [load_value(spec) if isinstance(spec, str) else spec]
+        except ValueError as error:
+            raise ValueError(f"cannot read {spec!r} as a value: {error}") from None
     if not items:
         raise ValueError(f"empty list: give at least one value; {_RANGE_HINT}")
+    if len(items) > MAX_AXIS_VALUES:
+        raise ValueError(f"{len(items):,} values; an axis takes at most {MAX_AXIS_VALUES:,}")
     classified = [_classify(item) for item in items]
     kinds = {k for k, *_ in classified if k is not None}
     quantities = kinds & {"number", "duration", "rate"}
@@ -268,7 +303,7 @@ def parse_axis(path: str, spec: Any) -> Axis:
     labels = [label for *_, label in classified]
     seen: dict[Any, str] = {}
     for value, label in zip(values, labels, strict=True):
-        key = json.dumps(value, default=str)
+        key = _json(value)
         if key in seen:
             raise ValueError(f"{label!r} is listed twice in {shown!r}" + (f" (as {seen[key]!r})" if seen[key] != label else ""))
         seen[key] = label
@@ -318,7 +353,7 @@ def _fraction(value: Any, path: str) -> float:
             raise ValueError(f"{path} is a fraction (write 0.001 or 0.1%), not {'a duration' if _DURATION_RE.match(text) else 'a rate'}")
         else:
             raise ValueError(f"expected a fraction like 0.001 or 0.1%, got {value!r}")
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(as_float(value)):
         raise ValueError(f"expected a fraction like 0.001 or 0.1%, got {value!r}")
     if not 0 <= value <= 1:
         raise ValueError(f"must be between 0 and 1 (a fraction: 0.001 or 0.1%), got {value!r}")
@@ -348,7 +383,7 @@ def parse_slo_limit(path: str, value: Any) -> float:
         return parse_duration(value)
     if kind == "fraction":
         return _fraction(value, path)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(as_float(value)) and value >= 0:
         return float(value)
     raise ValueError(f"expected a number of messages ≥ 0, got {value!r}")
 
@@ -396,7 +431,7 @@ class Slo(RootModel[dict[str, float]]):
 
 def _price(value: Any) -> Any:
     def one(x: Any, where: str) -> float:
-        if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0:
+        if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(as_float(x)) and x >= 0:
             return float(x)
         raise PydanticCustomError("price", "{reason}", {"reason": f"{where}must be a price ≥ 0, got {x!r}"})
 
@@ -459,7 +494,7 @@ def path_problem(data: Any, path: str) -> str | None:
     for depth, part in enumerate(parts):
         where = ".".join(parts[:depth]) or "the scenario"
         if isinstance(node, list):
-            if not (part.isdigit() and int(part) < len(node)):
+            if not (part.isascii() and part.isdigit() and int(part) < len(node)):
                 return f"unknown path {path!r}: {where} is a list of {len(node)}; {part!r} is not an index into it"
             node = node[int(part)]
         elif isinstance(node, Mapping):
@@ -597,6 +632,9 @@ def study_violations(scenario: Scenario, check_values: bool = True) -> list[Viol
                 found.append((loc, problem))
             else:
                 valid.append((loc, parse_axis(path, spec)))
+        points = math.prod(len(axis) for _, axis in valid)
+        if points > MAX_POINTS:
+            found.append((("sweep", "vary"), f"the grid has {points:,} points; a sweep runs at most {MAX_POINTS:,}"))
         if check_values and not found:  # with other problems every value would fail with them
             for loc, axis in valid:
                 found += [(loc, message) for message in axis_value_problems(scenario, axis)]

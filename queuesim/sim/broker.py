@@ -11,7 +11,19 @@ included), and again whenever an at-least-once broker makes it visible after a v
 ``capacity`` bounds what publishes can add to the waiting count; in-flight (received) messages do
 not count, as with SQS's ``ApproximateNumberOfMessagesVisible``. A message whose visibility timeout
 expires re-enters without that check (the broker already stores it), so an at-least-once queue can
-briefly hold up to ``capacity`` + (messages then held by workers).
+briefly hold up to ``capacity`` + (messages then held by workers). ``capacity`` 0 is a queue with
+no waiting room (M/M/c/c, Erlang B): a publish is accepted only when a consumer is idle to take it,
+one not already promised to a message still in transit (broker latency) or waiting for its FIFO group.
+
+A queue with a ``ttl`` (:class:`Expiry`) drops a message older than that when a worker would receive
+it (``expired``), or dead-letters it; the check costs one comparison per receive, and an expired
+message takes no worker time.
+
+A producer with a ``patience`` hands each accepted message's reneging deadline to its queue
+(:meth:`Broker.renege_at`): the deadlines of every client wait in one heap per queue with one armed
+SimPy event (:class:`~queuesim.sim.deadlines.Deadlines`), and a message still waiting for its first
+receive at its deadline leaves the queue (``reneged``). Its queued entry is marked ``gone`` and
+skipped when reached, as a message deleted while visible is, so no deque is searched.
 
 Consumers ask for work with :meth:`Broker.take` once per free *credit* (``prefetch``: 1, or a
 RabbitMQ prefetch count), and sit in ``idle`` once per credit the broker could not fill.
@@ -34,8 +46,9 @@ from typing import TYPE_CHECKING, ClassVar, Self, TypeVar
 from simpy import Environment
 from simpy.events import Timeout
 
-from queuesim.records import Delivery, Loss, RestartPoint
+from queuesim.records import Delivery, Loss, Outcome, RestartPoint
 from queuesim.scenario.model import QueueBase
+from queuesim.sim.deadlines import Deadlines
 from queuesim.sim.recorder import Recorder
 from queuesim.sim.rng import Streams
 
@@ -44,6 +57,8 @@ if TYPE_CHECKING:
     from queuesim.sim.worker import Consumer
 
 _IN_SERVICE, _DONE = int(Delivery.IN_SERVICE), int(Delivery.DONE)  # hot path: plain ints
+_EXPIRED, _EXPIRED_DLQ = int(Delivery.EXPIRED), int(Delivery.EXPIRED_DEAD_LETTERED)
+_RENEGED = int(Delivery.RENEGED)
 Held = tuple[int, int, int]  # (message, delivery row, receipt) a consumer holds
 SpecT = TypeVar("SpecT", bound=QueueBase)
 
@@ -60,11 +75,14 @@ class BrokerStats:
         Receives that dead-lettered the message instead of delivering it (at-least-once kinds).
     restarts : tuple of RestartPoint
         Each restart and the durable point it went back to (kinds with persistence: Redis).
+    expired : int
+        Receives that found the message older than the queue's ``ttl`` (dropped or dead-lettered).
     """
 
     kind: str
     dead_lettered: int = 0
     restarts: tuple[RestartPoint, ...] = ()
+    expired: int = 0
 
 
 @dataclass(frozen=True)
@@ -97,6 +115,31 @@ class BrokerContext:
         return self.streams.draws(dist, "latency")
 
 
+@dataclass(frozen=True)
+class Expiry:
+    """A queue's message time to live and where an expired message goes (a :class:`QueueBase`'s ``ttl`` fields).
+
+    Attributes
+    ----------
+    ttl : float or None
+        Seconds from a message's accepted publish after which a worker no longer receives it.
+    dead_letter : bool
+        An expired message moves to the dead-letter queue instead of being dropped.
+    """
+
+    ttl: float | None = None
+    dead_letter: bool = False
+
+    @classmethod
+    def from_spec(cls, spec: QueueBase) -> Expiry:
+        """The expiry of one queue spec."""
+        return cls(spec.ttl, spec.ttl_dead_letter)
+
+
+#: Messages that never expire.
+NO_EXPIRY = Expiry()
+
+
 def spec_as(spec: QueueBase, kind: type[SpecT], broker: type[Broker]) -> SpecT:
     """``spec`` as the spec class a broker kind is built from; a clear TypeError for any other."""
     if not isinstance(spec, kind):
@@ -127,6 +170,8 @@ class Broker:
         capacity: int | None,
         latency: Callable[[], float] | None,
         rec: Recorder,
+        *,
+        expiry: Expiry = NO_EXPIRY,
     ) -> None:
         self.env = env
         self.index = index
@@ -140,6 +185,12 @@ class Broker:
         self.space_waiters: deque[Callable[[], None]] = deque()  # publishers blocked on a full queue
         self.waiting = 0
         self.down = False  # during an outage or restart: publishes fail, receives block
+        self.ttl = expiry.ttl
+        self.ttl_dead_letter = expiry.dead_letter
+        self.expired = 0
+        self.gone: set[int] = set()  # left the queue while queued (deleted while visible, reneged): skip its entry
+        self.patience: Deadlines | None = None  # reneging deadlines, made by the first client with a patience
+        self._outcome = rec.messages["outcome"]
         self._accepted = rec.messages["accepted"]
         self._receives = rec.messages["receives"]
         self._d_status = rec.deliveries["status"]
@@ -148,11 +199,12 @@ class Broker:
     @classmethod
     def from_spec(cls, spec: QueueBase, ctx: BrokerContext) -> Self:
         """The live broker of one queue spec: capacity and latency here, each kind adds its own fields."""
-        return cls(ctx.env, ctx.index, ctx.name, spec.capacity, ctx.latency(spec.latency), ctx.rec)
+        return cls(ctx.env, ctx.index, ctx.name, spec.capacity, ctx.latency(spec.latency), ctx.rec,
+                   expiry=Expiry.from_spec(spec))
 
     def stats(self) -> BrokerStats:
         """What this broker counted over the run."""
-        return BrokerStats(self.kind)
+        return BrokerStats(self.kind, expired=self.expired)
 
     def held(self) -> Iterable[int]:
         """Messages this broker still stores whatever their outcome (a streaming recorder keeps their rows).
@@ -164,11 +216,20 @@ class Broker:
 
     # -- publishing -----------------------------------------------------------------------------
     def has_room(self) -> bool:
-        return not self.down and self.waiting < self.capacity
+        """Whether a publish would be accepted now (a worker publishing downstream waits until it is)."""
+        return not self.down and (self.waiting < self.capacity or self._taken_at_once())
+
+    def _taken_at_once(self) -> bool:
+        """No waiting room (``capacity`` 0): is a consumer idle for one more message, beyond those already waiting?
+
+        Those are in transit (broker latency) to the idle consumers they were promised, or, on a
+        FIFO queue, waiting for their group; elsewhere nothing waits while a consumer is idle.
+        """
+        return self.capacity == 0 and self.waiting < len(self.idle)
 
     def publish(self, message: int) -> bool:
         """Offer a message; False is a 503 (the queue is full or the broker is down)."""
-        if self.down or (self.waiting >= self.capacity and not self._make_room()):
+        if self.down or (self.waiting >= self.capacity and not self._taken_at_once() and not self._make_room()):
             return False
         now = self.env._now
         self.waiting += 1
@@ -210,16 +271,28 @@ class Broker:
                 message, since = ready.popleft()
                 if self._deliver(consumer, message, since):
                     return
+        self.idle.append(consumer)  # _park, inlined: this runs every time a worker finds nothing to do
+        if self.space_waiters and self.capacity == 0 and not self.down:
+            self._wake_publisher()
+
+    def _park(self, consumer: Consumer) -> None:
+        """Park a free credit; with no waiting room (capacity 0) it is the room a blocked publisher waits for."""
         self.idle.append(consumer)
+        if self.space_waiters and self.capacity == 0 and not self.down:
+            self._wake_publisher()
 
     def _deliver(self, consumer: Consumer, message: int, since: float) -> bool:
         """End a waiting spell; True if the consumer got the message, False if it still needs one."""
-        if self._skip(message):
+        if self.gone and self._skip(message):  # only a marked entry can be skipped: no call otherwise
             return False
         self.waiting -= 1
         if self.space_waiters:
             self._wake_publisher()
         now = self.env._now
+        ttl = self.ttl
+        if ttl is not None and now - self._accepted[message] > ttl:
+            self._outlived(message, since, now)
+            return False
         if not self._admit(message, since, now):
             return False
         row = self.rec.spell(message, since, now, consumer.wid, _IN_SERVICE)
@@ -243,14 +316,60 @@ class Broker:
         """Withdraw every parked credit of a consumer (it crashed)."""
         self.idle = deque(c for c in self.idle if c is not consumer)
 
+    # -- reneging -------------------------------------------------------------------------------
+    def renege_at(self, message: int, deadline: float) -> None:
+        """A client waits for ``message`` to start service until ``deadline``; past it, the message leaves the queue."""
+        if self.patience is None:
+            self.patience = Deadlines(self.env, self._not_started, self._renege, ordered=False)
+        self.patience.add(deadline, message)
+
+    def _not_started(self, message: int, _token: int) -> bool:
+        # never received and not settled (lost, dropped, expired): still waiting for its first receive
+        return not self._receives[message] and not self._outcome[message]
+
+    def _renege(self, message: int, _token: int) -> None:
+        now = self.env.now
+        if self.in_transit.pop(message, None) is None:  # queued, not in transit (broker latency)
+            self._withdraw(message)
+        self.waiting -= 1
+        self.rec.spell(message, self._accepted[message], now, -1, _RENEGED)
+        self.rec.renege(message, now)
+        if self.space_waiters:
+            self._wake_publisher()
+
+    def _withdraw(self, message: int) -> None:
+        """Take a queued message out of the queue: its entry is skipped when it reaches the head."""
+        self.gone.add(message)
+
     # -- semantics hooks ------------------------------------------------------------------------
     def _skip(self, message: int) -> bool:
-        """True for a queued entry that is no longer live (deleted while visible)."""
+        """True for a queued entry that is no longer live (deleted while visible, reneged): it is forgotten.
+
+        Called only while some entry is marked ``gone``.
+        """
+        gone = self.gone
+        if message in gone:
+            gone.discard(message)
+            return True
         return False
 
     def _admit(self, message: int, since: float, now: float) -> bool:
         """May this receive be delivered? (At-least-once brokers dead-letter here.)"""
         return True
+
+    def _outlived(self, message: int, since: float, now: float) -> None:
+        """A worker would receive a message older than the queue's ``ttl``: it expires (dropped or dead-lettered)."""
+        self.expired += 1
+        if self.ttl_dead_letter:
+            self.rec.spell(message, since, now, -1, _EXPIRED_DLQ)
+            self.rec.settle(message, Outcome.DEAD_LETTERED, now)
+        else:
+            self.rec.spell(message, since, now, -1, _EXPIRED)
+            self.rec.settle(message, Outcome.EXPIRED, now)
+        self._released(message)
+
+    def _released(self, message: int) -> None:
+        """A message left the in-flight or waiting state for good or for now: FIFO groups unblock here."""
 
     def ack(self, message: int, receipt: int) -> int:
         """A processing of receive number ``receipt`` finished; returns the delivery's final status."""
@@ -288,7 +407,7 @@ class Broker:
                 break
             self.take(self.idle.popleft())
         for _ in range(len(self.space_waiters)):
-            if self.waiting >= self.capacity:
+            if not self.has_room():
                 break
             self._wake_publisher()
 
@@ -298,6 +417,7 @@ class Broker:
         kept: deque[tuple[int, float]] = deque()
         for message, since in self.ready:
             if self._skip_quietly(message):
+                self.gone.discard(message)  # the entry goes with this pass: nothing left to skip
                 continue
             if keep(message, since):
                 kept.append((message, since))
@@ -310,7 +430,8 @@ class Broker:
                 self._drop(message, since, now, reason)
 
     def _skip_quietly(self, message: int) -> bool:
-        return False
+        """True for a queued entry that is no longer live; it stays marked until it is reached."""
+        return message in self.gone
 
     def drop_oldest(self, reason: Loss) -> bool:
         """Drop the oldest waiting message to make room (overflow, eviction); False if none is queued."""

@@ -6,7 +6,7 @@ This is the one place where the description becomes running state (Ciw keeps its
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,8 +43,12 @@ def inline_queues(scenario: Scenario) -> set[str]:
     return inline
 
 
+#: How often a run reports its simulated time to a ``progress`` callback: this many times per run.
+PROGRESS_STEPS = 100
+
+
 def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
-             sink: RecordSink | None = None) -> RunRecord:
+             progress: Callable[[float], None] | None = None, sink: RecordSink | None = None) -> RunRecord:
     """Run one replication of ``scenario`` to its ``duration`` and return the event records.
 
     Parameters
@@ -55,6 +59,8 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
         Replication number; each one draws independent streams from the same seed.
     seed : int, optional
         Overrides ``scenario.seed``.
+    progress : callable, optional
+        Called with the simulated time every 1/``PROGRESS_STEPS`` of the run and at its end.
     sink : RecordSink, optional
         Stream the records into it as they become final instead of keeping them: the returned
         record's tables are then empty (its ``extra`` is complete). The simulation is the same.
@@ -78,7 +84,8 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
         pool = Pool(
             env, pi, pname, len(worker_pool), w.count, brokers[w.from_], streams.draws(w.service, "service"),
             brokers[w.to] if w.to else None, w.fanout, rec,
-            faults=Faults.from_spec(w, PoolContext(env, rec, streams)),
+            faults=Faults.from_spec(w, PoolContext(env, rec, streams)), service_per=w.service_per,
+            overhead=streams.draws(w.overhead, "overhead") if w.overhead is not None and w.has_overhead else None,
         )
         worker_pool.extend([pi] * w.count)
         pools.append(pool)
@@ -93,7 +100,11 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
         pool.start()
     for producer in producers:
         producer.start()
+    if progress is not None:
+        _report_progress(env, scenario.duration, progress)
     env.run(until=scenario.duration)
+    if progress is not None:
+        progress(scenario.duration)
 
     # close the waiting spells still open, so queue depth integrates to the end of the window
     for broker in brokers.values():
@@ -111,7 +122,10 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
         worker_pool=np.asarray(worker_pool, dtype=np.int32),
         extra={
             "dead_lettered": {n: st.dead_lettered for n, st in broker_stats.items()},
+            "expired": {n: st.expired for n, st in broker_stats.items()},
             "pools": {p.name: _pool_counts(p.stats()) for p in pools},
+            "reads": {name: w.from_ for name, w in scenario.workers.items()},
+            "downtime": {p.name: p.downtime() for p in pools if p.crashed_at},
             "faults": [f.model_dump() for f in scenario.faults],
             "restarts": {n: list(st.restarts) for n, st in broker_stats.items() if st.restarts},
         },
@@ -136,6 +150,20 @@ def _liveness(brokers: list[Broker], producers: list[Producer]) -> Liveness:
             yield from producer.held()
 
     return Liveness(open_spells, held_messages, held_requests)
+
+
+def _report_progress(env: simpy.Environment, duration: float, report: Callable[[float], None]) -> None:
+    """Call ``report(now)`` every ``duration / PROGRESS_STEPS``: one pending timeout at a time that reads no
+    state, so every other event keeps its order (SimPy orders by time, priority, then scheduling) and
+    the records are those of a run without it."""
+    step = duration / PROGRESS_STEPS
+
+    def tick(_event: object) -> None:
+        report(env.now)
+        if env.now + step < duration:
+            Timeout(env, step).callbacks.append(tick)
+
+    Timeout(env, step).callbacks.append(tick)
 
 
 def _schedule_fault(env: simpy.Environment, broker: Broker, at: float, kind: str, length: float) -> None:

@@ -17,7 +17,11 @@ Client behaviour, each optional:
   request's first-stage task ends (plus ``result_latency`` for a result store); with
   ``retry.on_timeout`` each attempt waits at most ``timeout`` from its accepted publish, then the
   client publishes a new copy after the backoff (the abandoned copy still runs: the retry storm's
-  extra work), until ``retry.attempts`` publishes have been made in all.
+  extra work), until ``retry.attempts`` publishes have been made in all;
+- ``patience``: how long, from its accepted publish, the client waits for its request to *start*
+  service (drawn per accepted publish). A request still waiting at that deadline reneges: it
+  leaves the queue unserved (the queue keeps the deadlines, :meth:`Broker.renege_at`), and the
+  client has abandoned it. Unlike ``timeout``, no work is left behind.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from queuesim.sim.rng import ExponentialSampler, component_rng, stream, uniform_
 if TYPE_CHECKING:
     from queuesim.scenario import Scenario
 
-_COMPLETED, _GAVE_UP = int(Outcome.COMPLETED), int(Outcome.GAVE_UP)  # hot path: plain ints
+_COMPLETED, _GAVE_UP, _RENEGED = int(Outcome.COMPLETED), int(Outcome.GAVE_UP), int(Outcome.RENEGED)  # hot path: plain ints
 
 #: ``(time, count)`` arrival instants of an extra arrival source (see :mod:`queuesim.sim.arrivals`).
 Arrivals = Iterator[tuple[float, int]]
@@ -67,6 +71,8 @@ class Producer:
         Whether the client waits for a response (through a result store, or inline).
     result_latency : callable or None
         Draws the result store's delay (None: the result is there as the task ends).
+    patience : callable or None
+        Draws how long the client waits, from an accepted publish, for the work to start.
     """
 
     def __init__(
@@ -90,6 +96,7 @@ class Producer:
         await_result: bool = False,
         sync: bool = False,
         result_latency: Callable[[], float] | None = None,
+        patience: Callable[[], float] | None = None,
     ) -> None:
         self.env = env
         self.index = index
@@ -103,6 +110,8 @@ class Producer:
         self.rec = rec
         self.m_attempts = rec.messages["attempts"]
         self.m_request = rec.messages["request"]
+        self.m_receives = rec.messages["receives"]
+        self.patience = patience
         self.r_created = rec.requests["created"]
         self.r_responded = rec.requests["responded"]
         self.r_abandoned = rec.requests["abandoned"]
@@ -192,10 +201,21 @@ class Producer:
         attempt = self.m_attempts[message] + 1
         self.m_attempts[message] = attempt
         if self.target.publish(message):
+            patience = self.patience
+            if patience is not None:
+                self._wait_to_start(message, patience())
             if self.per_try:
                 self._expect(self.env._now + self.timeout, self.m_request[message], message)  # type: ignore[operator]
             return
         self._refused(message, attempt, previous)
+
+    def _wait_to_start(self, message: int, wait: float) -> None:
+        """The client's patience starts at the accepted publish; a message received at once needs no deadline.
+
+        ``wait`` is drawn for every accepted publish, received at once or not, so the stream stays in step.
+        """
+        if not self.m_receives[message]:
+            self.target.renege_at(message, self.env._now + wait)
 
     def _refused(self, message: int, attempt: int, previous: float) -> None:
         """A 503: retry after the backoff, or give up (out of attempts, or past the client's deadline)."""
@@ -252,6 +272,8 @@ class Producer:
                 self._respond(request, message)
             else:
                 self._respond_after(latency(), request, message)
+        elif outcome == _RENEGED:
+            self._end(message, now)  # the client's own patience ran out: it waits no more
         elif outcome != _GAVE_UP and self.sync:
             # the server answered with an error (or the connection broke): the client knows at once
             self._end(message, now)
@@ -338,7 +360,8 @@ def wire_producers(
 
     Random streams: ``producer:<name>:arrivals`` (gaps of a constant rate or interarrival
     distribution, drawn as they always were; the unit hazards of a time-varying rate),
-    ``producer:<name>:retry`` (backoff jitter) and ``producer:<name>:result`` (result latency).
+    ``producer:<name>:retry`` (backoff jitter), ``producer:<name>:result`` (result latency) and
+    ``producer:<name>:patience``.
     Records the producers' expected arrivals per second over the window as ``extra["base_load"]``.
     """
     producers: list[Producer] = []
@@ -365,6 +388,7 @@ def wire_producers(
         result = None
         if p.await_result and latency is not None and not (latency.mean == 0 and latency.variance == 0):
             result = stream(latency, component_rng(seed, replication, f"producer:{rname}:result"))
+        patience = None if p.patience is None else stream(p.patience, component_rng(seed, replication, f"producer:{rname}:patience"))
         producers.append(Producer(
             env, ri, rname, brokers[p.to], interarrival,
             scenario.duration, r.attempts, (r.jitter, r.backoff, r.multiplier, r.max_backoff),
@@ -377,6 +401,7 @@ def wire_producers(
             await_result=p.await_result,
             sync=p.sync,
             result_latency=result,
+            patience=patience,
         ))
     if any(prod.watches for prod in producers):
         rec.watch = [prod.settled if prod.watches else None for prod in producers]

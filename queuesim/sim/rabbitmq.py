@@ -18,7 +18,7 @@ from simpy import Environment
 
 from queuesim.records import Delivery, Loss
 from queuesim.scenario.model import QueueBase, RabbitQueue
-from queuesim.sim.broker import Broker, BrokerContext, Held, spec_as
+from queuesim.sim.broker import NO_EXPIRY, Broker, BrokerContext, Expiry, Held, spec_as
 from queuesim.sim.recorder import Recorder
 from queuesim.sim.redelivery import AtLeastOnce
 
@@ -45,6 +45,7 @@ class RabbitBroker(AtLeastOnce):
         auto_ack: bool = False,
         consumer_timeout: float = 1800.0,
         prefetch: int = 10,
+        expiry: Expiry = NO_EXPIRY,
     ) -> None:
         super().__init__(
             env, index, name, capacity, latency, rec,
@@ -53,6 +54,7 @@ class RabbitBroker(AtLeastOnce):
             requeue_at_head=True,
             requeue_on_nack=True,
             requeue_on_disconnect=True,
+            expiry=expiry,
         )
         self.overflow = overflow
         self.auto_ack = auto_ack
@@ -63,7 +65,7 @@ class RabbitBroker(AtLeastOnce):
         q = spec_as(spec, RabbitQueue, cls)
         return cls(ctx.env, ctx.index, ctx.name, q.capacity, ctx.latency(q.latency), ctx.rec,
                    overflow=q.overflow, delivery_limit=q.delivery_limit, auto_ack=q.ack == "auto",
-                   consumer_timeout=q.consumer_timeout, prefetch=q.prefetch)
+                   consumer_timeout=q.consumer_timeout, prefetch=q.prefetch, expiry=Expiry.from_spec(q))
 
     def _make_room(self) -> bool:
         if self.overflow != "drop-head":

@@ -47,12 +47,15 @@ _REQUESTS = {"producer": ("h", 0), "created": ("d", NAN), "done": ("d", NAN), "o
              "responded": ("d", NAN), "abandoned": ("d", NAN), "throttled": ("d", NAN)}
 _MESSAGES = {
     "request": ("q", 0), "queue": ("h", 0), "stage": ("h", 0), "created": ("d", NAN),
-    "accepted": ("d", NAN), "attempts": ("h", 0), "receives": ("h", 0), "processings": ("h", 0),
+    # counts are 32-bit: a full queue with unlimited retries, or a poison message redelivered for ever,
+    # passes 32,767 in a long run; 2³¹ would need more deliveries/rejections rows than memory holds
+    "accepted": ("d", NAN), "attempts": ("i", 0), "receives": ("i", 0), "processings": ("i", 0),
     "done": ("d", NAN), "worker": ("i", -1), "outcome": ("b", 0), "reason": ("b", 0), "poison": ("b", 0),
 }
 _DELIVERIES = {
     "message": ("q", 0), "since": ("d", NAN), "until": ("d", NAN), "worker": ("i", -1),
-    "finished": ("d", NAN), "status": ("b", 0), "started": ("d", NAN), "delivery": ("h", 0),
+    "finished": ("d", NAN), "status": ("b", 0), "started": ("d", NAN), "delivery": ("i", 0),
+    "overhead": ("d", 0.0),
 }
 _REJECTIONS = {"message": ("q", 0), "time": ("d", NAN)}
 # internal per-request bookkeeping: messages not yet settled, and the first failure
@@ -112,6 +115,8 @@ class Columns:
         if self.limit == 0 and self._maps:  # a mix is not worth it: arrays for every column
             self._maps.clear()
             self.cols = {name: array(code) for name, (code, _) in spec.items()}
+        # attached columns, not handed over: (buffer, its map or None, typecode, default)
+        self.side: list[tuple[Column, mmap.mmap | None, str, float]] = []
         self.n = 0
         self.capacity = 0
         self.on_grow: Callable[[], None] | None = None  # streaming: a chance to fold, every chunk
@@ -131,12 +136,39 @@ class Columns:
                 col = self.cols[name]
                 assert isinstance(col, memoryview)
                 col[start:stop] = pattern
+            for col, _, code, default in self.side:
+                if default != 0:
+                    assert isinstance(col, memoryview)
+                    col[start:stop] = memoryview(array(code, [default]) * self.CHUNK)
         else:
             for name, (code, default) in self.spec.items():
                 col = self.cols[name]
                 assert isinstance(col, array)
                 col.extend(array(code, [default]) * self.CHUNK)
+            for col, _, code, default in self.side:
+                assert isinstance(col, array)
+                col.extend(array(code, [default]) * self.CHUNK)
         self.capacity = stop
+
+    def attach(self, code: str, default: float) -> Column:
+        """A private column of the engine's, indexed like this table's rows and grown with it.
+
+        The hot loop stores into it by row index without a bounds check (it is always as long as
+        the table's buffers); :meth:`numpy` leaves it out, so it is not part of the records, and
+        :meth:`release` hands its rows back with the table's.
+        """
+        if self._maps:
+            mapped = _mapped(code, self.limit)
+            if mapped is None:
+                raise MemoryError(f"no address space for another column of {self.limit:,} rows")
+            block, col = mapped
+            if default != 0 and self.capacity:
+                col[:self.capacity] = memoryview(array(code, [default]) * self.capacity)
+            self.side.append((col, block, code, default))
+            return col
+        plain = array(code, [default]) * self.capacity
+        self.side.append((plain, None, code, default))
+        return plain
 
     def next_row(self) -> int:
         row = self.n
@@ -161,6 +193,10 @@ class Columns:
         for name, (code, _) in self.spec.items():
             size = array(code).itemsize * self.CHUNK
             self._maps[name].madvise(mmap.MADV_DONTNEED, chunk * size, size)
+        for _, block, code, _ in self.side:
+            assert block is not None
+            size = array(code).itemsize * self.CHUNK
+            block.madvise(mmap.MADV_DONTNEED, chunk * size, size)
 
 
 #: Called as hook(message, request, outcome, now) when a watched message settles.
@@ -169,6 +205,7 @@ SettleHook = Callable[[int, int, int, float], None]
 # plain ints: an IntEnum member lookup costs more than the store it feeds, in the hot loop
 _COMPLETED = int(Outcome.COMPLETED)
 _LOST = int(Outcome.LOST)
+_RENEGED = int(Outcome.RENEGED)
 _OPEN_STATUS = np.array([Delivery.IN_SERVICE, Delivery.HELD], dtype=np.int8)
 _EMPTY = np.empty(0, dtype=np.int64)
 
@@ -370,6 +407,14 @@ class Recorder:
         if not self._m_outcome[message]:
             self.messages.cols["reason"][message] = reason
             self.settle(message, _LOST, now)
+
+    def renege(self, message: int, now: float) -> None:
+        """A message left its queue unserved because its client's patience ran out: the client abandoned the request."""
+        abandoned = self.requests.cols["abandoned"]
+        request = self._m_request[message]
+        if abandoned[request] != abandoned[request]:  # NaN: not yet abandoned (a timeout may have come first)
+            abandoned[request] = now
+        self.settle(message, _RENEGED, now)
 
     def settle(self, message: int, outcome: int, now: float, worker: int = -1) -> None:
         """Settle a message once (first event wins) and settle its request when nothing is left open."""

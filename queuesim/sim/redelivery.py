@@ -5,6 +5,10 @@ One mechanism serves SQS (visibility timeout), RabbitMQ (unacked deliveries), Re
 the message under a new *receipt* (its receive number); an ack holding the latest receipt removes
 it; if nothing acknowledges it within ``redeliver_after`` it is waiting again, and the next receive
 is a redelivery. A receive past ``limit`` deliveries dead-letters the message instead.
+
+The redelivery deadlines of every in-flight copy wait in one :class:`~queuesim.sim.deadlines.Deadlines`
+per queue (in receive order: the timeout is the same for every receive), with one SimPy event armed
+at the earliest copy still unacknowledged, rather than a SimPy ``Timeout`` per receive.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from simpy import Environment
-from simpy.events import Timeout
 
 from queuesim.records import Delivery, Loss, Outcome
-from queuesim.sim.broker import Broker, BrokerStats, Held
+from queuesim.sim.broker import NO_EXPIRY, Broker, BrokerStats, Expiry, Held
+from queuesim.sim.deadlines import Deadlines
 from queuesim.sim.recorder import Recorder
 
 _DONE, _STALE = int(Delivery.DONE), int(Delivery.STALE)
@@ -57,8 +61,9 @@ class AtLeastOnce(Broker):
         requeue_on_nack: bool = False,
         requeue_on_disconnect: bool = False,
         late_delete: bool = False,
+        expiry: Expiry = NO_EXPIRY,
     ) -> None:
-        super().__init__(env, index, name, capacity, latency, rec)
+        super().__init__(env, index, name, capacity, latency, rec, expiry=expiry)
         self.redeliver_after = redeliver_after
         self.limit = limit
         self.requeue_at_head = requeue_at_head
@@ -68,8 +73,9 @@ class AtLeastOnce(Broker):
         # every collection holds only live messages, so memory follows the backlog, not the run length
         self.hidden: dict[int, int] = {}  # received, not acknowledged: message -> latest receipt
         self.visible_again: dict[int, float] = {}  # returned, waiting again: message -> since
-        self.gone: set[int] = set()  # deleted while visible: skip its queued entry
         self.dead_lettered = 0
+        # (message, receipt) of every receive, due ``redeliver_after`` later; live while still hidden
+        self.redeliveries = Deadlines(env, self._still_hidden, self._expire)
 
     def stats(self) -> BrokerStats:
         return replace(super().stats(), dead_lettered=self.dead_lettered)
@@ -79,15 +85,6 @@ class AtLeastOnce(Broker):
         return [*super().held(), *self.hidden, *self.visible_again, *self.gone]
 
     # -- delivery -------------------------------------------------------------------------------
-    def _skip(self, message: int) -> bool:
-        if message in self.gone:
-            self.gone.discard(message)
-            return True
-        return False
-
-    def _skip_quietly(self, message: int) -> bool:
-        return message in self.gone
-
     def _admit(self, message: int, since: float, now: float) -> bool:
         self.visible_again.pop(message, None)
         receipt = self._receives[message] + 1
@@ -99,13 +96,16 @@ class AtLeastOnce(Broker):
             return False
         self.hidden[message] = receipt
         if self.redeliver_after is not None:
-            Timeout(self.env, self.redeliver_after).callbacks.append(lambda _e: self._expire(message, receipt))
+            self.redeliveries.add(now + self.redeliver_after, message, receipt)
         return True
 
+    def _still_hidden(self, message: int, receipt: int) -> bool:
+        return self.hidden.get(message) == receipt
+
     def _expire(self, message: int, receipt: int) -> None:
-        if self.hidden.get(message) == receipt:
-            del self.hidden[message]
-            self._return(message)
+        """Nothing acknowledged receive ``receipt`` in time: the message is visible again."""
+        del self.hidden[message]
+        self._return(message)
 
     def _return(self, message: int) -> None:
         """An unacknowledged message is receivable again."""
@@ -118,8 +118,9 @@ class AtLeastOnce(Broker):
         else:
             self._arrive(message, now)
 
-    def _released(self, message: int) -> None:
-        """A message left the in-flight state (acked, returned, dead-lettered): FIFO groups unblock here."""
+    def _outlived(self, message: int, since: float, now: float) -> None:
+        self.visible_again.pop(message, None)  # it was waiting again after a timeout: gone for good now
+        super()._outlived(message, since, now)
 
     # -- acknowledgements -----------------------------------------------------------------------
     def ack(self, message: int, receipt: int) -> int:
@@ -130,15 +131,19 @@ class AtLeastOnce(Broker):
             self._released(message)
             return _DONE
         if self.late_delete and message in self.visible_again and self._receives[message] == receipt:
-            since = self.visible_again.pop(message)
-            self.gone.add(message)
-            self.rec.spell(message, since, self.env.now, -1, Delivery.DELETED)
-            self.waiting -= 1
-            self._released(message)
-            if self.space_waiters:
-                self._wake_publisher()
-            return _DONE
+            return self._delete_visible(message)
         return _STALE
+
+    def _delete_visible(self, message: int) -> int:
+        """A delete removes a message that is waiting again: its queued entry is skipped when reached."""
+        since = self.visible_again.pop(message)
+        self.gone.add(message)
+        self.rec.spell(message, since, self.env.now, -1, Delivery.DELETED)
+        self.waiting -= 1
+        self._released(message)
+        if self.space_waiters:
+            self._wake_publisher()
+        return _DONE
 
     def nack(self, message: int, receipt: int, reason: Loss) -> None:
         if self.hidden.get(message) != receipt:

@@ -21,7 +21,7 @@ from simpy import Environment
 
 from queuesim.records import Delivery, Loss, RestartPoint
 from queuesim.scenario.model import QueueBase, RedisQueue
-from queuesim.sim.broker import Broker, BrokerContext, BrokerStats, Held, spec_as
+from queuesim.sim.broker import NO_EXPIRY, Broker, BrokerContext, BrokerStats, Expiry, Held, spec_as
 from queuesim.sim.recorder import Recorder
 from queuesim.sim.redelivery import AtLeastOnce
 
@@ -69,15 +69,17 @@ class RedisBroker(Broker):
         latency: Callable[[], float] | None,
         rec: Recorder,
         durability: Durability = DEFAULT_DURABILITY,
+        *,
+        expiry: Expiry = NO_EXPIRY,
     ) -> None:
-        super().__init__(env, index, name, capacity, latency, rec)
+        super().__init__(env, index, name, capacity, latency, rec, expiry=expiry)
         self._keep(durability)
 
     @classmethod
     def from_spec(cls, spec: QueueBase, ctx: BrokerContext) -> Self:
         q = spec_as(spec, RedisQueue, cls)
         return cls(ctx.env, ctx.index, ctx.name, q.capacity, ctx.latency(q.latency), ctx.rec,
-                   Durability.from_spec(q, ctx))
+                   Durability.from_spec(q, ctx), expiry=Expiry.from_spec(q))
 
     def _keep(self, durability: Durability) -> None:
         d = durability
@@ -199,10 +201,11 @@ class RedisReliableBroker(RedisBroker, AtLeastOnce):
         *,
         idle: float,
         max_deliveries: int | None = None,
+        expiry: Expiry = NO_EXPIRY,
     ) -> None:
         # the at-least-once mechanism takes the redelivery settings; RedisBroker's part is _keep
         AtLeastOnce.__init__(self, env, index, name, capacity, latency, rec, redeliver_after=idle,
-                             limit=max_deliveries, requeue_at_head=self.requeue_claimed_at_head)
+                             limit=max_deliveries, requeue_at_head=self.requeue_claimed_at_head, expiry=expiry)
         self._keep(durability)
         self.vanished: set[int] = set()  # in-flight copies a restart forgot
 
@@ -214,7 +217,8 @@ class RedisReliableBroker(RedisBroker, AtLeastOnce):
     def from_spec(cls, spec: QueueBase, ctx: BrokerContext) -> Self:
         q = spec_as(spec, RedisQueue, cls)
         return cls(ctx.env, ctx.index, ctx.name, q.capacity, ctx.latency(q.latency), ctx.rec,
-                   Durability.from_spec(q, ctx), idle=cls._idle(q), max_deliveries=q.max_deliveries)
+                   Durability.from_spec(q, ctx), idle=cls._idle(q), max_deliveries=q.max_deliveries,
+                   expiry=Expiry.from_spec(q))
 
     def held(self) -> Iterable[int]:
         return [*super().held(), *self.vanished]

@@ -6,6 +6,7 @@ Formulas follow the AWS Architecture Blog's "Exponential Backoff and Jitter" (Br
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 
@@ -28,7 +29,11 @@ def backoff_delay(
     u : callable
         Returns U(0, 1) draws.
     """
-    ceiling = min(cap, base * multiplier ** (retry_number - 1))
+    try:
+        grown = base * multiplier ** (retry_number - 1)
+    except OverflowError:  # 2.0 ** 1024 raises: by then the delay is long past any cap
+        grown = math.inf if base > 0 else 0.0
+    ceiling = min(cap, grown)
     if jitter == "none":
         return ceiling
     if jitter == "full":

@@ -2,8 +2,18 @@
 
 A receive hides the message for ``visibility_timeout``; a delete holding the latest receipt removes
 it. If the timeout expires first the message is visible again and another worker may process it
-too (a duplicate); a delete holding an older receipt fails, as SQS receipt handles do. Messages are
-stored in several zones before a send returns, so a broker restart loses nothing.
+too (a duplicate). What a delete holding an older receipt handle does depends on the queue:
+
+- standard (``stale_receipts: delete``, the default): it deletes the message, as measured against
+  the SQS API (and the AWS-verified behaviour of its most used emulator); the other workers still
+  holding it finish a duplicate whose own delete then fails. A job longer than the visibility
+  timeout is so received again every timeout until its first processing ends, then deleted.
+- standard with ``stale_receipts: ignored``: it is a no-op (the documented worst case): only the
+  latest receipt deletes, so a job longer than the timeout comes back until ``max_receives``.
+- FIFO: the receipt handle expires with the visibility timeout (``ReceiptHandleIsInvalid``), so any
+  delete after it fails, even before anyone received the message again, and it is processed again.
+
+Messages are stored in several zones before a send returns, so a broker restart loses nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +27,7 @@ from simpy.events import Timeout
 
 from queuesim.records import Delivery
 from queuesim.scenario.model import QueueBase, SqsQueue
-from queuesim.sim.broker import BrokerContext, spec_as
+from queuesim.sim.broker import NO_EXPIRY, BrokerContext, Expiry, spec_as
 from queuesim.sim.ratelimit import TokenBucket
 from queuesim.sim.recorder import Recorder
 from queuesim.sim.redelivery import AtLeastOnce
@@ -25,7 +35,10 @@ from queuesim.sim.redelivery import AtLeastOnce
 if TYPE_CHECKING:
     from queuesim.sim.worker import Consumer
 
-_DONE = int(Delivery.DONE)
+_DONE, _STALE = int(Delivery.DONE), int(Delivery.STALE)
+
+#: What a delete holding an older receipt handle does (:attr:`queuesim.scenario.model.SqsQueue.receipt_rule`).
+RECEIPT_RULES = ("delete", "ignored", "expire")
 
 
 class SqsBroker(AtLeastOnce):
@@ -34,6 +47,7 @@ class SqsBroker(AtLeastOnce):
     With ``duplicate_probability`` p, a successful delete misses one replica with probability p,
     so the message comes back after its visibility timeout and is processed again (AWS: "a copy
     sits on several servers; if one is unavailable during delete, its copy can come back").
+    ``stale_receipts`` is one of :data:`RECEIPT_RULES` (see the module's note).
     """
 
     kind = "sqs"
@@ -52,27 +66,48 @@ class SqsBroker(AtLeastOnce):
         max_receives: int | None = None,
         duplicate_probability: float = 0.0,
         uniform: Callable[[], float] | None = None,
+        stale_receipts: str = "delete",
+        expiry: Expiry = NO_EXPIRY,
     ) -> None:
+        if stale_receipts not in RECEIPT_RULES:
+            raise ValueError(f"stale_receipts must be one of {RECEIPT_RULES}, got {stale_receipts!r}")
+        # a delete after the timeout, before anyone received the message again, still holds the
+        # latest receipt: it deletes on a standard queue; a FIFO handle has expired by then
         super().__init__(env, index, name, capacity, latency, rec, redeliver_after=visibility_timeout,
-                         limit=max_receives, late_delete=True)
+                         limit=max_receives, late_delete=stale_receipts != "expire", expiry=expiry)
         if duplicate_probability and uniform is None:
             raise ValueError("duplicate_probability needs a uniform stream to decide each delete")
         self.duplicate_probability = duplicate_probability
         self.uniform = uniform
+        self.stale_deletes = stale_receipts == "delete"
 
     @classmethod
     def from_spec(cls, spec: QueueBase, ctx: BrokerContext) -> Self:
         q = spec_as(spec, SqsQueue, cls)
         return cls(ctx.env, ctx.index, ctx.name, q.capacity, ctx.latency(q.latency), ctx.rec,
                    visibility_timeout=q.visibility_timeout, max_receives=q.max_receives,
-                   duplicate_probability=q.duplicate_probability, uniform=ctx.streams.uniform("duplicates"))
+                   duplicate_probability=q.duplicate_probability, uniform=ctx.streams.uniform("duplicates"),
+                   stale_receipts=q.receipt_rule, expiry=Expiry.from_spec(q))
 
     def ack(self, message: int, receipt: int) -> int:
         if self.duplicate_probability and not self.down and self.hidden.get(message) == receipt:
             assert self.uniform is not None
             if self.uniform() < self.duplicate_probability:
                 return _DONE  # the client saw success; the surviving copy reappears after the timeout
-        return super().ack(message, receipt)
+        status = super().ack(message, receipt)
+        if status == _STALE and self.stale_deletes and not self.down:
+            return self._delete_with_older_receipt(message)
+        return status
+
+    def _delete_with_older_receipt(self, message: int) -> int:
+        """A standard queue accepts an older receipt handle: the message goes, wherever it is now."""
+        if message in self.hidden:  # received again, in flight: that worker's own delete will fail
+            del self.hidden[message]  # its visibility deadline is dead with it
+            self._released(message)
+            return _DONE
+        if message in self.visible_again:  # visible again, waiting for its next receive
+            return self._delete_visible(message)
+        return _STALE  # already deleted, or moved to the dead-letter queue: ReceiptHandleIsInvalid
 
 
 class SqsFifoBroker(SqsBroker):
@@ -101,9 +136,11 @@ class SqsFifoBroker(SqsBroker):
         groups: int | None = None,
         tps: float | None = None,
         group_of: Callable[[], float] | None = None,
+        expiry: Expiry = NO_EXPIRY,
     ) -> None:
         super().__init__(env, index, name, capacity, latency, rec,
-                         visibility_timeout=visibility_timeout, max_receives=max_receives)
+                         visibility_timeout=visibility_timeout, max_receives=max_receives, stale_receipts="expire",
+                         expiry=expiry)
         if groups is not None and group_of is None:
             raise ValueError("groups needs a uniform stream (group_of) to assign each message a group")
         self.groups = groups
@@ -121,7 +158,8 @@ class SqsFifoBroker(SqsBroker):
         q = spec_as(spec, SqsQueue, cls)
         return cls(ctx.env, ctx.index, ctx.name, q.capacity, ctx.latency(q.latency), ctx.rec,
                    visibility_timeout=q.visibility_timeout, max_receives=q.max_receives,
-                   groups=q.groups, tps=q.throughput_limit, group_of=ctx.streams.uniform("groups"))
+                   groups=q.groups, tps=q.throughput_limit, group_of=ctx.streams.uniform("groups"),
+                   expiry=Expiry.from_spec(q))
 
     def publish(self, message: int) -> bool:
         # env._now: once per published message (see queuesim.sim.broker)
@@ -169,7 +207,7 @@ class SqsFifoBroker(SqsBroker):
 
     def take(self, consumer: Consumer) -> None:
         if self.down or not self._take_one(consumer):
-            self.idle.append(consumer)
+            self._park(consumer)
 
     def _take_one(self, consumer: Consumer) -> bool:
         while self.available:
@@ -210,21 +248,31 @@ class SqsFifoBroker(SqsBroker):
             self._serve_idle()
 
     def _skip(self, message: int) -> bool:
-        return False  # deletes of visible messages remove them from their group queue directly
+        return False  # nothing is left marked in a group queue: deletes cannot reach a visible message, reneges leave at once
+
+    def _withdraw(self, message: int) -> None:
+        # out of its group's queue now (a group queue is short: one message group's backlog)
+        g = self.group[message]
+        q = self.queues.get(g)
+        if q is not None:
+            self.queues[g] = rest = deque(e for e in q if e[0] != message)
+            if not rest:
+                del self.queues[g]
 
     def ack(self, message: int, receipt: int) -> int:
         status = super().ack(message, receipt)
-        if message in self.gone:  # deleted while visible: take it out of its group now
-            self.gone.discard(message)
-            g = self.group[message]
-            q = self.queues.get(g)
-            if q is not None:
-                self.queues[g] = deque(e for e in q if e[0] != message)
-                if not self.queues[g]:
-                    del self.queues[g]
         if status == _DONE and message not in self.hidden:
             self.group.pop(message, None)
         return status
+
+    # a message that leaves for good leaves its group too: ``group`` holds only live messages
+    def _renege(self, message: int, token: int) -> None:
+        super()._renege(message, token)
+        self.group.pop(message, None)
+
+    def _outlived(self, message: int, since: float, now: float) -> None:
+        super()._outlived(message, since, now)  # releases the group first, which needs the mapping
+        self.group.pop(message, None)
 
     def open_spells(self) -> list[tuple[int, float]]:
         spells = [e for q in self.queues.values() for e in q]

@@ -15,6 +15,7 @@ per read, a few percent of a message's whole cost (see :mod:`queuesim.sim.broker
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
@@ -24,7 +25,8 @@ from typing import TYPE_CHECKING
 from simpy import Environment
 from simpy.events import Timeout
 
-from queuesim.records import Delivery, Loss, Outcome
+from queuesim.records import NAN, Delivery, Loss, Outcome
+from queuesim.scenario.model import ServicePer
 from queuesim.sim.recorder import Recorder
 from queuesim.sim.worker_faults import CRASH, DEDUPE, DONE, Faults
 
@@ -73,7 +75,13 @@ class Consumer:
         pool = self.pool
         env = pool.env
         pool.d_started[row] = env._now
-        service = pool.service()
+        sizes = pool.sizes
+        if sizes is None:
+            service = pool.service()  # service_per: attempt, a fresh draw per delivery
+        else:
+            service = sizes[message]
+            if service != service:  # NaN: the first processing of this message at this pool
+                service = sizes[message] = pool.service()
         faults = pool.faults
         if faults is None:
             Timeout(env, service).callbacks.append(self._finished)
@@ -171,14 +179,19 @@ class Consumer:
         pool.upstream.nack(self.message, self.receipt, reason)
         self._next()
 
-    def crash(self) -> None:
-        """The worker dies: what it holds goes back to the broker's semantics; back after ``restart``."""
+    def crash(self, clock: bool = False) -> None:
+        """The worker dies: what it holds goes back to the broker's semantics; back after ``restart``.
+
+        ``clock``: the crash came from the worker's own clock (``mtbf``), not from the message in hand.
+        """
         if self.down:
             return
         pool = self.pool
         self.gen += 1
         self.down = True
         pool.crashes += 1
+        pool.crashed_at.append(pool.env.now)
+        pool.crashed_by_clock.append(clock)
         held: list[Held] = list(self.buffer)
         if self.message >= 0:
             held.insert(0, (self.message, self.row, self.receipt))
@@ -208,10 +221,62 @@ class Consumer:
             pool.upstream.take(self)
 
 
+class OverheadConsumer(Consumer):
+    """A worker that spends a drawn ``overhead`` on each delivery before its handler starts.
+
+    The overhead stands for what a real worker does around the handler (poll, deserialise,
+    acknowledge): it holds the worker and the message, so a crash during it treats the message as
+    in hand, but it is not service time. The delivery row keeps it in ``overhead``; ``started``
+    is when the handler started, so the worker was busy from ``started - overhead``.
+    """
+
+    __slots__ = ("taken",)
+
+    def __init__(self, wid: int, pool: Pool) -> None:
+        super().__init__(wid, pool)
+        self.taken = 0.0  # when the delivery in hand was taken: its overhead began
+
+    def start(self, message: int, row: int, receipt: int) -> None:
+        if self.message >= 0:
+            self.buffer.append((message, row, receipt))
+            return
+        self.message = message
+        self.row = row
+        self.receipt = receipt
+        pool = self.pool
+        assert pool.overhead is not None
+        overhead = pool.overhead()
+        pool.d_overhead[row] = overhead
+        self.taken = pool.env._now
+        gen = self.gen
+        Timeout(pool.env, overhead).callbacks.append(lambda _e: self._handle(gen, message, row, receipt))
+
+    def _handle(self, gen: int, message: int, row: int, receipt: int) -> None:
+        if gen != self.gen:
+            return  # the worker crashed during the overhead
+        # the overhead is over: the handler starts exactly as a delivery to a free plain worker does
+        self.message = -1
+        Consumer.start(self, message, row, receipt)
+
+    def crash(self, clock: bool = False) -> None:
+        pool = self.pool
+        if not self.down and self.message >= 0 and pool.d_started[self.row] != pool.d_started[self.row]:
+            # it died during the overhead (the handler had not started): busy from taken to now
+            now = pool.env.now
+            pool.d_overhead[self.row] = now - self.taken
+            pool.d_started[self.row] = now
+        super().crash(clock)
+
+
 class Pool:
     """A pool of ``count`` identical workers reading one queue.
 
     Each worker holds up to ``upstream.prefetch`` deliveries (RabbitMQ's prefetch; 1 elsewhere).
+    With ``service_per="message"`` a message takes the same service time at every delivery to
+    this pool (its job size, drawn at its first processing here); ``"attempt"`` draws afresh
+    for each delivery. First processings draw from ``service`` in the same order either way.
+    With ``overhead`` each delivery first holds its worker for a drawn overhead
+    (:class:`OverheadConsumer`).
     """
 
     def __init__(
@@ -227,12 +292,18 @@ class Pool:
         fanout: int,
         rec: Recorder,
         faults: Faults | None = None,
+        service_per: ServicePer = "message",
+        overhead: Callable[[], float] | None = None,
     ) -> None:
         self.env = env
         self.index = index
         self.name = name
         self.upstream = upstream
         self.service = service
+        # service_per: message: a message's job size, drawn at its first processing here and
+        # reused by every redelivery (NaN: not drawn yet). A column indexed by message id that
+        # grows with the messages table, so the hot loop pays one index read and no Python object.
+        self.sizes = rec.messages.attach("d", NAN) if service_per == "message" else None
         self.downstream = downstream
         self.fanout = fanout
         self.rec = rec
@@ -242,18 +313,33 @@ class Pool:
         self.crashes = 0
         self.failures = 0
         self.deduplicated = 0
+        # every crash: when, and whether the mtbf clock caused it (not the message in hand)
+        self.crashed_at = array("d")
+        self.crashed_by_clock = array("b")
         self.d_finished = rec.deliveries["finished"]
         self.d_status = rec.deliveries["status"]
         self.d_started = rec.deliveries["started"]
+        self.d_overhead = rec.deliveries["overhead"]
         self.m_request = rec.messages["request"]
         self.m_stage = rec.messages["stage"]
         self.m_attempts = rec.messages["attempts"]
         self.m_processings = rec.messages["processings"]
-        self.workers = [Consumer(first_wid + i, self) for i in range(count)]
+        self.overhead = overhead  # draws of the per-delivery overhead; None: no overhead (the fast path)
+        kind = Consumer if overhead is None else OverheadConsumer
+        self.workers = [kind(first_wid + i, self) for i in range(count)]
 
     def stats(self) -> PoolStats:
         """What this pool counted over the run."""
         return PoolStats(self.completed, self.crashes, self.failures, self.deduplicated)
+
+    def downtime(self) -> dict[str, list[list[float]]]:
+        """[down, back] of every crash: ``per_message`` (a crash of the processing in hand: work that
+        message caused) and ``clock`` (an ``mtbf`` crash: capacity the pool lost)."""
+        restart = self.faults.restart if self.faults is not None else 0.0
+        out: dict[str, list[list[float]]] = {"per_message": [], "clock": []}
+        for at, clock in zip(self.crashed_at, self.crashed_by_clock, strict=True):
+            out["clock" if clock else "per_message"].append([at, at + restart])
+        return out
 
     def start(self) -> None:
         for w in self.workers:
@@ -263,4 +349,4 @@ class Pool:
                 self.upstream.take(w)
 
 
-__all__ = ["Consumer", "Pool", "PoolStats"]
+__all__ = ["Consumer", "OverheadConsumer", "Pool", "PoolStats"]

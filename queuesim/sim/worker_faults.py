@@ -190,7 +190,7 @@ class Mtbf(WorkerFault):
 
         def ring(_event: object) -> None:
             if worker.gen == life and not worker.down:  # not after a crash of another cause
-                worker.crash()
+                worker.crash(clock=True)
 
         Timeout(self.env, self.clock()).callbacks.append(ring)
 

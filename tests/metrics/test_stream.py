@@ -49,6 +49,18 @@ CASES = {
     "rabbitmq-prefetch": ("broker-faceoff.yaml", ["duration=90s", "replications=1", FAULTS,
                                                   "queues.orders={broker: rabbitmq, prefetch: 10, delivery_limit: 5}"]),
     "pubsub": ("broker-faceoff.yaml", ["duration=90s", "replications=1", FAULTS, "queues.orders={broker: redis, mode: pubsub}"]),
+    # main's client resilience and worker realism: expiry, reneging, overhead, crashes and mtbf, redeliveries
+    "ttl-patience": ("quickstart.yaml", ["duration=30s", "warmup=3s", "workers.fulfil.count=7",
+                                          "queues.orders={broker: redis, capacity: 500, ttl: 20ms}",
+                                          "producers.web.patience=30ms"]),
+    "patience": ("quickstart.yaml", ["duration=30s", "warmup=3s", "workers.fulfil.count=7", "producers.web.patience=20ms"]),
+    "ttl-dead-letter": ("quickstart.yaml", ["duration=30s", "warmup=3s", "workers.fulfil.count=7",
+                                             "queues.orders={broker: sqs, ttl: 30ms, ttl_dead_letter: true}"]),
+    "overhead-crashes-mtbf": ("quickstart.yaml", ["duration=40s", "warmup=5s", "workers.fulfil.count=10",
+                                                   "queues.orders={broker: sqs, visibility_timeout: 100ms}",
+                                                   "workers.fulfil.overhead=1ms", "workers.fulfil.mtbf=5s",
+                                                   "workers.fulfil.crash={probability: 0.01, restart: 100ms}",
+                                                   "workers.fulfil.failure={probability: 0.03}"]),
 }
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 import simpy
 from queuesim.records import Delivery
-from queuesim.scenario.model import QueueBase
+from queuesim.scenario.model import QueueBase, ServicePer
 from queuesim.sim.broker import Broker, BrokerContext
 from queuesim.sim.recorder import Recorder
 from queuesim.sim.registry import build_broker
@@ -36,9 +36,14 @@ class Harness:
         self.queues += 1
         return build_broker(spec, ctx, inline=inline)
 
-    def pool(self, upstream: Broker, *, service: float = 1.0, count: int = 1, faults: Faults | None = None) -> Pool:
-        pool = Pool(self.env, 0, "pool", self.workers, count, upstream, lambda: service, None, 1, self.rec,
-                    faults=faults)
+    def pool(self, upstream: Broker, *, service: float | Sequence[float] = 1.0, count: int = 1,
+             faults: Faults | None = None, service_per: ServicePer = "message",
+             overhead: float | None = None) -> Pool:
+        """A pool on ``upstream``: a constant service time, or these service draws in turn; a constant overhead."""
+        draw = (lambda: service) if isinstance(service, float | int) else iter(service).__next__
+        pool = Pool(self.env, 0, "pool", self.workers, count, upstream, draw, None, 1, self.rec,
+                    faults=faults, service_per=service_per,
+                    overhead=None if overhead is None else (lambda: overhead))
         self.workers += count
         pool.start()
         return pool

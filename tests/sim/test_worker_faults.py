@@ -189,3 +189,15 @@ def test_a_new_fault_kind_is_one_class(harness: Harness) -> None:
     harness.run(until=10.0)
     assert harness.rec.deliveries["finished"].tolist()[:2] == [2.5, 4.0]  # 1.5 s each, the second waited
     assert harness.log() == [(0, 0, 1.0, 1.0, "DONE"), (1, 0, 2.0, 2.5, "DONE")]
+
+
+def test_a_pool_logs_each_crash_and_whether_its_clock_caused_it(harness: Harness) -> None:
+    # a processing crash at half of the 2 s job, at 1, back at 1.5 to process the copy that
+    # came back (1.5-3.5, no crash); the mtbf clock, set 3 s after the restart, strikes at 4.5
+    broker = harness.broker(SqsQueue(visibility_timeout=1.0))
+    crash = Crash(0.5, iter([0.0, 0.5, 0.9]).__next__)  # decide (crash), place it (half way), decide (none)
+    pool = harness.pool(broker, service=2.0,
+                        faults=Faults([crash, Mtbf(harness.env, iter([100.0, 3.0, 100.0]).__next__)], restart=0.5))
+    harness.publish(broker, 0.0)
+    harness.run(until=4.9)
+    assert pool.downtime() == {"per_message": [[1.0, 1.5]], "clock": [[4.5, 5.0]]}

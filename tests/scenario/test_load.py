@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-
 import queuesim
 from queuesim import ScenarioError, parse_scenario
 from queuesim.metrics import summarize, timeseries
@@ -47,7 +47,7 @@ def problems_of(text: str) -> list[str]:
 
 
 # -- exact traces ---------------------------------------------------------------------------------
-def test_schedule_steps_switch_at_their_instants():
+def test_schedule_steps_switch_at_their_instants() -> None:
     # 10/s until 1 s, then 20/s until 2 s, then nothing: regular arrivals at k/10, then 1 + k/20
     t = created("""
         duration: 5s
@@ -59,7 +59,7 @@ def test_schedule_steps_switch_at_their_instants():
     assert np.count_nonzero(t < 1) == 9 and np.count_nonzero((t >= 1) & (t < 2)) == 20 and t.max() < 2
 
 
-def test_open_last_step_holds_to_the_end_and_zero_steps_pause():
+def test_open_last_step_holds_to_the_end_and_zero_steps_pause() -> None:
     t = created("""
         duration: 4s
         producers:
@@ -68,7 +68,7 @@ def test_open_last_step_holds_to_the_end_and_zero_steps_pause():
     np.testing.assert_allclose(t, [0.25, 0.5, 0.75, 2.0, 2.5, 3.0, 3.5], atol=1e-12)
 
 
-def test_spike_raises_the_rate_for_its_duration_only():
+def test_spike_raises_the_rate_for_its_duration_only() -> None:
     t = created("""
         duration: 6s
         producers:
@@ -78,7 +78,7 @@ def test_spike_raises_the_rate_for_its_duration_only():
                                    3.0, 3.5, 4.0, 4.5, 5.0, 5.5], atol=1e-12)
 
 
-def test_regular_daily_curve_puts_arrival_k_where_the_cumulative_rate_reaches_k():
+def test_regular_daily_curve_puts_arrival_k_where_the_cumulative_rate_reaches_k() -> None:
     spec = Daily(mean=50.0, amplitude=30.0, peak_at=20.0, period=60.0)
     t = created("""
         duration: 120s
@@ -90,7 +90,7 @@ def test_regular_daily_curve_puts_arrival_k_where_the_cumulative_rate_reaches_k(
     np.testing.assert_allclose(spec.cumulative(t), np.arange(1, t.size + 1), rtol=1e-9)
 
 
-def test_batch_jobs_arrive_at_exact_times_with_exact_sizes():
+def test_batch_jobs_arrive_at_exact_times_with_exact_sizes() -> None:
     t = created("""
         duration: 35s
         producers:
@@ -100,7 +100,7 @@ def test_batch_jobs_arrive_at_exact_times_with_exact_sizes():
     assert times.tolist() == [2.0, 12.0, 22.0, 32.0] and counts.tolist() == [5, 5, 5, 5]
 
 
-def test_batch_spread_and_a_batch_beside_a_rate():
+def test_batch_spread_and_a_batch_beside_a_rate() -> None:
     t = created("""
         duration: 10s
         producers:
@@ -115,7 +115,7 @@ def test_batch_spread_and_a_batch_beside_a_rate():
     np.testing.assert_allclose(np.sort(both), [0.5, 1.0, 1.2, 1.2, 1.2, 1.5, 2.0, 2.5])
 
 
-def test_trace_replay_reproduces_the_csv_timestamps(tmp_path: Path):
+def test_trace_replay_reproduces_the_csv_timestamps(tmp_path: Path) -> None:
     (tmp_path / "arrivals.csv").write_text("timestamp,user\n0.25,a\n# a comment\n\n3.5,b\n1.0,c\n1.0,d\n9.75,e\n")
     sc = Scenario.model_validate(
         _data("producers: {web: {to: q, trace: {file: arrivals.csv, column: timestamp}}}", duration=5),
@@ -126,7 +126,7 @@ def test_trace_replay_reproduces_the_csv_timestamps(tmp_path: Path):
     assert sc.producers["web"].expected_arrivals(0, 5) == 4
 
 
-def test_trace_rebase_and_speed(tmp_path: Path):
+def test_trace_rebase_and_speed(tmp_path: Path) -> None:
     path = tmp_path / "epoch.csv"
     path.write_text("1700000010\n1700000000\n1700000004\n")
     t = created(f"""
@@ -138,7 +138,7 @@ def test_trace_rebase_and_speed(tmp_path: Path):
 
 
 # -- statistics -----------------------------------------------------------------------------------
-def test_piecewise_poisson_counts_per_step_match_their_means():
+def test_piecewise_poisson_counts_per_step_match_their_means() -> None:
     text = """
         duration: 100s
         producers:
@@ -151,7 +151,7 @@ def test_piecewise_poisson_counts_per_step_match_their_means():
             assert abs(n - mean) <= 4 * math.sqrt(mean), (seed, lo, n, mean)  # Poisson: variance = mean
 
 
-def test_daily_curve_mean_rate_and_shape():
+def test_daily_curve_mean_rate_and_shape() -> None:
     text = """
         duration: 200s
         producers:
@@ -159,6 +159,7 @@ def test_daily_curve_mean_rate_and_shape():
     """
     sc = sink(text)
     spec = sc.producers["web"].profile
+    assert isinstance(spec, Daily)
     assert sc.producers["web"].mean_rate_over(0, 200) == pytest.approx(300.0)
     t = simulate(sc, seed=3).requests["created"]
     assert abs(t.size - 60000) <= 4 * math.sqrt(60000)
@@ -169,7 +170,7 @@ def test_daily_curve_mean_rate_and_shape():
     assert counts[2] > 4 * counts[7]  # around the peak (20-30 s) vs the trough (70-80 s)
 
 
-def test_time_varying_mean_rates_feed_the_summary():
+def test_time_varying_mean_rates_feed_the_summary() -> None:
     sc = sink("""
         duration: 100s
         warmup: 20s
@@ -185,7 +186,7 @@ def test_time_varying_mean_rates_feed_the_summary():
 
 
 # -- determinism and contract ---------------------------------------------------------------------
-def test_other_producers_streams_do_not_move_when_a_shaped_producer_is_added():
+def test_other_producers_streams_do_not_move_when_a_shaped_producer_is_added() -> None:
     alone = created("""
         duration: 20s
         producers:
@@ -202,7 +203,7 @@ def test_other_producers_streams_do_not_move_when_a_shaped_producer_is_added():
     np.testing.assert_array_equal(web, alone)
 
 
-def test_plain_rate_scenarios_give_the_numbers_they_gave_before_load_shapes():
+def test_plain_rate_scenarios_give_the_numbers_they_gave_before_load_shapes() -> None:
     """Regression pin (not a validation): quickstart on 20 s, recorded before this feature was added."""
     r = queuesim.run("scenarios/quickstart.yaml", overrides=["duration=20s", "warmup=2s"])
     s = r.summary
@@ -216,7 +217,7 @@ def test_plain_rate_scenarios_give_the_numbers_they_gave_before_load_shapes():
     assert s["messages"]["abandoned"] == 0 and s["messages"]["throttled"] == 0
 
 
-def test_to_dict_round_trip_and_scaling():
+def test_to_dict_round_trip_and_scaling() -> None:
     sc = sink("""
         duration: 1m
         producers:
@@ -228,7 +229,8 @@ def test_to_dict_round_trip_and_scaling():
     assert sc.producers["web"].rate is None and str(sc.producers["web"].profile) == "schedule(100/s until 30s, 300/s until end)"
     doubled = sc.producers["web"].scaled(2)
     assert doubled.mean_rate_over(0, 60) == pytest.approx(2 * sc.producers["web"].mean_rate_over(0, 60))
-    assert sc.producers["cron"].scaled(1.5).batch.size == 30
+    scaled_batch = sc.producers["cron"].scaled(1.5).batch
+    assert scaled_batch is not None and scaled_batch.size == 30
 
 
 # -- validation -----------------------------------------------------------------------------------
@@ -250,7 +252,7 @@ def edit(old: str, new: str) -> str:
     return BASE.replace(old, new)
 
 
-def test_schedule_errors_point_at_the_step():
+def test_schedule_errors_point_at_the_step() -> None:
     text = edit("    rate: 900/s\n", "    rate:\n      - {until: 5m, rate: 100/s}\n      - {untl: 10m, rate: 9/s}\n")
     assert problems_of(text) == ["x.yaml:7: producers.web.rate.1.untl: unknown key 'untl' (did you mean 'until'?)"]
     text = edit("    rate: 900/s\n", "    rate:\n      - {until: 5m, rate: 100/s}\n      - {until: 4m, rate: 9/s}\n")
@@ -260,7 +262,7 @@ def test_schedule_errors_point_at_the_step():
         "x.yaml:7: producers.web.rate.1.rate: expected a rate like 900/s, 30/m, 2/h or a number per second, got 'fast'"]
 
 
-def test_shape_errors():
+def test_shape_errors() -> None:
     text = edit("rate: 900/s", "rate: {shape: spiek, base: 1/s}")
     assert problems_of(text) == ["x.yaml:5: producers.web.rate: unknown shape 'spiek' (did you mean 'spike'?); "
                                  "shapes are: spike, daily (or write a list of {until, rate} steps)"]
@@ -271,7 +273,7 @@ def test_shape_errors():
     assert problems_of(edit("rate: 900/s", "rate: 0/s")) == ["x.yaml:5: producers.web.rate: must be > 0, got '0/s'"]
 
 
-def test_arrival_source_rules(tmp_path: Path):
+def test_arrival_source_rules(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text("1\n")
     text = edit("    rate: 900/s\n", f"    rate: 900/s\n    trace: {tmp_path / 't.csv'}\n")
     assert problems_of(text)[0].endswith("producers.web: give only one of `rate`, `interarrival` or `trace`, not `rate` and `trace` (add periodic jobs with `batch`)")
@@ -281,12 +283,14 @@ def test_arrival_source_rules(tmp_path: Path):
     assert problems_of(text) == ["x.yaml:5: producers.web.batch.spread: must be ≤ every (1m): batches would overlap"]
 
 
-def test_trace_file_errors_name_the_file_and_line(tmp_path: Path):
+def test_trace_file_errors_name_the_file_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("t\n1.5\n2.5\nlater\n")
     text = edit("    rate: 900/s\n", f"    trace: {bad}\n")
     [problem] = problems_of(text)
-    assert problem.startswith("x.yaml:5: producers.web.trace: ") and problem.endswith("bad.csv:4: cannot read 'later' as a time in seconds")
+    # the line and column, never the cell: a trace pointed at /etc/shadow must not print it
+    assert problem.startswith("x.yaml:5: producers.web.trace: ") and problem.endswith("bad.csv:4: column 0 is not a time in seconds (a number)")
+    assert "later" not in problem
     text = edit("    rate: 900/s\n", f"    trace: {tmp_path / 'missing.csv'}\n")
     assert problems_of(text) == [f"x.yaml:5: producers.web.trace: no such file: {tmp_path / 'missing.csv'}"]
     (tmp_path / "empty.csv").write_text("time\n")
@@ -294,14 +298,14 @@ def test_trace_file_errors_name_the_file_and_line(tmp_path: Path):
     assert problem.endswith("empty.csv: no timestamps in the file")
 
 
-def _data(producers_yaml: str, duration: float) -> dict:
+def _data(producers_yaml: str, duration: float) -> dict[str, Any]:
     import yaml
 
-    data = yaml.safe_load(f"duration: {duration}\n" + producers_yaml + "\n" + SINK)
+    data: dict[str, Any] = yaml.safe_load(f"duration: {duration}\n" + producers_yaml + "\n" + SINK)
     return data
 
 
-def test_timeseries_has_the_new_columns_last():
+def test_timeseries_has_the_new_columns_last() -> None:
     df = timeseries([simulate(sink("duration: 10s\nproducers: {web: {to: q, rate: 10/s}}\n"))])
-    assert list(df.columns[-3:]) == ["offered", "throttled", "abandoned"]
+    assert list(df.columns[-6:]) == ["offered", "throttled", "abandoned", "expired", "reneged", "duplicates"]
     assert df["offered"].sum() == df["produced"].sum()  # no retries: one attempt per request

@@ -130,7 +130,7 @@ def test_every_family_rejected_falls_back_to_the_empirical_distribution() -> Non
                          ids=str)
 def test_printed_yaml_parses_as_a_service_distribution(true: object, seed: int) -> None:
     fitted = fit_durations(sample_of(np.resize(np.asarray(true.samples), 60)) if isinstance(true, Empirical)
-                           else sample_of(draw(true, seed, 400)), replicates=19)  # type: ignore[arg-type]
+                           else sample_of(draw(true, seed, 400)), replicates=39)  # type: ignore[arg-type]
     for candidate in [c.distribution for c in fitted.candidates if c.distribution is not None] + [fitted.empirical]:
         from queuesim.calibration import distribution_yaml
 
@@ -143,11 +143,11 @@ def test_printed_yaml_parses_as_a_service_distribution(true: object, seed: int) 
 
 def test_zeros_rule_out_the_positive_families() -> None:
     x = np.round(draw(Exponential(mean=0.002), 3, 500), 3)  # rounded to 1 ms: many zeros and ties
-    fitted = fit_durations(sample_of(x), replicates=19)
+    fitted = fit_durations(sample_of(x), replicates=39)
     skipped = {c.family: c.note for c in fitted.candidates if c.distribution is None}
     assert set(skipped) == {"lognormal", "gamma", "weibull"}
     assert "<test>:" in skipped["gamma"] and "is never 0" in skipped["gamma"]
-    assert any("rounded" in w for w in fitted.warnings)
+    assert any("rounded to about 1ms" in w for w in fitted.warnings)
 
 
 def test_a_constant_column_is_a_constant() -> None:
@@ -196,7 +196,7 @@ def test_a_changing_rate_shows_as_correlated_gaps() -> None:
 def test_unsorted_timestamps_are_sorted_and_counted() -> None:
     t = np.cumsum(np.random.default_rng(2).exponential(0.01, 200))
     t[[10, 50]] = t[[50, 10]]
-    arrivals = fit_arrivals(sample_of(t), replicates=19)
+    arrivals = fit_arrivals(sample_of(t), replicates=39)
     assert arrivals.unsorted == 2
     assert arrivals.span == pytest.approx(t.max() - t.min())
 
@@ -323,6 +323,7 @@ def test_fit_command_on_timestamps(tmp_path: Path) -> None:
         (["--column", "duration"], ":1: duration: no such column (did you mean 'duration_ms'?)"),
         (["--column", "id"], "cannot tell the unit"),
         (["--column", "duration_ms", "--unit", "h"], "Invalid value for '--unit'"),
+        (["--column", "duration_ms", "--alpha", "0.01", "--replicates", "50"], "no p-value is below 0.01: use at least 100"),
     ],
 )
 def test_fit_command_errors_exit_2(tmp_path: Path, args: list[str], expected: str) -> None:

@@ -8,11 +8,10 @@ from types import SimpleNamespace as NS
 import numpy as np
 import pandas as pd
 import pytest
+import queuesim.report as report
 from matplotlib.figure import Figure
 from matplotlib.patches import StepPatch
 from PIL import Image
-
-import queuesim.report as report
 from queuesim.metrics import messages_frame, requests_frame, summarize, timeseries
 from queuesim.metrics.tables import OUTCOMES
 from queuesim.report import plots
@@ -35,12 +34,13 @@ from queuesim.sim import simulate
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _scenario(capacity: int, rate: float = 3.6) -> Scenario:
+def _scenario(capacity: int, rate: float = 3.6, down: bool = False) -> Scenario:
     return scenario_from_dict({
         "seed": 1, "duration": 600.0, "warmup": 60.0,
         "producers": {"web": {"to": "q", "rate": rate, "retry": {"attempts": 3, "backoff": 0.1, "max_backoff": 20}}},
         "queues": {"q": {"broker": "redis", "capacity": capacity}},
         "workers": {"w": {"from": "q", "count": 4, "service": {"dist": "exponential", "mean": 1.0}}},
+        "faults": [{"at": 0.0, "queue": "q", "kind": "outage", "duration": 600.0}] if down else [],
     })
 
 
@@ -58,8 +58,8 @@ def run() -> NS:
 
 @pytest.fixture(scope="module")
 def rejected() -> NS:
-    """A queue of capacity 0: every publish is refused, nothing completes."""
-    return _tables(_scenario(capacity=0, rate=5.0))
+    """A queue down for the whole run: every publish is refused, nothing completes."""
+    return _tables(_scenario(capacity=0, rate=5.0, down=True))
 
 
 def _synthetic(e2e: np.ndarray, wait: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -218,8 +218,8 @@ def test_queue_depth_panels_and_warmup(run):
 def test_flow_panels_and_rates(run):
     fig = flow(run.timeseries)
     top, bottom = fig.axes
-    assert (top.get_title(), bottom.get_title()) == ("throughput", "failures")
-    assert top.get_ylabel() == "requests/s" and bottom.get_ylabel() == "events/s"
+    assert (top.get_title(), bottom.get_title()) == ("throughput and offered load", "failures")
+    assert top.get_ylabel() == "per second" and bottom.get_ylabel() == "events/s"
     assert bottom.get_xlabel() == "time (s)"
     labels = _legend_labels(bottom)
     assert {"503 rejections/s", "gave up/s", "lost/s (none)", "dead-lettered/s (none)"} <= set(labels)
@@ -228,6 +228,32 @@ def test_flow_panels_and_rates(run):
     (rejections,) = [p for p in bottom.patches if p.get_label() == "503 rejections/s"]
     width = np.diff(completed.get_data().edges)
     assert np.allclose(rejections.get_data().values * width, run.timeseries["rejected"])
+    # offered is every publish attempt (retries included), drawn beside the new requests
+    (offered,) = [p for p in top.patches if p.get_label() == "offered: publish attempts/s"]
+    (new,) = [p for p in top.patches if p.get_label() == "new requests/s"]
+    assert np.allclose(offered.get_data().values * width, run.timeseries["offered"])
+    assert np.allclose(new.get_data().values * width, run.timeseries["produced"])
+    assert run.timeseries["offered"].sum() > run.timeseries["produced"].sum()  # this run retries its 503s
+
+
+def test_flow_shows_duplicates_and_never_claims_none_beside_them():
+    """Regression (issue 9): the sqs-visibility failures panel said "no failures" beside 5.6% duplicates."""
+    from queuesim import parse_scenario
+    from queuesim import run as run_scenario
+    from queuesim.experiment.executors import SerialExecutor
+
+    sc = parse_scenario("""\
+duration: 20s
+producers: {api: {to: q, rate: 60/s}}
+queues: {q: {broker: sqs, visibility_timeout: 100ms}}
+workers: {w: {from: q, count: 8, service: {dist: lognormal, mean: 60ms, cv: 1.5}}}
+""")
+    result = run_scenario(sc, executor=SerialExecutor())
+    assert result.summary["messages"]["duplicates"] > 0
+    assert result.timeseries["duplicates"].sum() >= result.summary["messages"]["duplicates"]
+    bottom = flow(result.timeseries, result.summary).axes[1]
+    assert "duplicate processings/s" in _legend_labels(bottom)
+    assert not any("none of" in t.get_text() or "no failures" in t.get_text() for t in bottom.texts)
 
 
 # ----------------------------------------------------------------------------- empty runs

@@ -17,7 +17,7 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 LIMIT_S = 60.0
 
@@ -47,6 +47,11 @@ assert len(attempts_table) == 4
 assert isinstance(grid, queuesim.SweepResult) and len(grid.table) == 24
 assert isinstance(answer, queuesim.PlanResult) and answer.recommended is not None
 assert side_by_side.notna().all()
+""",
+    "05-calibration.ipynb": """
+assert service_fit.best_family == "lognormal" and arrivals_fit.poisson
+assert isinstance(calibrated, queuesim.RunResult) and isinstance(exponential, queuesim.RunResult)
+assert list(comparison.index) == ["the log", "queuesim, fitted lognormal", "queuesim, exponential service"]
 """,
 }
 

@@ -620,3 +620,68 @@ def test_erlang_a_invalid_parameters_raise(call) -> None:  # type: ignore[no-unt
 def test_erlang_a_without_arrivals() -> None:
     m = theory.erlang_a(0.0, 1.0, 3, 0.5)
     assert (m.p_abandon, m.p_wait, m.wait, m.throughput) == (0.0, 0.0, 0.0, 0.0)
+
+
+# -- M/M/c+D -----------------------------------------------------------------------------------
+
+
+def _level_crossing(lam: float, mu: float, c: int, spent, p_abandons, breaks=()) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """(P(Ab), E[W]) of M/M/c+G from the virtual-wait density f(x) = κu exp(-κx + λH(x)), by quadrature.
+
+    ``spent(x)`` is H(x), the integral of the patience survival function up to x, which is also
+    the mean wait E[min(x, patience)] of an arrival seeing virtual wait x; it abandons with
+    probability ``p_abandons(x)`` = G(x). ``breaks`` are the points where G jumps.
+    """
+    from scipy.integrate import quad
+
+    kappa = c * mu
+    top = 60.0 / kappa + 60.0 / max(kappa - lam, kappa / 10)
+
+    def integral(g) -> float:  # type: ignore[no-untyped-def]
+        return float(quad(lambda x: math.exp(-kappa * x + lam * spent(x)) * g(x), 0, top,
+                          points=list(breaks) or None, limit=400, epsabs=0, epsrel=1e-11)[0])
+
+    busy = kappa * integral(lambda x: 1.0)
+    u = 1.0 / (1.0 / erlang_b(c, lam / mu) - 1.0 + busy)
+    return kappa * u * integral(p_abandons), kappa * u * integral(spent)
+
+
+def test_the_virtual_wait_density_behind_mmc_plus_d_reproduces_erlang_a() -> None:
+    # the level-crossing density that gives the M/M/c+D closed form, with exponential patience
+    # (θ = 50), agrees with the Erlang-A birth-death chain
+    lam, mu, c, theta = 400.0, 100.0, 4, 50.0
+    p_ab, wait = _level_crossing(lam, mu, c, lambda x: -math.expm1(-theta * x) / theta, lambda x: -math.expm1(-theta * x))
+    exact = theory.erlang_a(lam, mu, c, theta)
+    assert p_ab == pytest.approx(exact.p_abandon, rel=1e-7)
+    assert wait == pytest.approx(exact.wait, rel=1e-7)
+
+
+@pytest.mark.parametrize(("lam", "mu", "c", "tau"), [(400.0, 100.0, 4, 0.02), (90.0, 100.0, 1, 0.05), (30.0, 1.0, 20, 0.3)])
+def test_mmc_constant_patience_matches_its_density_by_quadrature(lam: float, mu: float, c: int, tau: float) -> None:
+    m = theory.mmc_constant_patience(lam, mu, c, tau)
+    p_ab, wait = _level_crossing(lam, mu, c, lambda x: min(x, tau), lambda x: 1.0 if x > tau else 0.0, breaks=(tau,))
+    assert m.p_abandon == pytest.approx(p_ab, rel=1e-6)
+    assert m.wait == pytest.approx(wait, rel=1e-6)
+    assert m.queue_length == pytest.approx(lam * m.wait) and m.wait_abandoned == tau
+
+
+def test_mmc_constant_patience_limits() -> None:
+    # no patience at all is the loss system; patience beyond every wait is Erlang C
+    zero = theory.mmc_constant_patience(300.0, 100.0, 4, 0.0)
+    assert zero.p_abandon == pytest.approx(erlang_b(4, 3.0), rel=1e-12) and zero.wait == 0.0
+    base = mmc(300.0, 100.0, 4)
+    for far in (1e3, math.inf):
+        m = theory.mmc_constant_patience(300.0, 100.0, 4, far)
+        assert m.p_wait == pytest.approx(base.p_wait, rel=1e-12) and m.wait == pytest.approx(base.wait, rel=1e-12)
+        assert m.p_abandon < 1e-100
+    # far into overload the excess abandons: P(Ab) -> 1 - c mu / lam, every patience spent in full
+    over = theory.mmc_constant_patience(1000.0, 1.0, 2, 10.0)
+    assert over.p_abandon == pytest.approx(1 - 2 / 1000, rel=1e-9) and over.wait == pytest.approx(10.0, rel=1e-6)
+    # the scaled (overload) and series (near-critical) branches join the plain formula smoothly
+    for lam, tau in ((500.0, 0.01 - 1e-12), (500.0, 0.01 + 1e-12), (400.0 + 0.5, 0.02), (400.0 + 0.4, 0.02)):
+        a, b = theory.mmc_constant_patience(lam, 100.0, 4, tau), theory.mmc_constant_patience(lam * (1 + 1e-12), 100.0, 4, tau)
+        assert a.p_abandon == pytest.approx(b.p_abandon, rel=1e-9) and a.wait == pytest.approx(b.wait, rel=1e-9)
+    with pytest.raises(ValueError):
+        theory.mmc_constant_patience(500.0, 100.0, 4, math.inf)
+    with pytest.raises(ValueError):
+        theory.mmc_constant_patience(500.0, 100.0, 4, -1.0)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import queuesim
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_public_api_is_exactly_this() -> None:

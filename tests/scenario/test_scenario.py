@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -227,6 +228,39 @@ def test_analytic_moments_match_a_large_sample(dist: Distribution) -> None:
     se_var = squared.std() / math.sqrt(N_SAMPLES)
     assert abs(x.mean() - dist.mean) <= 5 * se_mean + 1e-15
     assert abs(x.var() - dist.variance) <= 5 * se_var + 1e-15
+
+
+@pytest.mark.parametrize(
+    "dist",
+    [
+        Exponential(mean=0.008),
+        Uniform(low=0.001, high=0.005),
+        Lognormal(mean=0.02, cv=1.5),
+        Gamma(mean=0.008, cv=0.5),
+        Gamma(mean=0.008, cv=2.0),
+        Weibull(mean=0.02, cv=0.5),
+        Weibull(mean=0.02, cv=1.5),
+    ],
+    ids=str,
+)
+def test_quantiles_match_a_large_sample(dist: Distribution) -> None:
+    # the empirical CDF at the analytic quantile is binomial: within 5 standard errors of q
+    x = dist.sample(np.random.default_rng(7), N_SAMPLES)
+    for q in (0.1, 0.5, 0.9, 0.99):
+        share = float(np.mean(x <= dist.quantile(q)))
+        assert abs(share - q) <= 5 * math.sqrt(q * (1 - q) / N_SAMPLES), (q, share)
+
+
+def test_quantiles_in_closed_form_and_their_limits() -> None:
+    assert Exponential(mean=0.01).quantile(0.99) == pytest.approx(0.01 * math.log(100))
+    assert Constant(value=0.025).quantile(0.99) == 0.025
+    assert Uniform(low=1, high=3).quantile(0.25) == 1.5
+    # the empirical step CDF: P(X ≤ 2ms) = 3/4, so every q up to 0.75 gives 2ms (and 0 the smallest)
+    emp = Empirical(samples=(0.010, 0.002, 0.001, 0.002))
+    assert [emp.quantile(q) for q in (0.0, 0.25, 0.26, 0.75, 0.76, 0.99)] == [0.001, 0.001, 0.002, 0.002, 0.010, 0.010]
+    assert Lognormal(mean=0.02, cv=1.5).quantile(0) == 0.0
+    with pytest.raises(ValueError, match="0 <= q < 1"):
+        Exponential(mean=1).quantile(1.0)
 
 
 def test_scv_and_parameters() -> None:
@@ -457,6 +491,63 @@ def test_sqs_limits() -> None:
         f"{SOURCE}:13: queues.orders.visibility_timeout: must be ≤ 12h (the SQS maximum), got 13h",
         f"{SOURCE}:14: queues.orders.max_receives: must be ≤ 1000",
     ]
+
+
+def test_stale_receipts_is_a_standard_queue_option() -> None:
+    assert parse_scenario(BASE, SOURCE).queues["orders"].receipt_rule == "delete"  # type: ignore[union-attr]
+    ignored = edit(BASE, "    capacity: 5000\n", "    capacity: 5000\n    stale_receipts: ignored\n")
+    assert parse_scenario(ignored, SOURCE).queues["orders"].receipt_rule == "ignored"  # type: ignore[union-attr]
+    fifo = edit(BASE, "    capacity: 5000\n", "    capacity: 5000\n    kind: fifo\n")
+    assert parse_scenario(fifo, SOURCE).queues["orders"].receipt_rule == "expire"  # type: ignore[union-attr]
+    assert problems_of(edit(fifo, "    kind: fifo\n", "    kind: fifo\n    stale_receipts: delete\n")) == [
+        f"{SOURCE}:14: queues.orders.stale_receipts: a FIFO receipt handle expires with the visibility timeout: "
+        "a late delete always fails (standard queues only)"
+    ]
+
+
+def test_ttl_rules() -> None:
+    # SQS's default retention, 4 days
+    assert parse_scenario(edit(BASE, "    capacity: 5000\n", "    capacity: 5000\n    ttl: 96h\n"), SOURCE).queues["orders"].ttl == 96 * 3600
+    assert problems_of(edit(BASE, "    capacity: 5000\n", "    capacity: 5000\n    ttl_dead_letter: true\n")) == [
+        f"{SOURCE}:13: queues.orders.ttl_dead_letter: needs `ttl`: only an expired message is dead-lettered for its age"
+    ]
+    pubsub = edit(edit(BASE, "broker: sqs", "broker: redis\n    mode: pubsub"), "    capacity: 5000\n", "    ttl: 1m\n")
+    assert problems_of(pubsub) == [f"{SOURCE}:13: queues.orders.ttl: pub/sub keeps no backlog: nothing waits long enough to expire"]
+
+
+def _visibility(queue: str, service: str = "{dist: exponential, mean: 10ms}", sync: bool = False) -> list[str]:
+    from queuesim.scenario.advice import visibility_warnings
+
+    text = f"""
+        duration: 1m
+        producers:
+          web: {{to: jobs, rate: 10/s{', sync: true' if sync else ''}}}
+        queues:
+          jobs: {{broker: sqs, {queue}}}
+        workers:
+          pool: {{from: jobs, count: 2, service: {service}}}
+    """
+    return visibility_warnings(parse_scenario(textwrap.dedent(text), SOURCE))
+
+
+def test_a_service_p99_above_the_visibility_timeout_warns() -> None:
+    from queuesim.scenario.advice import is_error
+
+    # exponential with mean 10 ms: p99 = 10 ms · ln 100 = 46 ms
+    (standard,) = _visibility("visibility_timeout: 30ms")
+    assert not is_error(standard)
+    assert standard.startswith("queue 'jobs': the service time of pool 'pool' has p99 46.1ms, above the "
+                               "visibility timeout (30ms)") and "until their first processing ends" in standard
+    assert _visibility("visibility_timeout: 50ms") == []
+    assert _visibility("visibility_timeout: 30ms", service="25ms") == []  # a constant 25 ms: its p99 is 25 ms
+    assert _visibility("visibility_timeout: 30ms", sync=True) == []  # no broker: no visibility timeout
+    # where a late delete fails, a job that outlives the timeout is never deleted: error-level
+    # without max_receives, a plain warning with one
+    for queue in ("kind: fifo, visibility_timeout: 30ms", "visibility_timeout: 30ms, stale_receipts: ignored"):
+        (forever,) = _visibility(queue)
+        assert is_error(forever) and "can be redone for ever; set max_receives" in forever
+        (bounded,) = _visibility(queue + ", max_receives: 4")
+        assert not is_error(bounded) and "dead-lettered after 4 receives" in bounded
 
 
 # --- error locations and messages --------------------------------------------------------------
@@ -776,13 +867,13 @@ def test_public_api() -> None:
 
 def test_scenario_imports_neither_simpy_nor_pandas() -> None:
     # Stand in for queuesim/__init__.py, which imports the simulator: only this package's own imports count.
-    package = Path(__file__).resolve().parent.parent / "queuesim"
+    package = Path(__file__).resolve().parents[2] / "queuesim"
     code = (
         f"import sys, types; stub = types.ModuleType('queuesim'); stub.__path__ = [{str(package)!r}]; "
         "sys.modules['queuesim'] = stub; import queuesim.scenario; "
         "bad = {'simpy', 'pandas'} & set(sys.modules); assert not bad, bad"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
 
 
 @pytest.mark.parametrize("cv", [0.01, 0.25, 1.0, 1.7, 100.0])

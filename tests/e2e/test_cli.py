@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from queuesim.cli import app
 from typer.testing import CliRunner
 
-from queuesim.cli import app
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "scenarios").glob("*.yaml"))
 runner = CliRunner()
 
@@ -32,7 +33,7 @@ workers:
 
 SUMMARY_KEYS = {
     "messages": {"produced", "accepted", "rejected", "gave_up", "completed", "duplicates", "lost",
-                 "dead_lettered", "in_flight"},
+                 "dead_lettered", "expired", "reneged", "in_flight"},
     "rates": {"throughput", "rejection", "loss", "duplicate", "gave_up"},
 }
 LATENCY_KEYS = {"mean", "p50", "p90", "p95", "p99", "p999", "max"}
@@ -53,7 +54,7 @@ def test_run_writes_every_output(tmp_path: Path) -> None:
     for section, keys in SUMMARY_KEYS.items():
         assert keys <= summary[section].keys()
     for name in ("end_to_end", "queue_wait", "service", "ack"):
-        assert LATENCY_KEYS <= summary["latency"][name].keys()
+        assert summary["latency"][name].keys() >= LATENCY_KEYS
     assert {"mean_depth", "max_depth", "rejected", "dead_lettered", "mean_wait"} <= summary["queues"]["orders"].keys()
     assert {"utilization", "completed"} <= summary["workers"]["fulfil"].keys()
     assert "rates.rejection" in summary["ci95"] and "latency.end_to_end.mean" in summary["ci95"]
@@ -127,6 +128,20 @@ def test_unstable_scenario_runs_but_warns(tmp_path: Path) -> None:
     assert any("unstable" in w for w in summary["warnings"])
 
 
+def test_jobs_outliving_a_fifo_visibility_timeout_are_an_error_level_warning(tmp_path: Path) -> None:
+    # exponential 9 ms service: p99 41 ms > the 20 ms timeout, and a FIFO late delete fails
+    text = SMALL.replace("visibility_timeout: 30s", "visibility_timeout: 20ms, kind: fifo")
+    (tmp_path / "fifo.yaml").write_text(text)
+    res = _queuesim("validate", "fifo.yaml", cwd=tmp_path)
+    err = " ".join(res.stderr.split())
+    assert res.returncode == 0 and "error queue 'orders': the service time of pool 'fulfil' has p99 41.4ms" in err
+    assert "can be redone for ever" in err
+    res = _queuesim("run", "fifo.yaml", "--no-plots", "-q", "--set", "duration=3s", "--set", "warmup=0s", cwd=tmp_path)
+    assert res.returncode == 0 and "can be redone for ever" in " ".join(res.stderr.split())
+    summary = json.loads((tmp_path / "reports" / "fifo" / "summary.json").read_text())
+    assert [w for w in summary["warnings"] if w.startswith("error: queue 'orders'")]
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_scenarios_validate_and_run_briefly(path: Path, tmp_path: Path) -> None:
     res = runner.invoke(app, ["validate", str(path)])
@@ -138,7 +153,8 @@ def test_example_scenarios_validate_and_run_briefly(path: Path, tmp_path: Path) 
     s = json.loads((tmp_path / "summary.json").read_text())
     m = s["messages"]
     assert m["produced"] > 0
-    assert m["produced"] == m["completed"] + m["gave_up"] + m["lost"] + m["dead_lettered"] + m["in_flight"]
+    assert m["produced"] == (m["completed"] + m["gave_up"] + m["lost"] + m["dead_lettered"] + m["expired"]
+                             + m["reneged"] + m["in_flight"])
 
 
 def test_compare_runs_every_variant_with_the_same_workload(tmp_path: Path) -> None:
@@ -193,3 +209,110 @@ def test_the_estimate_counts_stages_fanout_and_replications() -> None:
     cost = estimate(sc)
     assert cost.requests == pytest.approx(3 * 1000)
     assert cost.messages == pytest.approx(3 * (1000 + 4000)) and cost.events == pytest.approx(cost.messages * EVENTS_PER_MESSAGE)
+
+
+# --- what reaches the user: the diagnosis first, tables that fit 80 columns -----------------------
+
+BUSY = SMALL.replace("capacity: 10, ", "capacity: 50, ")  # 200/s on 2 workers of 9 ms: 90% busy
+NARROW = CliRunner(env={"COLUMNS": "80"})
+_CUT = re.compile(r"\d…")  # an ellipsis right after a digit: a number cut short
+
+
+def _fits(output: str, width: int = 80) -> None:
+    lines = output.splitlines()
+    assert all(len(line) <= width for line in lines), max(lines, key=len)
+    assert not _CUT.search(output), _CUT.search(output)
+
+
+def _whole(output: str, cells: list[str]) -> None:
+    """Every cell appears whole on one line: no number was wrapped, folded or cut."""
+    lines = output.splitlines()
+    for cell in cells:
+        assert any(cell in line for line in lines), f"{cell!r} is split or missing"
+
+
+def test_run_opens_with_what_limits_the_design_and_fits_80_columns(tmp_path: Path) -> None:
+    from queuesim.cli import _show
+
+    (tmp_path / "busy.yaml").write_text(BUSY)
+    res = NARROW.invoke(app, ["run", str(tmp_path / "busy.yaml"), "--out", str(tmp_path / "o"), "--no-plots"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    first = summary["diagnosis"][0]
+    assert first["cause"] == "saturation" and first["figure"] == "workers.fulfil.utilization"
+    assert res.output.startswith("limited by saturation: pool fulfil is ")
+    _fits(res.output)
+    paths = ["rates.offered", "rates.base_load", "messages.abandoned", "rates.throughput", "messages.rejected",
+             *(f"latency.{k}.{s}" for k in ("end_to_end", "queue_wait", "service") for s in ("mean", "p50", "p99", "max")),
+             "queues.orders.max_depth", "queues.orders.mean_wait", "workers.fulfil.utilization"]
+    _whole(res.output, [_show(summary, p, decimals=1) if p.startswith("workers") else _show(summary, p) for p in paths])
+    assert "offered (attempts)" in res.output and "× base" in res.output and "abandoned" in res.output
+
+
+def test_tables_leave_out_columns_rather_than_split_numbers(tmp_path: Path) -> None:
+    from queuesim.cli import summary_tables
+    from rich.console import Console
+
+    (tmp_path / "busy.yaml").write_text(BUSY)
+    res = runner.invoke(app, ["run", str(tmp_path / "busy.yaml"), "--out", str(tmp_path / "o"), "--no-plots", "-q"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    console = Console(width=50, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    for table in summary_tables(summary, width=50):
+        console.print(table)
+    text = console.export_text()
+    _fits(text, 50)
+    assert "left out at 50 columns" in text
+    _whole(text, [f"{summary['latency']['end_to_end']['p99'] * 1000:.1f} ms"])
+
+
+def test_short_paths_are_unambiguous() -> None:
+    from queuesim.cli import short_paths
+
+    assert short_paths(["producers.web.rate", "workers.fulfil.count"]) == {
+        "producers.web.rate": "web.rate", "workers.fulfil.count": "fulfil.count"}
+    assert short_paths(["producers.web.rate", "queues.web.rate"]) == {
+        "producers.web.rate": "producers.web.rate", "queues.web.rate": "queues.web.rate"}
+    assert short_paths(["producers.clients.rate.duration", "producers.clients.rate.peak", "seed"]) == {
+        "producers.clients.rate.duration": "rate.duration", "producers.clients.rate.peak": "rate.peak", "seed": "seed"}
+
+
+def test_sweep_table_names_long_paths_shortly_and_shows_their_values(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(BUSY)
+    res = NARROW.invoke(app, ["sweep", str(tmp_path / "s.yaml"), "--executor", "serial", "--no-progress",
+                              "--vary", "producers.web.rate=100/s,200/s", "--vary", "workers.fulfil.count=2,3",
+                              "--slo", "latency.end_to_end.p99=50ms", "--out", str(tmp_path / "sw")])
+    assert res.exit_code == 0, res.output
+    _fits(res.output)
+    header = next(line for line in res.output.splitlines() if "web.rate" in line and "fulfil.count" in line)
+    assert "e2e p99" in header and "SLO" in header
+    assert "web.rate = producers.web.rate" in " ".join(res.output.split())
+    table = pd.read_csv(tmp_path / "sw" / "sweep.csv")
+    from queuesim.cli import _terminal
+
+    _whole(res.output, ["100/s", "200/s", *(_terminal("latency.end_to_end.p99")(v) for v in table["latency.end_to_end.p99"])])
+
+
+def test_compare_shows_what_a_waiting_client_sees_within_80_columns(tmp_path: Path) -> None:
+    res = NARROW.invoke(app, ["compare", str(ROOT / "scenarios" / "sync-vs-async.yaml"), "--out", str(tmp_path),
+                              "--replications", "1", "--set", "duration=40s", "--set", "warmup=5s", "--no-plots"])
+    assert res.exit_code == 0, res.output
+    _fits(res.output)
+    header = next(line for line in res.output.splitlines() if line.startswith("variant"))
+    assert "response p99" in header and "abandoned" in header and "gave up" in header
+    table = pd.read_csv(tmp_path / "compare.csv", index_col="variant")
+    assert {"response_p99", "abandoned_rate", "gave_up_rate", "offered", "base_load"} <= set(table.columns)
+    from queuesim.cli import _terminal
+
+    _whole(res.output, [_terminal("latency.response.p99")(v) for v in table["response_p99"]])
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "plan", "compare", "report", "fit"])
+def test_help_examples_are_not_cut_at_80_columns(command: str) -> None:
+    res = NARROW.invoke(app, [command, "--help"])
+    assert res.exit_code == 0
+    assert "…" not in res.output and all(len(line) <= 80 for line in res.output.splitlines())
+    if command in ("run", "sweep", "plan"):
+        assert "workers.fulfil.count=" in res.output  # the --set example, once cut to workers.fulfil.cou…
+    if command in ("sweep", "plan"):
+        assert "latency.end_to_end.p99=" in res.output

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
-from conftest import scenario
 from queuesim import run
+
+from conftest import scenario
 
 SQS_ONE_MESSAGE = """
     duration: 15s
@@ -18,20 +19,38 @@ SQS_ONE_MESSAGE = """
 """
 
 
-def test_sqs_visibility_expiry_gives_one_duplicate_then_dead_letter() -> None:
+def test_sqs_visibility_expiry_gives_one_duplicate_and_the_older_receipt_deletes() -> None:
     # t=10 worker 0 receives (receive 1); t=11 the timeout expires, worker 1 receives (receive 2);
-    # t=11.5 worker 0 finishes: the message is processed (completed) but its delete is stale;
-    # t=12 the second timeout expires, a third receive would exceed max_receives=2: dead-lettered;
-    # t=12.5 worker 1 finishes: a second processing of the same message, a duplicate.
+    # t=11.5 worker 0 finishes and deletes with its older receipt handle: a standard queue accepts
+    # it and the message is gone (as measured against SQS), so no third receive and no dead letter;
+    # t=12.5 worker 1 finishes: a second processing of the same message, a duplicate, whose delete fails.
     result = run(scenario(SQS_ONE_MESSAGE % 2))
     s = result.summary
     assert s["messages"]["produced"] == 1
     assert s["messages"]["completed"] == 1
     assert s["messages"]["duplicates"] == 1
+    assert s["queues"]["jobs"]["dead_lettered"] == 0
+    assert s["queues"]["jobs"]["redeliveries"] == 1
+    assert s["latency"]["end_to_end"]["max"] == 1.5
+    d = result.deliveries
+    assert d["since"].tolist() == [10.0, 11.0] and d["until"].tolist() == [10.0, 11.0]
+    assert d["worker"].tolist() == [0, 1]
+    assert d["finished"].tolist() == [11.5, 12.5]
+    assert d["status"].astype(str).tolist() == ["done", "stale"]
+
+
+def test_sqs_ignored_stale_receipts_give_one_duplicate_then_dead_letter() -> None:
+    # the worst case kept as `stale_receipts: ignored`: t=11.5 worker 0's delete holds an older
+    # receipt and does nothing; t=12 the second timeout expires, a third receive would exceed
+    # max_receives=2: dead-lettered; t=12.5 worker 1 finishes: a duplicate, its delete stale too.
+    text = (SQS_ONE_MESSAGE % 2).replace("max_receives: 2}", "max_receives: 2, stale_receipts: ignored}")
+    result = run(scenario(text))
+    s = result.summary
+    assert s["messages"]["completed"] == 1
+    assert s["messages"]["duplicates"] == 1
     assert s["messages"]["dead_lettered"] == 0  # the work was done before the copy was dead-lettered
     assert s["queues"]["jobs"]["dead_lettered"] == 1
     assert s["queues"]["jobs"]["redeliveries"] == 1
-    assert s["latency"]["end_to_end"]["max"] == 1.5
     d = result.deliveries
     assert d["since"].tolist() == [10.0, 11.0, 12.0]
     assert d["until"].tolist() == [10.0, 11.0, 12.0]
@@ -52,6 +71,35 @@ def test_sqs_late_delete_of_a_visible_message_succeeds_without_duplicate() -> No
     assert d["since"].tolist() == [10.0, 11.0] and d["until"].tolist() == [10.0, 11.5]
     # the re-visible half second counts as waiting: mean depth over the 15 s window
     assert s["queues"]["jobs"]["mean_depth"] == 0.5 / 15
+
+
+TTL = """
+    duration: 6s
+    producers:
+      api: {to: jobs, interarrival: 1s}
+    queues:
+      jobs: {broker: redis, ttl: 800ms%s}
+    workers:
+      pool: {from: jobs, count: 1, service: 1.5s}
+"""
+
+
+def test_expired_messages_in_the_summary_and_the_conservation_invariant() -> None:
+    # as tests/sim's trace: m2 (t=3) would be received at 4 s, aged 1 s > 0.8 s: expired
+    result = run(scenario(TTL % ""))
+    s = result.summary
+    m = s["messages"]
+    assert (m["produced"], m["completed"], m["expired"], m["in_flight"]) == (5, 3, 1, 1)
+    assert m["produced"] == (m["completed"] + m["gave_up"] + m["lost"] + m["dead_lettered"] + m["expired"]
+                             + m["reneged"] + m["in_flight"])
+    assert s["queues"]["jobs"]["expired"] == 1 and s["queues"]["jobs"]["dead_lettered"] == 0
+    assert result.timeseries["expired"].sum() == 1
+    assert result.messages["outcome"].astype(str).tolist()[2] == "expired"
+    assert result.deliveries["status"].astype(str).tolist()[2] == "expired"
+    # moved to the dead-letter queue instead: a dead-lettered request, still counted as expired at its queue
+    dlq = run(scenario(TTL % ", ttl_dead_letter: true")).summary
+    assert (dlq["messages"]["expired"], dlq["messages"]["dead_lettered"]) == (0, 1)
+    assert dlq["queues"]["jobs"]["expired"] == dlq["queues"]["jobs"]["dead_lettered"] == 1
 
 
 def test_redis_receive_is_final_no_redelivery() -> None:
@@ -104,13 +152,15 @@ def test_retries_follow_the_backoff_schedule_without_jitter() -> None:
             interarrival: 1s
             retry: {attempts: 4, backoff: 100ms, multiplier: 2, max_backoff: 150ms, jitter: none}
         queues:
-          jobs: {broker: redis, capacity: 0}
+          jobs: {broker: redis}
         workers:
           pool: {from: jobs, count: 1, service: 1s}
+        faults:
+          - {at: 0s, queue: jobs, kind: outage, duration: 10s}
     """
     result = run(scenario(text))
     s = result.summary
-    # capacity 0 refuses everything: every request makes 4 attempts and gives up
+    # an outage for the whole run refuses everything: every request makes 4 attempts and gives up
     produced = s["messages"]["produced"]
     assert produced == 9
     assert s["messages"]["rejected"] == 4 * produced

@@ -129,7 +129,8 @@ def test_lookup_by_path_and_pattern() -> None:
     assert spec("queues.orders.losses.overflow").kind == "count"
     assert spec("rates.throughput").better == "higher" and not spec("rates.throughput").limit
     assert find("queues.orders") is None and find("queues..mean_wait") is None
-    assert {"queuesim_version", "scenario", "source", "ci95", "ci_method", "faults", "warnings"} == figures.METADATA_KEYS
+    assert {"queuesim_version", "scenario", "source", "ci95", "ci_method", "faults", "warnings",
+            "diagnosis"} == figures.METADATA_KEYS
 
 
 def test_unknown_paths_give_a_did_you_mean() -> None:
@@ -180,6 +181,10 @@ def test_a_limit_needs_a_figure_that_is_better_low() -> None:
     ("count", 12345.4, "report", {}, "12,345"),
     ("number", 2.0221, "report", {}, "2.02"),
     ("number", 1500.2, "report", {}, "1,500"),
+    # a value that rounds up to the next unit is written in it, never as 1e+03 (issue 9: "max 1e+03 ms")
+    ("duration", 0.9998, "report", {}, "1 s"),
+    ("duration", 0.9994, "report", {}, "999 ms"),
+    ("number", 999.7, "report", {}, "1,000"),
     ("rate", float("nan"), "report", {}, "—"),
     # terminal: the CLI tables' fixed decimals
     ("duration", 0.0123, "terminal", {}, "12.3 ms"),

@@ -12,14 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from queuesim.errors import ScenarioError
-
 import queuesim
 from queuesim import theory
+from queuesim.errors import ScenarioError
 from queuesim.metrics import summarize
 from queuesim.records import Outcome
-from queuesim.scenario.load_shapes import sync_violations
 from queuesim.sim import simulate
 from queuesim.sim.ratelimit import TokenBucket
 
@@ -84,8 +81,9 @@ def test_retry_after_delays_the_retry_to_max_of_backoff_and_header(at, respect, 
         duration: 10s
         producers:
           web: {{to: q, trace: {at(1.0)}, retry: {{attempts: 3, backoff: {backoff}, max_backoff: 10s, jitter: none, respect_retry_after: {respect}}}}}
-        queues: {{q: {{broker: redis, capacity: 0, retry_after: 1s}}}}
+        queues: {{q: {{broker: redis, retry_after: 1s}}}}
         workers: {{w: {{from: q, count: 1, service: 1s}}}}
+        faults: [{{at: 0s, queue: q, kind: outage, duration: 10s}}]
     """)
     assert rec.rejections["time"].tolist() == pytest.approx(expected)
     assert s["messages"]["gave_up"] == 1 and rec.requests["done"][0] == pytest.approx(expected[-1])
@@ -97,8 +95,9 @@ def test_fire_and_forget_deadline_stops_the_retries(at):
         duration: 10s
         producers:
           web: {{to: q, trace: {at(1.0)}, timeout: 2.5s, retry: {{attempts: 5, backoff: 1s, multiplier: 1, jitter: none}}}}
-        queues: {{q: {{broker: redis, capacity: 0}}}}
+        queues: {{q: {{broker: redis}}}}
         workers: {{w: {{from: q, count: 1, service: 1s}}}}
+        faults: [{{at: 0s, queue: q, kind: outage, duration: 10s}}]
     """)
     assert rec.rejections["time"].tolist() == [1.0, 2.0, 3.0]  # the next try (4 s) is past 1 + 2.5 s
     assert rec.requests["abandoned"].tolist() == [3.5] and rec.requests["done"].tolist() == [3.5]
@@ -258,7 +257,8 @@ def test_conservation_holds_with_every_client_feature(at):
           v: {{from: s, count: 1, service: {{dist: exponential, mean: 9ms}}}}
     """)
     m = s["messages"]
-    assert m["produced"] == m["completed"] + m["gave_up"] + m["lost"] + m["dead_lettered"] + m["in_flight"]
+    assert m["produced"] == (m["completed"] + m["gave_up"] + m["lost"] + m["dead_lettered"] + m["expired"]
+                             + m["reneged"] + m["in_flight"])
     assert 0 < m["throttled"] <= m["gave_up"] and 0 < m["abandoned"] <= m["produced"]
     assert s["rates"]["offered"] > s["rates"]["base_load"] > 0
     r = rec.requests

@@ -8,11 +8,11 @@ longer runs give tighter tolerances, and nothing is tuned to one seed.
 from __future__ import annotations
 
 import pytest
-
-from conftest import assert_close_to_theory, scenario
 from queuesim import run, theory
 from queuesim.experiment.executors import SerialExecutor
 from queuesim.metrics import summarize
+
+from conftest import assert_close_to_theory, scenario
 
 
 def per_replication(text: str, replications: int, **sets: object) -> list[dict]:
@@ -70,6 +70,70 @@ def test_bounded_queue_blocking_matches_mmck(rate: float, c: int, capacity: int)
     assert_close_to_theory([r["latency"]["queue_wait"]["mean"] for r in reps], expected.wait, "Wq")
 
 
+@pytest.mark.parametrize("broker", ["redis", "sqs"])
+def test_no_waiting_room_blocks_as_erlang_b(broker: str) -> None:
+    # capacity 0 on a broker queue: a publish is taken only by an idle worker (M/M/4/4, a = 3)
+    rate, mu, c = 300.0, 100.0, 4
+    text = MMC.format(duration="150s", warmup="5s", rate=rate, broker=broker, c=c,
+                      service="{dist: exponential, mean: 10ms}").replace(
+        f"{{broker: {broker}}}", f"{{broker: {broker}, capacity: 0}}")
+    reps = per_replication(text, 8)
+    blocking = theory.erlang_b(c, rate / mu)
+    assert_close_to_theory([r["rates"]["rejection"] for r in reps], blocking, f"P(block) {broker}")
+    assert_close_to_theory([r["workers"]["pool"]["utilization"] for r in reps], rate * (1 - blocking) / (c * mu),
+                           f"rho {broker}")
+    assert all(r["latency"]["queue_wait"]["max"] == 0 for r in reps)  # nothing ever waits
+
+
+RENEGING = """
+    seed: 17
+    duration: {duration}
+    warmup: 10s
+    producers:
+      web: {{to: jobs, rate: {rate}, patience: {patience}}}
+    queues:
+      jobs: {{broker: {broker}}}
+    workers:
+      pool: {{from: jobs, count: {c}, service: {{dist: exponential, mean: 10ms}}}}
+"""
+
+
+def _check_abandonment(reps: list[dict], expected: theory.AbandonmentMetrics, label: str) -> None:
+    """P(abandon), the mean wait of every arrival and of the served ones, and utilization against theory."""
+    assert_close_to_theory([r["messages"]["reneged"] / r["messages"]["produced"] for r in reps],
+                           expected.p_abandon, f"P(Ab) {label}")
+    assert_close_to_theory([r["rates"]["abandoned"] for r in reps], expected.p_abandon, f"abandoned {label}")
+    # every spell, reneged ones to their end: the mean wait over all arrivals (Little's law)
+    assert_close_to_theory([r["queues"]["jobs"]["mean_wait"] for r in reps], expected.wait, f"E[W] {label}")
+    assert_close_to_theory([r["latency"]["queue_wait"]["mean"] for r in reps], expected.wait_served,
+                           f"E[W | served] {label}")
+    assert_close_to_theory([r["workers"]["pool"]["utilization"] for r in reps], expected.utilization, f"rho {label}")
+
+
+@pytest.mark.parametrize(
+    ("rate", "c", "patience_mean", "broker", "duration"),
+    [(400, 4, 0.020, "redis", "120s"), (2200, 20, 0.050, "sqs", "50s")],
+    ids=["M/M/4+M rho=1.0", "M/M/20+M rho=1.1 sqs"],
+)
+def test_reneging_matches_erlang_a(rate: float, c: int, patience_mean: float, broker: str, duration: str) -> None:
+    # exponential patience: a request still waiting when it runs out leaves the queue (Erlang-A);
+    # stable even above saturation, since the impatient leave
+    text = RENEGING.format(duration=duration, rate=rate, broker=broker, c=c,
+                           patience=f"{{dist: exponential, mean: {patience_mean}}}")
+    expected = theory.erlang_a(rate, 100.0, c, 1 / patience_mean)
+    _check_abandonment(per_replication(text, 8), expected, "Erlang-A")
+
+
+def test_constant_patience_matches_mmc_plus_d() -> None:
+    # every client waits 20 ms for its request to start: M/M/4+D at rho = 1
+    text = RENEGING.format(duration="120s", rate=400, broker="redis", c=4, patience="20ms")
+    expected = theory.mmc_constant_patience(400.0, 100.0, 4, 0.020)
+    reps = per_replication(text, 8)
+    _check_abandonment(reps, expected, "M/M/c+D")
+    # an abandoning request waited exactly its patience; a served one less
+    assert all(r["latency"]["queue_wait"]["max"] <= 0.020 for r in reps)
+
+
 @pytest.mark.parametrize(
     ("service", "mean", "scv"),
     [("10ms", 0.010, 0.0), ("{dist: gamma, mean: 10ms, cv: 2}", 0.010, 4.0),
@@ -101,7 +165,7 @@ def test_tandem_pipeline_matches_jackson() -> None:
     reps = per_replication(text, 10)
     expected = theory.jackson_tandem(50.0, [(0.012, 1), (0.030, 2)])
     assert_close_to_theory([r["latency"]["end_to_end"]["mean"] for r in reps], expected.sojourn, "W network")
-    for name, node in zip(("first", "second"), expected.nodes):
+    for name, node in zip(("first", "second"), expected.nodes, strict=True):
         assert_close_to_theory([r["queues"][name]["mean_wait"] for r in reps], node.wait, f"Wq {name}")
 
 

@@ -7,12 +7,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from queuesim import PlanResult, ScenarioError, parse_scenario, plan, theory
 from queuesim.cli import app
 from queuesim.experiment.executors import SerialExecutor
 from queuesim.experiment.plan import check_plan, parse_load, scale_load
+from typer.testing import CliRunner
 
 runner = CliRunner()
 
@@ -106,6 +105,27 @@ def test_plan_a_queue_capacity_against_mm1k() -> None:
     assert result.meets_slo and result.to_dict()["recommended"] == {"queues.jobs.capacity": result.recommended}
 
 
+def test_plan_a_queue_capacity_from_zero_when_erlang_b_already_meets_the_slo() -> None:
+    """Statistical check: at 2x load (100/s on 4 servers of 10 ms, a = 1) Erlang B blocks 1.54%, so
+    a 3% limit on rejections needs no waiting room at all: capacity 0, on the queue as in theory."""
+    assert theory.erlang_b(4, 1.0) == pytest.approx(0.01538, abs=1e-5)
+    text = MM1K.replace("rate: 500/s", "rate: 50/s").replace("count: 1,", "count: 4,").replace(
+        "mean: 0.5ms", "mean: 10ms").replace("rates.rejection: 1.1%", "rates.rejection: 3%").replace(
+        "capacity: 1}", "capacity: 5}")
+    result = plan(parse_scenario(text), load=2, search="queues.jobs.capacity", executor=SerialExecutor(),
+                  progress=False, saturation=False)
+    assert result.analytic_estimate.value == 0
+    assert result.recommended == 0 and result.meets_slo and result.confirmed
+    assert result.final is not None
+    assert result.final.summary["rates"]["rejection"] == pytest.approx(theory.erlang_b(4, 1.0), abs=0.006)
+
+
+def test_plan_refuses_to_search_the_capacity_of_a_pubsub_queue() -> None:
+    text = MM1K.replace("{broker: redis, capacity: 1}", "{broker: redis, mode: pubsub}")
+    with pytest.raises(ScenarioError, match="pubsub queue keeps no backlog"):
+        check_plan(parse_scenario(text), 2, "queues.jobs.capacity")
+
+
 @pytest.mark.parametrize(("text", "factor"), [("2x", 2.0), ("1.5", 1.5), ("150%", 1.5), ("3×", 3.0), (2, 2.0)])
 def test_parse_load(text: object, factor: float) -> None:
     assert parse_load(text) == factor  # type: ignore[arg-type]
@@ -164,7 +184,7 @@ def test_plan_inputs_are_checked_together() -> None:
         "--search: workers.pol.count: can search a worker count or a queue capacity (did you mean 'workers.pool.count'?)",
         "mmc.yaml: slo: a plan needs an SLO: add an `slo:` section or pass --slo latency.end_to_end.p99=500ms",
     ]
-    with pytest.raises(ScenarioError, match="unknown summary path 'latency.end_to_end.p98'"):
+    with pytest.raises(ScenarioError, match=r"unknown summary path 'latency\.end_to_end\.p98'"):
         check_plan(no_slo, 2, None, ["latency.end_to_end.p98=1s"])
 
 

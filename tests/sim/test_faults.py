@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
-
-from conftest import scenario
 from queuesim import run
 from queuesim.experiment.executors import SerialExecutor
+
+from conftest import scenario
 
 
 def summary_of(text: str, **sets: object) -> dict:
@@ -86,24 +86,68 @@ def test_rabbitmq_prefetch_delivers_ahead_and_waits_hide_in_the_buffer() -> None
 
 # --- visibility timeout and poison messages --------------------------------------------------
 
-def test_constant_service_longer_than_visibility_timeout_gives_exact_duplicates() -> None:
-    # each message: receives at t, t+1, t+2 (processings end at t+1.5, t+2.5, t+3.5), and the
-    # fourth receive at t+3 would exceed max_receives=3: two duplicates and one dead letter each
-    text = """
+@pytest.mark.parametrize(
+    ("service", "queue", "duplicates", "dead_lettered"),
+    [
+        # standard: receives at t, t+1; at t+1.5 the first delete (an older receipt) deletes it
+        ("1.5s", "visibility_timeout: 1s, max_receives: 3", 1, 0),
+        # 25 ms job, 10 ms timeout: receives at t, t+10, t+20 ms, deleted at t+25 ms: 2 extra receives
+        ("25ms", "visibility_timeout: 10ms", 2, 0),
+        # the worst case: only the latest receipt deletes, so receives at t, t+1, t+2 and the fourth
+        # (t+3) would exceed max_receives=3: two duplicates and one dead letter each
+        ("1.5s", "visibility_timeout: 1s, max_receives: 3, stale_receipts: ignored", 2, 1),
+        # FIFO: every delete comes after its handle expired and fails; receives at t, t+10, t+20 ms
+        # and the fourth (t+30 ms) is dead-lettered
+        ("25ms", "kind: fifo, visibility_timeout: 10ms, max_receives: 3", 2, 1),
+    ],
+    ids=["standard 1.5s/1s", "standard 25ms/10ms", "ignored 1.5s/1s", "fifo 25ms/10ms"],
+)
+def test_constant_service_longer_than_visibility_timeout_gives_exact_duplicates(
+    service: str, queue: str, duplicates: int, dead_lettered: int
+) -> None:
+    # one message every 10 s, 10 idle workers: duplicates = the extra receives before the first
+    # delete that lands (or before the dead letter)
+    text = f"""
         duration: 100s
         producers:
-          web: {to: jobs, interarrival: 10s}
+          web: {{to: jobs, interarrival: 10s}}
         queues:
-          jobs: {broker: sqs, visibility_timeout: 1s, max_receives: 3}
+          jobs: {{broker: sqs, {queue}}}
         workers:
-          pool: {from: jobs, count: 10, service: 1.5s}
+          pool: {{from: jobs, count: 10, service: {service}}}
     """
     s = summary_of(text)
     assert s["messages"]["produced"] == 9
     assert s["messages"]["completed"] == 9
-    assert s["messages"]["duplicates"] == 18
-    assert s["queues"]["jobs"]["dead_lettered"] == 9
-    assert s["queues"]["jobs"]["redeliveries"] == 18
+    assert s["messages"]["duplicates"] == 9 * duplicates
+    assert s["rates"]["duplicate"] == duplicates
+    assert s["queues"]["jobs"]["dead_lettered"] == 9 * dead_lettered
+    assert s["queues"]["jobs"]["redeliveries"] == 9 * duplicates
+
+
+def test_fifo_late_delete_fails_so_one_worker_processes_the_message_until_the_limit() -> None:
+    # one worker, FIFO, 25 ms job, 10 ms timeout: received at 10 s, visible again at 10.01 s while
+    # the worker is still busy; its delete at 10.025 s fails (the handle expired), so it receives
+    # the message again at once; the same at 10.05 s; the third delete fails at 10.075 s and the
+    # next receive exceeds max_receives=3: dead-lettered. Without max_receives it loops for ever.
+    text = """
+        duration: 15s
+        producers:
+          web: {to: jobs, interarrival: 10s}
+        queues:
+          jobs: {broker: sqs, kind: fifo, visibility_timeout: 10ms, max_receives: 3}
+        workers:
+          pool: {from: jobs, count: 1, service: 25ms}
+    """
+    result = run(scenario(text), executor=SerialExecutor())
+    d = result.deliveries
+    assert d["status"].astype(str).tolist() == ["stale", "stale", "stale", "dead_lettered"]
+    assert d["until"].round(9).tolist() == [10.0, 10.025, 10.05, 10.075]
+    assert result.summary["messages"]["duplicates"] == 2
+    looping = run(scenario(text.replace(", max_receives: 3", "")), executor=SerialExecutor())
+    # received every 25 ms from 10 s: 199 processings end before the run stops at 15 s
+    assert looping.summary["messages"]["duplicates"] == 198
+    assert looping.summary["queues"]["jobs"]["dead_lettered"] == 0
 
 
 POISON = """
@@ -165,21 +209,26 @@ def test_timeout_abandons_slow_processing_as_a_failure() -> None:
     assert result.summary["messages"]["dead_lettered"] == 2  # messages at 10 s and 20 s, two receives each
 
 
-def test_idempotent_workers_turn_duplicates_into_cheap_dedupes() -> None:
-    text = """
+@pytest.mark.parametrize("rule", ["kind: fifo", "stale_receipts: ignored"])
+def test_idempotent_workers_turn_duplicates_into_cheap_dedupes(rule: str) -> None:
+    # a copy comes back after the first processing ended only where that processing's delete
+    # failed: on a FIFO queue (its handle expired) or with stale receipts ignored
+    text = f"""
         duration: 100s
         producers:
-          web: {to: jobs, interarrival: 10s}
+          web: {{to: jobs, interarrival: 10s}}
         queues:
-          jobs: {broker: sqs, visibility_timeout: 1s, max_receives: 3}
+          jobs: {{broker: sqs, visibility_timeout: 1s, max_receives: 3, {rule}}}
         workers:
-          pool: {from: jobs, count: 10, service: 1.5s, idempotent: true, dedupe: 5ms}
+          pool: {{from: jobs, count: 10, service: 1.5s, idempotent: true, dedupe: 5ms}}
     """
     s = summary_of(text)
     # receives at t, t+1, t+2: the second copy is received before the first processing ends, so it
     # is still processed in full (a duplicate); the third, after the first ended, is a dedupe
+    # whose delete holds the latest receipt
     assert s["messages"]["duplicates"] == 9
     assert s["workers"]["pool"]["deduplicated"] == 9
+    assert s["queues"]["jobs"]["dead_lettered"] == 0
 
 
 # --- broker restarts and persistence ---------------------------------------------------------

@@ -11,14 +11,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 import queuesim
 from queuesim.cli import app
 from queuesim.experiment.executors import SerialExecutor
 from queuesim.report import ReportError, build_report, write_report
+from typer.testing import CliRunner
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "reports" / "samples"
 PNG = b"\x89PNG\r\n\x1a\n"
 EVIL = "<script>alert(1)</script>"
@@ -177,19 +176,27 @@ def test_sweep_without_slo_says_so(tmp_path: Path) -> None:
     assert [f.stem for f in report.figures] == ["latency_vs_load", "rates_vs_load"]
 
 
-def test_cli_report_writes_into_reports_by_default(run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_report_writes_next_to_the_data_by_default(run_dir: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 9 changed the default from reports/<folder name>/ to the result folder itself."""
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
     monkeypatch.chdir(tmp_path)
-    res = CliRunner().invoke(app, ["report", str(run_dir), "--slo", "rates.loss=0"])
+    res = CliRunner().invoke(app, ["report", "run", "--slo", "rates.loss=0"])
     assert res.exit_code == 0, res.output
-    out = tmp_path / "reports" / run_dir.name
-    assert (out / "report.html").is_file() and (out / "report.md").is_file()
-    assert "rates.loss" in (out / "report.md").read_text()
+    assert (copy / "report.html").is_file() and (copy / "report.md").is_file()
+    assert "rates.loss" in (copy / "report.md").read_text()
+    assert not (tmp_path / "reports").exists()
 
 
-def test_cli_report_refuses_a_folder_without_results(tmp_path: Path) -> None:
+def test_cli_report_refuses_a_folder_without_results_in_plain_text_with_exit_2(tmp_path: Path) -> None:
+    """Issue 9: the error was printed with its markup showing ("[bold red]error[/]") and exit 1."""
     res = CliRunner().invoke(app, ["report", str(tmp_path)])
-    assert res.exit_code == 1
-    assert "neither a run" in res.output
+    assert res.exit_code == 2
+    assert res.output.startswith("error: ") and "[" not in res.output.split("\n")[0][:12]
+    assert "no result here" in res.output and "compare.csv" in res.output
+    res = CliRunner().invoke(app, ["report", str(tmp_path / "missing")])
+    assert res.exit_code == 2 and "no such directory" in res.output and "Traceback" not in res.output
     with pytest.raises(ReportError):
         build_report(tmp_path / "missing")
 
@@ -202,6 +209,141 @@ def test_sample_reports_are_committed_for_every_example_and_small() -> None:
     assert total < 1_500_000, f"sample reports take {total:,} bytes"
     for page in SAMPLES.glob("*/report.html"):
         _self_contained(page.read_text())
+
+
+# ----------------------------------------------------------------------------- what limits the design
+
+SATURATED = {"cause": "saturation", "figure": "workers.fulfil.utilization", "value": 0.93,
+             "message": "saturation: pool `fulfil` is 93% busy (2 workers): 8% headroom before it saturates"}
+
+
+def test_run_report_opens_with_the_diagnosis_it_is_handed(run_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    summary = json.loads((copy / "summary.json").read_text())
+    summary["diagnosis"] = [SATURATED]
+    (copy / "summary.json").write_text(json.dumps(summary))
+    report = build_report(copy)
+    _, head, details = report.verdict
+    assert head.endswith("— limited by saturation")
+    assert details[0] == "Limited by " + SATURATED["message"] + "."
+    assert not any("% busy:" in d for d in details[1:])  # the observation the diagnosis already states
+    # a caller that re-diagnosed (with another SLO) hands its findings over; the report diagnoses nothing
+    other = {"cause": "slo_floor", "figure": "latency.service.p99", "value": 0.02, "message": "the service-time floor: …"}
+    assert build_report(copy, diagnosis=[other]).verdict[1].endswith("limited by an SLO at the service-time floor")
+
+
+def test_cli_report_rediagnoses_with_its_slo(run_dir: Path, tmp_path: Path) -> None:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    floor = summary["latency"]["service"]["p99"]
+    res = CliRunner().invoke(app, ["report", str(run_dir), "--out", str(tmp_path / "r"),
+                                   "--slo", f"latency.end_to_end.p99={floor * 1000:.3f}ms"])
+    assert res.exit_code == 0, res.output
+    assert "limited by an SLO at the service-time floor" in " ".join(res.output.split())
+    assert "Limited by the service-time floor: the SLO latency" in (tmp_path / "r" / "report.md").read_text()
+    assert not any(f["cause"] == "slo_floor" for f in summary["diagnosis"])  # the run's own SLO (100 ms) is not at it
+
+
+def test_queue_settings_shown_are_those_of_its_broker() -> None:
+    from queuesim.report.sections import _broker_settings
+
+    redis_list = {"broker": "redis", "mode": "list", "reclaim_after": 30.0, "min_idle": 30.0, "persistence": "aof-everysec",
+                  "snapshot_every": 300.0, "maxmemory": None, "policy": "noeviction", "max_deliveries": None}
+    assert _broker_settings(redis_list) == ["mode: list", "persistence: aof-everysec"]
+    stream = {**redis_list, "mode": "stream", "persistence": "rdb", "max_deliveries": 5}
+    assert _broker_settings(stream) == ["mode: stream", "min idle: 30 s", "persistence: rdb", "snapshot every: 300 s",
+                                        "max deliveries: 5"]
+    fifo = {"broker": "sqs", "visibility_timeout": 30.0, "max_receives": None, "kind": "fifo",
+            "duplicate_probability": 0.0, "groups": 100, "tps": None}
+    assert _broker_settings(fifo) == ["visibility 30 s", "kind: fifo", "groups: 100"]
+
+
+@pytest.fixture(scope="module")
+def compare_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("compare")
+    result = queuesim.compare([ROOT / "scenarios" / "sync-vs-async.yaml"], replications=1,
+                              overrides=["duration=40s", "warmup=5s"], executor=SerialExecutor())
+    result.save(tmp / "result")
+    return tmp / "result"
+
+
+def test_a_compare_folder_gets_a_report(compare_dir: Path) -> None:
+    report = build_report(compare_dir)
+    assert report.kind == "compare" and report.title == "sync-vs-async"
+    assert report.verdict[1].startswith("2 variants on the same workload")
+    assert [d.split(":")[0] for d in report.verdict[2]] == ["`async`", "`sync`"]
+    html = report.html()
+    _self_contained(html)
+    assert [f.stem for f in report.figures] == ["compare"]
+    (fig,) = report.figures
+    assert "client response p99" in fig.caption and "response p99" in html and "abandoned" in html
+
+
+PLAN = {"scenario": "tiny", "source": None, "target_load": 2.0, "base_rate": 150.0, "target_rate": 300.0,
+        "search": "workers.fulfil.count", "current": {"workers.fulfil.count": 2}, "current_meets_slo": False,
+        "recommended": {"workers.fulfil.count": 4}, "meets_slo": True, "confirmed": True,
+        "slo": {"latency.end_to_end.p99": 0.1},
+        "at_recommended": {"value": 4, "meets_slo": True, "replications": 4, "confirmation": True,
+                           "checks": [{"path": "latency.end_to_end.p99", "limit": 0.1, "value": 0.061, "ci95": None,
+                                       "met": True}]},
+        "analytic_estimate": {"value": 4, "model": "M/M/c/K", "per_limit": {}, "not_modelled": {}},
+        "evaluations": [{"value": v, "meets_slo": v >= 4, "replications": 2, "throughput": 290.0,
+                         "confirmation": c, "checks": [{"path": "latency.end_to_end.p99", "limit": 0.1,
+                                                        "value": 0.4 / v, "met": v >= 4}]}
+                        for v, c in ((3, False), (4, False), (3, True), (4, True))],
+        "notes": []}
+
+
+def test_a_plan_alone_gets_a_report(tmp_path: Path) -> None:
+    (tmp_path / "plan.json").write_text(json.dumps(PLAN))
+    report = build_report(tmp_path)
+    assert report.kind == "plan" and report.verdict[1].startswith("Recommended: `workers.fulfil.count` = 4")
+    assert [f.stem for f in report.figures] == ["plan_candidates"]
+    html = report.html()
+    _self_contained(html)
+    assert "61 ms" in html and "confirmation run" in html
+
+
+def test_sweep_report_names_a_second_axis_that_is_not_capacity(tmp_path: Path) -> None:
+    from queuesim.experiment import sweep
+
+    result = sweep(_scenario(tmp_path), ["producers.web.rate=100/s,200/s", "queues.orders.visibility_timeout=1s,30s"],
+                   executor=SerialExecutor(), progress=False, overrides=["duration=6s", "replications=2"])
+    report = build_report(sweep_data_of(result))
+    html = report.html()
+    assert "smallest queues.orders.visibility_timeout" not in html
+    assert "queues.orders.visibility_timeout values meeting the SLO" in html
+
+
+def sweep_data_of(result):
+    from queuesim.report.inputs import sweep_data
+
+    return sweep_data(result)
+
+
+def test_sweep_report_clips_rates_and_flags_a_bistable_point(sweep_dir: Path) -> None:
+    from queuesim.report import figures_sweep as fs
+    from queuesim.report.inputs import load_sweep_dir
+
+    data = load_sweep_dir(sweep_dir)
+    data.table["rates.rejection.ci95_high"] = 4.43  # a t-interval over two replications can pass 100%
+    point = int(data.table["point"].iloc[-1])
+    data.summaries[point] = {**data.summaries[point], "diagnosis": [
+        {"cause": "bistable", "figure": "rates.offered", "value": 0.5, "message": "a bistable load: 1 of 2 stormed"}]}
+    report = build_report(data, simulate_peak=False)
+    assert any("bistable" in d for d in report.verdict[2])
+    assert "bistable" in report.markdown()
+    fig = fs.rates_vs_load(data.table, "producers.web.rate", "workers.fulfil.count", {}, fs_ci(data.table))
+    for ax in fig.axes:
+        for band in ax.collections:
+            assert band.get_paths()[0].vertices[:, 1].max() <= 100.0
+        assert ax.get_ylim()[1] <= 105.0
+
+
+def fs_ci(table):
+    from queuesim.report.sweep_report import _ci_columns
+
+    return _ci_columns(table)
 
 
 # ----------------------------------------------------------------------------- a real browser

@@ -449,6 +449,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="2·10^5 messages, memory at 10^5 and 10^6, a short sweep: a few minutes")
     ap.add_argument("--messages", type=int, default=None, help="requests per model run (default 10^6; --quick 2·10^5)")
+    ap.add_argument("--sizes", default=None, help="message counts of the memory rows, comma-separated "
+                    "(default 10^5,10^6,10^7; --quick 10^5,10^6)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", default="redis,bounded,tandem,sqs", help="models, comma-separated")
     ap.add_argument("--skip", default="", help="sections to skip: references,memory,sweeps, and summary (the --outputs summary runs: "
@@ -457,6 +459,8 @@ def main() -> None:
     args = ap.parse_args()
     n = args.messages or (200_000 if args.quick else 1_000_000)
     sizes = [100_000, 1_000_000] if args.quick else [100_000, 1_000_000, 10_000_000]
+    if args.sizes:
+        sizes = [int(float(v)) for v in args.sizes.split(",")]
     skip = set(filter(None, args.skip.split(",")))
     commit = subprocess.run(["git", "-C", str(HERE.parent), "describe", "--always", "--dirty"], capture_output=True,
                             text=True).stdout.strip()

@@ -208,7 +208,7 @@ def execute(
         The progress bar the replications report their simulated time to.
     outputs : {'full', 'summary'}, optional
         Default the scenario's ``outputs``. ``summary`` streams each replication's statistics
-        and keeps no records (percentiles from a sketch, within its relative accuracy, 1%).
+        and keeps no records (percentiles from a sketch, within its relative accuracy, 0.5%).
     """
     seed = scenario.seed if seed is None else seed
     reps = scenario.replications if replications is None else replications

@@ -15,6 +15,7 @@ from queuesim.version import __version__
 if TYPE_CHECKING:
     from queuesim.api import CompareResult, RunResult, compare, run
     from queuesim.experiment.plan import PlanResult, plan
+    from queuesim.experiment.stability import StabilityResult, stability
     from queuesim.experiment.sweep import SweepResult, sweep
     from queuesim.scenario import Scenario, load_scenario, parse_scenario
 
@@ -28,6 +29,8 @@ __all__ = [
     "PlanResult",
     "compare",
     "CompareResult",
+    "stability",
+    "StabilityResult",
     "load_scenario",
     "parse_scenario",
     "Scenario",
@@ -40,6 +43,7 @@ _HOME = {
     "run": "queuesim.api", "RunResult": "queuesim.api", "compare": "queuesim.api", "CompareResult": "queuesim.api",
     "sweep": "queuesim.experiment.sweep", "SweepResult": "queuesim.experiment.sweep",
     "plan": "queuesim.experiment.plan", "PlanResult": "queuesim.experiment.plan",
+    "stability": "queuesim.experiment.stability", "StabilityResult": "queuesim.experiment.stability",
     "load_scenario": "queuesim.scenario", "parse_scenario": "queuesim.scenario", "Scenario": "queuesim.scenario",
 }
 

@@ -981,6 +981,95 @@ def fit(
     say(durations.yaml("service"), highlight=False, markup=False, soft_wrap=True)
 
 
+# --- stability: where a spike tips the design into a failure it does not recover from -----------
+
+
+@app.command()
+def stability(
+    scenario: ScenarioArg,
+    producer: Annotated[str | None, typer.Option(help="The producer whose rate is spiked (default: the first with a spike).")] = None,
+    base: Annotated[str | None, typer.Option("--base", help="Base rates: 300/s..600/s:7, or a list 400/s,500/s (default: the scenario's).")] = None,
+    spike_peak: Annotated[str | None, typer.Option("--spike-peak", help="Spike peaks: 600/s,900/s; relative +200/s; none = no spike (default: the scenario's).")] = None,
+    spike_duration: Annotated[str | None, typer.Option("--spike-duration", help="Spike lengths: 5s,15s (default: the scenario's).")] = None,
+    spike_at: Annotated[str | None, typer.Option("--spike-at", help="When the spike starts (default: the scenario's spike).")] = None,
+    horizon: Annotated[str, typer.Option(help="How long after the spike a run may take to recover.")] = "60s",
+    seeds: Annotated[int, typer.Option(min=1, help="At most this many seeds per point (bistable points run them all).")] = 10,
+    min_seeds: Annotated[int, typer.Option("--min-seeds", min=1, help="A point whose first N seeds agree stops there.")] = 4,
+    tolerance: Annotated[str, typer.Option(help="Offered load within this of the base counts as recovered.")] = "10%",
+    settle: Annotated[str, typer.Option(help="Window the recovery conditions are averaged over.")] = "5s",
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: reports/<scenario stem>-stability/).")] = None,
+    set_: SetOpt = None,
+    executor: ExecutorOpt = ExecutorChoice.process,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    progress: ProgressOpt = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+) -> None:
+    """Map, over base load and spike, the probability that the system does not recover after the spike; write stability.parquet and stability.png."""
+    from queuesim.errors import QueuesimError
+    from queuesim.experiment import open_executor
+    from queuesim.experiment.stability import stability as run_stability
+    from queuesim.report.stability import stability_map
+    from queuesim.scenario import load_scenario, parse_duration
+
+    try:
+        sc = load_scenario(scenario, set_ or ())
+        fraction = float(tolerance.strip().rstrip("%")) / 100 if tolerance.strip().endswith("%") else float(tolerance)
+        times = {"--horizon": horizon, "--settle": settle, **({"--spike-at": spike_at} if spike_at is not None else {})}
+        parsed = {}
+        for option, text in times.items():
+            try:
+                parsed[option] = parse_duration(text)
+            except ValueError as error:
+                raise ScenarioError([Problem(option, None, "", str(error))]) from None
+        with open_executor(executor.value, workers=workers, scheduler=scheduler) as ex:
+            result = run_stability(sc, producer=producer, bases=base, peaks=spike_peak, durations=spike_duration,
+                                   at=parsed.get("--spike-at"), horizon=parsed["--horizon"], seeds=seeds,
+                                   min_seeds=min_seeds, tolerance=fraction, settle=parsed["--settle"], executor=ex,
+                                   progress=progress and not quiet)
+    except ScenarioError as err:
+        _fail(err)
+        return
+    except (QueuesimError, ValueError) as err:
+        _fail_other(err)
+        return
+    result.source = str(scenario)
+    out_dir = out or Path("reports") / f"{scenario.stem}-stability"
+    written = result.save(out_dir)
+    figure = stability_map(result.table, title=f"{sc.name}: P(no recovery {horizon} after a spike of '{result.producer}')")
+    figure.savefig(out_dir / "stability.png", dpi=120)
+    if not quiet:
+        Console(width=max(out_console.width, 120)).print(stability_table(result))
+        out_console.print(f"wrote {len(written) + 1} files to [bold]{out_dir}[/]", highlight=False)
+    if result.partial:
+        err_console.print("[bold yellow]interrupted[/]: the map holds the seeds that finished", highlight=False)
+        raise typer.Exit(130)
+
+
+def stability_table(result: Any) -> Table:
+    """A rich table of a stability map, one row per (base, spike) point."""
+    colours = {"stable": "green", "bistable": "yellow", "unstable": "red"}
+    out = Table(title=f"stability {result.scenario.name} — producer {result.producer}, "
+                      f"{len(result.seeds)} seed run(s) over {len(result.points)} point(s)", title_justify="left")
+    for label in ("base", "spike", "seeds", "P(no recovery)", "verdict", "recovery p50", "recovery p90", "peak ÷ base",
+                  "end ÷ base"):
+        out.add_column(label, justify="left" if label in ("spike", "verdict") else "right")
+
+    def secs(v: Any) -> str:
+        return "—" if v is None or v != v else f"{v:.1f} s"
+
+    for row in result.table.to_dict("records"):
+        verdict = row["verdict"] or "—"
+        out.add_row(figures.format_rate(row["base"], 4), escape(row["spike"]), str(row["seeds"]),
+                    "—" if row["p_not_recovered"] != row["p_not_recovered"] else f"{row['p_not_recovered']:.0%}",
+                    f"[{colours.get(verdict, 'white')}]{verdict}[/]", secs(row["recovery_median"]),
+                    secs(row["recovery_p90"]), f"{row['peak_ratio_max']:.2f}", f"{row['final_ratio_median']:.2f}")
+    boundary = ", ".join(f"{spike}: {'none' if b is None else figures.format_rate(b, 4)}"
+                         for spike, b in result.boundary().items())
+    out.caption = f"lowest base that is not stable, per spike — {boundary}"
+    return out
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -45,7 +45,7 @@ __all__ = [
     "TimeUnit", "MS", "SECONDS", "time_unit", "display_duration",
     # the typed structure of summary.json
     "RunMeta", "Summary", "Messages", "Rates", "Latency", "LatencyStats", "QueueStats", "PoolStats",
-    "Poison", "FaultRecovery", "Finding",
+    "Poison", "FaultRecovery", "Finding", "BreakerStats",
     # the catalogue
     "Kind", "Better", "Style", "FigureSpec", "CATALOGUE", "METADATA_KEYS",
     "LATENCY_KINDS", "LATENCY_LABELS", "LATENCY_STATS", "PERCENTILES",
@@ -322,6 +322,12 @@ class Messages(TypedDict):
     in_flight: Annotated[int, _count("requests unfinished at the end")]
     abandoned: Annotated[int, _count("requests whose client stopped waiting: at its timeout, or reneged", better="lower")]
     throttled: Annotated[int, _count("requests refused by the client's own rate limit", better="lower")]
+    short_circuited: Annotated[int, _count("requests refused at once by their producer's open circuit breaker", better="lower")]
+    retry_budget_exhausted: Annotated[int, _count("requests whose retry the retry budget refused", better="lower")]
+    hedged: Annotated[int, _count("requests that sent a hedge copy")]
+    hedge_wins: Annotated[int, _count("requests a hedge copy answered first")]
+    deadline_dropped: Annotated[int, _count("messages dropped unprocessed: their client's deadline had passed")]
+    cancelled: Annotated[int, _count("hedge copies dropped unprocessed: another copy had answered")]
     redeliveries: Annotated[int, _count("receives beyond the first, at every queue")]
 
 
@@ -338,6 +344,7 @@ class Rates(TypedDict):
     offered: Annotated[float, _rate("publish attempts per second, retries included", ci=True)]
     abandoned: Annotated[float | None, _fraction("abandoned / produced", ci=True, **_LIMITABLE)]
     base_load: Annotated[float | None, _rate("the producers' configured arrivals per second")]
+    short_circuited: Annotated[float | None, _fraction("short-circuited / produced", ci=True, **_LIMITABLE)]
 
 
 class LatencyStats(TypedDict):
@@ -402,6 +409,16 @@ class Poison(TypedDict):
     cycling: Annotated[int, _count("poison messages still being redelivered at the end", better="lower")]
 
 
+class BreakerStats(TypedDict):
+    """One producer's circuit breaker over the window (times averaged over replications)."""
+
+    opened: Annotated[int, _count("times it opened", better="lower")]
+    time_open: Annotated[float, _duration("time open per replication", better="lower")]
+    open_fraction: Annotated[float, _fraction("time open / window", **_LIMITABLE)]
+    half_open_fraction: Annotated[float, _fraction("time half-open / window")]
+    short_circuited: Annotated[int, _count("requests it refused", better="lower")]
+
+
 class FaultRecovery(TypedDict):
     """One scheduled broker fault: the backlog it built and how long it took to drain."""
 
@@ -451,6 +468,7 @@ class Summary(RunMeta):
         "measured load ρ: accepted/s × worker-seconds per message (busy time and crash restarts, "
         "redeliveries and retries included) / worker time not lost to mtbf crashes; above 1 the backlog grew",
         better="lower"))]
+    breakers: Annotated[dict[str, BreakerStats], _Each("name", "per producer with a circuit breaker")]
     # the API adds these two after summarizing: the scenario knows them, the records do not
     offered_load: NotRequired[Annotated[dict[str, float], _Each("name", "per queue", _number(
         "offered load ρ before the run: arrivals × expected worker-seconds per message (overhead, "

@@ -11,13 +11,18 @@ requests (one row per producer message)
     ``outcome`` (:class:`Outcome`), and the client's view: ``responded`` (the response reached a
     client that waits for one, ``await_result`` or ``sync``; NaN otherwise), ``abandoned`` (when
     the client stopped waiting at its ``timeout``; NaN if it did not), ``throttled`` (when its
-    producer's rate limit refused it; NaN if not).
+    producer's rate limit refused it; NaN if not). Resilience (:mod:`queuesim.sim.resilience`):
+    ``budget_refused`` (when its producer's retry budget refused a retry; NaN if never),
+    ``deadline`` (when its client stops waiting for it, for clients that wait with a ``timeout``;
+    NaN otherwise), ``hedges`` (copies sent beyond the first by hedging), ``hedge_won`` (1: a
+    hedge copy's response reached the client first).
 messages (one row per message at each queue; a request's root message plus every fan-out child,
     and one more stage-0 message per retry after a client timeout)
     ``request``, ``queue`` index, ``stage`` (0 for a producer's message), ``created`` (first publish
     attempt), ``accepted`` (publish accepted, NaN if never), ``attempts`` (publish attempts),
     ``receives``, ``processings`` (finished processings, duplicates included), ``done`` (when it
-    settled), ``worker`` (the worker whose processing settled it, -1 if none), ``outcome``,
+    settled), ``worker`` (the worker whose processing settled it, -1 if none), ``outcome``
+    (a message may end CANCELLED: a copy its client no longer wanted, dropped unprocessed),
     ``reason`` (:class:`Loss`, why it was lost), ``poison`` (1: it fails on every attempt).
 deliveries (one row per waiting spell of a message in a queue: a spell ends when a worker receives
     the message, or it is dead-lettered, deleted while visible, dropped, expired or reneged; open
@@ -36,7 +41,9 @@ queue, from ``Broker.stats``), ``restarts`` (per queue with persistence, a list 
 ``pools`` (per pool ``crashes``, ``failures``, ``deduplicated``, from ``Pool.stats``), ``reads``
 (the queue each pool reads), ``downtime`` (per pool that crashed, ``per_message`` and ``clock``
 lists of [down, back] intervals: crashes of the processing in hand and ``mtbf`` crashes) and
-``faults`` (the scenario's broker faults, as dicts).
+``faults`` (the scenario's broker faults, as dicts) and, for producers with a circuit breaker,
+``breakers`` (per producer, its state changes as ``[time, state]`` pairs, state one of
+:data:`BREAKER_STATES`, starting ``[0.0, "closed"]``).
 
 Counts (``attempts``, ``receives``, ``processings``, ``delivery``) are 32-bit: every attempt but
 the accepted one adds a rejections row and every receive a deliveries row, so memory runs out
@@ -65,6 +72,8 @@ class Outcome(IntEnum):
     DEAD_LETTERED = 4
     EXPIRED = 5  # older than its queue's ttl when a worker would have received it: dropped
     RENEGED = 6  # its client's patience ran out while it still waited: it left the queue unserved
+    SHORT_CIRCUITED = 7  # its producer's circuit breaker was open: it failed fast at the client
+    CANCELLED = 8  # a message only: a copy its client no longer wanted, dropped unprocessed (never a request's outcome)
 
 
 class Delivery(IntEnum):
@@ -84,6 +93,8 @@ class Delivery(IntEnum):
     EXPIRED = 11  # older than the queue's ttl when a worker would have received it: dropped
     EXPIRED_DEAD_LETTERED = 12  # the same, moved to the dead-letter queue (ttl_dead_letter)
     RENEGED = 13  # its client's patience ran out before a worker received it: it left the queue
+    DEADLINE_EXCEEDED = 14  # received by a pool with drop_expired after its client's deadline: dropped unprocessed
+    CANCELLED = 15  # received after its client had another copy's answer (a hedge loser): dropped unprocessed
 
 
 class Loss(IntEnum):
@@ -103,6 +114,10 @@ class RestartPoint(TypedDict):
 
     at: float
     durable_point: float
+
+
+#: States of a circuit breaker, as ``extra["breakers"]`` records them.
+BREAKER_STATES = ("closed", "open", "half_open")
 
 
 @dataclass

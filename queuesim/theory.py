@@ -1,4 +1,4 @@
-"""Closed-form queueing results (Erlang A/B/C, M/M/c+D, M/M/c/K, P-K, Jackson, Little) for tests and plans."""
+"""Closed-form queueing results (Erlang A/B/C, M/M/c+D, M/M/c/K, machine repair M/M/c//N, P-K, Jackson, Little) for tests and plans."""
 
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ __all__ = [
     "AbandonmentMetrics",
     "erlang_a",
     "mmc_constant_patience",
+    "ClosedMetrics",
+    "machine_repair",
 ]
 
 
@@ -1416,4 +1418,134 @@ def mmc_constant_patience(lam: float, mu: float, c: int, tau: float) -> Abandonm
         queue_length=lam * wait,
         utilization=min(1.0, throughput / kappa),
         throughput=throughput,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The machine-repair model: a closed population of N users in front of c servers (M/M/c//N).
+
+
+@dataclass(frozen=True)
+class ClosedMetrics:
+    r"""Steady-state figures of a closed population: N users who think, then wait for c servers.
+
+    Times are in the unit of the rates passed in. Every instance satisfies the interactive
+    response time law ``throughput == users / (response + think)`` and Little's law at the
+    station, ``in_system == throughput * response``.
+
+    Attributes
+    ----------
+    throughput : float
+        Requests completed per unit time, :math:`X`.
+    response : float
+        Mean time from sending a request to its completion (waiting and service), :math:`R`.
+    wait : float
+        Mean time a request waits before its service starts, :math:`W_q = R - 1/\mu`.
+    in_system : float
+        Mean number of requests at the station (waiting or in service), :math:`L`.
+    queue_length : float
+        Mean number waiting, :math:`L_q`.
+    thinking : float
+        Mean number of users thinking, :math:`N - L`.
+    utilization : float
+        Fraction of time each server is busy, :math:`X / (c\mu)`.
+    p_wait : float
+        Probability that a request finds every server busy (by the arrival theorem: the
+        time-stationary probability of the same system with one user fewer).
+    """
+
+    throughput: float
+    response: float
+    wait: float
+    in_system: float
+    queue_length: float
+    thinking: float
+    utilization: float
+    p_wait: float
+
+
+def _machine_repair_log_weights(users: int, r: float, c: int) -> npt.NDArray[np.float64]:
+    """log π_n + const for n = 0..users: birth rate (N − n)λ, death rate min(n, c)μ, r = λ/μ."""
+    from scipy.special import gammaln  # lazily: importing theory stays cheap
+
+    n = np.arange(users + 1, dtype=np.float64)
+    log_births = gammaln(users + 1.0) - gammaln(users - n + 1.0) + n * math.log(r)  # N!/(N-n)! r^n
+    deaths = np.where(n <= c, gammaln(n + 1.0), math.lgamma(c + 1.0) + (n - c) * math.log(c))  # n! or c! c^(n-c)
+    weights: npt.NDArray[np.float64] = log_births - deaths
+    return weights
+
+
+def machine_repair(users: int, think: float, mu: float, c: int) -> ClosedMetrics:
+    r"""Throughput and response time of the machine-repair model, M/M/c//N (a closed interactive system).
+
+    Each of ``users`` users thinks for an exponential time of mean ``think`` (Z), then sends one
+    request and waits for it; ``c`` servers of exponential service rate μ serve the requests FCFS.
+    The number of requests at the station is a birth–death chain on 0..N with birth rate
+    :math:`(N - n)/Z` and death rate :math:`\min(n, c)\mu`, so with :math:`r = 1/(Z\mu)`
+
+    .. math::
+
+        \pi_n \propto \binom{N}{n} r^n \; (n \le c), \qquad
+        \pi_n \propto \frac{N!}{(N-n)!\, c!\, c^{n-c}} r^n \; (n > c),
+
+    and :math:`X = \sum_n \min(n, c)\mu\,\pi_n`, :math:`L = \sum_n n\,\pi_n`,
+    :math:`R = L / X` (Little), which satisfies :math:`X = N / (R + Z)`. The weights are summed in
+    log space (log-gamma), so thousands of users and hundreds of servers do not overflow.
+
+    Parameters
+    ----------
+    users : int
+        Population N, >= 1.
+    think : float
+        Mean think time Z, > 0.
+    mu : float
+        Service rate of one server, > 0.
+    c : int
+        Number of servers, >= 1.
+
+    Returns
+    -------
+    ClosedMetrics
+
+    Raises
+    ------
+    ValueError
+        If a parameter is invalid.
+
+    References
+    ----------
+    D. Gross, J. F. Shortle, J. M. Thompson, C. M. Harris, *Fundamentals of Queueing Theory*,
+    4th ed., Wiley (2008), §2.8 (finite-source queues, the machine-repair problem).
+    L. Kleinrock, *Queueing Systems, Vol. 1: Theory*, Wiley (1975), §3.8 (finite customer population).
+    """
+    users = _count("users", users)
+    think = _real("think", think, positive=True)
+    mu = _real("mu", mu, positive=True)
+    c = _count("c", c)
+    log_w = _machine_repair_log_weights(users, 1.0 / (think * mu), c)
+    weights = np.exp(log_w - log_w.max())
+    pi = weights / math.fsum(weights)
+    n = np.arange(users + 1, dtype=np.float64)
+    busy = np.minimum(n, c)
+    throughput = mu * math.fsum(busy * pi)
+    in_system = math.fsum(n * pi)
+    queue_length = math.fsum(np.maximum(n - c, 0.0) * pi)
+    response = in_system / throughput
+    wait = queue_length / throughput
+    # arrival theorem: a request sees the station as it is in steady state with N − 1 users
+    if users == 1:
+        p_wait = 0.0
+    else:
+        log_w1 = _machine_repair_log_weights(users - 1, 1.0 / (think * mu), c)
+        w1 = np.exp(log_w1 - log_w1.max())
+        p_wait = math.fsum(w1[c:]) / math.fsum(w1)
+    return ClosedMetrics(
+        throughput=throughput,
+        response=response,
+        wait=wait,
+        in_system=in_system,
+        queue_length=queue_length,
+        thinking=users - in_system,
+        utilization=throughput / (c * mu),
+        p_wait=p_wait,
     )

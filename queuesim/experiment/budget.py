@@ -66,7 +66,8 @@ def estimate(scenario: Scenario, replications: int | None = None, *, streamed: b
     """
     reps = scenario.replications if replications is None else replications
     span = scenario.duration
-    requests = sum(p.expected_arrivals(0.0, span) for p in scenario.producers.values())
+    # a closed population's requests follow its response times: its throughput bound, not its ceiling
+    requests = sum(scenario.expected_arrivals(name, 0.0, span) for name in scenario.producers)
     load = scenario.offered_load()
     rates = scenario.arrival_rates()
     messages = 0.0

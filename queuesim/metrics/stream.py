@@ -31,6 +31,7 @@ import numpy as np
 from queuesim.figures import (
     LATENCY_KINDS,
     PERCENTILES,
+    BreakerStats,
     FaultRecovery,
     Latency,
     LatencyStats,
@@ -44,6 +45,7 @@ from queuesim.figures import (
     value_or_none,
 )
 from queuesim.metrics.load import downtime, load_of
+from queuesim.metrics.resilience import breaker_stats, timeline_of
 from queuesim.metrics.sketch import ALPHA, QuantileSketch
 from queuesim.metrics.stats import mean_ci, t975
 from queuesim.metrics.summary import BATCHES, messages_block, rates_block
@@ -56,13 +58,17 @@ __all__ = ["StreamLayout", "StreamSink", "StreamStats", "summarize_streams", "st
 
 _PROCESSED = np.array([Delivery.HELD, Delivery.DONE, Delivery.STALE], dtype=np.int8)
 _COUNTS = ("produced", "accepted", "rejected", "attempts", "gave_up", "completed", "duplicates", "processed", "lost",
-           "dead_lettered", "expired", "reneged", "in_flight", "abandoned", "throttled")  # the full summary's _counts, in its order
+           "dead_lettered", "expired", "reneged", "in_flight", "abandoned", "throttled",
+           # queuesim.metrics.resilience.client_counts
+           "short_circuited", "retry_budget_exhausted", "hedged", "hedge_wins", "deadline_dropped",
+           "cancelled")  # the full summary's _counts, in its order
 _OUTCOME_COUNTS = {"gave_up": Outcome.GAVE_UP, "completed": Outcome.COMPLETED, "lost": Outcome.LOST,
                    "dead_lettered": Outcome.DEAD_LETTERED, "expired": Outcome.EXPIRED, "reneged": Outcome.RENEGED,
-                   "in_flight": Outcome.IN_FLIGHT}
+                   "in_flight": Outcome.IN_FLIGHT, "short_circuited": Outcome.SHORT_CIRCUITED}
 _SERIES_OUTCOMES = (("gave_up", Outcome.GAVE_UP), ("completed", Outcome.COMPLETED),
                     ("lost", Outcome.LOST), ("dead_lettered", Outcome.DEAD_LETTERED),
-                    ("expired", Outcome.EXPIRED), ("reneged", Outcome.RENEGED))
+                    ("expired", Outcome.EXPIRED), ("reneged", Outcome.RENEGED),
+                    ("short_circuited", Outcome.SHORT_CIRCUITED))
 _EMPTY_IDS = np.empty(0, dtype=np.int64)
 _REASONS = [r.name.lower() for r in Loss if r is not Loss.NONE]
 
@@ -200,6 +206,7 @@ class StreamStats:
     recovery: list[dict[str, Any]]
     series: dict[str, np.ndarray]
     extra: dict[str, Any] = field(default_factory=dict)
+    short_by_producer: dict[str, int] = field(default_factory=dict)  # short-circuited requests in the window
 
 
 class StreamSink:
@@ -226,10 +233,11 @@ class StreamSink:
         self.losses = np.zeros(len(Loss), dtype=np.int64)
         self.poison = dict.fromkeys(("seen", "dead_lettered", "lost", "cycling"), 0)
         self.busy, self.completed = np.zeros(npool), np.zeros(npool, dtype=np.int64)
+        self.short_by_producer = np.zeros(len(layout.producers), dtype=np.int64)  # for the breakers' figures
         self.depth_int, self.busy_int = np.zeros((nq, nb)), np.zeros((npool, nb))
         self.series = {name: np.zeros(nb, dtype=np.int64) for name in
                        ("produced", "accepted", "rejected", "gave_up", "completed", "lost", "dead_lettered",
-                        "offered", "throttled", "abandoned", "expired", "reneged", "duplicates")}
+                        "offered", "throttled", "abandoned", "expired", "reneged", "duplicates", "short_circuited")}
         per_queue: list[list[tuple[float, float]]] = [[] for _ in layout.queues]
         self._fault_slots: list[tuple[int, int]] = []  # per fault: (queue, index among that queue's faults)
         for fault in layout.faults:
@@ -333,7 +341,10 @@ class StreamSink:
             began = started - dl["overhead"][rows]  # the worker was busy from here: overhead, then the processing
             m = dl["message"][rows]
             inside, b = message_in(m)
-            processed = np.isin(dl["status"][rows], _PROCESSED) & ~np.isnan(finished)
+            status = dl["status"][rows]
+            processed = np.isin(status, _PROCESSED) & ~np.isnan(finished)
+            self._count("deadline_dropped", inside & (status == Delivery.DEADLINE_EXCEEDED), b)
+            self._count("cancelled", inside & (status == Delivery.CANCELLED), b)
             service = inside & processed
             self.latency["service"].add(finished[service] - started[service], b[service])
             npool = len(self.layout.pools)
@@ -404,6 +415,14 @@ class StreamSink:
             responded, abandoned, throttled = req["responded"][rows], req["abandoned"][rows], req["throttled"][rows]
             self._count("abandoned", inside & ~np.isnan(abandoned), b)
             self._count("throttled", inside & ~np.isnan(throttled), b)
+            if "budget_refused" in req:
+                self._count("retry_budget_exhausted", inside & ~np.isnan(req["budget_refused"][rows]), b)
+            if "hedges" in req:
+                self._count("hedged", inside & (req["hedges"][rows] > 0), b)
+            if "hedge_won" in req:
+                self._count("hedge_wins", inside & (req["hedge_won"][rows] > 0), b)
+            short = inside & (outcome == Outcome.SHORT_CIRCUITED)
+            self.short_by_producer += np.bincount(req["producer"][rows][short], minlength=len(self.layout.producers))
             done = req["done"][rows]
             completed = inside & (outcome == Outcome.COMPLETED)
             self.latency["end_to_end"].add(done[completed] - c[completed], b[completed])
@@ -459,6 +478,7 @@ class StreamSink:
             layout=self.layout, counts=dict(self.counts), batch_counts=self.batch_counts, latency=self.latency,
             queues=queues, pools=pools, losses={r: int(self.losses[Loss[r.upper()]]) for r in _REASONS},
             poison=dict(self.poison), recovery=recovery, series=series, extra=dict(extra or {}),
+            short_by_producer={p: int(self.short_by_producer[i]) for i, p in enumerate(self.layout.producers)},
         )
 
 
@@ -651,7 +671,17 @@ def summarize_streams(stats: Sequence[StreamStats], meta: RunMeta | None = None)
                    "lost": sum(s.poison["lost"] for s in stats), "cycling": sum(s.poison["cycling"] for s in stats)},
         "faults": _recovery(stats),
         "effective_load": _effective_load(stats),
+        "breakers": _breakers(stats),
     }
+
+
+def _breakers(stats: Sequence[StreamStats]) -> dict[str, BreakerStats]:
+    """:func:`queuesim.metrics.resilience.breakers` from each replication's timeline and streamed counts."""
+    layout = stats[0].layout
+    names = [p for p in layout.producers if timeline_of(stats[0].extra, p)]
+    return {name: breaker_stats([timeline_of(s.extra, name) for s in stats],
+                                sum(s.short_by_producer.get(name, 0) for s in stats), layout.warmup, layout.duration)
+            for name in names}
 
 
 def stream_offered_ratios(stats: Sequence[StreamStats]) -> list[float | None]:
@@ -677,7 +707,7 @@ def stream_timeseries(stats: Sequence[StreamStats]) -> dict[str, np.ndarray]:
     out = {"time": edges[:-1], **{k: cols[k] for k in names}}
     out["throughput"] = cols["completed"] / np.diff(edges)
     out["warmup"] = edges[1:] <= layout.warmup
-    for k in ("offered", "throttled", "abandoned", "expired", "reneged", "duplicates"):
+    for k in ("offered", "throttled", "abandoned", "expired", "reneged", "duplicates", "short_circuited"):
         out[k] = cols[k]
     return out
 

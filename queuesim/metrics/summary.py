@@ -27,6 +27,7 @@ from queuesim.figures import (
     spec,
 )
 from queuesim.metrics import faults as fault_figures
+from queuesim.metrics import resilience
 from queuesim.metrics.derive import Derived, overlap, step_max
 from queuesim.metrics.load import effective_load
 from queuesim.metrics.stats import clean, describe, mean_ci
@@ -102,6 +103,9 @@ def _counts(d: Derived, select: np.ndarray | None = None) -> dict[str, int]:
         # outcome; a throttled one is also counted in gave_up
         "abandoned": int(np.count_nonzero(~np.isnan(_client_column(req, "abandoned", rin)))),
         "throttled": int(np.count_nonzero(~np.isnan(_client_column(req, "throttled", rin)))),
+        # short_circuited is an outcome (in the conservation invariant); the rest are client-side
+        # tallies beside it (queuesim.metrics.resilience)
+        **resilience.client_counts(d, rin),
     }
 
 
@@ -115,6 +119,7 @@ def _rates(c: Mapping[str, int], window: float, base_load: float | None = None) 
         "offered": c["attempts"] / window,  # publish attempts per second, retries included
         "abandoned": clean(_ratio(c["abandoned"], c["produced"])),
         "base_load": clean(base_load),
+        "short_circuited": clean(_ratio(c["short_circuited"], c["produced"])),
     }
 
 
@@ -292,4 +297,5 @@ def summarize(records: Sequence[RunRecord], meta: RunMeta | None = None) -> Summ
         "poison": fault_figures.poison(deriveds),
         "faults": fault_figures.recovery(deriveds, records[0].queues, faults),
         "effective_load": effective_load(deriveds),
+        "breakers": resilience.breakers(deriveds),
     }

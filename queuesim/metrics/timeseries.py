@@ -9,6 +9,7 @@ retry storm), ``throttled`` (refused by a producer's rate limit), ``abandoned`` 
 stopped waiting at their timeout, or reneged). Then ``expired`` (requests settled as older than a
 queue's ``ttl``) and ``reneged`` (requests that left a queue when their client's patience ran out). ``duplicates``: processings beyond a message's first, by the
 time they finished (a message processed twice because its visibility timeout expired).
+Last, ``short_circuited`` (refused by a producer's open circuit breaker).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 TARGET_BUCKETS = 200
 _CLIENT = ("offered", "throttled", "abandoned")  # appended after the original columns
-_LATER = ("expired", "reneged", "duplicates")  # and these after those, so every earlier column keeps its place
+_LATER = ("expired", "reneged", "duplicates", "short_circuited")  # and these after those, so every earlier column keeps its place
 
 
 def bucket_width(duration: float, target: int = TARGET_BUCKETS) -> float:
@@ -113,6 +114,7 @@ def _one(d: Derived, edges: np.ndarray) -> dict[str, np.ndarray]:
     for name in ("throttled", "abandoned"):
         cols[name] = _counts(req[name], edges) if name in req else np.zeros(len(edges) - 1)
     cols["duplicates"] = _counts(_duplicate_times(d), edges)
+    cols["short_circuited"] = _counts(req["done"][req["outcome"] == Outcome.SHORT_CIRCUITED], edges)
     return cols
 
 

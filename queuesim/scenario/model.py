@@ -14,6 +14,7 @@ from .distributions import Constant, Distribution
 from .faults import BrokerFault, Chance, Crash, Variants
 from .limits import MAX_ATTEMPTS, MAX_FANOUT, MAX_NAMES, MAX_REPLICATIONS, MAX_SEED, MAX_WORKERS
 from .load_shapes import ArrivalKind, Batch, RateLimit, RateProfile, RateSpec, Trace, sync_violations, trace_shorthand
+from .resilience import CircuitBreaker, Hedge, RetryBudget, closed_rate
 from .routing import routing_violations, topological_order
 from .study import Cost, Slo, SweepSpec, study_violations
 from .units import Duration, PositiveDuration, PositiveRate, format_duration
@@ -56,7 +57,8 @@ class RetryPolicy(Frozen):
     (the default, as RFC 9110 asks) a 503 carrying a Retry-After (the queue's ``retry_after``)
     makes the client wait max(backoff, Retry-After). With ``on_timeout``, a client that waits for
     a response (``await_result`` or ``sync``) also retries an attempt that ran past its
-    ``timeout``; the abandoned copy still runs, so every such retry adds work.
+    ``timeout``; the abandoned copy still runs, so every such retry adds work. ``budget`` limits
+    the retries themselves (:mod:`queuesim.scenario.resilience`): a retry it refuses is not made.
     """
 
     attempts: Int = Field(default=1, ge=1, le=MAX_ATTEMPTS)
@@ -66,6 +68,7 @@ class RetryPolicy(Frozen):
     jitter: Jitter = "full"
     respect_retry_after: bool = True
     on_timeout: bool = False
+    budget: RetryBudget | None = None
 
     @model_validator(mode="after")
     def _cap_above_first_delay(self) -> RetryPolicy:
@@ -91,6 +94,11 @@ class Producer(Frozen):
     (no broker: the pool reading ``to`` serves the request inline, ``to``'s ``capacity`` being
     the accept backlog). The Python attribute of ``rate`` is ``rate_spec``; :attr:`rate` is the
     constant rate or None.
+
+    Resilience (:mod:`queuesim.scenario.resilience`): ``breaker`` (a circuit breaker: publishes
+    fail fast while it is open), ``hedge`` (further copies of a slow request, for clients that
+    wait), ``max_in_flight`` (at most that many requests in flight; later arrivals wait in the
+    client), or, instead of an arrival process, ``users`` with ``think``: a closed population.
     """
 
     to: str
@@ -106,10 +114,18 @@ class Producer(Frozen):
     await_result: bool = False
     result_latency: Distribution | None = None
     sync: bool = False
+    breaker: CircuitBreaker | None = None
+    hedge: Hedge | None = None
+    max_in_flight: Int | None = Field(None, ge=1)
+    users: Int | None = Field(None, ge=1)
+    think: Distribution | None = None
 
     @model_validator(mode="after")
     def _one_arrival_process(self) -> Producer:
         given = [k for k, v in (("rate", self.rate_spec), ("interarrival", self.interarrival), ("trace", self.trace)) if v is not None]
+        if self.users is not None or self.think is not None:
+            fail("Producer", self._closed_violations(given) + self._client_violations())
+            return self
         if len(given) > 1 or (not given and self.batch is None):
             if not given or given == ["rate", "interarrival"]:
                 both = bool(given)
@@ -123,14 +139,45 @@ class Producer(Frozen):
         found: list[Violation] = []
         if self.arrivals != "poisson" and self.rate_spec is None:
             found.append((("arrivals",), "applies to `rate` only: an interarrival distribution, a trace or a batch sets its own times"))
+        fail("Producer", found + self._client_violations(), None)
+        return self
+
+    def _client_violations(self) -> list[Violation]:
+        """Rules of the client settings, whatever sends the requests (an arrival process or a closed population)."""
+        found: list[Violation] = []
         if self.result_latency is not None and not (self.await_result or self.sync):
             found.append((("result_latency",), "needs `await_result: true`: nobody reads the result of a fire-and-forget request"))
         if self.retry.on_timeout and not self.waits_for_response:
             found.append((("retry", "on_timeout"), "needs `await_result: true` or `sync: true`: a fire-and-forget client has no response to time out on"))
         elif self.retry.on_timeout and self.timeout is None:
             found.append((("retry", "on_timeout"), "needs the producer's `timeout`"))
-        fail("Producer", found, None)
-        return self
+        if self.hedge is not None and not self.waits_for_response:
+            found.append((("hedge",), "needs `await_result: true` or `sync: true`: only a client that waits for a response can race copies"))
+        elif self.hedge is not None and self.retry.on_timeout:
+            found.append((("hedge",), "hedging and `retry.on_timeout` both send copies of a slow request: choose one (gRPC allows a retry or a hedging policy, not both)"))
+        return found
+
+    def _closed_violations(self, given: list[str]) -> list[Violation]:
+        """Rules of a closed population: ``users`` and ``think`` replace the arrival process."""
+        found: list[Violation] = []
+        if self.users is None:
+            return [(("think",), "needs `users`: think time is what each user of a closed population waits between requests")]
+        if self.think is None:
+            found.append((("users",), "needs `think` (e.g. {dist: exponential, mean: 100ms}): what each user waits between requests"))
+        elif self.think.mean <= 0:
+            found.append((("think",), "mean think time must be > 0 (with none, a user that is refused at once would retry in the same instant for ever)"))
+        for key in [*given, *(["batch"] if self.batch is not None else [])]:
+            found.append(((key,), "a closed population (`users`) sends its own requests: drop the arrival process"))
+        if self.arrivals != "poisson":
+            found.append((("arrivals",), "applies to `rate` only, not to a closed population"))
+        if self.max_in_flight is not None:
+            found.append((("max_in_flight",), "a closed population already has at most `users` requests in flight"))
+        return found
+
+    @property
+    def closed(self) -> bool:
+        """Whether this is a closed population (``users``): its load follows its response times."""
+        return self.users is not None
 
     @property
     def rate(self) -> float | None:
@@ -156,6 +203,8 @@ class Producer(Frozen):
         run's window use :meth:`mean_rate_over`.
         """
         base = 0.0
+        if self.users is not None and self.think is not None:
+            return closed_rate(self.users, self.think.mean)
         if self.rate_spec is not None:
             base = self.rate_spec if isinstance(self.rate_spec, float) else self.rate_spec.mean_rate
         elif self.interarrival is not None:
@@ -168,6 +217,8 @@ class Producer(Frozen):
         """Expected requests created in [lo, hi) (exact for rates, traces and batches; 1/mean per second for a renewal process)."""
         span = max(0.0, hi - lo)
         total = 0.0
+        if self.users is not None:  # the population's ceiling; Scenario.expected_arrivals bounds it by the servers
+            return self.mean_rate * span
         if isinstance(self.rate_spec, float):
             total = self.rate_spec * span
         elif self.rate_spec is not None:
@@ -187,6 +238,8 @@ class Producer(Frozen):
     def scaled(self, factor: float) -> Producer:
         """This producer with its load multiplied by ``factor`` (rates, batch sizes rounded, trace speed)."""
         update: dict[str, Any] = {}
+        if self.users is not None:
+            update["users"] = max(1, round(self.users * factor))
         if self.rate_spec is not None:
             update["rate_spec"] = self.rate_spec * factor if isinstance(self.rate_spec, float) else self.rate_spec.scaled(factor)
         if self.interarrival is not None:
@@ -451,7 +504,10 @@ class WorkerPool(Frozen):
     service time starts, counts in utilization and is not service time.
 
     With ``to`` set, each processed message publishes ``fanout`` messages to that queue. The Python
-    attribute is ``from_`` (``from`` is a keyword); YAML and ``to_dict`` use ``from``.
+    attribute is ``from_`` (``from`` is a keyword); YAML and ``to_dict`` use ``from``. With
+    ``drop_expired`` the pool honours propagated deadlines: a worker that takes a message whose
+    client's deadline has passed drops it without processing it (gRPC servers check the deadline
+    a call carries; a stale job is not worth its service time).
     """
 
     from_: str = Field(alias="from")
@@ -470,6 +526,9 @@ class WorkerPool(Frozen):
     timeout: PositiveDuration | None = None
     idempotent: bool = False
     dedupe: Duration = 0.001
+    # deadline propagation (queuesim.sim.screen): a worker drops, unprocessed, a message whose
+    # client is no longer waiting (its deadline passed, or another copy already answered it)
+    drop_expired: bool = False
 
     @property
     def restart(self) -> float:
@@ -581,14 +640,31 @@ class Scenario(Frozen):
             Keyed by queue name, in pipeline order.
         """
         rates = {q: 0.0 for q in self.topological_queues()}
-        for producer in self.producers.values():
+        window = self.duration - self.warmup
+        for name, producer in self.producers.items():
             # time-varying load: its mean over the measurement window
-            rates[producer.to] += producer.mean_rate_over(self.warmup, self.duration)
+            rates[producer.to] += self.expected_arrivals(name, self.warmup, self.duration) / window
         for queue in rates:  # pipeline order: a queue's inflow is final before it is forwarded
             for _name, pool, share in self._shares(queue):
                 if pool.to is not None:
                     rates[pool.to] += rates[queue] * share * pool.fanout
         return rates
+
+    def expected_arrivals(self, producer: str, lo: float, hi: float) -> float:
+        """Expected requests a producer creates in [lo, hi).
+
+        An open producer's own expectation (:meth:`Producer.expected_arrivals`). A closed
+        population's rate depends on its response times; this is its asymptotic upper bound
+        (Denning and Buzen's operational bounds) with the pools reading its queue as the one
+        station: min(N / (Z + S), c / S) for N users, mean think Z, mean service S and c workers.
+        """
+        p = self.producers[producer]
+        if not p.closed or p.users is None or p.think is None:
+            return p.expected_arrivals(lo, hi)
+        capacity = sum(pool.capacity for _, pool in self.pools_reading(p.to))
+        service = sum(pool.count for _, pool in self.pools_reading(p.to)) / capacity if capacity and not math.isinf(capacity) else 0.0
+        bound = min(p.users / (p.think.mean + service), capacity)
+        return bound * max(0.0, hi - lo)
 
     def _shares(self, queue: str) -> list[tuple[str, WorkerPool, float]]:
         pools = self.pools_reading(queue)
@@ -645,7 +721,11 @@ class Scenario(Frozen):
     def unstable_queues(self) -> list[str]:
         """Unbounded queues with offered load ≥ 1 (faults included), whose backlog grows without limit."""
         queues = self.queues
-        return [q for q, rho in self.offered_load().items() if rho >= 1 and not queues[q].bounded]
+        # a closed population holds at most its users' requests: it cannot grow a backlog for ever
+        closed = {p.to for p in self.producers.values() if p.closed}
+        open_to = {p.to for p in self.producers.values() if not p.closed}
+        return [q for q, rho in self.offered_load().items()
+                if rho >= 1 and not queues[q].bounded and not (q in closed and q not in open_to)]
 
     def with_load(self, factor: float) -> Scenario:
         """This scenario with every producer's load multiplied by ``factor`` (``queuesim plan --load``).

@@ -20,6 +20,7 @@ from queuesim.sim.producer import Producer, wire_producers
 from queuesim.sim.recorder import Liveness, Recorder
 from queuesim.sim.registry import build_broker
 from queuesim.sim.rng import Streams
+from queuesim.sim.screen import screen_for
 from queuesim.sim.worker import Pool, PoolStats
 from queuesim.sim.worker_faults import Faults, PoolContext
 
@@ -79,6 +80,7 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
 
     pools: list[Pool] = []
     worker_pool: list[int] = []
+    screen = screen_for(scenario, rec)  # None unless a pool drops expired work or a client cancels hedges
     for pi, (pname, w) in enumerate(scenario.workers.items()):
         streams = Streams(seed, replication, f"workers:{pname}")
         pool = Pool(
@@ -86,11 +88,14 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
             brokers[w.to] if w.to else None, w.fanout, rec,
             faults=Faults.from_spec(w, PoolContext(env, rec, streams)), service_per=w.service_per,
             overhead=streams.draws(w.overhead, "overhead") if w.overhead is not None and w.has_overhead else None,
+            screen=screen, drop_expired=w.drop_expired,
         )
         worker_pool.extend([pi] * w.count)
         pools.append(pool)
 
     producers: list[Producer] = wire_producers(env, scenario, brokers, rec, seed, replication)
+    if screen is not None:
+        screen.bind(producers)
 
     if sink is not None:
         rec.attach(env, _liveness(list(brokers.values()), producers))
@@ -128,6 +133,7 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
             "downtime": {p.name: p.downtime() for p in pools if p.crashed_at},
             "faults": [f.model_dump() for f in scenario.faults],
             "restarts": {n: list(st.restarts) for n, st in broker_stats.items() if st.restarts},
+            **_client_extra(producers),
         },
     )
 
@@ -168,6 +174,12 @@ def _report_progress(env: simpy.Environment, duration: float, report: Callable[[
 
 def _schedule_fault(env: simpy.Environment, broker: Broker, at: float, kind: str, length: float) -> None:
     Timeout(env, at).callbacks.append(lambda _e: broker.fail(kind, length))
+
+
+def _client_extra(producers: list[Producer]) -> dict[str, object]:
+    """What the producers' resilience counted: each circuit breaker's state timeline (only when one exists)."""
+    breakers = {p.name: [list(step) for step in p.breaker.timeline] for p in producers if p.breaker is not None}
+    return {"breakers": breakers} if breakers else {}
 
 
 def _pool_counts(stats: PoolStats) -> dict[str, int]:

@@ -44,7 +44,10 @@ from queuesim.records import NAN, Delivery, Outcome, RecordBatch, RecordSink, Ru
 # name -> (array typecode, value of a row not yet written)
 _REQUESTS = {"producer": ("h", 0), "created": ("d", NAN), "done": ("d", NAN), "outcome": ("b", 0),
              # client side (queuesim.sim.producer): response received, abandoned, refused by the rate limit
-             "responded": ("d", NAN), "abandoned": ("d", NAN), "throttled": ("d", NAN)}
+             "responded": ("d", NAN), "abandoned": ("d", NAN), "throttled": ("d", NAN),
+             # client resilience (queuesim.sim.resilience): a retry the budget refused, the client's
+             # deadline, hedge copies sent and whether one of them answered first
+             "budget_refused": ("d", NAN), "deadline": ("d", NAN), "hedges": ("h", 0), "hedge_won": ("b", 0)}
 _MESSAGES = {
     "request": ("q", 0), "queue": ("h", 0), "stage": ("h", 0), "created": ("d", NAN),
     # counts are 32-bit: a full queue with unlimited retries, or a poison message redelivered for ever,
@@ -201,11 +204,14 @@ class Columns:
 
 #: Called as hook(message, request, outcome, now) when a watched message settles.
 SettleHook = Callable[[int, int, int, float], None]
+#: Called as hook(request, now) when a watched request settles (all the work it caused has ended).
+RequestHook = Callable[[int, float], None]
 
 # plain ints: an IntEnum member lookup costs more than the store it feeds, in the hot loop
 _COMPLETED = int(Outcome.COMPLETED)
 _LOST = int(Outcome.LOST)
 _RENEGED = int(Outcome.RENEGED)
+_CANCELLED = int(Outcome.CANCELLED)
 _OPEN_STATUS = np.array([Delivery.IN_SERVICE, Delivery.HELD], dtype=np.int8)
 _EMPTY = np.empty(0, dtype=np.int64)
 
@@ -358,6 +364,9 @@ class Recorder:
         # per producer index: called as hook(message, request, outcome, now) when one of its
         # producer's own (stage-0) messages settles; None when no producer waits for responses
         self.watch: list[SettleHook | None] | None = None
+        # per producer index: called as hook(request, now) when one of its requests settles; None
+        # when no producer waits for its work to end (a closed population of fire-and-forget users)
+        self.request_watch: list[RequestHook | None] | None = None
         self.extra: dict[str, object] = {}  # merged into RunRecord.extra by freeze
 
     @property
@@ -424,7 +433,8 @@ class Recorder:
         self._m_done[message] = now
         self._m_worker[message] = worker
         rid = self._m_request[message]
-        if outcome != _COMPLETED and not self._failed[rid]:
+        # a cancelled copy (one its client no longer wanted) is no failure of the request
+        if outcome != _COMPLETED and outcome != _CANCELLED and not self._failed[rid]:
             self._failed[rid] = outcome
         left = self._open[rid] - 1
         self._open[rid] = left
@@ -432,6 +442,10 @@ class Recorder:
             # settled once: a duplicate processing's late children do not reopen the request
             self._r_outcome[rid] = self._failed[rid] or _COMPLETED
             self._r_done[rid] = now
+            if self.request_watch is not None:
+                ended = self.request_watch[self._r_producer[rid]]
+                if ended is not None:
+                    ended(rid, now)
         watch = self.watch
         if watch is not None and self._m_stage[message] == 0:
             hook = watch[self._r_producer[rid]]

@@ -32,6 +32,7 @@ from queuesim.sim.worker_faults import CRASH, DEDUPE, DONE, Faults
 
 if TYPE_CHECKING:
     from queuesim.sim.broker import Broker, Held
+    from queuesim.sim.screen import Screen
 
 _HELD, _COMPLETED = int(Delivery.HELD), int(Outcome.COMPLETED)  # hot path: plain ints
 
@@ -75,6 +76,11 @@ class Consumer:
         pool = self.pool
         env = pool.env
         pool.d_started[row] = env._now
+        if pool.screen is not None:
+            verdict = pool.screen.verdict(message, env._now, pool.drop_expired)
+            if verdict is not None:
+                self._drop(*verdict)
+                return
         sizes = pool.sizes
         if sizes is None:
             service = pool.service()  # service_per: attempt, a fresh draw per delivery
@@ -161,6 +167,19 @@ class Consumer:
         if self.buffer:
             self.start(*self.buffer.popleft())
         self.pool.upstream.take(self)
+
+    def _drop(self, status: int, outcome: int) -> None:
+        """Drop the message unprocessed (its client's deadline passed, or it was cancelled; queuesim.sim.screen)."""
+        pool = self.pool
+        now = pool.env.now
+        pool.d_finished[self.row] = now
+        pool.upstream.ack(self.message, self.receipt)  # delete it: it must not come back
+        pool.d_status[self.row] = status
+        pool.rec.settle(self.message, outcome, now, self.wid)
+        # next message from a zero-delay event: a queue full of stale messages must not recurse.
+        # Until then the worker still counts as busy, so a prefetched delivery waits in its buffer.
+        gen = self.gen
+        Timeout(pool.env, 0).callbacks.append(lambda _e: self._next() if gen == self.gen else None)
 
     # -- faults ---------------------------------------------------------------------------------
     def _deduplicated(self) -> None:
@@ -294,6 +313,8 @@ class Pool:
         faults: Faults | None = None,
         service_per: ServicePer = "message",
         overhead: Callable[[], float] | None = None,
+        screen: Screen | None = None,
+        drop_expired: bool = False,
     ) -> None:
         self.env = env
         self.index = index
@@ -309,6 +330,9 @@ class Pool:
         self.rec = rec
         self.credits = upstream.prefetch  # deliveries a worker may hold unacknowledged
         self.faults = faults
+        # what a worker checks before starting on a message (cancelled copies, expired deadlines)
+        self.screen = screen
+        self.drop_expired = drop_expired
         self.completed = 0  # processings finished, duplicates included
         self.crashes = 0
         self.failures = 0

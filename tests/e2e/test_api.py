@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_public_api_is_exactly_this() -> None:
     assert set(queuesim.__all__) == {
         "__version__", "run", "RunResult", "sweep", "SweepResult", "plan", "PlanResult", "compare", "CompareResult",
-        "load_scenario", "parse_scenario", "Scenario", "QueuesimError", "ScenarioError", "Problem",
+        "stability", "StabilityResult", "load_scenario", "parse_scenario", "Scenario", "QueuesimError", "ScenarioError", "Problem",
     }
     assert all(hasattr(queuesim, name) for name in queuesim.__all__)
 

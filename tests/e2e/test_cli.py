@@ -154,7 +154,7 @@ def test_example_scenarios_validate_and_run_briefly(path: Path, tmp_path: Path) 
     m = s["messages"]
     assert m["produced"] > 0
     assert m["produced"] == (m["completed"] + m["gave_up"] + m["lost"] + m["dead_lettered"] + m["expired"]
-                             + m["reneged"] + m["in_flight"])
+                             + m["reneged"] + m["in_flight"] + m["short_circuited"])
 
 
 def test_compare_runs_every_variant_with_the_same_workload(tmp_path: Path) -> None:

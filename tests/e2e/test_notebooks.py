@@ -53,6 +53,12 @@ assert service_fit.best_family == "lognormal" and arrivals_fit.poisson
 assert isinstance(calibrated, queuesim.RunResult) and isinstance(exponential, queuesim.RunResult)
 assert list(comparison.index) == ["the log", "queuesim, fitted lognormal", "queuesim, exponential service"]
 """,
+    "06-resilience.ipynb": """
+assert list(side_by_side.index) == list(base.variants) == ["plain", "jitter", "budget", "ratio", "breaker", "ttl"]
+assert set(maps) == set(base.variants) and all(isinstance(m, queuesim.StabilityResult) for m in maps.values())
+assert all(len(m.table) == 4 for m in maps.values())
+assert list(verdicts.columns) == list(base.variants)
+""",
 }
 
 

@@ -17,7 +17,8 @@ from queuesim.metrics.stats import describe
 from queuesim.scenario import parse_rate
 
 # Two stages (two queues, two pools) and a client that waits for its result, so every kind of
-# figure has a value: per-name patterns resolve for several names and response latency exists.
+# figure has a value: per-name patterns resolve for several names and response latency exists;
+# the client's circuit breaker gives the per-producer `breakers` block an entry.
 PIPELINE = """\
 name: pipeline
 duration: 6s
@@ -28,6 +29,7 @@ producers:
     rate: 150/s
     await_result: true
     result_latency: {dist: constant, value: 2ms}
+    breaker: {consecutive_failures: 5}
 queues:
   orders: {broker: sqs, capacity: 100}
   shipping: {broker: redis, capacity: 50}

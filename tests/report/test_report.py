@@ -206,7 +206,8 @@ def test_sample_reports_are_committed_for_every_example_and_small() -> None:
     missing = [name for name in examples if not (SAMPLES / name / "report.html").is_file()]
     assert not missing, f"no sample report for {missing}: see reports/samples/README.md"
     total = sum(f.stat().st_size for f in SAMPLES.rglob("*") if f.is_file())
-    assert total < 1_500_000, f"sample reports take {total:,} bytes"
+    # about 180 kB per example (four figures, embedded and as files): room for nine of them
+    assert total < 1_700_000, f"sample reports take {total:,} bytes"
     for page in SAMPLES.glob("*/report.html"):
         _self_contained(page.read_text())
 

@@ -307,5 +307,6 @@ def _data(producers_yaml: str, duration: float) -> dict[str, Any]:
 
 def test_timeseries_has_the_new_columns_last() -> None:
     df = timeseries([simulate(sink("duration: 10s\nproducers: {web: {to: q, rate: 10/s}}\n"))])
-    assert list(df.columns[-6:]) == ["offered", "throttled", "abandoned", "expired", "reneged", "duplicates"]
+    assert list(df.columns[-7:]) == ["offered", "throttled", "abandoned", "expired", "reneged", "duplicates",
+                                     "short_circuited"]
     assert df["offered"].sum() == df["produced"].sum()  # no retries: one attempt per request

@@ -685,3 +685,64 @@ def test_mmc_constant_patience_limits() -> None:
         theory.mmc_constant_patience(500.0, 100.0, 4, math.inf)
     with pytest.raises(ValueError):
         theory.mmc_constant_patience(500.0, 100.0, 4, -1.0)
+# ---------------------------------------------------------------------------------------------
+# The machine-repair model (M/M/c//N) against its birth-death chain solved numerically.
+
+
+def brute_force_machine_repair(users: int, think: float, mu: float, c: int) -> theory.ClosedMetrics:
+    """Solve pi Q = 0 for the number at the station (births (N-n)/Z, deaths min(n,c)mu) and read the figures off pi."""
+    n_states = users + 1
+    Q = np.zeros((n_states, n_states))
+    for n in range(n_states):
+        if n < users:
+            Q[n, n + 1] = (users - n) / think
+        if n > 0:
+            Q[n, n - 1] = min(n, c) * mu
+        Q[n, n] = -Q[n].sum()
+    A = np.vstack([Q.T, np.ones(n_states)])
+    rhs = np.zeros(n_states + 1)
+    rhs[-1] = 1.0
+    pi = np.linalg.lstsq(A, rhs, rcond=None)[0]
+    states = np.arange(n_states)
+    throughput = float(np.sum(np.minimum(states, c) * mu * pi))
+    in_system = float(np.sum(states * pi))
+    queue_length = float(np.sum(np.maximum(states - c, 0) * pi))
+    # the arrival distribution: state n weighted by the arrival rate (N - n)/Z there
+    arriving = (users - states) * pi
+    return theory.ClosedMetrics(
+        throughput=throughput,
+        response=in_system / throughput,
+        wait=queue_length / throughput,
+        in_system=in_system,
+        queue_length=queue_length,
+        thinking=users - in_system,
+        utilization=throughput / (c * mu),
+        p_wait=float(arriving[c:].sum() / arriving.sum()),
+    )
+
+
+@pytest.mark.parametrize(("users", "think", "mu", "c"), [
+    (1, 1.0, 1.0, 1), (5, 0.5, 1.0, 1), (20, 0.1, 100.0, 2), (40, 2.0, 3.0, 8), (200, 0.05, 50.0, 10), (3, 1.0, 1.0, 5),
+])
+def test_machine_repair_matches_brute_force_chain(users: int, think: float, mu: float, c: int) -> None:
+    got, want = theory.machine_repair(users, think, mu, c), brute_force_machine_repair(users, think, mu, c)
+    for field in theory.ClosedMetrics.__dataclass_fields__:
+        assert getattr(got, field) == pytest.approx(getattr(want, field), rel=1e-8, abs=1e-12), field
+
+
+def test_machine_repair_laws_and_limits() -> None:
+    m = theory.machine_repair(20, 0.1, 100.0, 2)
+    assert m.throughput == pytest.approx(20 / (m.response + 0.1), rel=1e-12)  # interactive response time law
+    assert m.response - m.wait == pytest.approx(1 / 100.0, rel=1e-12)
+    assert m.thinking == pytest.approx(m.throughput * 0.1, rel=1e-12)  # Little's law for the thinkers
+    # one user alone: never waits; throughput 1/(Z + 1/mu)
+    one = theory.machine_repair(1, 0.3, 10.0, 1)
+    assert one.wait == 0.0 and one.throughput == pytest.approx(1 / 0.4)
+    # as many servers as users: nobody ever waits
+    assert theory.machine_repair(5, 1.0, 2.0, 5).wait == pytest.approx(0.0, abs=1e-15)
+    # a huge population saturates the servers: X -> c mu
+    assert theory.machine_repair(5000, 1.0, 1.0, 10).throughput == pytest.approx(10.0, rel=1e-9)
+    with pytest.raises(ValueError):
+        theory.machine_repair(0, 1.0, 1.0, 1)
+    with pytest.raises(ValueError):
+        theory.machine_repair(3, 0.0, 1.0, 1)

@@ -188,3 +188,33 @@ def test_littles_law_holds_per_queue(broker: str) -> None:
     lam_w = q["throughput"] * q["mean_wait"]
     print(f"Little {broker}: L={q['mean_depth']:.5f} lambda*W={lam_w:.5f} edge bound {edge:.2g}")
     assert abs(q["mean_depth"] - lam_w) <= edge
+
+
+CLOSED = """
+    seed: 17
+    duration: {duration}
+    warmup: 10s
+    producers:
+      users: {{to: jobs, users: {users}, think: {{dist: exponential, mean: {think}}}, await_result: {waits}}}
+    queues:
+      jobs: {{broker: redis}}
+    workers:
+      pool: {{from: jobs, count: {c}, service: {{dist: exponential, mean: 10ms}}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("users", "think", "c", "waits"),
+    [(20, 0.1, 2, True), (50, 0.4, 4, False), (5, 0.02, 1, True)],
+    ids=["N=20 Z=100ms c=2 (awaits result)", "N=50 Z=400ms c=4 (fire and forget)", "N=5 Z=20ms c=1"],
+)
+def test_closed_population_matches_machine_repair(users: int, think: float, c: int, waits: bool) -> None:
+    # users think, send, wait for the work to end (the response, or the task's end for a
+    # fire-and-forget user), think again: M/M/c//N with exponential think and service times
+    text = CLOSED.format(duration="70s", users=users, think=f"{think * 1000:g}ms", c=c, waits=str(waits).lower())
+    reps = per_replication(text, 10)
+    expected = theory.machine_repair(users, think, 100.0, c)
+    assert_close_to_theory([r["rates"]["throughput"] for r in reps], expected.throughput, "X")
+    assert_close_to_theory([r["latency"]["end_to_end"]["mean"] for r in reps], expected.response, "R")
+    assert_close_to_theory([r["latency"]["queue_wait"]["mean"] for r in reps], expected.wait, "Wq")
+    assert_close_to_theory([r["workers"]["pool"]["utilization"] for r in reps], expected.utilization, "U")

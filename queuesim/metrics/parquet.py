@@ -87,8 +87,8 @@ def write_messages(records: Sequence[RunRecord], path: Path) -> Path:
     columns: dict[str, Any] = {
         "replication": np.int32, "message": np.int64, "request": np.int64, "producer": list(rec0.producers),
         "queue": list(rec0.queues), "stage": np.int16, "created": np.float64, "accepted": np.float64,
-        "attempts": np.int16, "first_receive": np.float64, "first_done": np.float64, "receives": np.int16,
-        "processings": np.int16, "done": np.float64, "worker": np.int32, "pool": list(rec0.pools),
+        "attempts": np.int32, "first_receive": np.float64, "first_done": np.float64, "receives": np.int32,
+        "processings": np.int32, "done": np.float64, "worker": np.int32, "pool": list(rec0.pools),
         "outcome": OUTCOMES, "reason": LOSSES, "poison": np.bool_, "in_window": np.bool_,
     }
 
@@ -123,7 +123,7 @@ def write_deliveries(records: Sequence[RunRecord], path: Path) -> Path:
     columns: dict[str, Any] = {
         "replication": np.int32, "message": np.int64, "queue": list(rec0.queues), "since": np.float64,
         "until": np.float64, "worker": np.int32, "pool": list(rec0.pools), "started": np.float64,
-        "finished": np.float64, "delivery": np.int16, "status": STATUSES,
+        "finished": np.float64, "overhead": np.float64, "delivery": np.int32, "status": STATUSES,
     }
 
     def chunks() -> Iterator[Chunk]:
@@ -136,7 +136,8 @@ def write_deliveries(records: Sequence[RunRecord], path: Path) -> Path:
                     "message": message, "queue": rec.messages["queue"][message], "since": dl["since"][part],
                     "until": dl["until"][part], "worker": dl["worker"][part],
                     "pool": _pool_codes(dl["worker"][part], rec), "started": dl["started"][part],
-                    "finished": dl["finished"][part], "delivery": dl["delivery"][part], "status": dl["status"][part],
+                    "finished": dl["finished"][part], "overhead": dl["overhead"][part], "delivery": dl["delivery"][part],
+                    "status": dl["status"][part],
                 }
 
     return _write(path, columns, chunks())

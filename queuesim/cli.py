@@ -718,7 +718,7 @@ def plan(
 
 @app.command(short_help="Write report.html and report.md for a result folder.")
 def report(
-    result: Annotated[Path, typer.Argument(help="A result folder: of queuesim run, sweep, compare or plan.",
+    result: Annotated[Path, typer.Argument(help="A result folder: of queuesim run, sweep, compare, plan or stability.",
                                            show_default=False)],
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: the result folder).")] = None,
     plan_json: Annotated[Path | None, typer.Option("--plan", help="A plan.json to show with a sweep (default: "
@@ -729,7 +729,7 @@ def report(
                                            "(from the time series the sweep kept).")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
-    """Write report.html (self-contained, figures embedded) and report.md for a run, sweep, comparison or plan.
+    """Write report.html (self-contained, figures embedded) and report.md for a run, sweep, comparison, plan or stability map.
 
     \b
     Examples:
@@ -1009,6 +1009,8 @@ def stability(
     from queuesim.errors import QueuesimError
     from queuesim.experiment import open_executor
     from queuesim.experiment.stability import stability as run_stability
+    from queuesim.outputs import atomic_write
+    from queuesim.report.render import png_bytes
     from queuesim.report.stability import stability_map
     from queuesim.scenario import load_scenario, parse_duration
 
@@ -1037,7 +1039,7 @@ def stability(
     out_dir = out or Path("reports") / f"{scenario.stem}-stability"
     written = result.save(out_dir)
     figure = stability_map(result.table, title=f"{sc.name}: P(no recovery {horizon} after a spike of '{result.producer}')")
-    figure.savefig(out_dir / "stability.png", dpi=120)
+    atomic_write(out_dir / "stability.png", png_bytes(figure, dpi=120))  # never half-written, as the tables
     if not quiet:
         Console(width=max(out_console.width, 120)).print(stability_table(result))
         out_console.print(f"wrote {len(written) + 1} files to [bold]{out_dir}[/]", highlight=False)

@@ -398,6 +398,13 @@ class PoolStats(TypedDict):
     crashes: Annotated[int, _count("worker crashes", better="lower")]
     failures: Annotated[int, _count("processings that failed", better="lower")]
     deduplicated: Annotated[int, _count("duplicates an idempotent pool skipped")]
+    # elastic pools only (a schedule, an autoscaler, a deploy: queuesim.metrics.capacity); `count` is then the ceiling
+    count_mean: NotRequired[Annotated[float, _number("mean workers provisioned (worker-seconds / window)", better="lower")]]
+    count_max: NotRequired[Annotated[int, _count("most workers provisioned at once")]]
+    worker_seconds: NotRequired[Annotated[float, _duration("provisioned (billed) worker time, starting and draining workers included", better="lower")]]
+    scale_ups: NotRequired[Annotated[int, _count("scaling decisions that raised the count")]]
+    scale_downs: NotRequired[Annotated[int, _count("scaling decisions that lowered the count")]]
+    time_at_max: NotRequired[Annotated[float, _duration("seconds per replication at the pool's ceiling (autoscaler max, largest scheduled step)")]]
 
 
 class Poison(TypedDict):

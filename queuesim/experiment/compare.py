@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from queuesim.errors import Problem, ScenarioError
+from queuesim.experiment.cost import mean_workers, run_cost
 from queuesim.experiment.execute import Execution, resolve_scenario, run_experiment
 from queuesim.experiment.progress import SimClock
 from queuesim.figures import Summary, summary_value
@@ -55,6 +56,7 @@ COLUMNS = [
     ("response_p99", "latency.response.p99"),
     ("offered", "rates.offered"),
     ("base_load", "rates.base_load"),
+    ("rejected", "messages.rejected"),  # 503s
 ]
 
 
@@ -107,6 +109,13 @@ class Comparison:
                 row[f"lost.{reason}"] = n
             for i, f in enumerate(s["faults"]):
                 row[f"fault{i + 1}.drain_time"] = f["drain_time"]
+            scenario = done.scenario
+            if any(p.elastic for p in scenario.workers.values()) or scenario.cost is not None:
+                # capacity over time (issue 12): workers billed on average, and the price of the design
+                row["workers_mean"] = sum(mean_workers(scenario, p, s) for p in scenario.workers)
+                cost = run_cost(scenario, s)
+                if cost is not None:
+                    row["cost_per_hour"] = cost["total_per_hour"]
             rows.append(row)
         return pd.DataFrame(rows).set_index("variant")
 

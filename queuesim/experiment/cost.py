@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from queuesim.scenario import Scenario
+from queuesim.scenario.autoscale import LambdaSqs
 
-__all__ = ["HOURS_PER_MONTH", "broker_requests_per_second", "run_cost"]
+__all__ = ["HOURS_PER_MONTH", "broker_requests_per_second", "mean_workers", "run_cost"]
 
 #: Hours in an average month (8,760 / 12), as cloud price lists use.
 HOURS_PER_MONTH = 730.0
@@ -28,20 +29,37 @@ def broker_requests_per_second(summary: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
+def mean_workers(scenario: Scenario, pool: str, summary: Mapping[str, Any]) -> float:
+    """Workers billed on average over the window: the fixed count, or an elastic pool's worker-seconds / window.
+
+    An elastic pool pays for every provisioned worker, starting and draining ones included
+    (``count_mean``); a ``lambda_sqs`` pool pays only for its invocations, its busy time
+    (``count_mean × utilization``), as Lambda bills by duration, not by concurrency.
+    """
+    spec = scenario.workers[pool]
+    figures = summary["workers"][pool]
+    if not spec.elastic or "count_mean" not in figures:
+        return float(spec.count)
+    if isinstance(spec.autoscale, LambdaSqs):
+        return float(figures["count_mean"]) * float(figures["utilization"])
+    return float(figures["count_mean"])
+
+
 def run_cost(scenario: Scenario, summary: Mapping[str, Any]) -> dict[str, Any] | None:
     """Cost per hour of the design a run simulated, or None when the scenario has no ``cost:``.
 
     Returns
     -------
     dict or None
-        ``currency``; ``workers_per_hour`` (every worker of every pool, busy or idle);
+        ``currency``; ``workers_per_hour`` (every worker of every pool, busy or idle; an elastic
+        pool's mean provisioned count, :func:`mean_workers`);
         ``broker_requests_per_second``; ``broker_per_hour``; ``total_per_hour`` and
         ``total_per_month`` (730 hours).
     """
     prices = scenario.cost
     if prices is None:
         return None
-    workers = sum(pool.count * prices.worker_price(name) for name, pool in scenario.workers.items())
+    workers = sum(mean_workers(scenario, name, summary) * prices.worker_price(name) for name in scenario.workers)
     requests = broker_requests_per_second(summary)
     broker = sum(rate * 3600 / 1e6 * prices.broker_price(name) for name, rate in requests.items())
     return {

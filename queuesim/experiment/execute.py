@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from queuesim.errors import Problem, ScenarioError
 from queuesim.experiment.budget import check_budget
 from queuesim.experiment.executors import default_executor
 from queuesim.experiment.progress import Reporter, SimClock
@@ -102,7 +103,7 @@ def run_warnings(scenario: Scenario, summary: Summary) -> list[str]:
 
 
 def summary_of(
-    scenario: Scenario, records: Sequence[RunRecord] | Sequence[StreamStats], seed: int, source: str | None = None,
+    scenario: Scenario, records: Sequence[RunRecord | StreamStats], seed: int, source: str | None = None,
     warnings: Sequence[str] | None = None, series: TimeSeries | None = None,
     limits: Mapping[str, float] | None = None, ratios: Sequence[float | None] | None = None,
 ) -> Summary:
@@ -216,7 +217,8 @@ def execute(
         raise ValueError("replications must be ≥ 1")
     reporters = [None if clock is None else clock.reporter(scenario.duration, executor) for _ in range(reps)]
     jobs: list[Job] = [(scenario, r, seed, reporter) for r, reporter in enumerate(reporters)]
-    streamed = (outputs or scenario.outputs) == "summary"
+    # an elastic pool's figures need the records: such a run keeps them while it summarizes (run_experiment says so)
+    streamed = (outputs or scenario.outputs) == "summary" and StreamLayout.supports(scenario)
     results: list[RunRecord] | list[StreamStats]
     if streamed:
         results = [stream_replication(j) for j in jobs] if executor is None else list(executor.map(stream_replication, jobs))
@@ -302,6 +304,11 @@ def run_experiment(
     if seed is not None and not 0 <= seed <= MAX_SEED:  # numpy's SeedSequence refuses it deep inside a worker
         raise ValueError(f"seed must be ≥ 0 and ≤ 2⁶³−1, got {seed}")
     mode: Outputs = outputs or resolved.outputs
+    if mode == "summary" and not StreamLayout.supports(resolved):
+        pool = next(name for name, p in resolved.workers.items() if p.elastic)
+        raise ScenarioError([Problem(source or "<scenario>", None, "outputs", (
+            f"outputs: summary does not stream a scenario with an elastic pool ('{pool}': a count schedule, an "
+            "autoscaler or a deploy) yet: run it with outputs: full"))])
     if max_events != 0:
         check_budget(resolved, reps, max_events, streamed=mode == "summary")
     context: AbstractContextManager[Executor | None] = (

@@ -45,6 +45,7 @@ from queuesim.experiment.slo import Slo, SloReport, check_slo, merge_slo
 from queuesim.figures import Summary, latency_parts, quantile
 from queuesim.metrics.stream import StreamLayout, StreamSink, StreamStats, figure_interval
 from queuesim.outputs import atomic_write
+from queuesim.records import RunRecord
 from queuesim.scenario import RedisQueue, Scenario, load_scenario, with_overrides
 from queuesim.scenario.problems import validation_problems
 from queuesim.scenario.routing import did_you_mean
@@ -253,10 +254,24 @@ class PlanResult:
 def _search_target(scenario: Scenario, search: str | None) -> tuple[str, SearchKind, str, int]:
     """(path, kind, pool or queue name, smallest allowed value)."""
     if search is None:
-        search = f"workers.{next(iter(scenario.workers))}.count"
+        first, pool = next(iter(scenario.workers.items()))
+        search = f"workers.{first}.autoscale.max" if pool.autoscale is not None else f"workers.{first}.count"
     parts = search.split(".")
     if len(parts) == 3 and parts[0] == "workers" and parts[2] == "count" and parts[1] in scenario.workers:
+        pool = scenario.workers[parts[1]]
+        if pool.autoscale is not None or not isinstance(pool.count_spec, int):
+            what = "an autoscaler sets its count: search its ceiling, " + f"workers.{parts[1]}.autoscale.max" \
+                if pool.autoscale is not None else "its count is a schedule: give a fixed count to size it"
+            raise ScenarioError([Problem(SEARCH_SOURCE, None, search, what)])
         return search, "count", parts[1], 1
+    if (len(parts) == 4 and parts[0] == "workers" and parts[2:] == ["autoscale", "max"] and parts[1] in scenario.workers
+            and scenario.workers[parts[1]].autoscale is not None):
+        # the autoscaler's ceiling is the pool's count (WorkerPool.count): sized like a fixed count,
+        # from the smallest ceiling its min and starting count allow
+        pool = scenario.workers[parts[1]]
+        assert pool.autoscale is not None
+        start = pool.count_spec if isinstance(pool.count_spec, int) else 0
+        return search, "count", parts[1], max(2 if pool.autoscale.policy == "lambda_sqs" else 1, pool.autoscale.min, start)
     if len(parts) == 3 and parts[0] == "queues" and parts[2] == "capacity" and parts[1] in scenario.queues:
         queue = scenario.queues[parts[1]]
         if isinstance(queue, RedisQueue) and queue.mode == "pubsub":
@@ -264,9 +279,10 @@ def _search_target(scenario: Scenario, search: str | None) -> tuple[str, SearchK
         # from 0: no waiting room, where every broker takes a publish only when a consumer is idle
         # for it (M/M/c/c, Erlang B), so the analytic estimate and the simulation agree there too
         return search, "capacity", parts[1], 0
-    choices = [f"workers.{w}.count" for w in scenario.workers] + [f"queues.{q}.capacity" for q in scenario.queues]
+    choices = ([f"workers.{w}.autoscale.max" if p.autoscale is not None else f"workers.{w}.count" for w, p in scenario.workers.items()]
+               + [f"queues.{q}.capacity" for q in scenario.queues])
     hint = did_you_mean(search, choices)
-    raise ScenarioError([Problem(SEARCH_SOURCE, None, search, f"can search a worker count or a queue capacity{hint or ': ' + ', '.join(choices)}")])
+    raise ScenarioError([Problem(SEARCH_SOURCE, None, search, f"can search a worker count, an autoscaler's max or a queue capacity{hint or ': ' + ', '.join(choices)}")])
 
 
 def _current(scenario: Scenario, kind: SearchKind, name: str) -> int | None:
@@ -395,9 +411,19 @@ def _analytic(target: Scenario, kind: SearchKind, name: str, slo: Slo, limit: in
 # The search.
 
 
-def replicate(args: tuple[Scenario, int, int]) -> StreamStats:
-    """One streamed replication of a candidate, with per-batch sketches for early-stop intervals (picklable task)."""
+#: One replication of a candidate: streamed, or its records where the scenario cannot stream (an elastic pool).
+Replicate = StreamStats | RunRecord
+
+
+def replicate(args: tuple[Scenario, int, int]) -> Replicate:
+    """One streamed replication of a candidate, with per-batch sketches for early-stop intervals (picklable task).
+
+    A scenario that cannot stream (:meth:`StreamLayout.supports`) returns its records: its
+    candidates then run every replication, with no early stop.
+    """
     scenario, replication, seed = args
+    if not StreamLayout.supports(scenario):
+        return simulate(scenario, replication, seed)
     sink = StreamSink(StreamLayout.of(scenario), batch_sketches=True)
     return sink.result(simulate(scenario, replication, seed, sink=sink).extra)
 
@@ -409,17 +435,20 @@ def replicate(args: tuple[Scenario, int, int]) -> StreamStats:
 SINGLE_RUN_WIDENING = 4.0
 
 
-def clearly(stats: Sequence[StreamStats], slo: Slo) -> bool | None:
+def clearly(stats: Sequence[Replicate], slo: Slo) -> bool | None:
     """True if every limit is clearly met, False if one is clearly not met, None while it is not clear.
 
     Clear: the figure's 95% interval (:func:`~queuesim.metrics.stream.figure_interval`) lies
     wholly below its limit, or wholly above it; from a single replication, its batch-means
     interval widened by :data:`SINGLE_RUN_WIDENING`.
     """
+    streams = [s for s in stats if isinstance(s, StreamStats)]
+    if len(streams) < len(stats):  # records (an elastic pool): no early stop
+        return None
     widen = SINGLE_RUN_WIDENING if len(stats) == 1 else 1.0
     met = True
     for path, limit in slo.limits.items():
-        interval = figure_interval(stats, path)
+        interval = figure_interval(streams, path)
         if interval is None:
             met = False
             continue
@@ -450,8 +479,8 @@ class _Replications:
         self.jobs: dict[object, tuple[Scenario, int, int, bool]] = {}  # key -> scenario, seed, count, background
         self.cap: dict[object, int] = {}  # key -> replications it may have started so far
         self.next: dict[object, int] = {}
-        self.done: dict[object, dict[int, StreamStats]] = {}
-        self.running: dict[Future[StreamStats], tuple[object, int]] = {}
+        self.done: dict[object, dict[int, Replicate]] = {}
+        self.running: dict[Future[Replicate], tuple[object, int]] = {}
 
     def want(self, key: object, scenario: Scenario, seed: int, count: int, background: bool = False,
              first_only: bool = False) -> None:
@@ -471,9 +500,9 @@ class _Replications:
             if k == key and future.cancel():
                 del self.running[future]
 
-    def results(self, key: object) -> list[StreamStats]:
+    def results(self, key: object) -> list[Replicate]:
         """The finished replications of ``key`` from 0 on, up to the first missing one."""
-        out: list[StreamStats] = []
+        out: list[Replicate] = []
         got = self.done.get(key, {})
         while len(out) in got:
             out.append(got[len(out)])

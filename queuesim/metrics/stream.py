@@ -99,6 +99,12 @@ class StreamLayout:
                    scenario.warmup, scenario.duration, bucket_edges(scenario.duration),
                    tuple(f.model_dump() for f in scenario.faults))
 
+    @staticmethod
+    def supports(scenario: Scenario) -> bool:
+        """Whether a run of ``scenario`` can stream: not yet with an elastic pool (its capacity figures and
+        per-bucket p99 are computed from the records), which runs with records instead."""
+        return not any(pool.elastic for pool in scenario.workers.values())
+
     @property
     def batch_edges(self) -> np.ndarray:
         """Edges of the ten batch-means batches over the window (as the full summary's batches)."""

@@ -28,6 +28,7 @@ from queuesim.figures import (
 )
 from queuesim.metrics import faults as fault_figures
 from queuesim.metrics import resilience
+from queuesim.metrics.capacity import count_figures, elastic_pools
 from queuesim.metrics.derive import Derived, overlap, step_max
 from queuesim.metrics.load import effective_load
 from queuesim.metrics.stats import clean, describe, mean_ci
@@ -194,6 +195,7 @@ def _pools(deriveds: Sequence[Derived]) -> dict[str, PoolStats]:
     lo, hi = deriveds[0].window
     counts = np.bincount(rec0.worker_pool, minlength=len(rec0.pools))
     out: dict[str, PoolStats] = {}
+    elastic = set(elastic_pools(rec0))
     for pi, name in enumerate(rec0.pools):
         busy = 0.0
         completed = 0
@@ -201,14 +203,19 @@ def _pools(deriveds: Sequence[Derived]) -> dict[str, PoolStats]:
             mine = d.delivery_pool == pi
             busy += overlap(*d.busy_of(pi), lo, hi).sum()
             completed += int(np.count_nonzero(mine & d.delivery_in & d.processed))
+        scaled = count_figures([d.rec for d in deriveds], name) if name in elastic else None
+        # an elastic pool's worker time is what it had provisioned, not its ceiling all along
+        worker_time = scaled["worker_seconds"] if scaled is not None else counts[pi] * (hi - lo) * len(deriveds)
         out[name] = {
             "count": int(counts[pi]),
-            "utilization": float(busy / (counts[pi] * (hi - lo) * len(deriveds))),
+            "utilization": float(busy / worker_time) if worker_time > 0 else 0.0,
             "completed": completed,
             "crashes": sum(_pool_events(d, name, "crashes") for d in deriveds),
             "failures": sum(_pool_events(d, name, "failures") for d in deriveds),
             "deduplicated": sum(_pool_events(d, name, "deduplicated") for d in deriveds),
         }
+        if scaled is not None:
+            out[name].update(cast(PoolStats, scaled))
     return out
 
 

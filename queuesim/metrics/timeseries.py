@@ -10,17 +10,22 @@ stopped waiting at their timeout, or reneged). Then ``expired`` (requests settle
 queue's ``ttl``) and ``reneged`` (requests that left a queue when their client's patience ran out). ``duplicates``: processings beyond a message's first, by the
 time they finished (a message processed twice because its visibility timeout expired).
 Last, ``short_circuited`` (refused by a producer's open circuit breaker).
+Elastic pools (a schedule, an autoscaler, a deploy) add, last, ``workers.<pool>`` (time-average
+provisioned workers) and ``end_to_end.p99`` (of the requests completed in the bucket; averaged over
+replications where they have one); a run without one has neither.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from queuesim.metrics.capacity import count_series, elastic_pools
 from queuesim.metrics.derive import Derived
 from queuesim.records import Outcome, RunRecord
 
@@ -115,7 +120,28 @@ def _one(d: Derived, edges: np.ndarray) -> dict[str, np.ndarray]:
         cols[name] = _counts(req[name], edges) if name in req else np.zeros(len(edges) - 1)
     cols["duplicates"] = _counts(_duplicate_times(d), edges)
     cols["short_circuited"] = _counts(req["done"][req["outcome"] == Outcome.SHORT_CIRCUITED], edges)
+    elastic = elastic_pools(rec)
+    for p in elastic:  # only when some pool's count changes: every other run's columns stay as they were
+        cols[f"workers.{p}"] = count_series(rec, p, edges)
+    if elastic:
+        cols["end_to_end.p99"] = _p99_by_bucket(req, edges)
     return cols
+
+
+def _p99_by_bucket(req: dict[str, np.ndarray], edges: np.ndarray) -> np.ndarray:
+    """99th percentile of end-to-end latency of the requests completed in each bucket (NaN where none did)."""
+    done = req["outcome"] == Outcome.COMPLETED
+    finished, latency = req["done"][done], req["done"][done] - req["created"][done]
+    which = np.searchsorted(edges, finished, side="right") - 1
+    out = np.full(len(edges) - 1, np.nan)
+    order = np.argsort(which, kind="stable")
+    which, latency = which[order], latency[order]
+    bounds = np.searchsorted(which, np.arange(len(edges)))
+    for i in range(len(edges) - 1):
+        chunk = latency[bounds[i]:bounds[i + 1]]
+        if chunk.size:
+            out[i] = float(np.quantile(chunk, 0.99))
+    return out
 
 
 def _duplicate_times(d: Derived) -> np.ndarray:
@@ -145,11 +171,14 @@ def timeseries_columns(records: Sequence[RunRecord], width: float | None = None)
     duration, warmup = records[0].duration, records[0].warmup
     edges = bucket_edges(duration, width)
     parts = [_one(Derived(r), edges) for r in records]
-    cols = {k: np.mean([p[k] for p in parts], axis=0) for k in parts[0]}
-    out = {"time": edges[:-1], **{k: v for k, v in cols.items() if k not in _CLIENT + _LATER}}
+    with warnings.catch_warnings():  # a bucket where no replication completed a request: its p99 stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        cols = {k: (np.nanmean if k == "end_to_end.p99" else np.mean)([p[k] for p in parts], axis=0) for k in parts[0]}
+    elastic = [c for c in cols if c.startswith("workers.") or c == "end_to_end.p99"]  # elastic pools' columns, after all
+    out = {"time": edges[:-1], **{k: v for k, v in cols.items() if k not in _CLIENT + _LATER and k not in elastic}}
     out["throughput"] = cols["completed"] / np.diff(edges)
     out["warmup"] = edges[1:] <= warmup
-    out.update({k: cols[k] for k in _CLIENT + _LATER})  # client columns last, then the later ones
+    out.update({k: cols[k] for k in (*_CLIENT, *_LATER, *elastic)})  # client columns last, then the later ones, then elastic
     return out
 
 

@@ -3,7 +3,7 @@
 A report is built in two steps. :func:`build_report` reads a result directory (``queuesim run``:
 ``summary.json``, ``scenario.json``, ``timeseries.csv``…; ``queuesim sweep``: ``sweep.parquet``,
 ``sweep.json``, optionally ``plan.json``; ``queuesim compare``: ``compare.csv``, ``compare.json``;
-``queuesim plan``: ``plan.json`` alone) into a :class:`Report`: an ordered list of sections made of
+``queuesim plan``: ``plan.json`` alone; ``queuesim stability``: ``stability.parquet``, ``stability.json``) into a :class:`Report`: an ordered list of sections made of
 plain blocks (paragraphs, lists, tables, figures). :meth:`Report.save` renders the same blocks through
 two Jinja templates (see :mod:`queuesim.report.render`).
 
@@ -27,9 +27,11 @@ from queuesim.report.inputs import (
     PlanData,
     ReportError,
     RunData,
+    StabilityData,
     SweepData,
     load_input,
     run_data,
+    stability_data,
     sweep_data,
 )
 from queuesim.report.render import (
@@ -43,11 +45,12 @@ from queuesim.report.render import (
     Section,
 )
 from queuesim.report.run_report import build_run_report
+from queuesim.report.stability_report import build_stability_report
 from queuesim.report.sweep_report import build_sweep_report
 
 __all__ = [
     "REPORT_HTML", "REPORT_MD", "FIGURE_DIR", "ReportError", "Block", "Cell", "FigureBlock",
-    "Section", "Report", "RunData", "SweepData", "CompareData", "PlanData", "load_input", "build_report",
+    "Section", "Report", "RunData", "SweepData", "CompareData", "PlanData", "StabilityData", "load_input", "build_report",
     "write_report", "default_out_dir",
 ]
 
@@ -55,12 +58,13 @@ __all__ = [
 def build_report(source: Any, *, plan: str | os.PathLike[str] | None = None,
                  slo: Mapping[str, Any] | None = None, simulate_peak: bool = True,
                  diagnosis: Sequence[Mapping[str, Any]] | None = None) -> Report:
-    """Build the report of a run, sweep, comparison or plan.
+    """Build the report of a run, sweep, comparison, plan or stability map.
 
     Parameters
     ----------
-    source : path, RunResult, RunData, SweepData, CompareData or PlanData
-        A ``queuesim run``, ``sweep``, ``compare`` or ``plan`` output directory, or a result in memory.
+    source : path, RunResult, StabilityResult, RunData, SweepData, CompareData, PlanData or StabilityData
+        A ``queuesim run``, ``sweep``, ``compare``, ``plan`` or ``stability`` output directory, or a
+        result in memory.
     plan : path, optional
         A ``plan.json`` to show with a sweep (default: ``plan.json`` in the sweep directory, if any).
     slo : mapping, optional
@@ -83,6 +87,8 @@ def build_report(source: Any, *, plan: str | os.PathLike[str] | None = None,
         source = run_data(source)
     elif hasattr(source, "axes") and hasattr(source, "table") and hasattr(source, "points"):
         source = sweep_data(source)
+    elif hasattr(source, "seeds") and hasattr(source, "table") and hasattr(source, "boundary"):
+        source = stability_data(source)
     if isinstance(source, RunData):
         return build_run_report(source, slo, diagnosis)
     if isinstance(source, SweepData):
@@ -91,6 +97,8 @@ def build_report(source: Any, *, plan: str | os.PathLike[str] | None = None,
         return build_compare_report(source)
     if isinstance(source, PlanData):
         return build_plan_report(source)
+    if isinstance(source, StabilityData):
+        return build_stability_report(source)
     raise ReportError(f"cannot report on {type(source).__name__}")
 
 

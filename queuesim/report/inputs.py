@@ -246,6 +246,42 @@ class PlanData:
     path: Path | None = None
 
 
+@dataclass
+class StabilityData:
+    """What a report needs from ``queuesim stability``: the per-point table, the per-seed table and how the map was made."""
+
+    table: pd.DataFrame
+    seeds: pd.DataFrame
+    meta: dict[str, Any]
+    path: Path | None = None
+
+
+_STABILITY_COLUMNS = ("base", "spike", "seeds", "p_not_recovered", "verdict")
+
+
+def load_stability_dir(path: str | os.PathLike[str]) -> StabilityData:
+    """Read a ``queuesim stability`` output directory (``stability.parquet``, ``stability_seeds.parquet``, ``stability.json``)."""
+    d = Path(path)
+    try:
+        table = pd.read_parquet(d / "stability.parquet")
+        seeds = pd.read_parquet(d / "stability_seeds.parquet") if (d / "stability_seeds.parquet").is_file() \
+            else pd.DataFrame()
+    except (OSError, ValueError) as error:
+        raise ReportError(f"cannot read {d / 'stability.parquet'}: {error}") from None
+    missing = [c for c in _STABILITY_COLUMNS if c not in table]
+    if missing:
+        raise ReportError(f"{d / 'stability.parquet'}: not a stability map (no column {', '.join(missing)})")
+    meta = _read_json(d / "stability.json") if (d / "stability.json").is_file() else {}
+    if not isinstance(meta, dict):
+        raise ReportError(f"{d / 'stability.json'}: not the settings of a stability map")
+    return StabilityData(table=table, seeds=seeds, meta=meta, path=d)
+
+
+def stability_data(result: Any) -> StabilityData:
+    """A :class:`~queuesim.StabilityResult` in memory, as the report reads it."""
+    return StabilityData(table=result.table, seeds=result.seeds, meta=result.metadata())
+
+
 def load_compare_dir(path: str | os.PathLike[str]) -> CompareData:
     """Read a ``queuesim compare`` output directory (``compare.csv`` and ``compare.json``)."""
     d = Path(path)
@@ -271,12 +307,12 @@ def load_plan(path: str | os.PathLike[str]) -> PlanData:
 
 
 def load_input(path: str | os.PathLike[str],
-               plan: str | os.PathLike[str] | None = None) -> RunData | SweepData | CompareData | PlanData:
-    """Read a run, sweep, compare or plan directory (a path to its ``summary.json``, ``sweep.parquet``,
-    ``compare.csv`` or ``plan.json`` also works)."""
+               plan: str | os.PathLike[str] | None = None) -> RunData | SweepData | CompareData | PlanData | StabilityData:
+    """Read a run, sweep, compare, plan or stability directory (a path to its ``summary.json``,
+    ``sweep.parquet``, ``compare.csv``, ``plan.json`` or ``stability.parquet`` also works)."""
     p = Path(path)
     if p.is_file() and p.name in ("summary.json", "sweep.parquet", "sweep.json", "compare.csv", "compare.json",
-                                  "plan.json"):
+                                  "plan.json", "stability.parquet", "stability.json"):
         p = p.parent
     if not p.is_dir():
         raise ReportError(f"{path}: no such directory")
@@ -286,7 +322,9 @@ def load_input(path: str | os.PathLike[str],
         return load_run_dir(p)
     if (p / "compare.csv").is_file():
         return load_compare_dir(p)
+    if (p / "stability.parquet").is_file():
+        return load_stability_dir(p)
     if (p / "plan.json").is_file() or plan is not None:
         return load_plan(plan if plan is not None else p)
     raise ReportError(f"{path}: no result here: neither a run (summary.json), a sweep (sweep.parquet), "
-                      "a comparison (compare.csv) nor a plan (plan.json)")
+                      "a comparison (compare.csv), a plan (plan.json) nor a stability map (stability.parquet)")

@@ -510,16 +510,55 @@ def flow(timeseries: pd.DataFrame, summary: Mapping[str, Any] | None = None) -> 
 # ----------------------------------------------------------------------------- a run's figures
 
 
+def capacity(timeseries: pd.DataFrame, summary: Mapping[str, Any] | None = None) -> Figure:
+    """Elastic pools over time: workers provisioned beside busy ones (top), queue depth (middle) and
+    the p99 end-to-end latency of the requests completed in each bucket (bottom)."""
+    fig, (top, middle, bottom), edges, unit = _time_axes(timeseries, 3, "Capacity over time",
+                                                         (summary or {}).get("faults") or ())
+    top.set_title("workers provisioned (solid) and busy (dashed)", fontsize=10)
+    top.set_ylabel("workers")
+    middle.set_title("waiting messages per queue", fontsize=10)
+    middle.set_ylabel("messages")
+    bottom.set_title("p99 end-to-end latency of the requests completed in each bucket", fontsize=10)
+    if edges.size == 0:
+        for ax in (top, middle, bottom):
+            _message(ax, NO_DATA)
+        return fig
+    x = unit(edges)
+    for i, col in enumerate(_columns(timeseries, "workers.")):
+        pool = col[len("workers."):]
+        top.stairs(timeseries[col].to_numpy(dtype=float), x, baseline=None, lw=1.4, color=f"C{i}", label=pool)
+        busy = f"in_service.{pool}"
+        if busy in timeseries:
+            top.stairs(timeseries[busy].to_numpy(dtype=float), x, baseline=None, lw=1.0, ls="--", color=f"C{i}")
+    for i, col in enumerate(_columns(timeseries, "depth.")):
+        middle.stairs(timeseries[col].to_numpy(dtype=float), x, baseline=None, lw=1.4, color=f"C{i}",
+                      label=col[len("depth."):])
+    if "end_to_end.p99" in timeseries:
+        p99 = timeseries["end_to_end.p99"].to_numpy(dtype=float)
+        shown = time_unit(float(np.nanmax(p99)) if np.isfinite(p99).any() else None)
+        bottom.stairs(shown(p99), x, baseline=None, lw=1.4, color="tab:red")
+        bottom.set_ylabel(f"p99 ({shown.name})")
+    for ax in (top, middle, bottom):
+        ax.set_ylim(bottom=0.0)
+    _legend_outside(top)
+    _legend_outside(middle)
+    return fig
+
+
 def run_figures(requests: pd.DataFrame, messages: pd.DataFrame, timeseries: pd.DataFrame,
                 summary: Mapping[str, Any] | None = None) -> dict[str, Figure]:
-    """The four figures of a run keyed by file stem: ``latency_cdf``, ``latency_hist``,
-    ``queue_depth`` and ``flow``."""
-    return {
+    """The figures of a run keyed by file stem: ``latency_cdf``, ``latency_hist``, ``queue_depth``
+    and ``flow``, and ``capacity`` when a pool's count changes over the run."""
+    figures = {
         "latency_cdf": latency_cdf(requests, messages, summary),
         "latency_hist": latency_histogram(requests, messages),
         "queue_depth": queue_depth(timeseries, summary),
         "flow": flow(timeseries, summary),
     }
+    if _columns(timeseries, "workers."):
+        figures["capacity"] = capacity(timeseries, summary)
+    return figures
 
 
 def save_all(figures: Mapping[str, Figure], out_dir: str | Path) -> list[Path]:

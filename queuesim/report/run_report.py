@@ -122,7 +122,8 @@ def _next_steps(source: str | None, data: Mapping[str, Any] | None) -> list[str]
     steps = [f"Size it for more load: `queuesim plan {source} --load 2x`."]
     producers = list(((data or {}).get("producers") or {}).items())
     pools = list(((data or {}).get("workers") or {}).items())
-    if producers and pools and as_number(producers[0][1].get("rate")) is not None:
+    fixed = bool(pools) and isinstance(pools[0][1].get("count", 1), int)  # an elastic pool has no count to sweep
+    if producers and fixed and as_number(producers[0][1].get("rate")) is not None:
         name, pr = producers[0]
         rate = float(pr["rate"])
         pool, w = pools[0]

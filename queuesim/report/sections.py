@@ -174,11 +174,16 @@ def scenario_blocks(data: Mapping[str, Any] | None, summary: Mapping[str, Any] |
     rows = []
     for name, w in (data.get("workers") or {}).items():
         to = "—" if not w.get("to") else f"`{w['to']}`" + (f" ×{w['fanout']}" if w.get("fanout", 1) != 1 else "")
-        rows.append((f"`{name}`", f"`{w.get('from')}`", mark(f"workers.{name}.count", str(w.get("count"))),
+        count = w.get("count")
+        shown = str(count) if isinstance(count, int) else ("autoscaled" if w.get("autoscale") else "scheduled")
+        rows.append((f"`{name}`", f"`{w.get('from')}`", mark(f"workers.{name}.count", shown),
                      mark(f"workers.{name}.service", _dist(w.get("service"))), to,
                      # the dedupe cost only matters to an idempotent pool
                      _extras(w, ("from", "count", "service", "to", "fanout")
-                             + (() if w.get("idempotent") else ("dedupe",)))))
+                             + (() if w.get("idempotent") else ("dedupe",))
+                             # how workers start and stop matters only when the count changes
+                             + (() if not isinstance(count, int) or w.get("autoscale") or w.get("deploys")
+                                else ("startup", "scale_in")))))
     blocks.append(table(("pool", "from queue", "workers", "service time", "publishes to", "other"), rows,
                         align="llrlll", caption="Worker pools"))
     others = [(f"`{k}`", _show(k, v)) for k, v in data.items()

@@ -10,7 +10,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .limits import MAX_INT
 
-__all__ = ["Frozen", "Int", "Float", "Loc", "Violation", "MODEL_RULE", "SCENARIO_RULE", "fail"]
+__all__ = ["Frozen", "Int", "Float", "refuse_bool", "Loc", "Violation", "MODEL_RULE", "SCENARIO_RULE", "fail"]
 
 #: A location inside the scenario, as pydantic writes it: keys and list indices from the root.
 Loc = tuple[str | int, ...]
@@ -83,3 +83,7 @@ def fail(title: str, violations: Sequence[Violation], values: object = None, kin
         for loc, message in violations
     ]
     raise ValidationError.from_exception_data(title, details)
+
+
+#: The check :data:`Int` and :data:`Float` run first, for fields that need their own constraints in a union.
+refuse_bool = _not_bool

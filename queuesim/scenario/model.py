@@ -6,10 +6,11 @@ import math
 from array import array
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, StringConstraints, field_validator, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, StringConstraints, Tag, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ._base import SCENARIO_RULE, Float, Frozen, Int, Violation, fail
+from .autoscale import Autoscale, CountSchedule, ScaleIn
 from .distributions import Constant, Distribution
 from .faults import BrokerFault, Chance, Crash, Variants
 from .limits import MAX_ATTEMPTS, MAX_FANOUT, MAX_NAMES, MAX_REPLICATIONS, MAX_SEED, MAX_WORKERS
@@ -491,6 +492,25 @@ class RabbitQueue(QueueBase):
 Queue = Annotated[RedisQueue | SqsQueue | RabbitQueue, Field(discriminator="broker")]
 
 
+def _count_kind(value: Any) -> str:
+    return "schedule" if isinstance(value, list | tuple | CountSchedule) else "fixed"
+
+
+def _no_count_mapping(value: Any) -> Any:
+    # what a new user tries first (issue 12): say where a range of counts goes
+    if isinstance(value, dict):
+        raise PydanticCustomError("count", "{reason}", {"reason": "must be an integer (a number of workers) or a schedule "
+                                  "([{until: 1h, count: 4}, {count: 8}]); for a range give `autoscale: {policy: ..., min: .., max: ..}`"})
+    return value
+
+
+#: A pool's ``count``: a number of workers, or a schedule of counts (scheduled scaling).
+Count = Annotated[
+    Annotated[Annotated[Int, Field(ge=1, le=MAX_WORKERS)], Tag("fixed")] | Annotated[CountSchedule, Tag("schedule")],
+    Discriminator(_count_kind), BeforeValidator(_no_count_mapping),
+]
+
+
 class WorkerPool(Frozen):
     """``count`` identical workers taking messages from one queue, each busy for a ``service`` time per message.
 
@@ -511,7 +531,8 @@ class WorkerPool(Frozen):
     """
 
     from_: str = Field(alias="from")
-    count: Int = Field(ge=1, le=MAX_WORKERS)
+    # a fixed count, a schedule (queuesim.scenario.autoscale), or None with `autoscale` (its min)
+    count_spec: Count | None = Field(None, alias="count")
     service: Distribution
     service_per: ServicePer = "message"
     overhead: Distribution | None = None
@@ -526,6 +547,12 @@ class WorkerPool(Frozen):
     timeout: PositiveDuration | None = None
     idempotent: bool = False
     dedupe: Duration = 0.001
+    # capacity over time (queuesim.scenario.autoscale): an autoscaler, deploys that replace every
+    # worker, and how workers a schedule or a deploy adds start and stopped ones drain
+    autoscale: Autoscale | None = None
+    deploys: list[PositiveDuration] = Field(default_factory=list)
+    startup: Duration = 0.0
+    scale_in: ScaleIn = "finish"
     # deadline propagation (queuesim.sim.screen): a worker drops, unprocessed, a message whose
     # client is no longer waiting (its deadline passed, or another copy already answered it)
     drop_expired: bool = False
@@ -539,7 +566,46 @@ class WorkerPool(Frozen):
     def _fanout_needs_a_target(self) -> WorkerPool:
         if self.fanout > 1 and self.to is None:
             fail("WorkerPool", [(("fanout",), "fanout > 1 needs `to`: there is no downstream queue to publish to")], self.fanout)
+        found: list[Violation] = []
+        scaler = self.autoscale
+        if scaler is None and self.count_spec is None:
+            found.append((("count",), "required: a number of workers, a schedule, or an `autoscale:` policy instead"))
+        if scaler is not None:
+            found += [(("autoscale", *loc), msg) for loc, msg in scaler.bound_violations()]
+            if isinstance(self.count_spec, CountSchedule):
+                found.append((("count",), "a schedule and an autoscaler both set the count: give one (with `autoscale`, `count` is the count at the start)"))
+            elif isinstance(self.count_spec, int) and not scaler.min <= self.count_spec <= scaler.max and scaler.min <= scaler.max:
+                found.append((("count",), f"with `autoscale`, the count at the start must be within min..max ({scaler.min}..{scaler.max})"))
+        fail("WorkerPool", found, None)
         return self
+
+    @property
+    def elastic(self) -> bool:
+        """Whether the pool's count can change during a run (a schedule, an autoscaler or a deploy)."""
+        return not isinstance(self.count_spec, int) or self.autoscale is not None or bool(self.deploys)
+
+    @property
+    def count(self) -> int:
+        """The most workers the pool can have: the fixed ``count``, a schedule's largest step or the autoscaler's ``max``.
+
+        Offered load and capacity use it: an elastic pool is unstable only when even its ceiling falls behind.
+        """
+        if self.autoscale is not None:
+            return self.autoscale.max
+        if isinstance(self.count_spec, CountSchedule):
+            return self.count_spec.ceiling
+        assert self.count_spec is not None, "validated: count or autoscale"
+        return self.count_spec
+
+    @property
+    def initial_count(self) -> int:
+        """Workers running at time 0: the fixed count, the first step, or ``count`` (default: ``min``) under an autoscaler."""
+        if isinstance(self.count_spec, CountSchedule):
+            return self.count_spec.initial
+        if self.autoscale is not None:
+            return self.count_spec if self.count_spec is not None else self.autoscale.min
+        assert self.count_spec is not None
+        return self.count_spec
 
     @property
     def has_overhead(self) -> bool:

@@ -15,6 +15,7 @@ from simpy.events import Timeout
 
 from queuesim.records import Delivery, RecordSink, RunRecord
 from queuesim.scenario.load_shapes import sync_violations
+from queuesim.sim.autoscale import Capacity, wire_capacity
 from queuesim.sim.broker import Broker, BrokerContext
 from queuesim.sim.producer import Producer, wire_producers
 from queuesim.sim.recorder import Liveness, Recorder
@@ -80,16 +81,23 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
 
     pools: list[Pool] = []
     worker_pool: list[int] = []
+    capacities: dict[str, Capacity] = {}  # elastic pools (queuesim.sim.autoscale)
     screen = screen_for(scenario, rec)  # None unless a pool drops expired work or a client cancels hedges
     for pi, (pname, w) in enumerate(scenario.workers.items()):
         streams = Streams(seed, replication, f"workers:{pname}")
+        faults = Faults.from_spec(w, PoolContext(env, rec, streams))
+        if faults is None and w.elastic:
+            faults = Faults([], w.restart)  # a stopped worker may abandon its message: its callbacks check its life
         pool = Pool(
             env, pi, pname, len(worker_pool), w.count, brokers[w.from_], streams.draws(w.service, "service"),
             brokers[w.to] if w.to else None, w.fanout, rec,
-            faults=Faults.from_spec(w, PoolContext(env, rec, streams)), service_per=w.service_per,
+            faults=faults, service_per=w.service_per,
             overhead=streams.draws(w.overhead, "overhead") if w.overhead is not None and w.has_overhead else None,
             screen=screen, drop_expired=w.drop_expired,
         )
+        capacity = wire_capacity(env, pool, w, brokers[w.from_], scenario.queues[w.from_].broker)
+        if capacity is not None:
+            capacities[pname] = capacity
         worker_pool.extend([pi] * w.count)
         pools.append(pool)
 
@@ -133,6 +141,7 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
             "downtime": {p.name: p.downtime() for p in pools if p.crashed_at},
             "faults": [f.model_dump() for f in scenario.faults],
             "restarts": {n: list(st.restarts) for n, st in broker_stats.items() if st.restarts},
+            **({"capacity": {n: c.log.to_dict() for n, c in capacities.items()}} if capacities else {}),
             **_client_extra(producers),
         },
     )

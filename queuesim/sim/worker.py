@@ -31,6 +31,7 @@ from queuesim.sim.recorder import Recorder
 from queuesim.sim.worker_faults import CRASH, DEDUPE, DONE, Faults
 
 if TYPE_CHECKING:
+    from queuesim.sim.autoscale import Capacity
     from queuesim.sim.broker import Broker, Held
     from queuesim.sim.screen import Screen
 
@@ -50,7 +51,7 @@ class PoolStats:
 class Consumer:
     """One worker of a pool."""
 
-    __slots__ = ("attempt", "buffer", "down", "gen", "message", "pending", "pool", "receipt", "row", "wid")
+    __slots__ = ("attempt", "buffer", "down", "gen", "message", "off", "pending", "pool", "receipt", "retiring", "row", "wid")
 
     def __init__(self, wid: int, pool: Pool) -> None:
         self.wid = wid
@@ -63,6 +64,9 @@ class Consumer:
         self.gen = 0  # bumped by a crash: callbacks of the old life are ignored
         self.down = False
         self.attempt: Callable[[], None] | None = None  # its wait on a full downstream queue
+        # elastic pools (queuesim.sim.autoscale): not provisioned, or stopping once it holds nothing
+        self.off = False
+        self.retiring = False
 
     # -- delivery -------------------------------------------------------------------------------
     def start(self, message: int, row: int, receipt: int) -> None:
@@ -164,6 +168,11 @@ class Consumer:
     def _next(self) -> None:
         """Free again: start the next prefetched delivery, then hand the credit back to the broker."""
         self.message = -1
+        if self.retiring:  # being stopped: it finishes what it holds, takes nothing new
+            capacity = self.pool.capacity
+            assert capacity is not None
+            capacity.drained(self)
+            return
         if self.buffer:
             self.start(*self.buffer.popleft())
         self.pool.upstream.take(self)
@@ -203,7 +212,7 @@ class Consumer:
 
         ``clock``: the crash came from the worker's own clock (``mtbf``), not from the message in hand.
         """
-        if self.down:
+        if self.down or self.off:
             return
         pool = self.pool
         self.gen += 1
@@ -211,6 +220,20 @@ class Consumer:
         pool.crashes += 1
         pool.crashed_at.append(pool.env.now)
         pool.crashed_by_clock.append(clock)
+        self._let_go()
+        assert pool.faults is not None, "only a fault crashes a worker"
+        Timeout(pool.env, pool.faults.restart).callbacks.append(lambda _e: self._restart())
+
+    def abandon(self) -> None:
+        """Stop at once (an autoscaler's scale-in past its grace period): what it holds goes back to the
+        broker's semantics exactly as in a crash (redelivered when at-least-once, lost otherwise), but
+        it is no crash and there is no restart."""
+        self.gen += 1
+        self._let_go()
+
+    def _let_go(self) -> None:
+        """Hand everything this worker holds back to the broker, as a dead worker does (its life's callbacks are stale)."""
+        pool = self.pool
         held: list[Held] = list(self.buffer)
         if self.message >= 0:
             held.insert(0, (self.message, self.row, self.receipt))
@@ -228,12 +251,16 @@ class Consumer:
         self.pending = 0
         pool.upstream.forget_consumer(self)
         pool.upstream.consumer_lost(held)
-        assert pool.faults is not None, "only a fault crashes a worker"
-        Timeout(pool.env, pool.faults.restart).callbacks.append(lambda _e: self._restart())
 
     def _restart(self) -> None:
         self.down = False
         pool = self.pool
+        if self.off:
+            return  # stopped while it was down
+        if self.retiring:
+            assert pool.capacity is not None
+            pool.capacity.drained(self)
+            return
         if pool.faults is not None:
             pool.faults.arm(self)
         for _ in range(pool.credits):
@@ -277,14 +304,14 @@ class OverheadConsumer(Consumer):
         self.message = -1
         Consumer.start(self, message, row, receipt)
 
-    def crash(self, clock: bool = False) -> None:
+    def _let_go(self) -> None:
         pool = self.pool
-        if not self.down and self.message >= 0 and pool.d_started[self.row] != pool.d_started[self.row]:
+        if self.message >= 0 and pool.d_started[self.row] != pool.d_started[self.row]:
             # it died during the overhead (the handler had not started): busy from taken to now
             now = pool.env.now
             pool.d_overhead[self.row] = now - self.taken
             pool.d_started[self.row] = now
-        super().crash(clock)
+        super()._let_go()
 
 
 class Pool:
@@ -351,6 +378,7 @@ class Pool:
         self.overhead = overhead  # draws of the per-delivery overhead; None: no overhead (the fast path)
         kind = Consumer if overhead is None else OverheadConsumer
         self.workers = [kind(first_wid + i, self) for i in range(count)]
+        self.capacity: Capacity | None = None  # an elastic pool's live count (queuesim.sim.autoscale); None: all run
 
     def stats(self) -> PoolStats:
         """What this pool counted over the run."""
@@ -366,11 +394,18 @@ class Pool:
         return out
 
     def start(self) -> None:
+        if self.capacity is not None:
+            self.capacity.start()
+            return
         for w in self.workers:
-            if self.faults is not None:
-                self.faults.arm(w)
-            for _ in range(self.credits):
-                self.upstream.take(w)
+            self.serve(w)
+
+    def serve(self, w: Consumer) -> None:
+        """A worker starts serving: its fault clocks are set and it asks the broker for work."""
+        if self.faults is not None:
+            self.faults.arm(w)
+        for _ in range(self.credits):
+            self.upstream.take(w)
 
 
 __all__ = ["Consumer", "OverheadConsumer", "Pool", "PoolStats"]

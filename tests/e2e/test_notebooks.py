@@ -48,6 +48,12 @@ assert isinstance(grid, queuesim.SweepResult) and len(grid.table) == 24
 assert isinstance(answer, queuesim.PlanResult) and answer.recommended is not None
 assert side_by_side.notna().all()
 """,
+    "07-autoscaling.ipynb": """
+assert list(side_by_side.index) == ["fixed", "target-tracking", "keda", "lambda"]
+assert side_by_side.loc["fixed", "meets SLO"] and side_by_side["cost per hour ($)"].notna().all()
+assert side_by_side.loc["keda", "cost per hour ($)"] < side_by_side.loc["fixed", "cost per hour ($)"]
+assert pools["keda"]["scale_ups"] > 0 and pools["target-tracking"]["count_max"] <= 40
+""",
     "05-calibration.ipynb": """
 assert service_fit.best_family == "lognormal" and arrivals_fit.poisson
 assert isinstance(calibrated, queuesim.RunResult) and isinstance(exponential, queuesim.RunResult)

@@ -181,7 +181,8 @@ def test_plan_inputs_are_checked_together() -> None:
         check_plan(no_slo, "2y", "workers.pol.count", source="mmc.yaml")
     assert [str(p) for p in info.value.problems] == [
         "--load: expected a load factor > 0 like 2x, 1.5 or 150%, got '2y'",
-        "--search: workers.pol.count: can search a worker count or a queue capacity (did you mean 'workers.pool.count'?)",
+        "--search: workers.pol.count: can search a worker count, an autoscaler's max or a queue capacity "
+        "(did you mean 'workers.pool.count'?)",
         "mmc.yaml: slo: a plan needs an SLO: add an `slo:` section or pass --slo latency.end_to_end.p99=500ms",
     ]
     with pytest.raises(ScenarioError, match=r"unknown summary path 'latency\.end_to_end\.p98'"):

@@ -74,3 +74,20 @@ def test_a_summary_run_imports_neither_pandas_nor_pyarrow_nor_matplotlib(tmp_pat
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
     assert (tmp_path / "o" / "summary.json").exists()
+
+
+ELASTIC = SMALL.format(outputs="").replace("count: 2,", "count: [{until: 10s, count: 1}, {count: 3}],")
+
+
+def test_an_elastic_pool_is_refused_streaming_but_its_points_run_with_records() -> None:
+    """Elastic pools' figures come from the records: ``outputs: summary`` says so; a sweep point falls back to them."""
+    from queuesim.experiment.execute import execute
+
+    sc = queuesim.parse_scenario(ELASTIC, source="e.yaml")
+    assert sc.workers["fulfil"].elastic
+    with pytest.raises(queuesim.ScenarioError, match="elastic pool"):
+        queuesim.run(sc, outputs="summary")
+    point = execute(sc, keep_records=False, outputs="summary")  # what a sweep or plan task asks
+    full = execute(sc)
+    assert point.streams is None and point.summary["workers"] == full.summary["workers"]
+    assert "count_mean" in json.dumps(point.summary["workers"]["fulfil"])

@@ -91,6 +91,9 @@ def test_points_seeds_and_early_stop_on_a_small_map() -> None:
     assert per_point[0] == per_point[1]  # common random numbers: every point runs the same seeds
     assert result.boundary() == {"none": 600.0}
     assert result.scenario.producers["clients"].rate_spec.base == 400.0  # the base scenario is untouched
+    from queuesim.report import build_report
+
+    assert "1 of 2 points do not always recover" in build_report(result).markdown()  # a result in memory
 
 
 def test_a_peak_at_or_below_the_base_is_the_no_spike_point_once() -> None:
@@ -120,6 +123,26 @@ def test_cli_writes_the_table_and_the_heat_map(tmp_path) -> None:
     assert "lowest base that is not stable" in res.output
     bad = CliRunner().invoke(app, ["stability", STORM, "--horizon", "soon"])
     assert bad.exit_code == 2 and "--horizon" in bad.output  # a bad option, like a bad scenario
+
+    # `queuesim report` on the folder: the stable region in words, the heat map, every point
+    rep = CliRunner().invoke(app, ["report", str(out), "--quiet"])
+    assert rep.exit_code == 0, rep.output
+    md = (out / "report.md").read_text()
+    assert "queuesim stability report" in md
+    assert "1 of 2 points do not always recover: 1 unstable, 0 bistable" in md
+    assert "no spike: stable up to 300/s, not from 600/s" in md
+    assert "| none | 300/s | stable | 0 of 1 (stopped early) |" in md
+    assert "| none | 600/s | unstable | 1 of 1 (stopped early) |" in md
+    assert (out / "figures" / "stability.png").stat().st_size > 0
+    assert "<img" in (out / "report.html").read_text()
+
+
+def test_a_stability_report_refuses_a_table_that_is_not_a_map(tmp_path) -> None:
+    from queuesim.report import ReportError, build_report
+
+    pd.DataFrame({"base": [1.0]}).to_parquet(tmp_path / "stability.parquet")
+    with pytest.raises(ReportError, match="not a stability map"):
+        build_report(tmp_path)
 
 
 def test_heat_maps_draw_from_the_table_alone() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, TypedDict, get_args, get_origin, get_type_hints, is_typeddict
+from typing import Annotated, Any, NotRequired, TypedDict, get_args, get_origin, get_type_hints, is_typeddict
 
 import numpy as np
 import pytest
@@ -18,7 +18,8 @@ from queuesim.scenario import parse_rate
 
 # Two stages (two queues, two pools) and a client that waits for its result, so every kind of
 # figure has a value: per-name patterns resolve for several names and response latency exists;
-# the client's circuit breaker gives the per-producer `breakers` block an entry.
+# the client's circuit breaker gives the per-producer `breakers` block an entry, and the scheduled
+# `ship` pool the elastic figures (count_mean, worker_seconds…) that fixed pools leave out.
 PIPELINE = """\
 name: pipeline
 duration: 6s
@@ -35,7 +36,7 @@ queues:
   shipping: {broker: redis, capacity: 50}
 workers:
   fulfil: {from: orders, count: 3, service: {dist: exponential, mean: 10ms}, to: shipping}
-  ship: {from: shipping, count: 2, service: {dist: exponential, mean: 5ms}}
+  ship: {from: shipping, count: [{until: 3s, count: 2}, {count: 3}], service: {dist: exponential, mean: 5ms}}
 """
 
 
@@ -72,27 +73,40 @@ def test_every_leaf_of_a_real_summary_has_an_entry_of_its_type(summary: Mapping[
 
 
 def _concrete(pattern: str, node: Any, prefix: str = "") -> list[str]:
-    """Every concrete path of ``pattern`` in a summary: a placeholder takes each key found there."""
+    """Every concrete path of ``pattern`` in a summary: a placeholder takes each key found there.
+
+    A key the structure marks NotRequired (an elastic pool's figures) is left out where it is absent.
+    """
     head, _, rest = pattern.partition(".")
     keys = list(node) if head.startswith("<") else [head]
     assert keys, f"nothing in the summary at {prefix}{head}"
     out = []
     for key in keys:
         path = f"{prefix}{key}"
+        if key not in node:
+            continue
         out += _concrete(rest, node[key], f"{path}.") if rest else [path]
     return out
 
 
 def test_every_entry_appears_in_a_real_summary(summary: Mapping[str, Any]) -> None:
     for entry in CATALOGUE:
-        for path in _concrete(entry.path, summary):
-            summary_value(summary, path)  # KeyError if the catalogue names a figure the run lacks
+        paths = _concrete(entry.path, summary)
+        assert paths, f"the catalogue names {entry.path}, which no part of the run has"
+        for path in paths:
+            summary_value(summary, path)
+    # the optional figures are where they belong and nowhere else
+    assert "count_mean" in summary["workers"]["ship"] and "count_mean" not in summary["workers"]["fulfil"]
     assert _concrete("queues.<name>.mean_wait", summary) == ["queues.orders.mean_wait", "queues.shipping.mean_wait"]
 
 
 def _check_order(structure: Any, node: Mapping[str, Any], where: str) -> None:
-    hints = get_type_hints(structure)
+    hints = {k: v for k, v in get_type_hints(structure).items() if k in node}
     assert list(hints) == list(node), f"{where}: the structure lists the keys in another order than summary.json"
+    # __required_keys__ cannot see NotRequired through postponed annotations: read the hints themselves
+    extras = get_type_hints(structure, include_extras=True)
+    missing = {k for k, h in extras.items() if get_origin(h) is not NotRequired} - set(node)
+    assert not missing, f"{where}: summary.json lacks the required {sorted(missing)}"
     for key, hint in hints.items():
         if is_typeddict(hint):
             _check_order(hint, node[key], f"{where}.{key}")

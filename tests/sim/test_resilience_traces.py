@@ -197,6 +197,24 @@ def test_breaker_counts_a_waiting_clients_timeout_as_a_failure(harness: Harness)
     assert nan_to_none(column(h, "requests", "abandoned")) == [1.5, 2.5, None, None]
 
 
+def test_breaker_counts_a_reneged_call_as_a_failure(harness: Harness) -> None:
+    # Patience instead of a timeout: a request still waiting 0.5 s after its accepted publish
+    # leaves the queue (reneges), and for the breaker that call failed. The worker is busy 5 s
+    # with the request at 1 (received at once: it cannot renege); those at 2 and 3 renege at 2.5
+    # and 3.5, two failures in a row, so the breaker opens at 3.5 and the request at 4 fails fast.
+    # The first call's response at 6 comes from before the breaker changed state: ignored.
+    h = harness
+    broker = h.broker(RedisQueue())
+    pool(h, broker, [5.0, 0.1, 0.1, 0.1])
+    breaker = Breaker(h.env, CircuitBreaker(consecutive_failures=2, open_for=10.0))
+    p = producer(h, broker, at(1.0, 2.0, 3.0, 4.0), breaker=breaker, await_result=True, patience=lambda: 0.5)
+    p.start()
+    h.run(8.0)
+    assert breaker.timeline == [(0.0, "closed"), (3.5, "open")]
+    assert [Outcome(o).name for o in column(h, "requests", "outcome")] == [
+        "COMPLETED", "RENEGED", "RENEGED", "SHORT_CIRCUITED"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Hedged requests
 

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench bench-quick clean
+.PHONY: run test lint bench bench-quick soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,13 +16,17 @@ run: $(STAMP)
 	$(BIN)/queuesim run scenarios/quickstart.yaml
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -n 2 -m "not real"
+	$(BIN)/python -m pytest -n 2 -m "not real and not soak"
 	$(BIN)/python -m pytest -p no:xdist -m real  # timing-sensitive: alone on the machine
 
 lint: $(STAMP)  # the package is clean under ruff and mypy --strict; the layers import only downward
 	$(BIN)/ruff check queuesim
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+soak: $(STAMP)  # minutes: coverage at the issue's precision, the retry-storm stability map
+	$(BIN)/python benchmarks/bench_coverage.py --case 30s:1 --case 10s:5 --check
+	$(BIN)/python -m pytest -n 2 -m soak
 
 bench: $(STAMP)  # about 20 minutes on 2 cores: 10^6 messages per model, memory up to 10^7 (needs ~3 GB free)
 	$(BIN)/python benchmarks/bench.py

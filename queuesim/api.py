@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from queuesim.errors import QueuesimError
 from queuesim.experiment.execute import Execution, Outputs, run_experiment, summary_of
+from queuesim.experiment.slo import Slo, SloReport, check_slo
 from queuesim.figures import Summary
 from queuesim.metrics.timeseries import write_csv
 from queuesim.outputs import atomic_directory
@@ -57,6 +58,8 @@ class RunResult:
     streams: list[StreamStats] | None = field(default=None, repr=False, compare=False)
     #: The time series columns the experiment layer already built (streamed runs).
     series: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
+    #: The SLO limits of the run: the scenario's ``slo:`` and any given to :func:`run`.
+    slo: Slo | None = None
 
     @property
     def outputs(self) -> Outputs:
@@ -68,6 +71,10 @@ class RunResult:
             raise NoRecordsError(f"{what} needs the per-message records, which a run with outputs: summary does "
                                  "not keep; run with outputs: full (the default) for them")
         return self.records
+
+    def verdicts(self) -> SloReport | None:
+        """Each SLO limit checked against the summary (met / borderline / not met), None without an SLO."""
+        return None if self.slo is None else check_slo(self.summary, self.slo)
 
     @cached_property
     def summary(self) -> Summary:
@@ -163,6 +170,9 @@ def run(
     executor: Executor | None = None,
     max_events: int | None = 0,
     outputs: Outputs | None = None,
+    slo: Slo | Mapping[str, Any] | Sequence[str] | None = None,
+    precision: float | str | None = None,
+    max_replications: int | None = None,
     progress: bool = False,
 ) -> RunResult:
     """Simulate a scenario (a path to YAML or a loaded :class:`Scenario`).
@@ -184,8 +194,19 @@ def run(
         Default the scenario's ``outputs`` (``full``). ``summary`` streams the statistics and keeps
         no records: memory stays flat however long the run, the summary has the same keys (its
         percentiles within 0.5%), and the per-row tables and plots are not available.
+    slo : Slo, mapping or sequence of str, optional
+        Limits added to the scenario's ``slo:`` (``['latency.end_to_end.p99=500ms']``):
+        :meth:`RunResult.verdicts` checks them, and ``precision`` watches their figures.
+    precision : float or str, optional
+        Keep adding replications until every SLO figure (without an SLO: the mean and p99
+        end-to-end latency and the throughput) has a 95% interval no wider than ``±precision`` of
+        its value (``'2%'`` or 0.02); default the scenario's ``precision:``. The summary's
+        ``precision`` block says what was reached.
+    max_replications : int, optional
+        The cap of a precision-driven run (default the scenario's, else 50).
     progress : bool, default False
-        Show one bar on stderr (a terminal only): simulated time, replications done, time left.
+        Show one bar on stderr (a terminal only): simulated time, replications done, time left; a
+        precision-driven run grows it with each round.
     """
     from queuesim.experiment.execute import resolve_scenario
     from queuesim.experiment.progress import SimClock
@@ -195,7 +216,8 @@ def run(
     with SimClock(resolved.duration * reps, reps, f"run {resolved.name}", enabled=progress) as clock:
         done = run_experiment(resolved if source is None else source, seed=seed, replications=replications,
                               overrides=overrides if source is not None else (), executor=executor,
-                              max_events=max_events, clock=clock, outputs=outputs)
+                              max_events=max_events, clock=clock, slo=slo, precision=precision,
+                              max_replications=max_replications, outputs=outputs)
     return _result(done)
 
 
@@ -207,7 +229,7 @@ def _result(done: Execution) -> RunResult:
     assert done.records is not None  # run_experiment keeps them
     return RunResult(scenario=done.scenario, records=done.records, seed=done.seed,
                      source=done.summary.get("source"), warnings=done.warnings, precomputed_summary=done.summary,
-                     series=done.series)
+                     series=done.series, slo=done.slo)
 
 
 @dataclass
@@ -249,6 +271,7 @@ def compare(
     replications: int | None = None,
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
+    slo: Slo | Mapping[str, Any] | Sequence[str] | None = None,
     progress: bool = False,
 ) -> CompareResult:
     """Run variants side by side with common random numbers.
@@ -260,13 +283,16 @@ def compare(
     seed, replications, overrides, executor
         As for :func:`run`; the same seed drives every variant, so the same requests arrive and
         the same faults are drawn in each: the differences come from the design.
+    slo : Slo, mapping or sequence of str, optional
+        Limits added to each variant's ``slo:``; the table gets ``slo.verdict`` and a
+        ``slo.<path>.verdict`` column per limit (met / borderline / not met).
     progress : bool, default False
         Show one bar on stderr (a terminal only) of the simulated time of every variant.
     """
     from queuesim.experiment.compare import compare as run_comparison
 
     return CompareResult(run_comparison(sources, seed=seed, replications=replications, overrides=overrides,
-                                        executor=executor, progress=progress))
+                                        executor=executor, progress=progress, slo=slo))
 
 
 def report(

@@ -269,6 +269,17 @@ def _offered(summary: Mapping[str, Any]) -> str:
     return f"{offered} ({rate / base:.2f}× base {_show(summary, 'rates.base_load')})"
 
 
+#: How a verdict prints: met, borderline (the 95% interval contains the limit), not met.
+VERDICT_STYLE = {"met": "[green]met[/]", "borderline": "[yellow]borderline[/]", "not met": "[red]not met[/]"}
+
+
+def _verdict(summary: Mapping[str, Any], path: str, limit: float) -> figures.Verdict:
+    """A limit's verdict from the figure's 95% interval (:func:`queuesim.figures.verdict`)."""
+    value = figures.value_or_none(summary, path)
+    return figures.verdict(None if value is None else float(value), limit, (summary.get("ci95") or {}).get(path),
+                           figures.spec(path).ci, figures.percentile_floor(summary, path))
+
+
 def summary_tables(summary: Summary, limits: Mapping[str, float] | None = None,
                    width: int | None = None) -> list[Table]:
     """Rich tables of the headline figures of a summary, each fitting ``width`` (:func:`table_width`)."""
@@ -299,12 +310,14 @@ def summary_tables(summary: Summary, limits: Mapping[str, float] | None = None,
     out = [head]
     if limits:
         paths = list(limits)
+        verdicts = [_verdict(summary, p, limits[p]) for p in paths]
         out.append(fitted_table([
             Column("SLO figure", paths, text=True),
             Column("limit", [f"≤ {figures.spec(p).format(limits[p])}" for p in paths]),
             Column("value", [_show(summary, p) for p in paths]),
-            Column("95% CI", [_ci(summary, p) for p in paths], priority=1, style="dim"),
-        ], title="SLO", width=width))
+            Column("95% CI", [_ci(summary, p) or "—" for p in paths], priority=1, style="dim"),
+            Column("verdict", [VERDICT_STYLE[v] for v in verdicts]),
+        ], title=f"SLO: {figures.worst(verdicts)}", width=width))
 
     kinds = [k for k in figures.LATENCY_KINDS if figures.value_or_none(summary, figures.latency_path(k, "count"))]
     kinds.sort(key=lambda k: k != "response")  # what a waiting client sees comes first
@@ -342,6 +355,47 @@ MaxEventsOpt = Annotated[
     typer.Option("--max-events", min=0, show_default=False,
                  help="Refuse a run estimated to need more simulation events (default: half this machine's memory; 0: no limit)."),
 ]
+CheckOpt = Annotated[
+    bool,
+    typer.Option("--check", help="Exit 1 unless every SLO limit is met, its 95% interval at or below the limit "
+                 "(a borderline verdict fails too); exit 2 for bad input or no SLO."),
+]
+LenientOpt = Annotated[
+    bool,
+    typer.Option("--check-lenient", help="As --check, but a borderline verdict passes (with a warning): only "
+                 "not met exits 1."),
+]
+PrecisionOpt = Annotated[
+    str | None,
+    typer.Option("--precision", show_default=False,
+                 help="Add replications until every SLO figure (else mean and p99 end-to-end, throughput) has a "
+                      "95% interval within this much of its value, e.g. 2% (default: the scenario's precision:)."),
+]
+MaxReplicationsOpt = Annotated[
+    int | None,
+    typer.Option("--max-replications", min=2, max=MAX_REPLICATIONS, show_default=False,
+                 help="Most replications --precision (or settling a borderline verdict) adds up to (default 50)."),
+]
+
+
+def _needs_slo(check: bool, lenient: bool, slo: Any) -> None:
+    """Refuse ``--check`` without any SLO limit (exit 2): a gate with nothing to check would always pass."""
+    if (check or lenient) and slo is None:
+        err_console.print("[bold red]error[/] --check needs an SLO: add an `slo:` section or pass "
+                          "--slo latency.end_to_end.p99=500ms", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+
+
+def _gate(verdict: str, check: bool, lenient: bool) -> None:
+    """Exit 1 when ``--check`` fails: not met, or borderline unless lenient (k6 fails an unmet threshold)."""
+    if not (check or lenient):
+        return
+    if verdict == "not met" or (verdict == "borderline" and not lenient):
+        err_console.print(f"[bold red]SLO {verdict}[/]: exit 1 (--check{'-lenient' if lenient else ''})", highlight=False)
+        raise typer.Exit(1)
+    if verdict == "borderline":
+        err_console.print("[bold yellow]warning[/] SLO borderline: passes --check-lenient; run with --precision to settle it",
+                          highlight=False)
 
 
 @app.command(short_help="Run a scenario; write its summary, tables and plots.")
@@ -357,6 +411,11 @@ def run(
         "--outputs", help="full: every record (parquet, plots); summary: streamed statistics only (summary.json, "
         "scenario.json, timeseries.csv), in memory that does not grow with the run (default: the scenario's outputs).",
         show_default=False)] = None,
+    slo: SloOpt = None,
+    precision: PrecisionOpt = None,
+    max_replications: MaxReplicationsOpt = None,
+    check: CheckOpt = False,
+    check_lenient: LenientOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
     """Run a scenario and write summary.json, messages.parquet, timeseries.csv and plots.
@@ -371,11 +430,18 @@ def run(
     """
     from queuesim.api import run as run_scenario
     from queuesim.experiment.budget import BudgetError
+    from queuesim.experiment.precision import precision_rule
+    from queuesim.experiment.slo import merge_slo
+    from queuesim.scenario import load_scenario
 
     try:
         _check_out(out)
+        sc = load_scenario(scenario, set_ or ())  # every bad option is reported before anything runs
+        precision_rule(sc, precision, max_replications)
+        _needs_slo(check, check_lenient, merge_slo(sc, slo))
         result = run_scenario(scenario, seed=seed, replications=replications, overrides=set_ or (),
-                              max_events=max_events, progress=not quiet,
+                              max_events=max_events, progress=not quiet, slo=slo, precision=precision,
+                              max_replications=max_replications,
                               outputs=outputs.value if outputs is not None else None)
     except ScenarioError as err:
         _fail(err)
@@ -389,13 +455,19 @@ def run(
         _warn(w)
     out_dir = out or Path("reports") / scenario.stem
     written = result.save(out_dir, plots=plots)
+    verdicts = result.verdicts()
     if not quiet:
         for line in diagnosis_lines(result.summary):
             say(line, highlight=False)
-        limits = result.scenario.slo.limits if result.scenario.slo is not None else None
-        for table in summary_tables(result.summary, limits):
+        for table in summary_tables(result.summary, None if result.slo is None else result.slo.limits):
             say(table)
+        if "precision" in result.summary:
+            from queuesim.experiment.precision import describe_reached
+
+            say(f"precision: {shown(describe_reached(result.summary['precision']))}", highlight=False)
         say(f"wrote {len(written)} files to [bold]{shown(out_dir)}[/]", highlight=False)
+    if verdicts is not None:
+        _gate(verdicts.verdict, check, check_lenient)
 
 
 @app.command(short_help="Check a scenario file without running it.")
@@ -513,8 +585,8 @@ def sweep_table(result: Any, limit: int = 30, width: int | None = None) -> Table
     limits = dict(result.slo.limits) if result.slo is not None else {}
     for path in limits:
         columns.append(Column(figure_heading(path), [_figure(r, path, _terminal(path)) for r in rows]))
-    if "slo.met" in result.table.columns:
-        columns.append(Column("SLO", [_figure(r, "slo.met", lambda v: "[green]met[/]" if v else "[red]not met[/]")
+    if "slo.verdict" in result.table.columns:
+        columns.append(Column("SLO", [_figure(r, "slo.verdict", lambda v: VERDICT_STYLE.get(str(v), str(v)))
                                       for r in rows]))
     waits = _any(rows, "latency.response.count")
     # in a retry storm the offered load is the story: keep it before the other figures
@@ -562,6 +634,9 @@ def sweep(
     workers: WorkersOpt = None,
     replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Replications per point (default: the scenario's).")] = None,
     progress: ProgressOpt = True,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 unless every point meets the SLO (borderline fails "
+                                        "too); exit 2 for bad input or no SLO.")] = False,
+    check_lenient: LenientOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
     """Run a grid of variants (the scenario's sweep: section and --vary) and write sweep.parquet, sweep.csv, sweep.json.
@@ -583,7 +658,7 @@ def sweep(
         _check_out(out)
         sc = load_scenario(scenario, set_ or ())
         axes = sweep_axes(sc, vary)  # every bad --vary is reported before an executor starts
-        merge_slo(sc, slo)
+        _needs_slo(check, check_lenient, merge_slo(sc, slo))
         points = 1
         for axis in axes:
             points *= len(axis)
@@ -610,6 +685,8 @@ def sweep(
                           f"(the table is marked partial)", highlight=False)
         interrupted = result.finished + len(result.errors) < len(result.points)
         raise typer.Exit(130 if interrupted else 1)
+    if "slo.verdict" in result.table.columns:
+        _gate(figures.worst(result.table["slo.verdict"]), check, check_lenient)
 
 
 def plan_report(result: Any) -> list[Any]:
@@ -625,7 +702,8 @@ def plan_report(result: Any) -> list[Any]:
     if result.recommended is None:
         head.add_row("recommended", f"[red]none[/]: no {path} up to the search limit meets the SLO")
     else:
-        verdict = "[green]meets the SLO[/]" if result.meets_slo else "[red]does not meet the SLO[/]"
+        verdict = {"met": "[green]meets the SLO[/]", "borderline": "[yellow]borderline[/] against the SLO",
+                   "not met": "[red]does not meet the SLO[/]"}[result.verdict]
         how = f", confirmed with {result.final.replications} fresh replications" if result.confirmed else ""
         head.add_row("recommended", f"{path} = [bold]{result.recommended}[/] (today {result.current}) — {verdict}{how}")
     est = result.analytic_estimate
@@ -655,10 +733,11 @@ def plan_report(result: Any) -> list[Any]:
         for c in result.final.slo.checks:
             ci = "" if c.ci95 is None else f"{format_figure(c.kind, c.ci95[0])} … {format_figure(c.kind, c.ci95[1])}"
             checks.add_row(c.path, format_figure(c.kind, c.limit), format_figure(c.kind, c.value), ci,
-                           "[green]met[/]" if c.met else "[red]not met[/]")
+                           VERDICT_STYLE[c.verdict])
         renderables.append(checks)
-    tried = " ".join(f"{e['value']}{'✓' if e['meets_slo'] else '✗'}{'ᶜ' if e['confirmation'] else ''}" for e in d["evaluations"])
-    renderables.append(f"[dim]simulated {path}: {tried}  (ᶜ confirmation run)[/]")
+    marks = {"met": "✓", "borderline": "~", "not met": "✗"}
+    tried = " ".join(f"{e['value']}{marks[e['verdict']]}{'ᶜ' if e['confirmation'] else ''}" for e in d["evaluations"])
+    renderables.append(f"[dim]simulated {path}: {tried}  (✓ met, ~ borderline, ✗ not met; ᶜ confirmation run)[/]")
     for note in result.notes:
         renderables.append(f"[yellow]note[/] {note}")
     return renderables
@@ -678,7 +757,13 @@ def plan(
     workers: WorkersOpt = None,
     replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Replications per candidate (default: the scenario's, at least 2).")] = None,
     max_value: Annotated[int | None, typer.Option("--max", min=1, help="Largest value to try.")] = None,
+    precision: PrecisionOpt = None,
+    max_replications: MaxReplicationsOpt = None,
     progress: ProgressOpt = True,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 unless the recommendation meets the SLO on "
+                                        "confirmation (borderline fails too, as does no recommendation); exit 2 for "
+                                        "bad input.")] = False,
+    check_lenient: LenientOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
     """Find the smallest worker count (or queue capacity) meeting the SLO at a target load; write plan.json.
@@ -697,10 +782,12 @@ def plan(
     try:
         _check_out(out)
         sc = load_scenario(scenario, set_ or ())
-        check_plan(sc, load, search, slo, source=str(scenario))  # every bad input is reported before an executor starts
+        # every bad input is reported before an executor starts
+        check_plan(sc, load, search, slo, source=str(scenario), precision=precision, max_replications=max_replications)
         with open_executor(executor.value, workers=workers, scheduler=scheduler) as ex:
             result = make_plan(sc, load, search, slo=slo, executor=ex, progress=progress and not quiet,
-                               replications=replications, max_value=max_value)
+                               replications=replications, max_value=max_value, precision=precision,
+                               max_replications=max_replications)
     except ScenarioError as err:
         _fail(err)
         return
@@ -714,6 +801,7 @@ def plan(
         for item in plan_report(result):
             out_console.print(item, highlight=False, soft_wrap=True)
         out_console.print(f"wrote {shown(written[0])}", highlight=False)
+    _gate(result.verdict, check, check_lenient)
 
 
 @app.command(short_help="Write report.html and report.md for a result folder.")
@@ -775,8 +863,10 @@ def _rediagnosed(data: Any, limits: Mapping[str, float] | None) -> list[Any] | N
     if not limits or not isinstance(data, RunData):
         return None
     from queuesim.metrics.diagnosis import diagnose
+    from queuesim.report.slo_table import stored_limits
 
     own = data.scenario.slo.limits if data.scenario is not None and data.scenario.slo is not None else {}
+    own = {**own, **stored_limits(data.summary)}  # and those the run was given with --slo
     found: list[Any] = list(diagnose(data.summary, data.timeseries, data.scenario_data, {**own, **limits}))
     # a saved run keeps no per-replication figures, so a bistable finding can only come from the run itself
     kept = [f for f in data.diagnosis if f.get("cause") == "bistable"]
@@ -793,7 +883,8 @@ def compare_table(comparison: Any, width: int | None = None) -> Table:
     rows = [{"variant": name, **row} for name, row in comparison.table.to_dict("index").items()]
     summaries = comparison.summaries
     waits = any(figures.value_or_none(s, "latency.response.count") for s in summaries.values())
-    slo = next((e.scenario.slo for e in comparison.executions.values() if e.scenario.slo is not None), None)
+    # the limits each variant was checked against: its own slo: and any given with --slo
+    slo = next((e.slo for e in comparison.executions.values() if e.slo is not None), None)
     limits = dict(slo.limits) if slo is not None else {}
 
     def cells(column: str, **style: Any) -> list[str]:
@@ -803,6 +894,9 @@ def compare_table(comparison: Any, width: int | None = None) -> Table:
                Column("brokers", [str(r["brokers"]) for r in rows], text=True, priority=6, style="dim")]
     for path in limits:
         columns.append(Column(figure_heading(path), [_show(summaries[str(r["variant"])], path) for r in rows]))
+        # its verdict from the 95% interval (met / borderline / not met), a cell per variant
+        columns.append(Column("SLO", [_figure(r, f"slo.{path}.verdict", lambda v: VERDICT_STYLE.get(str(v), str(v)))
+                                      for r in rows]))
     limited = set(limits)
     wanted: list[tuple[str, str, int, dict[str, Any]]] = [
         ("response_p99", "response p99", 0, {}), ("response_p50", "response p50", 3, {}),
@@ -831,6 +925,7 @@ def compare(
     seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help="Seed for every variant (common random numbers).")] = None,
     replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Override the number of replications.")] = None,
     plots: Annotated[bool, typer.Option(help="Write compare.png.")] = True,
+    slo: SloOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
 ) -> None:
     """Run variants (brokers) side by side on the same workload and faults; print and plot the differences.
@@ -844,7 +939,8 @@ def compare(
 
     try:
         _check_out(out)
-        result = run_compare(scenarios, seed=seed, replications=replications, overrides=set_ or (), progress=not quiet)
+        result = run_compare(scenarios, seed=seed, replications=replications, overrides=set_ or (), progress=not quiet,
+                             slo=slo)
     except ScenarioError as err:
         _fail(err)
         return

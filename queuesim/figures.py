@@ -16,7 +16,7 @@ This module is a leaf: it imports only the standard library, numpy and :mod:`que
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import (
@@ -44,13 +44,15 @@ __all__ = [
     "DURATION_UNITS", "RATE_UNITS", "format_duration", "format_rate",
     "TimeUnit", "MS", "SECONDS", "time_unit", "display_duration",
     # the typed structure of summary.json
-    "RunMeta", "Summary", "Messages", "Rates", "Latency", "LatencyStats", "QueueStats", "PoolStats",
+    "RunMeta", "Summary", "Messages", "Rates", "Latency", "LatencyStats", "QueueStats", "PoolStats", "ProducerStats",
     "Poison", "FaultRecovery", "Finding", "BreakerStats",
     # the catalogue
     "Kind", "Better", "Style", "FigureSpec", "CATALOGUE", "METADATA_KEYS",
     "LATENCY_KINDS", "LATENCY_LABELS", "LATENCY_STATS", "PERCENTILES",
     "catalogue_of", "find", "spec", "limit_spec", "quantile", "stat_label", "latency_path", "latency_parts",
     "summary_value", "value_or_none", "format_figure",
+    # verdicts against a limit
+    "Verdict", "VERDICTS", "verdict", "percentile_floor", "worst",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -268,7 +270,7 @@ def _text(doc: str) -> FigureSpec:
 
 
 def _percentile(percent: float) -> FigureSpec:
-    return _duration(f"{percent:g}th percentile", better="lower", limit=True, percentile=percent)
+    return _duration(f"{percent:g}th percentile", better="lower", limit=True, ci=True, percentile=percent)
 
 
 @dataclass(frozen=True)
@@ -373,7 +375,7 @@ class Latency(TypedDict):
 class QueueStats(TypedDict):
     """One queue's figures, pooled over replications; depths are time averages over the window."""
 
-    mean_depth: Annotated[float, _number("time-average of waiting messages", **_LIMITABLE)]
+    mean_depth: Annotated[float, _number("time-average of waiting messages", ci=True, **_LIMITABLE)]
     lost: Annotated[int, _count("messages lost at this queue", better="lower")]
     losses: Annotated[dict[str, int], _Each("cause", "by cause", _count("messages lost at this queue by cause", better="lower"))]
     duplicates: Annotated[int, _count("processings beyond the first of this queue's messages", better="lower")]
@@ -384,7 +386,8 @@ class QueueStats(TypedDict):
     rejected: Annotated[int, _count("publishes answered 503", better="lower")]
     dead_lettered: Annotated[int, _count("messages dead-lettered (past their receive limit, or expired with ttl_dead_letter)", better="lower")]
     redeliveries: Annotated[int, _count("receives beyond the first")]
-    mean_wait: Annotated[float | None, _duration("waiting time per accepted message, every spell (Little's law)", **_LIMITABLE)]
+    mean_wait: Annotated[float | None, _duration("waiting time per accepted message, every spell (Little's law)", ci=True,
+                                                 **_LIMITABLE)]
     expired: Annotated[int, _count("messages older than the queue's ttl when a worker would receive them (dropped or dead-lettered)", better="lower")]
     reneged: Annotated[int, _count("messages that left the queue when their client's patience ran out", better="lower")]
 
@@ -393,7 +396,7 @@ class PoolStats(TypedDict):
     """One worker pool's figures."""
 
     count: Annotated[int, _count("workers")]
-    utilization: Annotated[float, _fraction("busy time (service and overhead) / worker time", **_LIMITABLE)]
+    utilization: Annotated[float, _fraction("busy time (service and overhead) / worker time", ci=True, **_LIMITABLE)]
     completed: Annotated[int, _count("processings finished, duplicates included")]
     crashes: Annotated[int, _count("worker crashes", better="lower")]
     failures: Annotated[int, _count("processings that failed", better="lower")]
@@ -405,6 +408,13 @@ class PoolStats(TypedDict):
     scale_ups: NotRequired[Annotated[int, _count("scaling decisions that raised the count")]]
     scale_downs: NotRequired[Annotated[int, _count("scaling decisions that lowered the count")]]
     time_at_max: NotRequired[Annotated[float, _duration("seconds per replication at the pool's ceiling (autoscaler max, largest scheduled step)")]]
+
+
+class ProducerStats(TypedDict):
+    """One producer's requests: the same counts and latency kinds as the whole run's, for its requests only."""
+
+    messages: Messages
+    latency: Latency
 
 
 class Poison(TypedDict):
@@ -466,8 +476,9 @@ class Summary(RunMeta):
     latency: Latency
     queues: Annotated[dict[str, QueueStats], _Each("name", "per queue")]
     workers: Annotated[dict[str, PoolStats], _Each("name", "per worker pool")]
+    producers: Annotated[dict[str, ProducerStats], _Each("name", "per producer (a priority class, a tenant)")]
     ci95: Annotated[dict[str, list[float] | None], _text("95% intervals [low, high] keyed by figure path")]
-    ci_method: Annotated[str, _text("how the intervals were made: replications or batch_means")]
+    ci_method: Annotated[str, _text("how the intervals were made: replications, or batch_means of the one run")]
     losses: Annotated[dict[str, int], _Each("cause", "by cause", _count("messages lost by cause", better="lower"))]
     poison: Poison
     faults: Annotated[list[FaultRecovery], _text("recovery after each scheduled broker fault")]
@@ -483,6 +494,13 @@ class Summary(RunMeta):
     warnings: NotRequired[Annotated[list[str], _text("what the run warns about")]]
     # added last, by the experiment layer, from the summary, the time series and the scenario
     diagnosis: NotRequired[Annotated[list[Finding], _text("what limits the design, most fundamental cause first")]]
+    # only in a precision-driven run (queuesim.experiment.precision): what the replications reached
+    precision: NotRequired[Annotated[dict[str, Any], _text("target, relative half-width reached per figure, "
+                                                          "replications used, capped or not")]]
+    # only with SLO limits (the scenario's slo: and any given with --slo): each limit and its verdict
+    slo: NotRequired[Annotated[dict[str, Any], _text("the SLO limits the run was checked against: verdict "
+                                                    "(the worst), met, and per limit path, limit, value, "
+                                                    "ci95, met and verdict")]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -509,7 +527,8 @@ def _read(block: Any, prefix: str) -> Iterator[FigureSpec]:
         path = f"{prefix}{key}"
         entry = next((m for m in meta if isinstance(m, FigureSpec | _Each)), None)
         if isinstance(entry, FigureSpec):
-            yield replace(entry, path=path)
+            # a producer's figures have no ``ci95`` interval (the run's, each queue's and each pool's have)
+            yield replace(entry, path=path, ci=entry.ci and not path.startswith("producers."))
         elif isinstance(entry, _Each):
             each = f"{path}.<{entry.key}>"
             if entry.leaf is not None:
@@ -597,7 +616,8 @@ def limit_spec(path: str) -> FigureSpec:
         hint = did_you_mean(parts[2], per_name)
         raise ValueError(f"unknown summary path {path!r}{hint or f'; {parts[0]}.<name>. takes ' + ', '.join(per_name)}")
     hint = did_you_mean(path, limited)
-    where = "; limits go on latency.<kind>.<stat>, rates.<rate>, queues.<name>.<figure> or workers.<name>.utilization"
+    where = ("; limits go on latency.<kind>.<stat>, rates.<rate>, queues.<name>.<figure>, workers.<name>.utilization"
+             " or producers.<name>.latency.<kind>.<stat>")
     raise ValueError(f"unknown summary path {path!r}{hint or where}")
 
 
@@ -742,3 +762,73 @@ def format_figure(kind: Kind, value: Any, style: Style = "compact", *, decimals:
     if style == "report":
         return _report(kind, v)
     return _terminal(kind, v, decimals, unit)
+
+
+# ---------------------------------------------------------------------------------------------
+# Verdicts: a figure against an upper limit, allowing for its sampling noise.
+
+#: What a limit's 95% interval says: wholly at or below the limit (``met``), wholly above it
+#: (``not met``), or straddling it (``borderline``: more replications would settle it).
+Verdict = Literal["met", "borderline", "not met"]
+#: The verdicts from best to worst.
+VERDICTS: tuple[Verdict, ...] = ("met", "borderline", "not met")
+
+
+def verdict(value: float | None, limit: float, ci: Sequence[float | None] | None, interval: bool = True,
+            floor: float | None = None) -> Verdict:
+    """A figure against its upper limit: ``met`` when its whole 95% interval is at or below the limit,
+    ``not met`` when wholly above, ``borderline`` when the interval contains the limit.
+
+    Parameters
+    ----------
+    value : float or None
+        The estimate; None (the run has no such figure) is not met, since nothing shows the limit holds.
+    limit : float
+    ci : [low, high] or None
+        The figure's 95% interval from ``summary.json``'s ``ci95``.
+    interval : bool, default True
+        Whether the catalogue gives the figure an interval (:attr:`FigureSpec.ci`). One that should
+        have an interval but has none in this run (too few samples beyond a percentile) is
+        borderline, unless ``floor`` is above the limit; one that never has one (a maximum) is
+        judged on its value.
+    floor : float, optional
+        A 95% lower bound for a figure without an interval (:func:`percentile_floor`).
+
+    Examples
+    --------
+    >>> verdict(0.19, 0.2, [0.18, 0.195]), verdict(0.199, 0.2, [0.19, 0.21]), verdict(0.25, 0.2, [0.21, 0.3])
+    ('met', 'borderline', 'not met')
+    """
+    if value is None:
+        return "not met"
+    if ci is not None and ci[0] is not None and ci[1] is not None:
+        low, high = float(ci[0]), float(ci[1])
+        return "met" if high <= limit else "not met" if low > limit else "borderline"
+    if interval:
+        return "not met" if floor is not None and floor > limit else "borderline"
+    return "met" if value <= limit else "not met"
+
+
+def percentile_floor(summary: Mapping[str, Any], path: str) -> float | None:
+    """A 95% lower bound for a latency percentile that has no interval of its own (too few samples
+    beyond it): the highest low end among the intervals of the lower percentiles of the same
+    latency, since a percentile is at least every lower one (p99 ≥ p90).
+
+    Returns
+    -------
+    float or None
+        None for any other figure, or when no lower percentile has an interval.
+    """
+    parts = latency_parts(path)
+    if parts is None or parts[1] not in PERCENTILES:
+        return None
+    kind, stat = parts
+    intervals = summary.get("ci95") or {}
+    lows = [ci[0] for lower, percent in PERCENTILES.items() if percent < PERCENTILES[stat]
+            for ci in [intervals.get(latency_path(kind, lower))] if ci and ci[0] is not None]
+    return max(lows) if lows else None
+
+
+def worst(verdicts: Iterable[Verdict]) -> Verdict:
+    """The worst of several verdicts (``met`` for none)."""
+    return max(verdicts, key=VERDICTS.index, default="met")

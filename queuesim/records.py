@@ -23,13 +23,16 @@ messages (one row per message at each queue; a request's root message plus every
     ``receives``, ``processings`` (finished processings, duplicates included), ``done`` (when it
     settled), ``worker`` (the worker whose processing settled it, -1 if none), ``outcome``
     (a message may end CANCELLED: a copy its client no longer wanted, dropped unprocessed),
-    ``reason`` (:class:`Loss`, why it was lost), ``poison`` (1: it fails on every attempt).
+    ``reason`` (:class:`Loss`, why it was lost), ``poison`` (1: it fails on every attempt). A
+    Celery retry (:mod:`queuesim.sim.celery`) is one more message of the same request and stage;
+    the retried one settles as completed (its broker copy was acked), the request with the retry.
 deliveries (one row per waiting spell of a message in a queue: a spell ends when a worker receives
     the message, or it is dead-lettered, deleted while visible, dropped, expired or reneged; open
     spells are closed at the end)
     ``message``, ``since`` (became waiting), ``until`` (spell end, NaN if still waiting),
     ``worker`` (-1 if not received), ``finished`` (processing end, NaN if none), ``status`` (:class:`Delivery`),
-    ``started`` (processing start: later than ``until`` when the message waited in a prefetch buffer),
+    ``started`` (processing start: later than ``until`` when the message waited in a prefetch buffer,
+    or reserved in a Celery worker; a Celery pool's ``worker`` is the process that ran it),
     ``delivery`` (the message's receive number at its queue: 1 for the first delivery),
     ``overhead`` (seconds the worker spent on the delivery before ``started``, its pool's
     ``overhead``; 0 without one: the worker was busy from ``started - overhead`` to ``finished``).

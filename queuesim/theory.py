@@ -23,6 +23,7 @@ __all__ = [
     "mmc_wait_cdf",
     "mmc_wait_quantile",
     "mmc_sojourn_cdf",
+    "mmc_priority",
     "mmck",
     "mg1",
     "md1",
@@ -536,6 +537,65 @@ def mmc_sojourn_cdf(lam: float, mu: float, c: int, t: float) -> float:
 # M/M/c/K. States n = 0..K; weights relative to state c are c!/(n! a^(c-n)) below c and rho^j,
 # j = n - c, from c to K. The part below c sums to (c/a)/B(c-1, a), the part from c up is a
 # truncated geometric series; both are handled in log space, so the cost is O(c) for any K.
+
+
+def mmc_priority(lams: Sequence[float], mu: float, c: int) -> list[QueueMetrics]:
+    r"""Per-class steady-state metrics of the non-preemptive priority M/M/c queue (Cobham's formula).
+
+    Classes are listed highest priority first and share one exponential service rate :math:`\mu`;
+    within a class service is FCFS, and a started service is never interrupted. With
+    :math:`\lambda = \sum_k \lambda_k`, :math:`a = \lambda/\mu`, :math:`\sigma_k = \sum_{i \le k}
+    \lambda_i / (c\mu)` (:math:`\sigma_0 = 0`) and :math:`C = C(c, a)` (:func:`erlang_c`), class
+    :math:`k` waits
+
+    .. math:: W_{q,k} = \frac{C / (c\mu)}{(1 - \sigma_{k-1})(1 - \sigma_k)}
+
+    (an arrival finding every server busy waits a residual :math:`1/(c\mu)` for the first to free,
+    plus the work of its own and higher classes). One class gives :func:`mmc`; the λ-weighted mean of
+    :math:`W_{q,k}` equals the FCFS :math:`W_q` (Kleinrock's conservation law).
+
+    Parameters
+    ----------
+    lams : sequence of float
+        Arrival rate of each class, >= 0, highest priority first.
+    mu : float
+        Service rate of one server, > 0, the same for every class.
+    c : int
+        Number of servers, >= 1.
+
+    Returns
+    -------
+    list of QueueMetrics
+        One per class: ``wait``, ``sojourn``, ``queue_length`` (:math:`\lambda_k W_{q,k}`),
+        ``in_system``, ``throughput`` of that class; ``utilization`` and ``p_wait`` are the whole
+        queue's (a class's arrival waits with probability :math:`C`, whatever its priority).
+
+    Raises
+    ------
+    ValueError
+        If a parameter is invalid, no class is given or :math:`\lambda \ge c\mu`.
+
+    References
+    ----------
+    A. Cobham, "Priority assignment in waiting line problems", *J. Oper. Res. Soc. America* 2(1), 70–76 (1954);
+    D. Gross, J. F. Shortle, J. M. Thompson, C. M. Harris, *Fundamentals of Queueing Theory*, 4th ed.,
+    Wiley (2008), §3.4.1 (non-preemptive priorities, M/M/c).
+    """
+    if not lams:
+        raise ValueError("give at least one class")
+    rates = [_real(f"lams[{k}]", lam) for k, lam in enumerate(lams)]
+    _lam, mu, c, erl_c = _mmc_checked(math.fsum(rates), mu, c)
+    w0 = erl_c / (c * mu)
+    out: list[QueueMetrics] = []
+    above = 0.0  # sigma_{k-1}
+    for lam_k in rates:
+        upto = above + lam_k / (c * mu)
+        wait = w0 / ((1.0 - above) * (1.0 - upto))
+        sojourn = wait + 1.0 / mu
+        out.append(QueueMetrics(wait=wait, sojourn=sojourn, queue_length=lam_k * wait, in_system=lam_k * sojourn,
+                                utilization=_lam / (c * mu), p_wait=erl_c, p_block=0.0, throughput=lam_k))
+        above = upto
+    return out
 
 
 def _logaddexp(x: float, y: float) -> float:

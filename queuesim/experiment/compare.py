@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ from queuesim.errors import Problem, ScenarioError
 from queuesim.experiment.cost import mean_workers, run_cost
 from queuesim.experiment.execute import Execution, resolve_scenario, run_experiment
 from queuesim.experiment.progress import SimClock
+from queuesim.experiment.slo import Slo, check_slo
 from queuesim.figures import Summary, summary_value
 from queuesim.outputs import atomic_directory
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
@@ -98,13 +99,18 @@ class Comparison:
 
     @property
     def table(self) -> pd.DataFrame:
-        """One row per variant: its brokers and the figures of :data:`COLUMNS`, losses by cause and drain times."""
+        """One row per variant: its brokers and the figures of :data:`COLUMNS`, losses by cause and drain times;
+        with SLO limits, ``slo.verdict`` and one ``slo.<path>.verdict`` per limit (met / borderline / not met)."""
         rows = []
         for name, done in self.executions.items():
             s = done.summary
             row: dict[str, Any] = {"variant": name, "brokers": ", ".join(
                 sorted({_broker_label(q) for q in done.scenario.queues.values()}))}
             row.update({col: summary_value(s, path) for col, path in COLUMNS})
+            if done.slo is not None:
+                report = check_slo(s, done.slo)
+                row["slo.verdict"] = report.verdict
+                row.update({f"slo.{c.path}.verdict": c.verdict for c in report.checks})
             for reason, n in s["losses"].items():
                 row[f"lost.{reason}"] = n
             for i, f in enumerate(s["faults"]):
@@ -146,6 +152,7 @@ def compare(
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
     progress: bool = False,
+    slo: Slo | Mapping[str, Any] | Sequence[str] | None = None,
 ) -> Comparison:
     """Run variants side by side with common random numbers.
 
@@ -157,6 +164,8 @@ def compare(
         As for :func:`queuesim.run`; the same seed drives every variant.
     progress : bool, default False
         Show one bar on stderr (a terminal only) of the simulated time of every variant.
+    slo : Slo, mapping or sequence of str, optional
+        Limits added to each variant's own ``slo:``; the table gets a verdict per limit.
     """
     variants: dict[str, Scenario | str] = {}
     if len(sources) == 1 and not isinstance(sources[0], Scenario):
@@ -180,6 +189,6 @@ def compare(
     with SimClock(total, sum(reps), f"compare {len(resolved)} variants", enabled=progress) as clock:
         return Comparison({
             name: run_experiment(sc, seed=seed, replications=replications, overrides=overrides, executor=executor,
-                                 clock=clock)
+                                 clock=clock, slo=slo)
             for name, sc in variants.items()
         })

@@ -2,11 +2,15 @@
 
 ``execute`` is what ``queuesim.run`` (through the API), sweeps, plans, compare and every executor
 call: it runs the replications (in this process, or mapped over an executor), then builds
-``summary.json`` once. With ``outputs="summary"`` the replications stream their statistics
-(:mod:`queuesim.metrics.stream`) and keep no records, so memory does not grow with the run.
-``Task`` is the picklable form that a sweep or a plan sends to a process pool or a Dask worker;
-it brings back only what its caller asked for (the summary, optionally the time series), since
-shipping the event records of every point back would cost more than running it; tasks stream.
+``summary.json`` once; with a precision rule (:mod:`queuesim.experiment.precision`) it adds
+replications in rounds until the rule is satisfied or capped. With ``outputs="summary"`` the
+replications stream their statistics (:mod:`queuesim.metrics.stream`) and keep no records, so
+memory does not grow with the run; what the stream cannot give as the full summary does (a
+precision rule, SLO verdicts, Celery pools, priorities, several producers, elastic pools) runs with
+records instead (:func:`queuesim.metrics.stream.stream_refusal`). ``Task`` is the picklable form
+that a sweep or a plan sends to a process pool or a Dask worker; it brings back only what its
+caller asked for (the summary, optionally the time series), since shipping the event records of
+every point back would cost more than running it.
 """
 
 from __future__ import annotations
@@ -16,14 +20,16 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from queuesim.errors import Problem, ScenarioError
 from queuesim.experiment.budget import check_budget
 from queuesim.experiment.executors import default_executor
+from queuesim.experiment.precision import PrecisionRule, precision_rule
 from queuesim.experiment.progress import Reporter, SimClock
+from queuesim.experiment.slo import Slo, check_slo, merge_slo
 from queuesim.figures import RunMeta, Summary
 from queuesim.metrics.diagnosis import TimeSeries, diagnose, offered_ratios
 from queuesim.metrics.stream import (
@@ -31,6 +37,7 @@ from queuesim.metrics.stream import (
     StreamSink,
     StreamStats,
     stream_offered_ratios,
+    stream_refusal,
     stream_timeseries,
     summarize_streams,
 )
@@ -170,6 +177,8 @@ class Execution:
         import pandas as pd
 
         return pd.DataFrame(self.series)
+    #: The SLO limits the run was checked against (the scenario's and any given), None without.
+    slo: Slo | None = None
 
 
 def execute(
@@ -184,6 +193,8 @@ def execute(
     limits: Mapping[str, float] | None = None,
     clock: SimClock | None = None,
     outputs: Outputs | None = None,
+    precision: PrecisionRule | None = None,
+    slo: Slo | None = None,
 ) -> Execution:
     """Simulate ``replications`` of ``scenario`` (default: its own) and summarize them.
 
@@ -210,43 +221,68 @@ def execute(
     outputs : {'full', 'summary'}, optional
         Default the scenario's ``outputs``. ``summary`` streams each replication's statistics
         and keeps no records (percentiles from a sketch, within its relative accuracy, 0.5%).
+    precision : PrecisionRule, optional
+        Add replications in rounds (on ``executor``) until the rule is satisfied or capped; the
+        summary then has a ``precision`` block saying what was reached.
+    slo : Slo, optional
+        The limits whose figures ``precision`` watches (without them, the headline figures).
     """
     seed = scenario.seed if seed is None else seed
     reps = scenario.replications if replications is None else replications
     if reps < 1:
         raise ValueError("replications must be ≥ 1")
-    reporters = [None if clock is None else clock.reporter(scenario.duration, executor) for _ in range(reps)]
-    jobs: list[Job] = [(scenario, r, seed, reporter) for r, reporter in enumerate(reporters)]
-    # an elastic pool's figures need the records: such a run keeps them while it summarizes (run_experiment says so)
-    streamed = (outputs or scenario.outputs) == "summary" and StreamLayout.supports(scenario)
-    results: list[RunRecord] | list[StreamStats]
-    if streamed:
-        results = [stream_replication(j) for j in jobs] if executor is None else list(executor.map(stream_replication, jobs))
-    else:
-        results = [simulate_replication(j) for j in jobs] if executor is None else list(executor.map(simulate_replication, jobs))
-    if clock is not None:  # replications that could not report as they ran (a Dask worker) count when done
-        for reporter in reporters:
-            if reporter is None:
-                clock.finished(scenario.duration)
     warnings = scenario_warnings(scenario)
-    streams = [r for r in results if isinstance(r, StreamStats)]
-    records = [r for r in results if isinstance(r, RunRecord)]
-    if streamed:
-        series, ratios = stream_timeseries(streams), stream_offered_ratios(streams)
-    else:
-        series, ratios = timeseries_columns(records), offered_ratios(records)
-    summary = summary_of(scenario, results, seed, source, warnings, series, limits, ratios)
+    # a precision rule, SLO verdicts and what stream_refusal names need the records' figures: such a
+    # run keeps them while it summarizes (run_experiment refuses an explicit outputs: summary for them)
+    streamed = ((outputs or scenario.outputs) == "summary" and stream_refusal(scenario) is None
+                and precision is None and merge_slo(scenario, slo) is None and not limits)
+    job = stream_replication if streamed else simulate_replication
+    results: list[RunRecord | StreamStats] = []
+    while True:
+        # replication r always draws from (seed, r): a later round only adds replications, the
+        # ones already run are kept as they are
+        first = len(results)
+        if clock is not None and first:
+            clock.more(reps - first, scenario.duration)
+        reporters = [None if clock is None else clock.reporter(scenario.duration, executor) for _ in range(first, reps)]
+        jobs: list[Job] = [(scenario, first + i, seed, reporter) for i, reporter in enumerate(reporters)]
+        results += [job(j) for j in jobs] if executor is None else executor.map(job, jobs)
+        if clock is not None:  # replications that could not report as they ran (a Dask worker) count when done
+            for reporter in reporters:
+                if reporter is None:
+                    clock.finished(scenario.duration)
+        streams = [r for r in results if isinstance(r, StreamStats)]
+        records = [r for r in results if isinstance(r, RunRecord)]
+        if streamed:
+            series, ratios = stream_timeseries(streams), stream_offered_ratios(streams)
+        else:
+            series, ratios = timeseries_columns(records), offered_ratios(records)
+        summary = summary_of(scenario, results, seed, source, warnings, series, limits, ratios)
+        more = None if precision is None else precision.next_replications(summary, slo)
+        if more is None:
+            break
+        reps = more
+    if precision is not None:
+        summary["precision"] = precision.report(summary, slo)
+    # the limits this run was checked against, with their verdicts, so that a report or a later
+    # reader of summary.json sees the same verdicts without being told the --slo limits again
+    checked = merge_slo(scenario, slo)
+    if checked is not None:
+        summary["slo"] = check_slo(summary, checked).to_dict()
     return Execution(scenario=scenario, seed=seed, summary=summary,
                      records=records if keep_records and not streamed else None,
                      series=series if with_timeseries or (keep_records and not streamed) else None, warnings=warnings,
-                     offered_ratios=ratios, streams=streams if streamed else None)
+                     offered_ratios=ratios, streams=streams if streamed else None, slo=slo)
 
 
 @dataclass(frozen=True)
 class Task:
     """Everything one experiment needs to run anywhere: its scenario (seed included) and what to bring back.
 
-    Tasks stream their statistics (``outputs="summary"``): a point needs only its summary.
+    A task runs as its scenario's ``outputs`` says (default ``full``, as a plain run): with
+    ``outputs: summary`` it streams where the stream gives the full summary's figures (no precision
+    rule, no SLO limits, nothing :func:`~queuesim.metrics.stream.stream_refusal` names), else it
+    runs with records.
     """
 
     scenario: Scenario
@@ -254,13 +290,19 @@ class Task:
     with_timeseries: bool = False
     #: SLO limits beyond the scenario's own (a sweep's or plan's), for the diagnosis.
     limits: tuple[tuple[str, float], ...] = ()
-    outputs: Outputs = "summary"
+    #: Add replications until this rule is satisfied (a precision-driven point or plan candidate)...
+    precision: PrecisionRule | None = None
+    #: ...for the figures of these limits (the scenario's and the sweep's or plan's).
+    slo: Slo | None = None
+    #: None: the scenario's ``outputs``; ``summary`` streams unless the point needs its records'
+    #: figures (a precision rule, SLO limits, what :func:`queuesim.metrics.stream.stream_refusal` names).
+    outputs: Outputs | None = None
 
 
 def run_task(task: Task) -> Execution:
     """Run a task in this process (replications serially: the executor parallelises over tasks), without its records."""
     done = execute(task.scenario, task.replications, keep_records=False, with_timeseries=task.with_timeseries,
-                   limits=dict(task.limits), outputs=task.outputs)
+                   limits=dict(task.limits), outputs=task.outputs, precision=task.precision, slo=task.slo)
     done.streams = None  # the summary and series are what the caller asked for: do not ship the sketches back
     return done
 
@@ -287,15 +329,22 @@ def run_experiment(
     max_events: int | None = 0,
     clock: SimClock | None = None,
     outputs: Outputs | None = None,
+    slo: Slo | Mapping[str, Any] | Sequence[str] | None = None,
+    precision: float | str | None = None,
+    max_replications: int | None = None,
 ) -> Execution:
     """Resolve a scenario and execute it with its records kept: one replication here, several on a
     process pool over every core unless ``executor`` says otherwise.
 
     ``max_events`` refuses a run estimated above it (:func:`queuesim.experiment.budget.check_budget`;
     None: half this machine's memory; 0, the default: no limit) before anything is simulated.
-    ``clock`` is the progress bar its replications report to. ``outputs="summary"`` (default: the
+    ``clock`` is the progress bar its replications report to. ``slo`` adds limits to the
+    scenario's (the execution carries the merged ones, and the diagnosis reads them); ``precision``
+    (``'2%'``; default the scenario's ``precision:``) adds replications, up to ``max_replications``,
+    until every SLO figure (or headline figure) is that precise. ``outputs="summary"`` (default: the
     scenario's ``outputs``) streams the statistics and keeps no records; its memory does not grow
-    with the run, so the memory limit does not apply to it.
+    with the run, so the memory limit does not apply to it. It refuses (ScenarioError) what the
+    stream does not give as the full summary does, naming the field.
     """
     resolved, source = resolve_scenario(scenario, overrides)
     reps = resolved.replications if replications is None else replications
@@ -303,17 +352,29 @@ def run_experiment(
         raise ValueError(f"replications must be ≥ 1 and ≤ {MAX_REPLICATIONS:,}, got {reps}")
     if seed is not None and not 0 <= seed <= MAX_SEED:  # numpy's SeedSequence refuses it deep inside a worker
         raise ValueError(f"seed must be ≥ 0 and ≤ 2⁶³−1, got {seed}")
+    limits = merge_slo(resolved, slo)
+    rule = precision_rule(resolved, precision, max_replications)
+    if rule is not None and rule.max_replications < reps:
+        raise ValueError(f"max_replications ({rule.max_replications}) is below the replications asked for ({reps})")
     mode: Outputs = outputs or resolved.outputs
-    if mode == "summary" and not StreamLayout.supports(resolved):
-        pool = next(name for name, p in resolved.workers.items() if p.elastic)
-        raise ScenarioError([Problem(source or "<scenario>", None, "outputs", (
-            f"outputs: summary does not stream a scenario with an elastic pool ('{pool}': a count schedule, an "
-            "autoscaler or a deploy) yet: run it with outputs: full"))])
+    if mode == "summary":
+        refused = stream_refusal(resolved)
+        if refused is None and rule is not None:
+            refused = ("precision", "a precision rule (its rounds read the percentile intervals, which the full "
+                       "summary sections from the records)")
+        if refused is None and limits is not None:
+            refused = ("slo", "SLO verdicts (they read the percentile intervals, which the full summary sections "
+                       "from the records)")
+        if refused is not None:
+            raise ScenarioError([Problem(source or "<scenario>", None, "outputs", (
+                f"outputs: summary does not stream {refused[1]} ({refused[0]}) yet: run it with outputs: full"))])
     if max_events != 0:
-        check_budget(resolved, reps, max_events, streamed=mode == "summary")
+        check_budget(resolved, reps if rule is None else rule.max_replications, max_events, streamed=mode == "summary")
+    parallel = reps > 1 or rule is not None
     context: AbstractContextManager[Executor | None] = (
-        nullcontext(executor) if executor is not None or reps == 1 else default_executor(reps)
+        nullcontext(executor) if executor is not None or not parallel
+        else default_executor(reps if rule is None else rule.max_replications)
     )
     with context as ex:
-        return execute(resolved, reps, seed=seed, executor=ex, source=source, clock=clock, outputs=mode,
-                       with_timeseries=mode == "summary")
+        return execute(resolved, reps, seed=seed, executor=ex, source=source, clock=clock, precision=rule, slo=limits,
+                       limits=None if limits is None else limits.limits, outputs=mode, with_timeseries=mode == "summary")

@@ -6,13 +6,11 @@ a parallel executor); the answer and the value below it are then re-run with mor
 and fresh random numbers to confirm it. It assumes the SLO figures improve as the setting grows,
 which holds for worker counts and for a queue capacity limited on rejections.
 
-Candidates run replication by replication, with streamed statistics (every candidate draws the
-same random numbers: common random numbers), and stop early once their verdict is clear: after
-each replication (in order), if the 95% interval of every limited figure lies below its limit,
-or that of one lies above it, the remaining replications are not run
-(:func:`queuesim.metrics.stream.figure_interval`; one replication gives intervals from its ten
-batches). The replications of all candidates and of the saturation measurement share the
-executor's slots, so no core waits while a candidate still has work.
+Each candidate gets a verdict from its 95% intervals (:mod:`queuesim.experiment.slo`): met, not
+met, or borderline when an interval straddles its limit. A borderline candidate gets more
+replications, by the rule of :mod:`queuesim.experiment.precision`, up to ``max_replications``;
+still borderline there, it counts as not meeting the SLO. The recommendation is the smallest value
+whose verdict is met, so noise never decides it.
 
 >>> import queuesim
 >>> answer = queuesim.plan("scenarios/quickstart.yaml", load=2.0)     # doctest: +SKIP
@@ -26,7 +24,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import Executor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,20 +35,18 @@ from pydantic import ValidationError
 from queuesim import theory
 from queuesim.errors import Problem, ScenarioError
 from queuesim.experiment.cost import run_cost
-from queuesim.experiment.execute import summary_of
-from queuesim.experiment.executors import QuietProcessPool, default_executor, parallelism
+from queuesim.experiment.executors import default_executor, parallelism
 from queuesim.experiment.grid import point_seed
+from queuesim.experiment.precision import PrecisionRule, precision_rule
 from queuesim.experiment.progress import Bar
-from queuesim.experiment.slo import Slo, SloReport, check_slo, merge_slo
+from queuesim.experiment.slo import Slo, SloReport, Verdict, check_slo, merge_slo
+from queuesim.experiment.sweep import run_points
 from queuesim.figures import Summary, latency_parts, quantile
-from queuesim.metrics.stream import StreamLayout, StreamSink, StreamStats, figure_interval
 from queuesim.outputs import atomic_write
-from queuesim.records import RunRecord
 from queuesim.scenario import RedisQueue, Scenario, load_scenario, with_overrides
 from queuesim.scenario.problems import validation_problems
 from queuesim.scenario.routing import did_you_mean
 from queuesim.scenario.study import scenario_data, set_path
-from queuesim.sim import simulate
 from queuesim.version import __version__
 
 __all__ = ["PlanResult", "Evaluation", "AnalyticEstimate", "plan", "check_plan", "parse_load", "scale_load", "LOAD_SOURCE"]
@@ -119,20 +115,27 @@ class Evaluation:
     confirmation: bool = False
 
     @property
+    def verdict(self) -> Verdict:
+        """The worst verdict of its limits: ``met`` only when every 95% interval is at or below its limit."""
+        return self.slo.verdict
+
+    @property
     def meets(self) -> bool:
-        """Whether every SLO limit holds."""
-        return self.slo.met
+        """Whether the verdict is met (a borderline candidate does not meet the SLO)."""
+        return self.verdict == "met"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (without the whole summary)."""
         return {
             "value": self.value,
             "meets_slo": self.meets,
+            "verdict": self.verdict,
             "replications": self.replications,
             "seed": self.seed,
             "confirmation": self.confirmation,
             "throughput": self.summary["rates"]["throughput"],
             "checks": [c.to_dict() for c in self.slo.checks],
+            "precision": self.summary.get("precision"),
         }
 
 
@@ -195,8 +198,13 @@ class PlanResult:
 
     @property
     def meets_slo(self) -> bool:
-        """Whether the recommendation met every limit in its confirmation run."""
+        """Whether the recommendation's verdict is met in its confirmation run."""
         return self.final is not None and self.final.meets
+
+    @property
+    def verdict(self) -> Verdict:
+        """The recommendation's verdict in its confirmation run (``not met`` without a recommendation)."""
+        return "not met" if self.final is None else self.final.verdict
 
     @property
     def target_rate(self) -> float:
@@ -230,6 +238,7 @@ class PlanResult:
             "current_meets_slo": self.current_meets_slo,
             "recommended": {self.search: self.recommended},
             "meets_slo": self.meets_slo,
+            "verdict": self.verdict,
             "confirmed": self.confirmed,
             "slo": self.slo.limits,
             "at_recommended": self.final.to_dict() if self.final is not None else None,
@@ -314,11 +323,14 @@ def _smallest(good: Callable[[int], bool], start: int, limit: int) -> int | None
 
 
 def _analytic(target: Scenario, kind: SearchKind, name: str, slo: Slo, limit: int) -> AnalyticEstimate:
-    queue_name = target.workers[name].from_ if kind == "count" else name
+    queue_name = target.workers[name].source if kind == "count" else name
     readers = target.pools_reading(queue_name)
     if len(readers) != 1:
         return AnalyticEstimate(None, "none", not_modelled={p: f"{len(readers)} pools compete for queue {queue_name!r}" for p in slo})
     pool_name, pool = readers[0]
+    if pool.celery is not None:
+        # count is instances of concurrency processes, and prefetch keeps work in the workers: not M/M/c
+        return AnalyticEstimate(None, "none", not_modelled={p: f"pool {pool_name!r} is a Celery pool (prefetch, ack timing)" for p in slo})
     queue = target.queues[queue_name]
     lam = target.arrival_rates()[queue_name]
     mean_service = pool.service.mean
@@ -411,191 +423,46 @@ def _analytic(target: Scenario, kind: SearchKind, name: str, slo: Slo, limit: in
 # The search.
 
 
-#: One replication of a candidate: streamed, or its records where the scenario cannot stream (an elastic pool).
-Replicate = StreamStats | RunRecord
-
-
-def replicate(args: tuple[Scenario, int, int]) -> Replicate:
-    """One streamed replication of a candidate, with per-batch sketches for early-stop intervals (picklable task).
-
-    A scenario that cannot stream (:meth:`StreamLayout.supports`) returns its records: its
-    candidates then run every replication, with no early stop.
-    """
-    scenario, replication, seed = args
-    if not StreamLayout.supports(scenario):
-        return simulate(scenario, replication, seed)
-    sink = StreamSink(StreamLayout.of(scenario), batch_sketches=True)
-    return sink.result(simulate(scenario, replication, seed, sink=sink).extra)
-
-
-#: How much wider than its batch-means interval one replication's interval is taken for an early stop.
-#: Batches of one run are correlated, so their spread understates the spread between runs, most near
-#: saturation: quickstart at 2x load with 15 workers gave p99s of 82 to 131 ms over six runs (sd 17 ms)
-#: where each run's ten batches implied a standard error of 3 to 5 ms (11 ms for the 131 ms run).
-SINGLE_RUN_WIDENING = 4.0
-
-
-def clearly(stats: Sequence[Replicate], slo: Slo) -> bool | None:
-    """True if every limit is clearly met, False if one is clearly not met, None while it is not clear.
-
-    Clear: the figure's 95% interval (:func:`~queuesim.metrics.stream.figure_interval`) lies
-    wholly below its limit, or wholly above it; from a single replication, its batch-means
-    interval widened by :data:`SINGLE_RUN_WIDENING`.
-    """
-    streams = [s for s in stats if isinstance(s, StreamStats)]
-    if len(streams) < len(stats):  # records (an elastic pool): no early stop
-        return None
-    widen = SINGLE_RUN_WIDENING if len(stats) == 1 else 1.0
-    met = True
-    for path, limit in slo.limits.items():
-        interval = figure_interval(streams, path)
-        if interval is None:
-            met = False
-            continue
-        low, high = interval
-        center, half = (low + high) / 2, (high - low) / 2 * widen
-        if center - half > limit:
-            return False
-        if center + half > limit:
-            met = False
-    return True if met else None
-
-
-class _Replications:
-    """Replication tasks of several scenarios on one executor's slots, in priority order, the results in order.
-
-    ``want(key, scenario, seed, count)`` asks for replications 0..count-1 of a scenario: the first
-    only, until ``allow(key)`` lets the rest run at once (a candidate whose first replication left
-    its verdict open will need them: running them side by side saves time, running them ahead of a
-    clear verdict would waste them). Slots are filled at each ``wait()``, going to the earliest
-    asked key with replications left (``background`` keys only when no other has). ``stop(key)``
-    withdraws what has not started. Results depend on (scenario, seed, r) only.
-    """
-
-    def __init__(self, executor: Executor, bar: Bar) -> None:
-        self.executor = executor
-        self.slots = max(1, parallelism(executor))
-        self.bar = bar  # its total: the replications started so far; done: those finished
-        self.jobs: dict[object, tuple[Scenario, int, int, bool]] = {}  # key -> scenario, seed, count, background
-        self.cap: dict[object, int] = {}  # key -> replications it may have started so far
-        self.next: dict[object, int] = {}
-        self.done: dict[object, dict[int, Replicate]] = {}
-        self.running: dict[Future[Replicate], tuple[object, int]] = {}
-
-    def want(self, key: object, scenario: Scenario, seed: int, count: int, background: bool = False,
-             first_only: bool = False) -> None:
-        self.jobs[key] = (scenario, seed, count, background)
-        self.cap[key] = 1 if first_only or not background else count
-        self.next.setdefault(key, 0)
-        self.done.setdefault(key, {})
-
-    def allow(self, key: object) -> None:
-        """Let every remaining replication of ``key`` start as slots free up."""
-        self.cap[key] = self.jobs[key][2]
-
-    def stop(self, key: object) -> None:
-        scenario, seed, _, background = self.jobs[key]
-        self.jobs[key] = (scenario, seed, 0, background)
-        for future, (k, _r) in list(self.running.items()):
-            if k == key and future.cancel():
-                del self.running[future]
-
-    def results(self, key: object) -> list[Replicate]:
-        """The finished replications of ``key`` from 0 on, up to the first missing one."""
-        out: list[Replicate] = []
-        got = self.done.get(key, {})
-        while len(out) in got:
-            out.append(got[len(out)])
-        return out
-
-    def _fill(self) -> None:
-        for background in (False, True):
-            while len(self.running) < self.slots:
-                key = next((k for k, (_, _, count, bg) in self.jobs.items() if bg == background and self.next[k] < count
-                            and self.next[k] < self.cap[k]), None)
-                if key is None:
-                    break
-                scenario, seed, _, _ = self.jobs[key]
-                r = self.next[key]
-                self.next[key] = r + 1
-                self.bar.grow(1)
-                future = self.executor.submit(replicate, (scenario, r, seed))
-                self.running[future] = (key, r)
-
-    def wait(self) -> None:
-        """Block until at least one replication finishes (raise its error), then refill the slots."""
-        self._fill()
-        if not self.running:
-            return
-        finished, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
-        for future in finished:
-            key, r = self.running.pop(future)
-            if future.cancelled():
-                continue
-            self.done[key][r] = future.result()
-            self.bar.advance(1)
-        self._fill()
-
-    def close(self, interrupted: bool) -> None:
-        for future in list(self.running):
-            future.cancel()
-        if interrupted and isinstance(self.executor, QuietProcessPool):
-            self.executor.terminate(list(self.running))
-
-
 class _Search:
     """Runs candidates of the searched setting and remembers how each did."""
 
-    def __init__(self, target: Scenario, path: str, slo: Slo, replications: int, pool: _Replications):
+    def __init__(self, target: Scenario, path: str, slo: Slo, replications: int, executor: Executor, bar: Bar,
+                 next_round: float = 0.0, later: float = 0.0, rule: PrecisionRule | None = None):
         self.target, self.path, self.slo = target, path, slo
-        self.replications, self.pool = replications, pool
+        self.replications, self.executor, self.bar = replications, executor, bar
+        self.rule = rule  # settles a borderline candidate with more replications
         self.runs: dict[int, Evaluation] = {}
         self.history: list[Evaluation] = []
-
-    def _candidate(self, value: int, seed: int) -> Scenario:
-        return _with_setting(self.target, self.path, value).model_copy(update={"seed": seed})
-
-    def prefetch(self, value: int, *, seed: int, replications: int, confirmation: bool) -> None:
-        """Start the first replication of a candidate that may be asked next, on a slot nothing else wants."""
-        key = ("confirm" if confirmation else "search", value, seed, replications)
-        self.pool.want(key, self._candidate(value, seed), seed, replications, background=True, first_only=True)
+        # the bar's estimate of what is left, in replications: another search round while the
+        # search goes on (``next_round``), then what follows it (``later``: confirmation, saturation)
+        self.next_round, self.later = next_round, later
 
     def run(self, values: Sequence[int], *, seed: int | None = None, replications: int | None = None, confirmation: bool = False) -> dict[int, Evaluation]:
-        """Evaluate ``values``, each with up to ``replications`` and an early stop once its verdict is clear."""
         seed = self.target.seed if seed is None else seed
         reps = replications or self.replications
-        scenarios = {v: self._candidate(v, seed) for v in values}
+        scenarios = [_with_setting(self.target, self.path, v).model_copy(update={"seed": seed}) for v in values]
         label = "confirm" if confirmation else "search"
-        keys = {v: (label, v, seed, reps) for v in values}
-        self.pool.bar.update(stage=f"{label} {','.join(map(str, values))}")
-        for v in values:
-            self.pool.want(keys[v], scenarios[v], seed, reps)
-        used: dict[int, int] = {}
-        checked = dict.fromkeys(values, 0)
-        while len(used) < len(values):
-            for v in values:
-                if v in used:
-                    continue
-                got = self.pool.results(keys[v])
-                while checked[v] < len(got):  # decide after each replication, in order: the same on every executor
-                    k = checked[v] = checked[v] + 1
-                    if k == reps or clearly(got[:k], self.slo) is not None:
-                        used[v] = k
-                        self.pool.stop(keys[v])
-                        break
-                    self.pool.allow(keys[v])  # not clear after one: it will most likely need them all
-            if len(used) < len(values):
-                self.pool.wait()
+        self.bar.update(stage=f"{label} {','.join(map(str, values))}")
+        self.bar.expect(len(values) * reps + self.next_round + self.later)
+        summaries, interrupted = run_points(
+            scenarios, reps, executor=self.executor, progress=self.bar,
+            description=f"plan {label} {self.path}={','.join(map(str, values))}",
+            names=[f"{self.path}={v}" for v in values], limits=self.slo.limits,
+            precision=self.rule, slo=self.slo,
+        )
+        if interrupted:
+            raise KeyboardInterrupt
         out = {}
-        for value in values:
-            stats = self.pool.results(keys[value])[:used[value]]
-            summary = summary_of(scenarios[value], stats, seed, limits=self.slo.limits)
-            evaluation = Evaluation(value, used[value], seed, check_slo(summary, self.slo), summary, confirmation)
+        for value, summary in zip(values, summaries, strict=True):
+            assert summary is not None
+            # the rule may have added replications to settle a borderline verdict
+            evaluation = Evaluation(value, int(summary["replications"]), seed, check_slo(summary, self.slo), summary,
+                                    confirmation)
             out[value] = evaluation
             self.history.append(evaluation)
             if not confirmation:
                 self.runs[value] = evaluation
-        self.pool.bar.update(candidates=len(self.history))
+        self.bar.update(candidates=len(self.history))
         return out
 
 
@@ -610,7 +477,8 @@ def _bracket(search: _Search, guess: int, minimum: int, limit: int, slots: int, 
         if hi is not None and hi - lo == 1:
             above = sorted(v for v, e in search.runs.items() if not e.meets and v > hi)
             if above:
-                notes.append(f"{search.path}={above[0]} failed the SLO although {hi} met it: the figures are noisy near the limit")
+                notes.append(f"{search.path}={above[0]} was {search.runs[above[0]].verdict} although {hi} met the SLO: "
+                             "the figures are noisy near the limit")
             return hi
         if hi is None:
             if lo >= limit:
@@ -654,8 +522,10 @@ def check_plan(
     slo: Slo | Mapping[str, Any] | Sequence[str] | None = None,
     *,
     source: str | None = None,
+    precision: float | str | None = None,
+    max_replications: int | None = None,
 ) -> tuple[float, Slo, tuple[str, SearchKind, str, int]]:
-    """Check a plan's inputs together, before anything runs: the load, the searched path and the SLO.
+    """Check a plan's inputs together, before anything runs: the load, the searched path, the SLO and the precision.
 
     Returns
     -------
@@ -682,6 +552,10 @@ def check_plan(
             problems.append(Problem(source or scenario.name, None, "slo", "a plan needs an SLO: add an `slo:` section or pass --slo latency.end_to_end.p99=500ms"))
     except ScenarioError as error:
         problems += error.problems
+    try:
+        precision_rule(scenario, precision, max_replications, settle=True)
+    except ScenarioError as error:
+        problems += error.problems
     if problems:
         raise ScenarioError(problems)
     assert factor is not None and limits is not None and target is not None
@@ -701,6 +575,8 @@ def plan(
     max_value: int | None = None,
     confirm: bool = True,
     saturation: bool = True,
+    precision: float | str | None = None,
+    max_replications: int | None = None,
 ) -> PlanResult:
     """Find the smallest worker count (or queue capacity) that meets the SLO at a target load.
 
@@ -731,6 +607,12 @@ def plan(
         Re-run the answer and the value below it with more replications and fresh seeds.
     saturation : bool, default True
         Simulate the current design overloaded to measure its saturation throughput.
+    precision : float or str, optional
+        Also make every limited figure this precise at each candidate (``'2%'``; default the
+        scenario's ``precision:``). Without it a candidate still gets more replications while its
+        verdict is borderline.
+    max_replications : int, optional
+        Most replications a candidate grows to (default the scenario's ``precision:``, else 50).
 
     Returns
     -------
@@ -747,7 +629,8 @@ def plan(
         scenario = load_scenario(source, overrides)
     elif overrides:
         scenario = with_overrides(scenario, overrides)
-    factor, limits, (path, kind, name, minimum) = check_plan(scenario, load, search, slo, source=source)
+    factor, limits, (path, kind, name, minimum) = check_plan(scenario, load, search, slo, source=source,
+                                                             precision=precision, max_replications=max_replications)
     current = _current(scenario, kind, name)
     target = scale_load(scenario, factor)
     reps = max(2, replications or scenario.replications)
@@ -759,54 +642,59 @@ def plan(
     guess = min(max(guess, minimum), ceiling)
     notes: list[str] = []
 
+    rule = precision_rule(scenario, precision, max_replications, settle=True)
+    assert rule is not None  # settle is on
     context: AbstractContextManager[Executor] = nullcontext(executor) if executor is not None else default_executor(16)
-    measured = analytic_saturation = None
     rho = _bottleneck(scenario)
-    interrupted = True
     with context as ex, Bar("plan", 0, "{task.fields[stage]}: {task.fields[candidates]} candidates done",
                             enabled=progress, candidates=0, stage="search") as bar:
-        pool = _Replications(ex, bar)
-        try:
-            if rho > 0:
-                analytic_saturation = _total_rate(scenario) / rho
-            overloaded = _overloaded(scenario, rho) if rho > 0 and saturation else None
-            if overloaded is not None:  # independent of the search: it fills the slots the candidates leave free
-                pool.want("saturation", overloaded, overloaded.seed, reps, background=True)
-            runner = _Search(target, path, limits, reps, pool)
-            best = _bracket(runner, guess, minimum, ceiling, max(1, parallelism(ex)), notes)
-            final: Evaluation | None = None
+        slots = max(1, parallelism(ex))
+        # the estimate, in replications: rounds of `slots` candidates, then the confirmation of the
+        # answer and the value below it (twice the replications) and the saturation run
+        later = (4 * reps if confirm else 0) + (reps if saturation and rho > 0 else 0)
+        runner = _Search(target, path, limits, reps, ex, bar, next_round=max(2, slots) * reps, later=later,
+                         rule=rule)
+        best = _bracket(runner, guess, minimum, ceiling, slots, notes)
+        runner.next_round, runner.later = 0.0, later - (4 * reps if confirm else 0)
+        final: Evaluation | None = None
+        confirmed = False
+        if best is not None and confirm:
+            fresh = point_seed(scenario.seed, {"plan": "confirmation"})
+            checks = runner.run([v for v in (best - 1, best) if v >= minimum], seed=fresh, replications=2 * reps, confirmation=True)
+            final = checks[best]
+            steps = 0
+            while not final.meets and best < ceiling and steps < 8:
+                notes.append(f"{path}={best} failed the SLO on confirmation; trying {best + 1}")
+                best, steps = best + 1, steps + 1
+                final = runner.run([best], seed=fresh, replications=2 * reps, confirmation=True)[best]
+            confirmed = final.meets
+            below = checks.get(best - 1)
+            if confirmed and below is not None and below.meets and steps == 0:
+                notes.append(f"{path}={best - 1} also met the SLO on confirmation: the limit sits within the noise, {best} is the safe choice")
+        elif best is not None:
+            final = runner.runs[best]
             confirmed = False
-            if best is not None and confirm:
-                fresh = point_seed(scenario.seed, {"plan": "confirmation"})
-                if best < ceiling:  # asked next if the answer fails its confirmation: an idle slot may start it
-                    runner.prefetch(best + 1, seed=fresh, replications=2 * reps, confirmation=True)
-                checks = runner.run([v for v in (best - 1, best) if v >= minimum], seed=fresh, replications=2 * reps, confirmation=True)
-                final = checks[best]
-                steps = 0
-                while not final.meets and best < ceiling and steps < 8:
-                    notes.append(f"{path}={best} failed the SLO on confirmation; trying {best + 1}")
-                    best, steps = best + 1, steps + 1
-                    if best < ceiling:
-                        runner.prefetch(best + 1, seed=fresh, replications=2 * reps, confirmation=True)
-                    final = runner.run([best], seed=fresh, replications=2 * reps, confirmation=True)[best]
-                confirmed = final.meets
-                below = checks.get(best - 1)
-                if confirmed and below is not None and below.meets and steps == 0:
-                    notes.append(f"{path}={best - 1} also met the SLO on confirmation: the limit sits within the noise, {best} is the safe choice")
-            elif best is not None:
-                final = runner.runs[best]
-                confirmed = False
-            if best is None:
-                notes.append(f"no value of {path} up to {ceiling} meets the SLO at {factor:g}x load")
-            if overloaded is not None:
-                while len(pool.results("saturation")) < reps:
-                    pool.wait()
+        if best is None:
+            notes.append(f"no value of {path} up to {ceiling} meets the SLO at {factor:g}x load")
+        for e in runner.history:
+            if e.verdict == "borderline":
+                straddling = ", ".join(c.path for c in e.slo.checks if c.verdict == "borderline")
+                notes.append(f"{path}={e.value}{' (confirmation)' if e.confirmation else ''} is borderline after "
+                             f"{e.replications} replications: the 95% interval of {straddling} contains the limit, "
+                             "so it does not count as meeting the SLO")
+
+        measured = analytic_saturation = None
+        if rho > 0:
+            analytic_saturation = _total_rate(scenario) / rho
+            if saturation:
                 bar.update(stage="saturation")
-                saturated = summary_of(overloaded, pool.results("saturation"), overloaded.seed)
-                measured = float(saturated["rates"]["throughput"])
-            interrupted = False
-        finally:
-            pool.close(interrupted)
+                bar.expect(reps)
+                summaries, interrupted = run_points([_overloaded(scenario, rho)], reps, executor=ex, progress=bar,
+                                                    description="plan saturation")
+                if interrupted:
+                    raise KeyboardInterrupt
+                assert summaries[0] is not None
+                measured = float(summaries[0]["rates"]["throughput"])
 
     cost = None
     if final is not None and scenario.cost is not None:

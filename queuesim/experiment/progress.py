@@ -190,6 +190,12 @@ class SimClock:
             threading.Thread(target=self._drain, args=(self._remote,), daemon=True).start()
         return Reporter(key, self._remote)
 
+    def more(self, replications: int, duration: float) -> None:
+        """Expect ``replications`` more of ``duration`` seconds each (a precision-driven run's next round)."""
+        self.replications += replications
+        self.bar.grow(replications * duration)
+        self.bar.update(reps=self.replications)
+
     def finished(self, duration: float) -> None:
         """Count a replication that ran without a reporter (on an executor no report comes back from)."""
         if self.enabled:

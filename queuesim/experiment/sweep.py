@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from queuesim.experiment.execute import Execution, Task, resolve_scenario, run_task
 from queuesim.experiment.executors import default_executor, run_tasks
 from queuesim.experiment.grid import Point, Seeds, make_points, sweep_axes
+from queuesim.experiment.precision import PrecisionRule, precision_rule
 from queuesim.experiment.progress import Bar
 from queuesim.experiment.slo import Slo, merge_slo
 from queuesim.experiment.sweep_table import point_row, sweep_table
@@ -55,6 +56,8 @@ def run_executions(
     with_timeseries: bool = False,
     errors: dict[int, str] | None = None,
     limits: Mapping[str, float] | None = None,
+    precision: PrecisionRule | None = None,
+    slo: Slo | None = None,
 ) -> tuple[list[Execution | None], bool]:
     """Run several scenarios on an executor (a fresh process pool if None), without their records.
 
@@ -62,6 +65,7 @@ def run_executions(
     without it the first failure raises :class:`~queuesim.experiment.executors.TaskFailed`.
     ``limits`` are SLO limits beyond each scenario's own, for the points' diagnosis. A shared
     :class:`~queuesim.experiment.progress.Bar` as ``progress`` is advanced by each point's replications.
+    With ``precision``, each point adds replications until the rule holds for its ``slo`` figures.
 
     Returns
     -------
@@ -69,7 +73,7 @@ def run_executions(
         ``executions[i]`` is None for a point Ctrl-C stopped before it finished (or that failed).
     """
     extra = tuple(sorted((limits or {}).items()))
-    tasks = [Task(s, replications or s.replications, with_timeseries, extra) for s in scenarios]
+    tasks = [Task(s, replications or s.replications, with_timeseries, extra, precision, slo) for s in scenarios]
     context: AbstractContextManager[Executor] = default_executor(len(tasks)) if executor is None else nullcontext(executor)
     with context as ex:
         outcome = run_tasks(
@@ -96,6 +100,8 @@ def run_points(
     description: str = "points",
     names: Sequence[str] | None = None,
     limits: Mapping[str, float] | None = None,
+    precision: PrecisionRule | None = None,
+    slo: Slo | None = None,
 ) -> tuple[list[Summary | None], bool]:
     """Summaries of several scenarios run on an executor (a fresh process pool if None).
 
@@ -105,7 +111,8 @@ def run_points(
         ``summaries[i]`` is None for a point Ctrl-C stopped before it finished.
     """
     done, interrupted = run_executions(scenarios, replications, executor=executor, progress=progress,
-                                       description=description, names=names, limits=limits)
+                                       description=description, names=names, limits=limits, precision=precision,
+                                       slo=slo)
     return [None if e is None else e.summary for e in done], interrupted
 
 
@@ -256,6 +263,7 @@ def sweep(
     axes = sweep_axes(scenario, vary)
     seeds = seeds or (scenario.sweep.seeds if scenario.sweep is not None else "common")
     limits = merge_slo(scenario, slo)
+    rule = precision_rule(scenario)  # a scenario's `precision:` holds at every point
     built = make_points(scenario, axes, seeds)
     reps = replications or scenario.replications
     points = [p for p, _ in built]
@@ -270,6 +278,8 @@ def sweep(
         with_timeseries=True,
         errors=errors,
         limits=None if limits is None else limits.limits,
+        precision=rule,
+        slo=limits,
     )
     summaries = [None if e is None else e.summary for e in done]
     rows = [point_row(p, s, summary, limits) for (p, s), summary in zip(built, summaries, strict=True) if summary is not None]

@@ -11,7 +11,10 @@ once written is never changed. They follow fixed rules:
   that is also a summary path (``workers.fulfil.count``) appears once;
 * beside every figure summary.json gives a 95% interval for, ``<path>.ci95_low`` and
   ``<path>.ci95_high`` (NaN when there are too few replications or batches);
-* with an SLO: ``slo.met`` and one ``slo.<path>.met`` per limit;
+* with an SLO: ``slo.met`` and one ``slo.<path>.met`` per limit (the estimates at or below their
+  limits, as before), and ``slo.verdict`` and one ``slo.<path>.verdict`` per limit: ``met`` when the
+  95% interval is at or below the limit, ``not met`` when wholly above it, ``borderline`` when it
+  straddles it (see :mod:`queuesim.experiment.slo`);
 * with prices: ``cost.workers_per_hour``, ``cost.broker_requests_per_second``,
   ``cost.broker_per_hour``, ``cost.total_per_hour``, ``cost.total_per_month``.
 
@@ -72,6 +75,8 @@ def point_row(point: Point, scenario: Scenario, summary: Mapping[str, Any], slo:
         report = check_slo(summary, slo)
         row["slo.met"] = report.met
         row.update({f"slo.{c.path}.met": c.met for c in report.checks})
+        row["slo.verdict"] = report.verdict
+        row.update({f"slo.{c.path}.verdict": c.verdict for c in report.checks})
     cost = run_cost(scenario, summary)
     if cost is not None:
         row.update({f"cost.{k}": v for k, v in cost.items() if k != "currency"})

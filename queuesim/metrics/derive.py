@@ -104,6 +104,41 @@ class Derived:
     def status_is(self, status: Delivery) -> np.ndarray:
         return np.asarray(self.rec.deliveries["status"] == status)
 
+    def section(self, lo: float, hi: float) -> Derived:
+        """The requests created in ``[lo, hi)`` of this run, as a run of their own: one batch of a
+        single run's confidence intervals (:mod:`queuesim.metrics.stats`).
+
+        Depths and busy time are measured over ``[lo, hi)``; waits run to the end of the run, as
+        for the whole window. Quantities that do not depend on the window are shared, not recomputed.
+        """
+        part = _Section(self.rec, lo, hi)
+        for name in _SHARED:
+            if name in self.__dict__:  # computed already: cached_property keeps it in the instance dict
+                part.__dict__[name] = self.__dict__[name]
+        return part
+
+
+#: Derived quantities of a run that do not depend on its window, shared by its sections.
+_SHARED = ("received", "delivery_queue", "first_receive", "processed", "service", "first_service", "delivery_pool")
+
+
+class _Section(Derived):
+    """The requests created in ``[lo, hi)`` of a run (see :meth:`Derived.section`)."""
+
+    def __init__(self, rec: RunRecord, lo: float, hi: float) -> None:
+        super().__init__(rec)
+        self._bounds = (lo, hi)
+
+    @property
+    def window(self) -> tuple[float, float]:
+        return self._bounds
+
+    @cached_property
+    def request_in(self) -> np.ndarray:
+        created = self.rec.requests["created"]
+        lo, hi = self._bounds
+        return (created >= lo) & (created < hi)
+
 
 def overlap(start: np.ndarray, end: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Length of each interval [start, end) inside [lo, hi]; NaN ends run to ``hi``."""

@@ -21,6 +21,7 @@ instant wait for the next batch, so an instant is never split and ties keep the 
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from typing import Any, cast
 import numpy as np
 
 from queuesim.figures import (
+    CATALOGUE,
     LATENCY_KINDS,
     PERCENTILES,
     BreakerStats,
@@ -39,22 +41,20 @@ from queuesim.figures import (
     QueueStats,
     RunMeta,
     Summary,
-    latency_parts,
     latency_path,
     spec,
-    value_or_none,
 )
 from queuesim.metrics.load import downtime, load_of
 from queuesim.metrics.resilience import breaker_stats, timeline_of
 from queuesim.metrics.sketch import ALPHA, QuantileSketch
-from queuesim.metrics.stats import mean_ci, t975
-from queuesim.metrics.summary import BATCHES, messages_block, rates_block
+from queuesim.metrics.stats import BATCHES, mean_ci, ratio_ci
+from queuesim.metrics.summary import messages_block, rate_parts, rates_block
 from queuesim.metrics.timeseries import bucket_counts, bucket_coverage, bucket_edges
 from queuesim.records import Delivery, Loss, Outcome, RecordBatch
 from queuesim.scenario import Scenario
 
 __all__ = ["StreamLayout", "StreamSink", "StreamStats", "summarize_streams", "stream_timeseries", "stream_offered_ratios",
-           "figure_interval"]
+           "stream_refusal"]
 
 _PROCESSED = np.array([Delivery.HELD, Delivery.DONE, Delivery.STALE], dtype=np.int8)
 _COUNTS = ("produced", "accepted", "rejected", "attempts", "gave_up", "completed", "duplicates", "processed", "lost",
@@ -76,6 +76,35 @@ _REASONS = [r.name.lower() for r in Loss if r is not Loss.NONE]
 def _percentile_ci() -> bool:
     """Whether the catalogue gives any latency percentile or maximum an interval (then batches keep sketches)."""
     return any(spec(latency_path(LATENCY_KINDS[0], s)).ci for s in (*PERCENTILES, "max"))
+
+
+def stream_refusal(scenario: Scenario) -> tuple[str, str] | None:
+    """(field, what) of the first part of ``scenario`` a run cannot stream yet, None when it can.
+
+    The stream does not give these as the full summary does: an elastic pool (its capacity
+    figures and per-bucket p99 come from the records), a Celery pool, queue or task ETA, message
+    priorities, and several producers (``producers.<name>``'s figures need each request's producer).
+    Such a run keeps its records (a sweep point, a plan candidate), or is refused (``outputs: summary``).
+    """
+    for name, pool in scenario.workers.items():
+        if pool.elastic:
+            return (f"workers.{name}", f"a scenario with an elastic pool ('{name}': a count schedule, an autoscaler "
+                                       "or a deploy)")
+        if pool.celery is not None:
+            return (f"workers.{name}.celery", f"a Celery pool ('{name}')")
+    for name, queue in scenario.queues.items():
+        if getattr(queue, "mode", None) == "celery":
+            return (f"queues.{name}.mode", f"a Celery (Kombu) Redis queue ('{name}')")
+        if getattr(queue, "max_priority", None) is not None:
+            return (f"queues.{name}.max_priority", f"a priority queue ('{name}')")
+    for name, producer in scenario.producers.items():
+        if producer.priority:
+            return (f"producers.{name}.priority", f"message priorities ('{name}')")
+        if producer.countdown is not None:
+            return (f"producers.{name}.countdown", f"Celery ETA tasks ('{name}')")
+    if len(scenario.producers) > 1:
+        return ("producers", "several producers (summary.json's per-producer figures)")
+    return None
 
 
 @dataclass(frozen=True)
@@ -101,9 +130,8 @@ class StreamLayout:
 
     @staticmethod
     def supports(scenario: Scenario) -> bool:
-        """Whether a run of ``scenario`` can stream: not yet with an elastic pool (its capacity figures and
-        per-bucket p99 are computed from the records), which runs with records instead."""
-        return not any(pool.elastic for pool in scenario.workers.values())
+        """Whether a run of ``scenario`` can stream (:func:`stream_refusal` names what it cannot)."""
+        return stream_refusal(scenario) is None
 
     @property
     def batch_edges(self) -> np.ndarray:
@@ -520,28 +548,63 @@ def _unit_latency(lat: _Latency, stat: str, b: int | None) -> float:
     return math.nan if value is None else value
 
 
+def _ci_paths(layout: StreamLayout) -> list[str]:
+    """The concrete paths of every figure the catalogue gives an interval, in the full summary's order."""
+    entries = [s for s in CATALOGUE if s.ci]
+    paths = [s.path for s in entries if s.fixed]
+    for block, names in (("queues", layout.queues), ("workers", layout.pools)):
+        pattern = [s.path for s in entries if s.path.startswith(f"{block}.<name>.")]
+        paths += [p.replace("<name>", name) for name in names for p in pattern]
+    return paths
+
+
 def _ci(stats: Sequence[StreamStats]) -> tuple[str, dict[str, list[float] | None]]:
-    """95% intervals of what the catalogue marks ``ci``: across replications, or from batch means of one run."""
-    window = stats[0].layout.duration - stats[0].layout.warmup
-    units: list[tuple[StreamStats, int | None, float]]
-    if len(stats) >= 2:
-        method = "replications"
-        units = [(s, None, window) for s in stats]
+    """95% intervals of the figures the stream can give as the full summary does, keyed by path.
+
+    Latency means and rates by the full summary's methods (Student-t over replications, the ratio
+    estimator over one run's batches); over replications also the queue and pool figures, from
+    each replication's own. Percentiles (the full summary sections their samples) and, from one
+    run's batches, the queue and pool figures are left out: a streamed ``ci95`` has no entry for them.
+    """
+    layout = stats[0].layout
+    window = layout.duration - layout.warmup
+    method = "replications" if len(stats) >= 2 else "batch_means"
+    parts: dict[str, tuple[list[float], list[float]]] = {}
+
+    def add(path: str, num: float, den: float) -> None:
+        nums, dens = parts.setdefault(path, ([], []))
+        nums.append(float(num))
+        dens.append(float(den))
+
+    if method == "replications":
+        for s in stats:
+            for key, (num, den) in rate_parts.items():
+                add(f"rates.{key}", s.counts[num], window if den is None else s.counts[den])
+            for kind in LATENCY_KINDS:
+                add(latency_path(kind, "mean"), float(s.latency[kind].sums.sum()), float(s.latency[kind].counts.sum()))
+            for name, q in _queues([s]).items():
+                add(f"queues.{name}.mean_depth", q["mean_depth"], 1.0)
+                add(f"queues.{name}.mean_wait", math.nan if q["mean_wait"] is None else q["mean_wait"], 1.0)
+            for name, p in _pools([s]).items():
+                add(f"workers.{name}.utilization", math.nan if p["utilization"] is None else p["utilization"], 1.0)
     else:
-        method = "batch_means"
-        units = [(stats[0], b, window / BATCHES) for b in range(BATCHES)]
-    samples: dict[str, list[float]] = {}
-    for s, b, width in units:
-        for k in LATENCY_KINDS:
-            for stat in ("mean", *PERCENTILES, "max"):
-                path = latency_path(k, stat)
-                if spec(path).ci and (stat == "mean" or s.latency[k].batch_sketches is not None or b is None):
-                    samples.setdefault(path, []).append(_unit_latency(s.latency[k], stat, b))
-        counts = s.counts if b is None else {k: int(v[b]) for k, v in s.batch_counts.items()}
-        for k, r in rates_block(counts, width).items():
-            if spec(f"rates.{k}").ci:
-                samples.setdefault(f"rates.{k}", []).append(np.nan if r is None else cast(float, r))
-    return method, {k: mean_ci(v) for k, v in samples.items()}
+        s = stats[0]
+        width = window / BATCHES
+        for b in range(BATCHES):
+            for key, (num, den) in rate_parts.items():
+                add(f"rates.{key}", s.batch_counts[num][b], width if den is None else s.batch_counts[den][b])
+            for kind in LATENCY_KINDS:
+                add(latency_path(kind, "mean"), s.latency[kind].sums[b], s.latency[kind].counts[b])
+    out: dict[str, list[float] | None] = {}
+    for path in _ci_paths(layout):
+        if path not in parts:
+            continue
+        nums, dens = parts[path]
+        if method == "replications":
+            out[path] = mean_ci([n / d if d else np.nan for n, d in zip(nums, dens, strict=True)])
+        else:
+            out[path] = ratio_ci(nums, dens, upper=1.0 if spec(path).kind == "fraction" else None)
+    return method, out
 
 
 def _queues(stats: Sequence[StreamStats]) -> dict[str, QueueStats]:
@@ -661,15 +724,21 @@ def summarize_streams(stats: Sequence[StreamStats], meta: RunMeta | None = None)
     queues = _queues(stats)
     base = [s.extra.get("base_load") for s in stats]
     base_load = None if any(b is None for b in base) else float(np.mean(cast(list[float], base)))
+    if len(layout.producers) != 1:  # stream_refusal keeps such runs off the stream
+        raise ValueError("a streamed summary has one producer: several need each request's producer")
+    messages = messages_block(counts, sum(q["redeliveries"] for q in queues.values()))
     return {
         **(meta or {}),  # type: ignore[typeddict-item]
         "replications": len(stats),
         "window": window,
-        "messages": messages_block(counts, sum(q["redeliveries"] for q in queues.values())),
+        "messages": messages,
         "rates": rates_block(counts, window * len(stats), base_load),
         "latency": cast(Latency, latency),
         "queues": queues,
         "workers": _pools(stats),
+        # one producer: its requests are all the requests, its figures the run's (as the full summary)
+        "producers": {layout.producers[0]: {"messages": copy.deepcopy(messages),
+                                            "latency": copy.deepcopy(cast(Latency, latency))}},
         "ci95": ci,
         "ci_method": method,
         "losses": {r: sum(s.losses[r] for s in stats) for r in _REASONS},
@@ -716,38 +785,3 @@ def stream_timeseries(stats: Sequence[StreamStats]) -> dict[str, np.ndarray]:
     for k in ("offered", "throttled", "abandoned", "expired", "reneged", "duplicates", "short_circuited"):
         out[k] = cols[k]
     return out
-
-
-def figure_interval(stats: Sequence[StreamStats], path: str) -> tuple[float, float] | None:
-    """95% interval of one summary figure of pooled replications, around its pooled value; None where unknown.
-
-    The spread comes from the replications when there are several (the figure of each alone),
-    else from the ten batches of the one run: latency statistics (percentiles need per-batch
-    sketches, ``StreamSink(batch_sketches=True)``) and rates only. The half-width is t-scaled,
-    ``t · sd / √n``, as the summary's ``ci95``. This is what a plan's early stop reads.
-    """
-    center = value_or_none(summarize_streams(stats), path)
-    if center is None:
-        return None
-    units: list[float] = []
-    if len(stats) >= 2:
-        units = [v for v in (value_or_none(summarize_streams([s]), path) for s in stats) if v is not None]
-    else:
-        s, parts = stats[0], latency_parts(path)
-        width = (s.layout.duration - s.layout.warmup) / BATCHES
-        for b in range(BATCHES):
-            if parts is not None:
-                lat = s.latency[parts[0]]
-                if parts[1] not in ("mean", "max", "count") and lat.batch_sketches is None:
-                    return None
-                units.append(_unit_latency(lat, parts[1], b))
-            elif path.startswith("rates."):
-                rate = rates_block({k: int(v[b]) for k, v in s.batch_counts.items()}, width).get(path.split(".", 1)[1])
-                units.append(math.nan if rate is None else float(cast(float, rate)))
-            else:
-                return None
-    x = np.asarray([u for u in units if math.isfinite(u)], dtype=float)
-    if x.size < 2:
-        return None
-    half = t975(x.size - 1) * float(x.std(ddof=1)) / math.sqrt(x.size)
-    return float(center) - half, float(center) + half

@@ -1,12 +1,14 @@
 """The headline figures of a run (``summary.json``): counts, rates, latencies, per queue and pool.
 
 Counts are summed over replications; rates and latency distributions are pooled; ``ci95`` holds
-95% intervals for the mean latencies and the rates, across replications when there are several and
-from batch means of the one run otherwise.
+the 95% interval of every figure the catalogue marks ``ci`` (means, percentiles, rates, queue
+depths and waits, utilization), across replications when there are several and from batches of
+the one run otherwise (the methods are in :mod:`queuesim.metrics.stats`).
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
@@ -14,27 +16,36 @@ from typing import Any, cast
 import numpy as np
 
 from queuesim.figures import (
+    CATALOGUE,
     LATENCY_KINDS,
     Latency,
-    LatencyStats,
     Messages,
     PoolStats,
+    ProducerStats,
     QueueStats,
     Rates,
     RunMeta,
     Summary,
+    latency_parts,
     latency_path,
+    quantile,
     spec,
 )
 from queuesim.metrics import faults as fault_figures
 from queuesim.metrics import resilience
-from queuesim.metrics.capacity import count_figures, elastic_pools
+from queuesim.metrics.capacity import capacity_log, count_figures, elastic_pools, worker_seconds
 from queuesim.metrics.derive import Derived, overlap, step_max
 from queuesim.metrics.load import effective_load
-from queuesim.metrics.stats import clean, describe, mean_ci
+from queuesim.metrics.stats import (
+    BATCHES,
+    clean,
+    describe,
+    mean_ci,
+    percentile_ci,
+    ratio_ci,
+)
 from queuesim.records import Delivery, Outcome, RunRecord
 
-BATCHES = 10  # batch means for a single long run
 _RATE_ONLY = ("attempts", "processed")  # counted for the rates, not written to the messages block
 
 
@@ -110,18 +121,24 @@ def _counts(d: Derived, select: np.ndarray | None = None) -> dict[str, int]:
     }
 
 
+#: Each rate of ``Rates`` but base_load as (numerator, denominator) of :func:`_counts`; None is the
+#: window in seconds. One definition for the figure and for the batches of its interval.
+_RATE_PARTS: dict[str, tuple[str, str | None]] = {
+    "throughput": ("completed", None),
+    "rejection": ("rejected", "attempts"),
+    "loss": ("lost", "produced"),
+    "duplicate": ("duplicates", "processed"),
+    "gave_up": ("gave_up", "produced"),
+    "offered": ("attempts", None),  # publish attempts per second, retries included
+    "abandoned": ("abandoned", "produced"),
+    "short_circuited": ("short_circuited", "produced"),  # refused by the producer's open circuit breaker
+}
+
+
 def _rates(c: Mapping[str, int], window: float, base_load: float | None = None) -> Rates:
-    return {
-        "throughput": c["completed"] / window,
-        "rejection": clean(_ratio(c["rejected"], c["attempts"])),
-        "loss": clean(_ratio(c["lost"], c["produced"])),
-        "duplicate": clean(_ratio(c["duplicates"], c["processed"])),
-        "gave_up": clean(_ratio(c["gave_up"], c["produced"])),
-        "offered": c["attempts"] / window,  # publish attempts per second, retries included
-        "abandoned": clean(_ratio(c["abandoned"], c["produced"])),
-        "base_load": clean(base_load),
-        "short_circuited": clean(_ratio(c["short_circuited"], c["produced"])),
-    }
+    parts = {key: c[num] / window if den is None else clean(_ratio(c[num], c[den])) for key, (num, den) in _RATE_PARTS.items()}
+    out: dict[str, float | None] = {key: clean(base_load) if key == "base_load" else parts[key] for key in Rates.__annotations__}
+    return cast(Rates, out)  # the keys are those of Rates, in its order
 
 
 def _messages(counts: Mapping[str, int], redeliveries: int) -> Messages:
@@ -129,6 +146,22 @@ def _messages(counts: Mapping[str, int], redeliveries: int) -> Messages:
     tallies: dict[str, int] = {k: v for k, v in counts.items() if k not in _RATE_ONLY}
     # the tallies' keys are _counts' keys, which are the fields of Messages but redeliveries
     return cast(Messages, {**tallies, "redeliveries": redeliveries})
+
+
+def _queue_flow(d: Derived, qi: int) -> tuple[float, float, int]:
+    """(waiting-message time over the window, waiting time of the window's messages, messages accepted) at queue ``qi``.
+
+    The waiting time counts every spell of the window's messages, to the end of the run (also for
+    a section of the window: queuesim.metrics.derive), so Little's law holds for mean_wait.
+    """
+    lo, hi = d.window
+    msg, dl = d.rec.messages, d.rec.deliveries
+    spell = d.delivery_queue == qi
+    mine = spell & d.delivery_in
+    area = overlap(dl["since"][spell], dl["until"][spell], lo, hi).sum()
+    waited = overlap(dl["since"][mine], dl["until"][mine], -np.inf, d.rec.duration).sum()
+    accepted = int(np.count_nonzero(d.message_in & (msg["queue"] == qi) & ~np.isnan(msg["accepted"])))
+    return float(area), float(waited), accepted
 
 
 def _queues(deriveds: Sequence[Derived]) -> dict[str, QueueStats]:
@@ -144,11 +177,11 @@ def _queues(deriveds: Sequence[Derived]) -> dict[str, QueueStats]:
             at_q = msg["queue"] == qi
             spell = d.delivery_queue == qi
             mine = spell & d.delivery_in
-            area += overlap(dl["since"][spell], dl["until"][spell], lo, hi).sum()
-            # every waiting spell of the window's messages, so Little's law holds for mean_wait
-            waited += overlap(dl["since"][mine], dl["until"][mine], -np.inf, hi).sum()
+            flow = _queue_flow(d, qi)
+            area += flow[0]
+            waited += flow[1]
+            accepted += flow[2]
             peak = max(peak, step_max(dl["since"][spell], dl["until"][spell], lo, hi))
-            accepted += int(np.count_nonzero(d.message_in & at_q & ~np.isnan(msg["accepted"])))
             rejected += int(np.count_nonzero(d.message_in[rej] & at_q[rej]))
             status = dl["status"]
             # an expired message moved to the dead-letter queue counts in both
@@ -181,12 +214,19 @@ def _queues(deriveds: Sequence[Derived]) -> dict[str, QueueStats]:
 #: The rates and messages blocks from counts, shared with the streamed summary (:mod:`queuesim.metrics.stream`).
 rates_block = _rates
 messages_block = _messages
+rate_parts = _RATE_PARTS
 
 
 def _pool_events(d: Derived, pool: str, event: str) -> int:
     """A worker event count the engine recorded for a pool (``extra["pools"]``, see queuesim.sim.build)."""
     pools = cast(Mapping[str, Mapping[str, int]], d.rec.extra.get("pools", {}))
     return int(pools.get(pool, {}).get(event, 0))
+
+
+def _busy(d: Derived, pi: int) -> float:
+    """Time the workers of pool ``pi`` spent on deliveries within the window."""
+    lo, hi = d.window
+    return float(overlap(*d.busy_of(pi), lo, hi).sum())
 
 
 def _pools(deriveds: Sequence[Derived]) -> dict[str, PoolStats]:
@@ -201,7 +241,7 @@ def _pools(deriveds: Sequence[Derived]) -> dict[str, PoolStats]:
         completed = 0
         for d in deriveds:
             mine = d.delivery_pool == pi
-            busy += overlap(*d.busy_of(pi), lo, hi).sum()
+            busy += _busy(d, pi)
             completed += int(np.count_nonzero(mine & d.delivery_in & d.processed))
         scaled = count_figures([d.rec for d in deriveds], name) if name in elastic else None
         # an elastic pool's worker time is what it had provisioned, not its ceiling all along
@@ -219,34 +259,113 @@ def _pools(deriveds: Sequence[Derived]) -> dict[str, PoolStats]:
     return out
 
 
-def _batch_selects(d: Derived, batches: int) -> list[np.ndarray]:
-    lo, hi = d.window
-    edges = np.linspace(lo, hi, batches + 1)
-    created = d.rec.requests["created"]
-    return [(created >= a) & (created < b) for a, b in itertools.pairwise(edges)]
+def _producers(deriveds: Sequence[Derived], whole: tuple[Messages, Latency] | None = None) -> dict[str, ProducerStats]:
+    """Per producer: the messages block and the latency kinds of its requests only (counts sum to the totals)."""
+    rec0 = deriveds[0].rec
+    out: dict[str, ProducerStats] = {}
+    if len(rec0.producers) == 1 and whole is not None:
+        # one producer: its requests are all the requests, its figures the run's (no second pass)
+        messages, latency = whole
+        return {rec0.producers[0]: {"messages": copy.deepcopy(messages), "latency": copy.deepcopy(latency)}}
+    for pi, name in enumerate(rec0.producers):
+        counts: dict[str, int] = {}
+        pooled: dict[str, list[np.ndarray]] = {k: [] for k in LATENCY_KINDS}
+        redeliveries = 0
+        for d in deriveds:
+            mine = d.rec.requests["producer"] == pi
+            for key, count in _counts(d, mine).items():
+                counts[key] = counts.get(key, 0) + count
+            for key, sample in latency_samples(d, mine).items():
+                pooled[key].append(sample)
+            msg = d.rec.messages
+            at = d.message_in & mine[msg["request"]]
+            redeliveries += int(np.clip(msg["receives"][at].astype(np.int64) - 1, 0, None).sum())
+        out[name] = {
+            "messages": _messages(counts, redeliveries),
+            # the keys are LATENCY_KINDS, the fields of Latency
+            "latency": cast(Latency, {k: describe(np.concatenate(v)) for k, v in pooled.items()}),
+        }
+    return out
 
 
-def _ci(deriveds: Sequence[Derived]) -> tuple[str, dict[str, list[float] | None]]:
-    """95% intervals of the mean latencies and of the rates the catalogue gives an interval."""
-    units: list[tuple[Derived, np.ndarray | None, float]]
-    if len(deriveds) >= 2:
-        method = "replications"
-        units = [(d, None, d.window[1] - d.window[0]) for d in deriveds]
-    else:
-        method = "batch_means"
-        d = deriveds[0]
-        width = (d.window[1] - d.window[0]) / BATCHES
-        units = [(d, sel, width) for sel in _batch_selects(d, BATCHES)]
-    samples: dict[str, list[float]] = {}
-    for d, sel, width in units:
-        lat = latency_samples(d, sel)
-        for k in LATENCY_KINDS:
-            v = lat[k][~np.isnan(lat[k])]
-            samples.setdefault(latency_path(k, "mean"), []).append(float(v.mean()) if v.size else np.nan)
-        for k, r in _rates(_counts(d, sel), width).items():
-            if spec(f"rates.{k}").ci:
-                samples.setdefault(f"rates.{k}", []).append(np.nan if r is None else cast(float, r))
-    return method, {k: mean_ci(v) for k, v in samples.items()}
+def _batches(d: Derived) -> list[Derived]:
+    """:data:`BATCHES` consecutive batches of a run's window (its requests by creation time)."""
+    edges = np.linspace(*d.window, BATCHES + 1)
+    return [d.section(lo, hi) for lo, hi in itertools.pairwise(edges)]
+
+
+def _ci_paths(rec: RunRecord) -> list[str]:
+    """The concrete paths of every figure the catalogue gives an interval, in file order (a queue's, then the next's)."""
+    entries = [s for s in CATALOGUE if s.ci]
+    paths = [s.path for s in entries if s.fixed]
+    for block, names in (("queues", rec.queues), ("workers", rec.pools)):
+        pattern = [s.path for s in entries if s.path.startswith(f"{block}.<name>.")]
+        paths += [p.replace("<name>", name) for name in names for p in pattern]
+    return paths
+
+
+def _ci(deriveds: Sequence[Derived], latency: Latency,
+        samples: Sequence[Mapping[str, np.ndarray]]) -> tuple[str, dict[str, list[float] | None]]:
+    """95% intervals of every figure the catalogue marks ``ci``, keyed by its dotted path.
+
+    Each unit (a replication, or a batch of the one run) gives every figure as a numerator and a
+    denominator; over replications the interval is Student-t on the units' values, over one run's
+    batches the ratio estimator on a log scale. A percentile is sectioned around the pooled one in
+    ``latency``, its sections made of consecutive batches of the replications. ``samples`` are
+    each replication's latency samples (:func:`latency_samples`), drawn once by the caller.
+    """
+    method = "replications" if len(deriveds) >= 2 else "batch_means"
+    batches = [b for d in deriveds for b in _batches(d)]
+    units = list(deriveds) if method == "replications" else batches
+    parts: dict[str, tuple[list[float], list[float]]] = {}
+    batch_samples = [latency_samples(b) for b in batches]  # one pass over the records each
+    unit_samples = samples if method == "replications" else batch_samples
+    workers = np.bincount(deriveds[0].rec.worker_pool, minlength=len(deriveds[0].rec.pools))
+    elastic = set(elastic_pools(deriveds[0].rec))
+
+    def add(path: str, num: float, den: float) -> None:
+        nums, dens = parts.setdefault(path, ([], []))
+        nums.append(float(num))
+        dens.append(float(den))
+
+    for unit, lat in zip(units, unit_samples, strict=True):
+        width = unit.window[1] - unit.window[0]
+        counts = _counts(unit)
+        for key, (num, den) in _RATE_PARTS.items():
+            add(f"rates.{key}", counts[num], width if den is None else counts[den])
+        for kind in LATENCY_KINDS:
+            values = lat[kind][~np.isnan(lat[kind])]
+            add(latency_path(kind, "mean"), values.sum(), values.size)
+        for qi, name in enumerate(unit.rec.queues):
+            area, waited, accepted = _queue_flow(unit, qi)
+            add(f"queues.{name}.mean_depth", area, width)
+            add(f"queues.{name}.mean_wait", waited, accepted)
+        for pi, name in enumerate(unit.rec.pools):
+            # the figure's own denominator: an elastic pool's provisioned worker-seconds in the
+            # unit's window, a fixed pool's count × width
+            log = capacity_log(unit.rec, name) if name in elastic else None
+            worker_time = workers[pi] * width if log is None else worker_seconds(log, *unit.window)
+            add(f"workers.{name}.utilization", _busy(unit, pi), worker_time)
+
+    # Percentiles are sectioned over the batches of every replication, in order: groups of whole
+    # replications when there are many, batches of each when a few long ones hold enough samples.
+    by_kind = {kind: [lat[kind][~np.isnan(lat[kind])] for lat in batch_samples] for kind in LATENCY_KINDS}
+
+    out: dict[str, list[float] | None] = {}
+    for path in _ci_paths(deriveds[0].rec):
+        parsed = latency_parts(path)
+        q = None if parsed is None else quantile(parsed[1])
+        if parsed is not None and q is not None:
+            kind, stat = parsed
+            pooled = cast(Mapping[str, Mapping[str, float | None]], latency)[kind][stat]
+            out[path] = percentile_ci(by_kind[kind], q, pooled)
+            continue
+        nums, dens = parts[path]
+        if method == "replications":
+            out[path] = mean_ci([n / d if d else np.nan for n, d in zip(nums, dens, strict=True)])
+        else:
+            out[path] = ratio_ci(nums, dens, upper=1.0 if spec(path).kind == "fraction" else None)
+    return method, out
 
 
 def _base_load(records: Sequence[RunRecord]) -> float | None:
@@ -276,28 +395,24 @@ def summarize(records: Sequence[RunRecord], meta: RunMeta | None = None) -> Summ
     window = records[0].duration - records[0].warmup
     per_rep = [_counts(d) for d in deriveds]
     counts = {k: sum(c[k] for c in per_rep) for k in per_rep[0]}
-    # one kind at a time, each pooled sample dropped once described: the samples of every kind at
-    # once, and their pooled copies, held through the intervals and queue figures, were the run's
-    # memory peak (about 80 bytes per message on top of the records)
-    latency: dict[str, LatencyStats] = {}
-    for k in LATENCY_KINDS:
-        parts = [latency_samples(d, kinds=(k,))[k] for d in deriveds]
-        latency[k] = describe(parts[0] if len(parts) == 1 else np.concatenate(parts))
-        del parts
-    method, ci = _ci(deriveds)
+    samples = [latency_samples(d) for d in deriveds]  # once per replication: each is a pass over the records
+    pooled = {k: np.concatenate([smp[k] for smp in samples]) for k in LATENCY_KINDS}
+    latency = cast(Latency, {k: describe(v) for k, v in pooled.items()})  # the keys are LATENCY_KINDS
+    method, ci = _ci(deriveds, latency, samples)
     queues = _queues(deriveds)
     faults = cast(Sequence[Mapping[str, Any]], records[0].extra.get("faults", []))
     # offered_load and warnings are the API's to add: the scenario knows them, the records do not
+    messages = _messages(counts, sum(q["redeliveries"] for q in queues.values()))
     return {
         **(meta or {}),  # type: ignore[typeddict-item]
         "replications": len(records),
         "window": window,
-        "messages": _messages(counts, sum(q["redeliveries"] for q in queues.values())),
+        "messages": messages,
         "rates": _rates(counts, window * len(records), _base_load(records)),
-        # the keys are LATENCY_KINDS, the fields of Latency
-        "latency": cast(Latency, latency),
+        "latency": latency,
         "queues": queues,
         "workers": _pools(deriveds),
+        "producers": _producers(deriveds, (messages, latency)),
         "ci95": ci,
         "ci_method": method,
         "losses": fault_figures.losses(deriveds),

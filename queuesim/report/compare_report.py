@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from queuesim.figures import worst
 from queuesim.report import figures_sweep as fs
 from queuesim.report.figures_compare import comparison_figure
 from queuesim.report.formatting import as_number, figure_formatter, fmt_duration, fmt_fraction, fmt_per_second
@@ -14,6 +15,7 @@ from queuesim.report.inputs import CompareData, PlanData
 from queuesim.report.render import Block, FigureBlock, Report, Section, Tone, bullets, note, p, png_bytes, table
 from queuesim.report.run_report import cause_title
 from queuesim.report.sections import meta_rows, scenario_blocks
+from queuesim.report.slo_table import Check, check_limits, fmt_ci, limit_text, stored_limits, verdict_cell, verdict_of
 from queuesim.report.sweep_report import plan_blocks
 
 __all__ = ["build_compare_report", "build_plan_report"]
@@ -47,19 +49,38 @@ def _findings(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [f for f in summary.get("diagnosis") or [] if isinstance(f, Mapping)]
 
 
-def build_compare_report(data: CompareData) -> Report:
-    """The report of a comparison: what limits each variant, the variants side by side, the figure."""
+def _slo_rows(names: list[str], summaries: Mapping[str, Mapping[str, Any]],
+              extra: Mapping[str, float] | None) -> tuple[dict[str, list[Check]], list[tuple[Any, ...]]]:
+    """Each variant's limits (those it ran with, then the report's ``--slo``) checked against its
+    summary: the checks by variant and one table row per variant and limit."""
+    checks: dict[str, list[Check]] = {}
+    rows: list[tuple[Any, ...]] = []
+    for name in names:
+        limits = {**stored_limits(summaries[name]), **(extra or {})}
+        checks[name] = check_limits(summaries[name], limits)
+        for c in checks[name]:
+            rows.append((f"`{name}`", f"`{c.path}`", f"≤ {limit_text(c.path, c.limit)}",
+                         figure_formatter(c.path)(c.value), fmt_ci(c), verdict_cell(c.verdict)))
+    return checks, rows
+
+
+def build_compare_report(data: CompareData, extra_slo: Mapping[str, float] | None = None) -> Report:
+    """The report of a comparison: each variant's SLO verdicts, what limits it, the variants side by side, the figure."""
     names = [str(n) for n in data.table.index]
     summaries = {n: data.summaries.get(n) or {} for n in names}
     waits = "response_p99" in data.table and pd.to_numeric(data.table["response_p99"], errors="coerce").notna().any()
+    checks, slo_rows = _slo_rows(names, summaries, extra_slo)
 
     details = []
+    judged = {n: worst([c.verdict for c in cs]) for n, cs in checks.items() if cs}
+    if judged:
+        details.append("SLO: " + "; ".join(f"`{n}` {v}" for n, v in judged.items()) + ".")
     for name in names:
         found = _findings(summaries[name])
         details.append(f"`{name}`: " + (f"limited by {found[0]['message']}." if found
                                          else "nothing limits it at this load."))
     limited = [n for n in names if _findings(summaries[n])]
-    tone: Tone = "warn" if limited else "ok"
+    tone: Tone = "warn" if limited or any(v != "met" for v in judged.values()) else "ok"
     head = f"{len(names)} variants on the same workload: " + (
         f"{len(limited)} limited ({', '.join(f'`{n}` by {cause_title(_findings(summaries[n])[0])}' for n in limited)})"
         if limited else "nothing limits any of them at this load")
@@ -70,7 +91,12 @@ def build_compare_report(data: CompareData) -> Report:
     zero = fig.get_suptitle().split("\n")[1] if "\n" in fig.get_suptitle() else ""
     caption = ("One bar per variant for " + "; ".join(drawn) + "."
                + (f" Left out as {zero}." if zero else ""))
-    sections = [
+    sections = [] if not slo_rows else [Section("slo", "Each variant against the SLO", (table(
+        ("variant", "limited figure", "limit", "value", "95% CI", "verdict"), slo_rows, align="llrrrl",
+        caption="The limits each variant ran with (and any given with `--slo` to the report). Met: the whole 95% "
+                "interval is at or below the limit; NOT met: wholly above it; borderline: the interval contains "
+                "the limit, so more replications (`--precision`) would settle it."),))]
+    sections += [
         Section("variants", "Variants side by side", (
             table(columns, rows, caption="Every variant ran with the same seed and random streams keyed by "
                   "component name (common random numbers): the same requests arrive and the same service times "
@@ -110,9 +136,10 @@ def build_plan_report(data: PlanData) -> Report:
         for c in checks:
             fmt = figure_formatter(str(c.get("path")))
             ci = c.get("ci95")
+            # the verdict allows for noise; ``met`` in plan.json is the bare estimate against the limit
             rows.append((f"`{c.get('path')}`", f"≤ {fmt(as_number(c.get('limit')))}", fmt(as_number(c.get("value"))),
-                         f"{fmt(ci[0])} – {fmt(ci[1])}" if ci else "", "met" if c.get("met") else "NOT met"))
-        plan_section.insert(1, table(("limited figure", "limit", "value", "95% CI", "status"), rows, align="lrrrl",
+                         f"{fmt(ci[0])} – {fmt(ci[1])}" if ci else "—", verdict_cell(verdict_of(c))))
+        plan_section.insert(1, table(("limited figure", "limit", "value", "95% CI", "verdict"), rows, align="lrrrl",
                                      caption=f"The SLO at the recommendation, from its confirmation run "
                                              f"({final.get('replications')} replications)."))
     sections = [Section("plan", "Capacity plan", tuple(plan_section))]

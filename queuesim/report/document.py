@@ -94,7 +94,7 @@ def build_report(source: Any, *, plan: str | os.PathLike[str] | None = None,
     if isinstance(source, SweepData):
         return build_sweep_report(source, slo, simulate_peak=simulate_peak)
     if isinstance(source, CompareData):
-        return build_compare_report(source)
+        return build_compare_report(source, slo)
     if isinstance(source, PlanData):
         return build_plan_report(source)
     if isinstance(source, StabilityData):

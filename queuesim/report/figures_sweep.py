@@ -56,7 +56,16 @@ MAX_PANELS = 4
 LOG_SPREAD = 30.0  # largest / smallest positive value above which a y axis is logarithmic
 LATENCY_LOG_SPREAD = 10.0  # lower for latency against load: the knee near saturation would flatten the rest
 SLO_COLOR = "tab:red"
-MET_COLOR, NOT_MET_COLOR, MISSING_COLOR = "#b7e1c1", "#f4b6b0", "#e6e6e6"
+MET_COLOR, BORDERLINE_COLOR, NOT_MET_COLOR, MISSING_COLOR = "#b7e1c1", "#f7e3a1", "#f4b6b0", "#e6e6e6"
+
+
+def _verdict_level(v: Any) -> float:
+    """A verdict as a heat-map level: not met 0, borderline 0.5, met 1; NaN for no data."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return math.nan
+    if isinstance(v, (bool, np.bool_)):
+        return float(bool(v))
+    return {"met": 1.0, "borderline": 0.5, "not met": 0.0}.get(str(v), math.nan)
 BISTABLE_COLOR = "tab:orange"
 
 #: Figure column -> (low, high) columns of its 95% interval in the table.
@@ -349,7 +358,7 @@ def rates_vs_load(table: pd.DataFrame, x: str, series: str | None = None,
     return fig
 
 
-def slo_heatmap(table: pd.DataFrame, x: str, y: str | None, met: pd.Series,
+def slo_heatmap(table: pd.DataFrame, x: str, y: str | None, verdicts: pd.Series,
                 annotate: pd.Series | None = None, highlight: Mapping[str, Any] | None = None,
                 flagged: pd.Series | None = None) -> Figure:
     """Whether the SLO holds (every limit) at each point of the grid of two swept axes.
@@ -360,8 +369,9 @@ def slo_heatmap(table: pd.DataFrame, x: str, y: str | None, met: pd.Series,
         The sweep table.
     x, y : str
         The varied paths on the x and y axes; with ``y`` None the map is one row.
-    met : Series of bool
-        Per row of ``table``: the SLO holds.
+    verdicts : Series of str (or bool)
+        Per row of ``table``: the SLO's verdict, ``met``, ``borderline`` or ``not met`` (a bool is
+        read as met / not met; None or NaN as no data).
     annotate : Series of str, optional
         Per row: a short text written in the cell (the value of the binding figure).
     highlight : mapping, optional
@@ -385,14 +395,14 @@ def slo_heatmap(table: pd.DataFrame, x: str, y: str | None, met: pd.Series,
         row = table.iloc[r]
         i = yi[row[y]] if y is not None else 0
         j = xi[row[x]]
-        ok = met.iloc[r]
-        grid[i, j] = np.nan if ok is None or (isinstance(ok, float) and math.isnan(ok)) else float(bool(ok))
+        grid[i, j] = _verdict_level(verdicts.iloc[r])
         if annotate is not None:
             text[i][j] = str(annotate.iloc[r])
         if flagged is not None and bool(flagged.iloc[r]):
             odd.append((i, j))
             text[i][j] = f"{text[i][j]}\nbistable".strip()
-    cmap = ListedColormap([NOT_MET_COLOR, MET_COLOR]).with_extremes(bad=MISSING_COLOR)
+    # not met 0, borderline 0.5, met 1: three equal bins of the colour map
+    cmap = ListedColormap([NOT_MET_COLOR, BORDERLINE_COLOR, MET_COLOR]).with_extremes(bad=MISSING_COLOR)
     ax.pcolormesh(np.ma.masked_invalid(grid), cmap=cmap, vmin=0, vmax=1, edgecolors="white", linewidth=1.5)
     ax.set_xticks(np.arange(len(xs)) + 0.5, [xfmt(v) for v in xs],
                   rotation=0 if len(xs) <= 8 else 45, ha="center" if len(xs) <= 8 else "right")
@@ -410,7 +420,7 @@ def slo_heatmap(table: pd.DataFrame, x: str, y: str | None, met: pd.Series,
     if size:
         for i in range(len(ys)):
             for j in range(len(xs)):
-                mark = "" if math.isnan(grid[i, j]) else "✓" if grid[i, j] else "✗"
+                mark = "" if math.isnan(grid[i, j]) else "✓" if grid[i, j] == 1 else "~" if grid[i, j] else "✗"
                 label = f"{mark} {text[i][j]}".strip() if len(xs) <= 12 else mark
                 ax.text(j + 0.5, i + 0.5, label or "no data", ha="center", va="center", fontsize=size,
                         color="0.15")
@@ -424,7 +434,10 @@ def slo_heatmap(table: pd.DataFrame, x: str, y: str | None, met: pd.Series,
             ax.add_patch(_outline(xi[hx], i))
     from matplotlib.patches import Patch
 
-    handles = [Patch(color=MET_COLOR, label="SLO met"), Patch(color=NOT_MET_COLOR, label="not met")]
+    handles = [Patch(color=MET_COLOR, label="SLO met")]
+    if (grid == 0.5).any():
+        handles.append(Patch(color=BORDERLINE_COLOR, label="borderline"))
+    handles.append(Patch(color=NOT_MET_COLOR, label="not met"))
     if np.isnan(grid).any():
         handles.append(Patch(color=MISSING_COLOR, label="no data"))
     if highlight:

@@ -40,7 +40,16 @@ from queuesim.report.sections import (
     rate_text,
     scenario_blocks,
 )
-from queuesim.report.slo_table import Check, check_limits, fmt_ci, limit_text, slo_check_table, slo_limits, slo_origin
+from queuesim.report.slo_table import (
+    Check,
+    check_limits,
+    fmt_ci,
+    limit_text,
+    slo_check_table,
+    slo_limits,
+    slo_origin,
+    stored_limits,
+)
 
 __all__ = ["build_run_report"]
 
@@ -50,12 +59,14 @@ def _observations(summary: Mapping[str, Any], data: Mapping[str, Any] | None,
     out = []
     for c in checks:
         fmt = figure_formatter(c.path)
-        if not c.met:
+        if c.verdict == "not met":
             out.append(f"`{c.path}` is {fmt(c.value)}, above its limit of {limit_text(c.path, c.limit)}.")
     for c in checks:
         if c.borderline:
-            out.append(f"`{c.path}` has the limit inside its 95% interval ({fmt_ci(c)}): run more "
-                       "replications (`--replications`) before relying on the verdict.")
+            inside = (f"has the limit inside its 95% interval ({fmt_ci(c)})" if c.ci is not None
+                      else "has no 95% interval (too few samples beyond the percentile)")
+            out.append(f"`{c.path}` {inside}: borderline; run more replications (`--precision 2%`) "
+                       "before relying on the verdict.")
     m, r = summary.get("messages") or {}, summary.get("rates") or {}
     lat = summary.get("latency") or {}
     queues = (data or {}).get("queues") or {}
@@ -198,7 +209,8 @@ def build_run_report(run: RunData, extra_slo: Mapping[str, Any] | None = None,
     it with the SLO given here (an SLO at the service-time floor depends on the limits).
     """
     s = run.summary
-    limits = slo_limits(run.scenario, run.scenario_data, extra_slo)
+    ran = stored_limits(s)  # the limits the run was checked against (its --slo too)
+    limits = slo_limits(run.scenario, run.scenario_data, {**ran, **(extra_slo or {})})
     checks = check_limits(s, limits)
     source = s.get("source")
     found = list(run.diagnosis if diagnosis is None else diagnosis)
@@ -207,9 +219,11 @@ def build_run_report(run: RunData, extra_slo: Mapping[str, Any] | None = None,
     obs = _observations(s, run.scenario_data, checks)
     limited = f"limited by {cause_title(found[0])}" if found else ""
     if checks:
-        failed = [c for c in checks if not c.met]
-        tone: Tone = "bad" if failed else ("warn" if any(c.borderline for c in checks) else "ok")
+        failed = [c for c in checks if c.verdict == "not met"]
+        unsure = [c for c in checks if c.borderline]
+        tone: Tone = "bad" if failed else ("warn" if unsure else "ok")
         head = (f"SLO not met: {len(failed)} of {len(checks)} limits exceeded" if failed
+                else f"SLO borderline: {len(unsure)} of {len(checks)} limits inside the 95% interval" if unsure
                 else f"SLO met: all {len(checks)} limits hold")
         head += f" — {limited}" if limited else ""
     else:
@@ -256,7 +270,7 @@ def build_run_report(run: RunData, extra_slo: Mapping[str, Any] | None = None,
     own = slo_limits(run.scenario, run.scenario_data)
     sections.append(Section("assumptions", "Assumptions", (bullets(
         assumption_lines(s, run.scenario_data, run.scenario_origin, source, run.path,
-                     slo_note=slo_origin(limits, own, "when the report was made (`--slo`)"))),)))
+                     slo_note=slo_origin(limits, own, "when the report was made (`--slo`)", ran))),)))
     return Report(title=str(s.get("scenario") or (run.scenario_data or {}).get("name") or "scenario"),
                   kind="run", meta=meta_rows(s.get("source"), s.get("seed"), s.get("replications"),
                                          s.get("queuesim_version"), run.path),

@@ -199,6 +199,20 @@ def scenario_blocks(data: Mapping[str, Any] | None, summary: Mapping[str, Any] |
 
 
 
+def interval_method(method: Any, reps: Any) -> str:
+    """How summary.json's intervals were made (``ci_method``), as a caption sentence."""
+    if method == "replications":
+        return (f"intervals over {reps} independent replications: Student-t over their means and rates, "
+                "percentiles by sectioning (the spread of the percentile across groups of replications, on "
+                "a log scale). A percentile with too few samples beyond it for two sections has none (—).")
+    if method == "batch_means":
+        return ("intervals from the one run: means and rates from 10 consecutive batches as a ratio estimator on "
+                "a log scale, percentiles by sectioning the run (the spread of the percentile across consecutive "
+                "sections). A percentile with too few samples beyond it for two sections has none (—); "
+                "their coverage on a busy M/M/c queue is measured in README's Correctness section.")
+    return "intervals as stored in summary.json."
+
+
 def headline_blocks(summary: Mapping[str, Any], focus: str = "") -> list[Block]:
     m, r, lat = summary.get("messages") or {}, summary.get("rates") or {}, summary.get("latency") or {}
     reps = summary.get("replications")
@@ -228,10 +242,9 @@ def headline_blocks(summary: Mapping[str, Any], focus: str = "") -> list[Block]:
     for kind, label in [*kinds, ("end_to_end", "end-to-end latency"), ("queue_wait", "queue wait")]:
         d = lat.get(kind) or {}
         rows.append((f"{label}, mean", fmt_duration(d.get("mean")), ci_text(summary, latency_path(kind, "mean"), fmt_duration)))
-        rows.append((f"{label}, p99", fmt_duration(d.get("p99")), ""))
-    how = {"replications": f"Student-t intervals over {reps} independent replications",
-           "batch_means": "intervals from 10 batch means of the one run"}.get(str(method), "intervals as stored")
-    caption = (f"{focus}95% CI: {how}. Percentiles are pooled over replications and have no interval here.")
+        rows.append((f"{label}, p99", fmt_duration(d.get("p99")),
+                     ci_text(summary, latency_path(kind, "p99"), fmt_duration) or "—"))
+    caption = f"{focus}95% CI: {interval_method(method, reps)}"
     blocks = [table(("figure", "value", "95% CI"), rows, caption=caption)]
 
     lrows = []
@@ -352,16 +365,15 @@ def assumption_lines(summary: Mapping[str, Any] | None, data: Mapping[str, Any] 
         method = s.get("ci_method")
         reps = s.get("replications")
         if method == "batch_means":
-            out.append("One replication: 95% intervals come from 10 batch means of the run, which understate the "
-                       "uncertainty when successive batches are correlated (a busy system). Run with "
-                       "`--replications 5` or more for firmer intervals.")
+            out.append(f"One replication (seed {s.get('seed')}): 95% {interval_method(method, reps)}")
         else:
-            out.append(f"{reps} independent replications (seed {s.get('seed')}); 95% intervals are Student-t "
-                       "intervals over their means.")
+            out.append(f"{reps} independent replications (seed {s.get('seed')}): 95% {interval_method(method, reps)}")
     if slo_note:
         out.append(slo_note)
-    out.append("Percentiles are pooled over replications and shown without intervals; an SLO limit is met when "
-               "the figure is at or below it, and called borderline when its 95% interval contains the limit.")
+    out.append("Percentiles are pooled over replications. An SLO limit is met when the figure's whole 95% "
+               "interval is at or below it, not met when the interval is wholly above it, and borderline when "
+               "the interval contains the limit (or the run had too few samples for one); `--precision` adds "
+               "replications until it is settled.")
     changed = _overrides(data, source, directory)
     if changed:
         out.append(f"This result was run with settings that differ from `{source}`: " + "; ".join(changed) + ".")

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from queuesim.figures import CI_HIGH, CI_LOW, latency_parts
+from queuesim.figures import CI_HIGH, CI_LOW, latency_parts, worst
 from queuesim.report import figures_sweep as fs
 from queuesim.report.formatting import as_number, figure_formatter, fmt_duration, fmt_fraction, fmt_per_second
 from queuesim.report.inputs import ReportError, SweepData
@@ -31,7 +31,7 @@ from queuesim.report.render import (
 )
 from queuesim.report.run_report import cause_title
 from queuesim.report.sections import assumption_lines, headline_blocks, meta_rows, scenario_blocks
-from queuesim.report.slo_table import check_limits, slo_check_table, slo_limits, slo_origin
+from queuesim.report.slo_table import check_limits, slo_check_table, slo_limits, slo_origin, verdict_cell, verdict_of
 
 __all__ = ["build_sweep_report", "plan_blocks"]
 
@@ -68,19 +68,25 @@ def _ci_columns(tbl: pd.DataFrame) -> dict[str, tuple[str, str]]:
 
 
 
-def _met_column(tbl: pd.DataFrame, limits: Mapping[str, float]) -> pd.Series | None:
-    """Per point: every limit holds (a missing figure does not). Computed from ``limits`` so that
-    limits added with ``--slo`` count; the table's ``slo.met`` only when no limit is known."""
+def point_verdicts(tbl: pd.DataFrame, limits: Mapping[str, float]) -> pd.Series | None:
+    """Per point: the worst verdict of every limit, from each figure's 95% interval (met / borderline
+    / not met, as ``run`` judges it; a missing figure does not meet its limit). Computed from
+    ``limits`` so that limits added with ``--slo`` count; the table's ``slo.verdict`` (or, in a sweep
+    made before verdicts, ``slo.met``) only when no limit is known."""
     if not limits:
-        return tbl["slo.met"].astype("boolean") if "slo.met" in tbl else None
-    met = pd.Series(True, index=tbl.index)
-    for path, limit in limits.items():
-        if path not in tbl:
-            met &= False
-            continue
-        v = pd.to_numeric(tbl[path], errors="coerce")
-        met &= v.le(limit).fillna(False)
-    return met
+        if "slo.verdict" in tbl:
+            return tbl["slo.verdict"].astype(object)
+        if "slo.met" in tbl:
+            return tbl["slo.met"].map(lambda v: "met" if v is True or v == True else "not met")  # noqa: E712
+        return None
+    out = [worst(c.verdict for c in check_limits(_unflatten(tbl.iloc[i].to_dict()), limits)) for i in range(len(tbl))]
+    return pd.Series(out, index=tbl.index, dtype=object)
+
+
+
+def _met(verdicts: pd.Series | None) -> pd.Series | None:
+    """Per point: the verdict is met (borderline is not: noise could flip it)."""
+    return None if verdicts is None else verdicts.eq("met")
 
 
 
@@ -238,7 +244,7 @@ def _peak_timeseries(sweep: SweepData, row: Mapping[Any, Any]) -> tuple[pd.DataF
 
 
 
-def _sweep_points_table(tbl: pd.DataFrame, axes: Sequence[str], met: pd.Series | None,
+def _sweep_points_table(tbl: pd.DataFrame, axes: Sequence[str], verdicts: pd.Series | None,
                         limits: Mapping[str, float], findings: Mapping[int, Sequence[Mapping[str, Any]]]) -> Block:
     figs = ["rates.throughput", "latency.end_to_end.p50", "latency.end_to_end.p99", "rates.rejection",
             "rates.loss", "rates.duplicate"]
@@ -246,7 +252,7 @@ def _sweep_points_table(tbl: pd.DataFrame, axes: Sequence[str], met: pd.Series |
     figs = [f for f in figs if f in tbl]
     names = {"rates.throughput": "throughput", "latency.end_to_end.p50": "e2e p50", "latency.end_to_end.p99": "e2e p99",
              "rates.rejection": "503 rate", "rates.loss": "loss", "rates.duplicate": "duplicates"}
-    columns = [*axes, *(names.get(f, f) for f in figs)] + (["SLO"] if met is not None else [])
+    columns = [*axes, *(names.get(f, f) for f in figs)] + (["SLO"] if verdicts is not None else [])
     if findings:
         columns.append("limited by")
     rows = []
@@ -257,9 +263,8 @@ def _sweep_points_table(tbl: pd.DataFrame, axes: Sequence[str], met: pd.Series |
             v = as_number(r[f])
             tone: Tone = "bad" if f in limits and (v is None or v > limits[f]) else ""
             cells.append(Cell(figure_formatter(f)(v), tone))
-        if met is not None:
-            ok = met.iloc[i]
-            cells.append(Cell("met", "ok") if ok is True or ok == True else Cell("not met", "bad"))  # noqa: E712
+        if verdicts is not None:
+            cells.append(verdict_cell(verdict_of({"verdict": verdicts.iloc[i]})))
         if findings:
             found = findings.get(int(r["point"]), ()) if as_number(r.get("point")) is not None else ()
             causes = [cause_title(f) for f in found]
@@ -288,7 +293,8 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
     x, series, others = _pick_axes(sweep.axes)
     plan = sweep.plan
     plan_pt = _plan_point(plan, x, sweep.axes)
-    met_all = _met_column(tbl, limits)
+    verdicts_all = point_verdicts(tbl, limits)
+    met_all = _met(verdicts_all)
     data, resolved = _resolved_sweep_scenario(sweep)
 
     # with more than two varied paths the figures show one slice: the others at the focus point
@@ -301,7 +307,8 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
         sliced = tbl[_rows_matching(tbl, fixed)].reset_index(drop=True)
         slice_note = " Figures show the points with " + ", ".join(
             f"`{o}` = {fs.value_formatter(o)(v)}" for o, v in fixed.items()) + "."
-    met = _met_column(sliced, limits)
+    verdicts = point_verdicts(sliced, limits)
+    met = _met(verdicts)
     ci = _ci_columns(tbl)
     # each point's diagnosis, as its run found it (summaries.json); replications that disagree make it bistable
     findings = {k: [f for f in (v.get("diagnosis") or []) if isinstance(f, Mapping)] for k, v in sweep.summaries.items()}
@@ -349,7 +356,10 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
             else:
                 tone, head = "bad", "The SLO is met at none of the points swept"
         n_met = int(met.fillna(False).sum())
-        details.append(f"{n_met} of {len(sliced)} points meet every limit.")
+        n_border = int(verdicts.eq("borderline").sum()) if verdicts is not None else 0
+        details.append(f"{n_met} of {len(sliced)} points meet every limit"
+                       + (f"; {n_border} borderline (a 95% interval contains a limit: run them with `--precision` "
+                          "to settle them)" if n_border else "") + ".")
         rec_blocks.append(p("No capacity plan is stored with this sweep: run `queuesim plan SCENARIO --load 2x` "
                             "for the smallest worker count meeting the SLO at a target load, beside its Erlang-C estimate."))
     else:
@@ -402,9 +412,11 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
         if lat_limits:
             annotate = sliced[lat_limits[0]].map(lambda v: fmt_duration(as_number(v)))
         flagged = sliced["point"].map(lambda v: as_number(v) is not None and int(v) in bistable) if "point" in sliced else None
-        fig_map = fs.slo_heatmap(sliced, x, series, met, annotate, plan_pt or None,
-                                 flagged if bistable else None)
-        cap = ("Green where every SLO limit holds, red where at least one fails"
+        fig_map = fs.slo_heatmap(sliced, x, series, verdicts if verdicts is not None else met, annotate,
+                                 plan_pt or None, flagged if bistable else None)
+        cap = ("Green where every SLO limit is met (its whole 95% interval at or below the limit), red where "
+               "at least one is not met (wholly above), yellow where one is borderline (its interval contains "
+               "the limit: the noise could go either way)"
                + (f"; each cell shows `{lat_limits[0]}`" if lat_limits else "")
                + ("; the outlined cell is the plan's recommendation" if plan_pt else "")
                + ("; a dashed orange outline marks a bistable point (its replications disagreed)" if bistable
@@ -434,7 +446,7 @@ def build_sweep_report(sweep: SweepData, extra_slo: Mapping[str, Any] | None = N
     sections.append(Section("queue-depth", "Queue depth over time at the peak", qblocks))
 
     sections.append(Section("recommendation", "Recommendation", tuple(rec_blocks)))
-    sections.append(Section("points", "All points", (_sweep_points_table(tbl, sweep.axes, met_all, limits, findings),)))
+    sections.append(Section("points", "All points", (_sweep_points_table(tbl, sweep.axes, verdicts_all, limits, findings),)))
     source = meta.get("source") or (plan or {}).get("source")
     assumptions = assumption_lines(None, data, sweep.scenario_origin, source, sweep.path,
                                meta or {"replications": "?", "seeds": "?"}, skip_diff=resolved,
@@ -472,24 +484,29 @@ def plan_blocks(plan: Mapping[str, Any]) -> tuple[Tone, str, list[Block], list[s
     at = f"{load:g}× today's load" if load is not None else "the target load"
     if rate is not None:
         at += f" ({fmt_per_second(rate)})"
-    meets = bool(plan.get("meets_slo"))
+    # the verdict of the confirmation run: met only when every limit's 95% interval is below it
+    final_verdict = verdict_of(plan)
+    evals = [e for e in plan.get("evaluations") or [] if isinstance(e, Mapping)]
     if rec is None:
         tone: Tone = "bad"
         head = f"No `{search}` searched meets the SLO at {at}"
     else:
-        tone = "ok" if meets else "warn"
+        tone = "ok" if final_verdict == "met" else "warn"
         head = (f"Recommended: `{search}` = {rec} for {at}"
-                + ("" if meets else " (its confirmation run did not meet every limit)"))
+                + {"met": "", "borderline": " (borderline on its confirmation run: an interval contains a limit)",
+                   "not met": " (its confirmation run did not meet every limit)"}[final_verdict])
     details = []
     if cur is not None:
-        cm = plan.get("current_meets_slo")
-        details.append(f"Today `{search}` = {cur}" + ("" if cm is None else
-                       f", which {'meets' if cm else 'does not meet'} the SLO at {at}") + ".")
+        today = [e for e in evals if e.get("value") == cur]
+        cm = None if not today else verdict_of(today[-1])
+        details.append(f"Today `{search}` = {cur}" + ("" if cm is None else {
+            "met": f", which meets the SLO at {at}", "borderline": f", which is borderline against the SLO at {at}",
+            "not met": f", which does not meet the SLO at {at}"}[cm]) + ".")
     est = plan.get("analytic_estimate") or {}
     if est.get("value") is not None:
         details.append(f"Analytic estimate ({est.get('model')}): {est['value']}.")
     rows = [("target load", at), ("recommended", f"`{search}` = {rec if rec is not None else 'none found'}"),
-            ("meets the SLO (confirmation run)", "yes" if meets else "no"),
+            ("SLO verdict (confirmation run)", final_verdict if rec is not None else "—"),
             ("confirmed with more replications", "yes" if plan.get("confirmed") else "no")]
     if cur is not None:
         rows.append(("current setting", f"`{search}` = {cur}"))
@@ -516,15 +533,16 @@ def plan_blocks(plan: Mapping[str, Any]) -> tuple[Tone, str, list[Block], list[s
         erows += [(f"`{k}`", "—", str(why)) for k, why in skipped.items()]
         blocks.append(table(("limit", f"smallest {search} (analytic)", "not modelled because"), erows, align="lrl",
                             caption="The Erlang-C estimate per SLO limit, beside the simulated answer above."))
-    evals = plan.get("evaluations") or []
     if evals:
         erows2 = []
         for e in evals:
             erows2.append((str(e.get("value")), str(e.get("replications")), fmt_per_second(as_number(e.get("throughput"))),
-                           Cell("met", "ok") if e.get("meets_slo") else Cell("not met", "bad"),
+                           verdict_cell(verdict_of(e)),
                            "confirmation" if e.get("confirmation") else "search"))
         blocks.append(table((search, "replications", "throughput", "SLO", "run"), erows2, align="rrrll",
-                            caption="Every candidate the plan simulated, in the order it ran."))
+                            caption="Every candidate the plan simulated, in the order it ran, with its verdict from "
+                                    "the 95% intervals (borderline: an interval contains a limit, so the candidate "
+                                    "does not count as meeting the SLO)."))
     for n in plan.get("notes") or []:
         blocks.append(note(str(n)))
     return tone, head, blocks, details

@@ -11,13 +11,15 @@ from pydantic_core import PydanticCustomError
 
 from ._base import SCENARIO_RULE, Float, Frozen, Int, Violation, fail
 from .autoscale import Autoscale, CountSchedule, ScaleIn
+from .celery import CELERY_VISIBILITY_TIMEOUT, CelerySettings, beat_shorthand, celery_violations
 from .distributions import Constant, Distribution
 from .faults import BrokerFault, Chance, Crash, Variants
 from .limits import MAX_ATTEMPTS, MAX_FANOUT, MAX_NAMES, MAX_REPLICATIONS, MAX_SEED, MAX_WORKERS
 from .load_shapes import ArrivalKind, Batch, RateLimit, RateProfile, RateSpec, Trace, sync_violations, trace_shorthand
+from .priority import MAX_PRIORITY, REDIS_MAX_PRIORITY, SQS_NO_PRIORITY, priority_violations
 from .resilience import CircuitBreaker, Hedge, RetryBudget, closed_rate
 from .routing import routing_violations, topological_order
-from .study import Cost, Slo, SweepSpec, study_violations
+from .study import Cost, PrecisionSpec, Slo, SweepSpec, study_violations
 from .units import Duration, PositiveDuration, PositiveRate, format_duration
 from .workload import Workload, workload
 
@@ -120,6 +122,15 @@ class Producer(Frozen):
     max_in_flight: Int | None = Field(None, ge=1)
     users: Int | None = Field(None, ge=1)
     think: Distribution | None = None
+    # larger is served first where the target queue has `max_priority` (queuesim.scenario.priority)
+    priority: Int = Field(default=0, ge=0, le=MAX_PRIORITY)
+    # Celery's apply_async(countdown=…): the task's ETA is its accepted publish + countdown (queuesim.scenario.celery)
+    countdown: PositiveDuration | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _beat(cls, data: Any) -> Any:
+        return beat_shorthand(data)
 
     @model_validator(mode="after")
     def _one_arrival_process(self) -> Producer:
@@ -337,7 +348,9 @@ class RedisQueue(QueueBase):
     """
 
     broker: Literal["redis"] = "redis"
-    mode: Literal["list", "reliable", "stream", "pubsub"] = "list"
+    mode: Literal["list", "reliable", "stream", "pubsub", "celery"] = "list"
+    # mode celery: Kombu's transport option; None is its default, 1 h (CELERY_VISIBILITY_TIMEOUT)
+    visibility_timeout: PositiveDuration | None = None
     reclaim_after: PositiveDuration = 30.0
     min_idle: PositiveDuration = 30.0
     max_deliveries: Int | None = Field(None, ge=1)
@@ -345,6 +358,8 @@ class RedisQueue(QueueBase):
     snapshot_every: PositiveDuration = 300.0
     maxmemory: Int | None = Field(None, ge=1)
     policy: Literal["noeviction", "allkeys-lru"] = "noeviction"
+    # Celery's priority steps: one list per step of 0..9 (queuesim.sim.priority.redis_levels)
+    max_priority: Int | None = Field(None, ge=1, le=REDIS_MAX_PRIORITY)
 
     @model_validator(mode="before")
     @classmethod
@@ -366,17 +381,28 @@ class RedisQueue(QueueBase):
             fail("RedisQueue", [(("capacity",), "pub/sub keeps no backlog: a message no worker takes at once is dropped")], self.capacity)
         if self.mode == "pubsub" and self.ttl is not None:
             fail("RedisQueue", [(("ttl",), "pub/sub keeps no backlog: nothing waits long enough to expire")], self.ttl)
+        if self.visibility_timeout is not None and self.mode != "celery":
+            fail("RedisQueue", [(("visibility_timeout",), "is Celery's Redis transport option (mode: celery); "
+                                 "a reliable list has `reclaim_after`, a stream `min_idle`")], self.visibility_timeout)
+        if self.max_priority is not None and self.mode in ("stream", "pubsub"):
+            fail("RedisQueue", [(("max_priority",), f"priority steps are Redis lists: not available in `{self.mode}` mode")],
+                 self.max_priority)
         return self
 
     @property
     def broker_mode(self) -> str:
-        """The Redis pattern: ``list``, ``reliable``, ``stream`` or ``pubsub``."""
+        """The Redis pattern: ``list``, ``reliable``, ``stream``, ``pubsub`` or ``celery`` (Kombu's transport)."""
         return self.mode
 
     @property
     def redelivers(self) -> bool:
-        """The processing list (``reliable``) and the pending-entries list (``stream``) keep a copy."""
-        return self.mode in ("reliable", "stream")
+        """The processing list (``reliable``), the pending-entries list (``stream``) and Kombu's unacked hash keep a copy."""
+        return self.mode in ("reliable", "stream", "celery")
+
+    @property
+    def celery_visibility_timeout(self) -> float:
+        """``visibility_timeout``, or Kombu's default of 1 h."""
+        return self.visibility_timeout if self.visibility_timeout is not None else CELERY_VISIBILITY_TIMEOUT
 
     @property
     def delivery_cap(self) -> int | None:
@@ -409,6 +435,13 @@ class SqsQueue(QueueBase):
     groups: Int | None = Field(None, ge=1)
     tps: PositiveRate | None = None
     stale_receipts: Literal["delete", "ignored"] | None = None  # None: the kind's own rule (receipt_rule)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_priorities(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "max_priority" in data:
+            fail("SqsQueue", [(("max_priority",), SQS_NO_PRIORITY)], data["max_priority"])
+        return data
 
     @field_validator("visibility_timeout")
     @classmethod
@@ -476,6 +509,7 @@ class RabbitQueue(QueueBase):
     delivery_limit: Int | None = Field(None, ge=1)
     ack: Literal["manual", "auto"] = "manual"
     consumer_timeout: PositiveDuration = 1800.0
+    max_priority: Int | None = Field(None, ge=1, le=MAX_PRIORITY)  # x-max-priority: a priority queue
 
     @property
     def redelivers(self) -> bool:
@@ -530,7 +564,8 @@ class WorkerPool(Frozen):
     a call carries; a stale job is not worth its service time).
     """
 
-    from_: str = Field(alias="from")
+    # one queue, or several for a Celery pool (`-Q a,b`: celery.queue_order says how they take turns)
+    from_: str | Annotated[list[str], Field(min_length=2, max_length=MAX_NAMES)] = Field(alias="from")
     # a fixed count, a schedule (queuesim.scenario.autoscale), or None with `autoscale` (its min)
     count_spec: Count | None = Field(None, alias="count")
     service: Distribution
@@ -556,6 +591,13 @@ class WorkerPool(Frozen):
     # deadline propagation (queuesim.sim.screen): a worker drops, unprocessed, a message whose
     # client is no longer waiting (its deadline passed, or another copy already answered it)
     drop_expired: bool = False
+    # Celery worker instances: count × concurrency processes, prefetch, acks (queuesim.scenario.celery)
+    celery: CelerySettings | None = None
+
+    @property
+    def slots(self) -> int:
+        """Messages the pool processes at once: ``count``, times ``celery.concurrency`` for a Celery pool."""
+        return self.count * (self.celery.concurrency if self.celery is not None else 1)
 
     @property
     def restart(self) -> float:
@@ -576,6 +618,14 @@ class WorkerPool(Frozen):
                 found.append((("count",), "a schedule and an autoscaler both set the count: give one (with `autoscale`, `count` is the count at the start)"))
             elif isinstance(self.count_spec, int) and not scaler.min <= self.count_spec <= scaler.max and scaler.min <= scaler.max:
                 found.append((("count",), f"with `autoscale`, the count at the start must be within min..max ({scaler.min}..{scaler.max})"))
+        if isinstance(self.from_, list):
+            if self.celery is None:
+                found.append((("from",), "a pool reads one queue; several (`-Q a,b`) need a Celery pool (`celery:`)"))
+            if len(set(self.from_)) < len(self.from_):
+                found.append((("from",), "names a queue twice"))
+        if self.celery is not None and self.elastic:
+            found.append((("celery",), "a Celery pool keeps a fixed count of instances here: give `count` a number, "
+                          "without `autoscale` or `deploys`"))
         fail("WorkerPool", found, None)
         return self
 
@@ -608,6 +658,16 @@ class WorkerPool(Frozen):
         return self.count_spec
 
     @property
+    def reads(self) -> tuple[str, ...]:
+        """Every queue the pool reads, in the order given."""
+        return tuple(self.from_) if isinstance(self.from_, list) else (self.from_,)
+
+    @property
+    def source(self) -> str:
+        """The (first) queue the pool reads: the one whose semantics its workload is estimated with."""
+        return self.reads[0]
+
+    @property
     def has_overhead(self) -> bool:
         """Whether deliveries spend any time in ``overhead`` (a distribution fixed at 0 is none)."""
         return self.overhead is not None and not (self.overhead.mean == 0 and self.overhead.variance == 0)
@@ -622,7 +682,7 @@ class WorkerPool(Frozen):
         """Messages per second the pool completes when saturated and never failing: count / mean holding time
         (inf when it is 0); :meth:`Scenario.workload` adds what its faults cost."""
         mean = self.holding
-        return math.inf if mean == 0 else self.count / mean
+        return math.inf if mean == 0 else self.slots / mean
 
 
 class Scenario(Frozen):
@@ -644,9 +704,10 @@ class Scenario(Frozen):
     queues: Annotated[dict[Name, Queue], Field(min_length=1, max_length=MAX_NAMES)]
     workers: Annotated[dict[Name, WorkerPool], Field(min_length=1, max_length=MAX_NAMES)]
     # Optional study sections (queuesim.scenario.study): what `queuesim sweep` varies, the limits
-    # `plan` and sweep tables check, and the prices that give each run a cost.
+    # `plan` and sweep tables check, how precise a run must be, and the prices that give each run a cost.
     sweep: SweepSpec | None = None
     slo: Slo | None = None
+    precision: PrecisionSpec | None = None
     cost: Cost | None = None
     # scheduled broker faults, and named override sets that `queuesim compare` runs side by side
     faults: list[BrokerFault] = Field(default_factory=list)
@@ -664,6 +725,8 @@ class Scenario(Frozen):
         )
         found += study_violations(self, check_values=not found)
         found += sync_violations(self.producers, self.workers, list(self.queues))
+        found += priority_violations(self.producers, self.queues)
+        found += celery_violations(self.producers, self.queues, self.workers)
         for i, fault in enumerate(self.faults):
             if fault.queue not in self.queues:
                 found.append((("faults", i, "queue"), f"unknown queue '{fault.queue}'"))
@@ -673,7 +736,11 @@ class Scenario(Frozen):
         return self
 
     def _pool_edges(self) -> dict[str, tuple[str | None, str | None]]:
-        return {name: (pool.from_, pool.to) for name, pool in self.workers.items()}
+        edges: dict[str, tuple[str | None, str | None]] = {name: (pool.source, pool.to) for name, pool in self.workers.items()}
+        for name, pool in self.workers.items():
+            # a Celery pool's further queues are read too (it publishes nothing: no edge out of them)
+            edges.update({f"{name}#{i}": (queue, None) for i, queue in enumerate(pool.reads[1:], 1) if queue in self.queues})
+        return edges
 
     def pools_reading(self, queue_name: str) -> list[tuple[str, WorkerPool]]:
         """Worker pools that take messages from a queue.
@@ -687,7 +754,7 @@ class Scenario(Frozen):
         list of (name, WorkerPool)
             In file order; competing consumers when there is more than one.
         """
-        return [(name, pool) for name, pool in self.workers.items() if pool.from_ == queue_name]
+        return [(name, pool) for name, pool in self.workers.items() if queue_name in pool.reads]
 
     def topological_queues(self) -> list[str]:
         """Queue names in pipeline order: each after every queue that feeds it; ties in file order."""
@@ -755,8 +822,8 @@ class Scenario(Frozen):
             Expected deliveries and worker-seconds per message, and the pool's effective capacity.
         """
         pool = self.workers[pool_name]
-        inline = any(p.sync and p.to == pool.from_ for p in self.producers.values())
-        return workload(pool, self.queues[pool.from_], inline=inline)
+        inline = any(p.sync and p.to == pool.source for p in self.producers.values())
+        return workload(pool, self.queues[pool.source], inline=inline)
 
     def offered_load(self, *, faults: bool = True) -> dict[str, float]:
         """Offered load ρ per queue: arrival rate / the effective capacity of the pools reading it.
@@ -778,10 +845,14 @@ class Scenario(Frozen):
             Keyed by queue name, in pipeline order; 0 when service takes no time.
         """
         load: dict[str, float] = {}
-        for queue, rate in self.arrival_rates().items():
-            capacity = sum(self.workload(name).capacity if faults else pool.capacity
-                           for name, pool in self.pools_reading(queue))
-            load[queue] = 0.0 if math.isinf(capacity) else rate / capacity
+        rates = self.arrival_rates()
+        for queue, rate in rates.items():
+            pools = self.pools_reading(queue)
+            capacity = sum(self.workload(name).capacity if faults else pool.capacity for name, pool in pools)
+            # a pool reading several queues (Celery -Q a,b) serves them all: their load is shared
+            shared = {q for _, pool in pools for q in pool.reads}
+            total = math.fsum(rates[q] for q in shared) if len(shared) > 1 else rate
+            load[queue] = 0.0 if math.isinf(capacity) else total / capacity
         return load
 
     def unstable_queues(self) -> list[str]:

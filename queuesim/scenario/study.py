@@ -1,4 +1,4 @@
-"""The optional study sections of a scenario: what to vary (``sweep:``), the service-level objectives (``slo:``) and the prices (``cost:``).
+"""The optional study sections of a scenario: what to vary (``sweep:``), the service-level objectives (``slo:``), how precise a run must be (``precision:``) and the prices (``cost:``).
 
 Everything here is plain data and parsing; running a sweep or a plan lives in ``queuesim.experiment``
 and ``queuesim.experiment.plan``. Checks that need the rest of the scenario (does ``workers.fulfl.count``
@@ -22,8 +22,8 @@ from pydantic_core import PydanticCustomError
 
 from queuesim.figures import limit_spec
 
-from ._base import Frozen, Loc, Violation, fail
-from .limits import MAX_AXIS_VALUES, MAX_POINTS
+from ._base import Frozen, Int, Loc, Violation, fail
+from .limits import MAX_AXIS_VALUES, MAX_POINTS, MAX_REPLICATIONS
 from .problems import validation_problems
 from .routing import did_you_mean
 from .units import DURATION_UNITS, RATE_UNITS, as_float, format_duration, format_rate, parse_duration
@@ -38,6 +38,9 @@ __all__ = [
     "SweepSpec",
     "Slo",
     "parse_slo_limit",
+    "PrecisionSpec",
+    "parse_precision",
+    "DEFAULT_MAX_REPLICATIONS",
     "Cost",
     "slo_name_problems",
     "path_problem",
@@ -426,6 +429,49 @@ class Slo(RootModel[dict[str, float]]):
 
 
 # ---------------------------------------------------------------------------------------------
+# Precision: how many replications a run needs (queuesim.experiment.precision runs the rule).
+
+#: Most replications a precision-driven run or a plan candidate adds up to, unless told otherwise.
+DEFAULT_MAX_REPLICATIONS = 50
+
+
+def parse_precision(value: Any) -> float:
+    """A relative half-width: ``2%`` or 0.02, strictly between 0 and 1.
+
+    Raises
+    ------
+    ValueError
+        For anything else.
+    """
+    if isinstance(value, str) and not value.strip().endswith("%"):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"expected a relative half-width like 2% or 0.02, got {value!r}") from None
+    target = _fraction(value, "precision")
+    if not 0 < target < 1:
+        raise ValueError(f"must be above 0 and below 100% (a relative half-width like 2%), got {value!r}")
+    return target
+
+
+class PrecisionSpec(Frozen):
+    """The ``precision:`` section: keep adding replications until every SLO figure (without an SLO: the
+    mean and p99 end-to-end latency and the throughput) has a 95% interval whose half-width is at
+    most ``target`` of its value, or ``max_replications`` are done.
+
+    ``precision: 2%`` is short for ``precision: {target: 2%}``.
+    """
+
+    target: Annotated[float, BeforeValidator(parse_precision)]
+    max_replications: Int = Field(DEFAULT_MAX_REPLICATIONS, ge=2, le=MAX_REPLICATIONS)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, data: Any) -> Any:
+        return data if isinstance(data, Mapping) else {"target": data}
+
+
+# ---------------------------------------------------------------------------------------------
 # Prices.
 
 
@@ -581,8 +627,9 @@ def _name_problem(kind: str, name: str, names: Sequence[str]) -> str:
     return f"unknown {kind} {name!r}{hint}" if hint else f"unknown {kind} {name!r}; {kind}s are: {', '.join(names)}"
 
 
-def slo_name_problems(slo: Slo, queues: Sequence[str], pools: Sequence[str]) -> list[tuple[str, str]]:
-    """(path, message) for each SLO on ``queues.<name>`` or ``workers.<name>`` whose name is not in the scenario."""
+def slo_name_problems(slo: Slo, queues: Sequence[str], pools: Sequence[str],
+                      producers: Sequence[str] | None = None) -> list[tuple[str, str]]:
+    """(path, message) for each SLO on ``queues.<name>``, ``workers.<name>`` or ``producers.<name>`` whose name is not in the scenario."""
     found = []
     for path in slo:
         kind, name = path.split(".")[:2]
@@ -590,11 +637,13 @@ def slo_name_problems(slo: Slo, queues: Sequence[str], pools: Sequence[str]) -> 
             found.append((path, _name_problem("queue", name, queues)))
         elif kind == "workers" and name not in pools:
             found.append((path, _name_problem("worker pool", name, pools)))
+        elif kind == "producers" and producers is not None and name not in producers:
+            found.append((path, _name_problem("producer", name, producers)))
     return found
 
 
 def study_violations(scenario: Scenario, check_values: bool = True) -> list[Violation]:
-    """Problems of the sweep, slo and cost sections that need the rest of the scenario.
+    """Problems of the sweep, slo, precision and cost sections that need the rest of the scenario.
 
     Parameters
     ----------
@@ -611,7 +660,11 @@ def study_violations(scenario: Scenario, check_values: bool = True) -> list[Viol
     found: list[Violation] = []
     queues, pools = list(scenario.queues), list(scenario.workers)
     if scenario.slo is not None:
-        found += [(("slo", path), message) for path, message in slo_name_problems(scenario.slo, queues, pools)]
+        found += [(("slo", path), message)
+                  for path, message in slo_name_problems(scenario.slo, queues, pools, list(scenario.producers))]
+    if scenario.precision is not None and scenario.precision.max_replications < scenario.replications:
+        found.append((("precision", "max_replications"),
+                      f"must be ≥ replications ({scenario.replications}): the run starts with those"))
     if scenario.cost is not None:
         for field, kind, names in (("worker_per_hour", "worker pool", pools), ("broker_per_million_requests", "queue", queues)):
             prices = getattr(scenario.cost, field)

@@ -100,4 +100,4 @@ def workload(pool: WorkerPool, queue: QueueBase, *, inline: bool = False) -> Wor
     holding = (1 - poison) * sound * per_delivery + poison * poisoned * (overhead + service)
     deliveries = (1 - poison) * sound + poison * poisoned
     availability = pool.mtbf / (pool.mtbf + pool.restart) if pool.mtbf is not None else 1.0
-    return Workload(pool.count, deliveries, holding, availability, cycling)
+    return Workload(pool.slots, deliveries, holding, availability, cycling)

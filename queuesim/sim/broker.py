@@ -41,7 +41,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Self, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Protocol, Self, TypeVar
 
 from simpy import Environment
 from simpy.events import Timeout
@@ -54,13 +54,22 @@ from queuesim.sim.rng import Streams
 
 if TYPE_CHECKING:
     from queuesim.scenario.distributions import BaseDistribution
-    from queuesim.sim.worker import Consumer
+    from queuesim.sim.priority import PriorityReady
 
 _IN_SERVICE, _DONE = int(Delivery.IN_SERVICE), int(Delivery.DONE)  # hot path: plain ints
 _EXPIRED, _EXPIRED_DLQ = int(Delivery.EXPIRED), int(Delivery.EXPIRED_DEAD_LETTERED)
 _RENEGED = int(Delivery.RENEGED)
 Held = tuple[int, int, int]  # (message, delivery row, receipt) a consumer holds
 SpecT = TypeVar("SpecT", bound=QueueBase)
+
+
+class Credit(Protocol):
+    """What a broker hands a message to: one free credit of a consumer (a worker, or a Celery worker's prefetch slot)."""
+
+    wid: int
+
+    def start(self, message: int, row: int, receipt: int) -> None:
+        """The broker delivers ``message`` (its delivery row, its receive number) against this credit."""
 
 
 @dataclass(frozen=True)
@@ -179,9 +188,10 @@ class Broker:
         self.capacity = capacity if capacity is not None else float("inf")
         self.latency = latency
         self.rec = rec
-        self.ready: deque[tuple[int, float]] = deque()  # (message, waiting since), FIFO
+        # (message, waiting since), FIFO; a PriorityReady (queuesim.sim.priority) with max_priority
+        self.ready: deque[tuple[int, float]] | PriorityReady = deque()
         self.in_transit: dict[int, float] = {}  # accepted, not yet receivable (broker latency)
-        self.idle: deque[Consumer] = deque()  # free consumer credits, longest idle first
+        self.idle: deque[Credit] = deque()  # free consumer credits, longest idle first
         self.space_waiters: deque[Callable[[], None]] = deque()  # publishers blocked on a full queue
         self.waiting = 0
         self.down = False  # during an outage or restart: publishes fail, receives block
@@ -263,7 +273,7 @@ class Broker:
             self.ready.append((message, since))
 
     # -- consuming ------------------------------------------------------------------------------
-    def take(self, consumer: Consumer) -> None:
+    def take(self, consumer: Credit) -> None:
         """A consumer offers one credit: deliver the oldest waiting message, or park the credit."""
         if not self.down:
             ready = self.ready
@@ -275,13 +285,24 @@ class Broker:
         if self.space_waiters and self.capacity == 0 and not self.down:
             self._wake_publisher()
 
-    def _park(self, consumer: Consumer) -> None:
+    def try_take(self, consumer: Credit) -> bool:
+        """Deliver the oldest waiting message against this credit now, if any; never parks it (a worker polling several queues)."""
+        if self.down:
+            return False
+        ready = self.ready
+        while ready:
+            message, since = ready.popleft()
+            if self._deliver(consumer, message, since):
+                return True
+        return False
+
+    def _park(self, consumer: Credit) -> None:
         """Park a free credit; with no waiting room (capacity 0) it is the room a blocked publisher waits for."""
         self.idle.append(consumer)
         if self.space_waiters and self.capacity == 0 and not self.down:
             self._wake_publisher()
 
-    def _deliver(self, consumer: Consumer, message: int, since: float) -> bool:
+    def _deliver(self, consumer: Credit, message: int, since: float) -> bool:
         """End a waiting spell; True if the consumer got the message, False if it still needs one."""
         if self.gone and self._skip(message):  # only a marked entry can be skipped: no call otherwise
             return False
@@ -312,7 +333,7 @@ class Broker:
         if self.space_waiters and self.has_room():
             self._wake_publisher()
 
-    def forget_consumer(self, consumer: Consumer) -> None:
+    def forget_consumer(self, consumer: Credit) -> None:
         """Withdraw every parked credit of a consumer (it crashed)."""
         self.idle = deque(c for c in self.idle if c is not consumer)
 
@@ -414,16 +435,16 @@ class Broker:
     def drop_waiting(self, keep: Callable[[int, float], bool], reason: Loss) -> None:
         """Drop every waiting message (queued or in transit) for which ``keep(message, since)`` is False."""
         now = self.env.now
-        kept: deque[tuple[int, float]] = deque()
-        for message, since in self.ready:
+        entries = list(self.ready)
+        self.ready.clear()  # refilled in place: a priority queue keeps its levels
+        for message, since in entries:
             if self._skip_quietly(message):
                 self.gone.discard(message)  # the entry goes with this pass: nothing left to skip
                 continue
             if keep(message, since):
-                kept.append((message, since))
+                self.ready.append((message, since))
             else:
                 self._drop(message, since, now, reason)
-        self.ready = kept
         for message, since in list(self.in_transit.items()):
             if not keep(message, since):
                 del self.in_transit[message]

@@ -17,6 +17,8 @@ from queuesim.records import Delivery, RecordSink, RunRecord
 from queuesim.scenario.load_shapes import sync_violations
 from queuesim.sim.autoscale import Capacity, wire_capacity
 from queuesim.sim.broker import Broker, BrokerContext
+from queuesim.sim.celery import CeleryPool
+from queuesim.sim.priority import priority_ready
 from queuesim.sim.producer import Producer, wire_producers
 from queuesim.sim.recorder import Liveness, Recorder
 from queuesim.sim.registry import build_broker
@@ -78,28 +80,39 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
         ctx = BrokerContext(env, rec, qi, qname, Streams(seed, replication, f"queue:{qname}"),
                             restart_scheduled=qname in restarted)
         brokers[qname] = build_broker(q, ctx, inline=qname in inline)
+        ready = priority_ready(q, rec, [p.priority for p in scenario.producers.values()])
+        if ready is not None:
+            brokers[qname].ready = ready
 
-    pools: list[Pool] = []
+    pools: list[Pool | CeleryPool] = []
     worker_pool: list[int] = []
+    countdowns = [p.countdown or 0.0 for p in scenario.producers.values()]
     capacities: dict[str, Capacity] = {}  # elastic pools (queuesim.sim.autoscale)
     screen = screen_for(scenario, rec)  # None unless a pool drops expired work or a client cancels hedges
     for pi, (pname, w) in enumerate(scenario.workers.items()):
         streams = Streams(seed, replication, f"workers:{pname}")
         faults = Faults.from_spec(w, PoolContext(env, rec, streams))
+        if w.celery is not None:
+            pools.append(CeleryPool(
+                env, pi, pname, len(worker_pool), w.count, [brokers[q] for q in w.reads], streams.draws(w.service, "service"), rec,
+                w.celery, countdowns=countdowns, uniform=streams.uniform("retry"), faults=faults, service_per=w.service_per,
+            ))
+            worker_pool.extend([pi] * w.slots)
+            continue
         if faults is None and w.elastic:
             faults = Faults([], w.restart)  # a stopped worker may abandon its message: its callbacks check its life
-        pool = Pool(
-            env, pi, pname, len(worker_pool), w.count, brokers[w.from_], streams.draws(w.service, "service"),
+        plain = Pool(
+            env, pi, pname, len(worker_pool), w.count, brokers[w.source], streams.draws(w.service, "service"),
             brokers[w.to] if w.to else None, w.fanout, rec,
             faults=faults, service_per=w.service_per,
             overhead=streams.draws(w.overhead, "overhead") if w.overhead is not None and w.has_overhead else None,
             screen=screen, drop_expired=w.drop_expired,
         )
-        capacity = wire_capacity(env, pool, w, brokers[w.from_], scenario.queues[w.from_].broker)
+        capacity = wire_capacity(env, plain, w, brokers[w.source], scenario.queues[w.source].broker)
         if capacity is not None:
             capacities[pname] = capacity
         worker_pool.extend([pi] * w.count)
-        pools.append(pool)
+        pools.append(plain)
 
     producers: list[Producer] = wire_producers(env, scenario, brokers, rec, seed, replication)
     if screen is not None:
@@ -137,7 +150,7 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
             "dead_lettered": {n: st.dead_lettered for n, st in broker_stats.items()},
             "expired": {n: st.expired for n, st in broker_stats.items()},
             "pools": {p.name: _pool_counts(p.stats()) for p in pools},
-            "reads": {name: w.from_ for name, w in scenario.workers.items()},
+            "reads": {name: w.source for name, w in scenario.workers.items()},
             "downtime": {p.name: p.downtime() for p in pools if p.crashed_at},
             "faults": [f.model_dump() for f in scenario.faults],
             "restarts": {n: list(st.restarts) for n, st in broker_stats.items() if st.restarts},

@@ -302,3 +302,22 @@ class RedisPubSubBroker(RedisBroker):
 
     def _lose_unpersisted(self, now: float) -> None:
         self.drop_waiting(lambda _m, _s: False, Loss.BROKER_RESTART)  # nothing is stored
+
+
+class RedisCeleryBroker(RedisReliableBroker):
+    """Celery's Redis transport (Kombu): lists, plus an unacked hash restored after ``visibility_timeout``.
+
+    A task a worker reserved but has not acknowledged (prefetched, waiting for its ETA, or running
+    with late ack) stays in the unacked hash; once it is older than the visibility timeout (1 h by
+    default) it is restored to the queue and delivered again, while the first worker still holds
+    it: both run it. Restored tasks go back to the end BRPOP reads (Kombu's restore RPUSHes them).
+    A crashed worker's tasks come back only after the timeout: Redis cannot see the crash.
+    """
+
+    kind = "redis-celery"
+    serves = (RedisQueue, "celery")
+    requeue_claimed_at_head = True
+
+    @staticmethod
+    def _idle(spec: RedisQueue) -> float:
+        return spec.celery_visibility_timeout

@@ -17,7 +17,13 @@ from queuesim.scenario.model import QueueBase
 from queuesim.sim.broker import Broker, BrokerContext
 from queuesim.sim.direct import INLINE, DirectBroker
 from queuesim.sim.rabbitmq import RabbitBroker
-from queuesim.sim.redis import RedisListBroker, RedisPubSubBroker, RedisReliableBroker, RedisStreamBroker
+from queuesim.sim.redis import (
+    RedisCeleryBroker,
+    RedisListBroker,
+    RedisPubSubBroker,
+    RedisReliableBroker,
+    RedisStreamBroker,
+)
 from queuesim.sim.sqs import SqsBroker, SqsFifoBroker
 
 Key = tuple[type, str | None]  # (a queue spec class or one of its bases, broker_mode)
@@ -33,6 +39,7 @@ BROKERS: tuple[type[Broker], ...] = (
     RedisReliableBroker,
     RedisStreamBroker,
     RedisPubSubBroker,
+    RedisCeleryBroker,
     SqsBroker,
     SqsFifoBroker,
     RabbitBroker,

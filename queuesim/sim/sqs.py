@@ -33,7 +33,7 @@ from queuesim.sim.recorder import Recorder
 from queuesim.sim.redelivery import AtLeastOnce
 
 if TYPE_CHECKING:
-    from queuesim.sim.worker import Consumer
+    from queuesim.sim.broker import Credit
 
 _DONE, _STALE = int(Delivery.DONE), int(Delivery.STALE)
 
@@ -205,11 +205,14 @@ class SqsFifoBroker(SqsBroker):
                 self.idle.appendleft(consumer)
                 return
 
-    def take(self, consumer: Consumer) -> None:
+    def take(self, consumer: Credit) -> None:
         if self.down or not self._take_one(consumer):
             self._park(consumer)
 
-    def _take_one(self, consumer: Consumer) -> bool:
+    def try_take(self, consumer: Credit) -> bool:
+        return not self.down and self._take_one(consumer)
+
+    def _take_one(self, consumer: Credit) -> bool:
         while self.available:
             if self.receive_quota is not None and not self.receive_quota.take(self.env._now):
                 self._retry_take_later()

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self
+from typing import Protocol, Self
 
 from simpy import Environment
 from simpy.events import Timeout
@@ -32,8 +32,15 @@ from queuesim.scenario.model import WorkerPool
 from queuesim.sim.recorder import Recorder
 from queuesim.sim.rng import ExponentialSampler, Streams
 
-if TYPE_CHECKING:
-    from queuesim.sim.worker import Consumer
+
+class Crashable(Protocol):
+    """What a fault's clock needs of a worker (a consumer, or a Celery worker instance)."""
+
+    gen: int
+    down: bool
+
+    def crash(self, clock: bool = False) -> None:
+        """The worker dies."""
 
 #: How a processing ends (plain ints: compared once per processing).
 DONE, DEDUPE, CRASH, FAIL = 0, 1, 2, 3
@@ -69,7 +76,7 @@ class WorkerFault:
         """Limit how a processing of ``service`` seconds that would end as ``ending`` ends."""
         return ending
 
-    def _arm(self, worker: Consumer) -> None:
+    def _arm(self, worker: Crashable) -> None:
         """A worker starts or comes back from a crash."""
 
 
@@ -185,7 +192,7 @@ class Mtbf(WorkerFault):
             return None
         return cls(ctx.env, ctx.streams.draws(ExponentialSampler(spec.mtbf), "mtbf"))
 
-    def _arm(self, worker: Consumer) -> None:
+    def _arm(self, worker: Crashable) -> None:
         life = worker.gen
 
         def ring(_event: object) -> None:
@@ -245,11 +252,11 @@ class Faults:
             ending = bound(service, ending)
         return ending
 
-    def arm(self, worker: Consumer) -> None:
+    def arm(self, worker: Crashable) -> None:
         """A worker starts or restarts: every fault with a clock of its own sets it."""
         for arm in self._armers:
             arm(worker)
 
 
-__all__ = ["DONE", "DEDUPE", "CRASH", "FAIL", "Ending", "PoolContext", "WorkerFault", "Idempotency", "Poison",
+__all__ = ["Crashable", "DONE", "DEDUPE", "CRASH", "FAIL", "Ending", "PoolContext", "WorkerFault", "Idempotency", "Poison",
            "Crash", "Failure", "HandlerTimeout", "Mtbf", "FAULTS", "Faults"]

@@ -316,3 +316,86 @@ def test_help_examples_are_not_cut_at_80_columns(command: str) -> None:
         assert "workers.fulfil.count=" in res.output  # the --set example, once cut to workers.fulfil.cou…
     if command in ("sweep", "plan"):
         assert "latency.end_to_end.p99=" in res.output
+# --- SLO verdicts and --check: exit 0 when met, 1 when not met (or borderline), 2 for bad input -------
+
+
+def _run_check(tmp_path: Path, *args: str) -> tuple[int, str]:
+    (tmp_path / "small.yaml").write_text(SMALL)
+    res = runner.invoke(app, ["run", str(tmp_path / "small.yaml"), "--out", str(tmp_path / "o"), "--no-plots", *args])
+    return res.exit_code, res.output
+
+
+def test_run_check_exit_codes(tmp_path: Path) -> None:
+    code, out = _run_check(tmp_path, "--slo", "latency.end_to_end.p90=5s", "--slo", "rates.loss=0", "--check")
+    assert code == 0, out
+    assert "SLO: met" in out and "latency.end_to_end.p90" in out and "95% CI" in out
+    # 20 s at 200/s leave 36 samples beyond the p99: too few for its interval, so even a p99 of 125 ms
+    # cannot be shown under 5 s; the gate fails it as borderline (--precision would add replications)
+    code, out = _run_check(tmp_path, "--slo", "latency.end_to_end.p99=5s", "--check")
+    assert code == 1 and "SLO borderline: exit 1" in out
+    code, out = _run_check(tmp_path, "--slo", "latency.queue_wait.mean=1us", "--check", "-q")
+    assert code == 1 and "SLO not met: exit 1" in out
+    # a limit at the estimate itself: its interval straddles it, so the verdict is borderline
+    mean = json.loads((tmp_path / "o" / "summary.json").read_text())["latency"]["end_to_end"]["mean"]
+    at_the_limit = ["--slo", f"latency.end_to_end.mean={mean * 1000:.6f}ms"]
+    code, out = _run_check(tmp_path, *at_the_limit, "--check")
+    assert code == 1 and "borderline" in out
+    code, out = _run_check(tmp_path, *at_the_limit, "--check-lenient")
+    assert code == 0 and "passes --check-lenient" in out
+    code, out = _run_check(tmp_path, *at_the_limit)  # no gate: the verdict is shown, the exit is 0
+    assert code == 0 and "SLO: borderline" in out
+
+
+def test_run_check_bad_input_exits_2_before_running(tmp_path: Path) -> None:
+    for args, message in ((["--check"], "--check needs an SLO"),
+                          (["--slo", "latency.end_to_end.p98=1s", "--check"], "did you mean 'latency.end_to_end.p99'"),
+                          (["--precision", "fast"], "expected a relative half-width"),
+                          (["--precision", "2%", "--max-replications", "1"], "--max-replications")):
+        code, out = _run_check(tmp_path, *args)
+        assert code == 2, (args, out)
+        assert message in " ".join(out.split()) and "Traceback" not in out
+        assert not (tmp_path / "o").exists()
+
+
+def test_run_precision_prints_what_it_reached(tmp_path: Path) -> None:
+    code, out = _run_check(tmp_path, "--precision", "20%", "--max-replications", "6", "-q")
+    assert code == 0, out
+    block = json.loads((tmp_path / "o" / "summary.json").read_text())["precision"]
+    assert block["target"] == 0.2 and block["replications"] <= 6 and block["met"] != block["capped"]
+    code, out = _run_check(tmp_path, "--precision", "20%", "--max-replications", "6")
+    assert "precision: " in out and "target ±20.0%" in out
+
+
+def test_sweep_and_plan_check_exit_codes(tmp_path: Path) -> None:
+    (tmp_path / "small.yaml").write_text(SMALL)
+    sweep_args = ["sweep", str(tmp_path / "small.yaml"), "--vary", "workers.fulfil.count=2,3", "--executor", "serial",
+                  "--no-progress", "-q", "--out", str(tmp_path / "s")]
+    res = runner.invoke(app, [*sweep_args, "--slo", "rates.loss=0", "--check"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, [*sweep_args, "--slo", "latency.queue_wait.mean=1us", "--check"])
+    assert res.exit_code == 1, res.output
+    res = runner.invoke(app, [*sweep_args, "--check"])
+    assert res.exit_code == 2 and "--check needs an SLO" in res.output
+    table = pd.read_csv(tmp_path / "s" / "sweep.csv")  # from the run that had an SLO
+    assert set(table["slo.verdict"]) == {"not met"} and {"slo.met", "slo.latency.queue_wait.mean.verdict"} <= set(table)
+    plan_args = ["plan", str(tmp_path / "small.yaml"), "--load", "1x", "--executor", "serial", "--no-progress", "-q",
+                 "--out", str(tmp_path / "p"), "--max-replications", "4"]
+    res = runner.invoke(app, [*plan_args, "--slo", "rates.loss=0", "--check"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "p" / "plan.json").read_text())["verdict"] == "met"
+    res = runner.invoke(app, [*plan_args, "--slo", "latency.queue_wait.mean=1us", "--max", "3", "--check"])
+    assert res.exit_code == 1, res.output  # no worker count up to 3 meets it
+    res = runner.invoke(app, [*plan_args, "--precision", "two", "--check"])
+    assert res.exit_code == 2 and "relative half-width" in res.output
+
+
+def test_compare_shows_a_verdict_per_limit(tmp_path: Path) -> None:
+    (tmp_path / "v.yaml").write_text(SMALL + "variants:\n  two: {workers.fulfil.count: 2}\n  four: {workers.fulfil.count: 4}\n")
+    res = runner.invoke(app, ["compare", str(tmp_path / "v.yaml"), "--out", str(tmp_path / "c"), "--no-plots",
+                              "--slo", "rates.rejection=50%", "--slo", "latency.queue_wait.mean=1us"])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "c" / "compare.csv", index_col="variant")
+    assert list(table["slo.rates.rejection.verdict"]) == ["met", "met"]
+    assert list(table["slo.latency.queue_wait.mean.verdict"]) == ["not met", "not met"]
+    assert list(table["slo.verdict"]) == ["not met", "not met"]
+    assert res.output.count("not met") == 2  # a verdict cell per variant for the limit it misses

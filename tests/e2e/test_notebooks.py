@@ -19,7 +19,9 @@ pytest.importorskip("ipykernel")
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
-LIMIT_S = 60.0
+# a notebook runs in under a minute on a quiet machine (README); the suite runs beside other work on
+# two cores, so the guard against a slow notebook allows twice that, in wall time
+LIMIT_S = 120.0
 
 #: notebook → code run after its last cell, in the same kernel
 CHECKS = {
@@ -65,6 +67,11 @@ assert set(maps) == set(base.variants) and all(isinstance(m, queuesim.StabilityR
 assert all(len(m.table) == 4 for m in maps.values())
 assert list(verdicts.columns) == list(base.variants)
 """,
+    "08-celery-gallery.ipynb": """
+assert list(side_by_side.index) == list(scenario.variants) == ["defaults", "long-tasks", "vt-12h", "two-beats"]
+assert len(eta_trap) == 2 and len(eta_fixed) == 1
+assert spread.shape == (4, 6)
+""",
 }
 
 
@@ -97,7 +104,7 @@ def test_notebook_runs(name: str) -> None:
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(_check_cell(name)))
     client = nbclient.NotebookClient(
-        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+        nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
     )
     start = time.perf_counter()
     client.execute()  # raises CellExecutionError, with the cell and traceback, if any cell fails

@@ -48,7 +48,10 @@ def test_summary_outputs_write_three_files_with_the_full_summarys_keys(tmp_path:
     assert full.exit_code == 0, full.output
     streamed = json.loads((tmp_path / "sum" / "summary.json").read_text())
     whole = json.loads((tmp_path / "full" / "summary.json").read_text())
-    assert _keys(streamed) == _keys(whole)
+    # every key but the intervals the stream does not compute (percentiles, and a single run's queue and pool figures)
+    left_out = _keys(whole) - _keys(streamed)
+    assert _keys(streamed) <= _keys(whole) and left_out and all(k.startswith(".ci95.") for k in left_out)
+    assert not any(k.endswith(".mean") or k.startswith(".ci95.rates.") for k in left_out)
     assert streamed["messages"] == whole["messages"]  # counts are exact
     header = (tmp_path / "sum" / "timeseries.csv").read_text().splitlines()[0]
     assert header == (tmp_path / "full" / "timeseries.csv").read_text().splitlines()[0]
@@ -91,3 +94,33 @@ def test_an_elastic_pool_is_refused_streaming_but_its_points_run_with_records() 
     full = execute(sc)
     assert point.streams is None and point.summary["workers"] == full.summary["workers"]
     assert "count_mean" in json.dumps(point.summary["workers"]["fulfil"])
+
+
+@pytest.mark.parametrize(("override", "field"), [
+    ("precision=5%", "precision"),
+    ("slo={latency.end_to_end.p99: 500ms}", "slo"),
+    ("queues.orders={broker: rabbitmq, max_priority: 5}", "queues.orders.max_priority"),
+    ("workers.fulfil.celery={concurrency: 2}", "workers.fulfil.celery"),
+])
+def test_what_the_stream_does_not_give_as_the_full_summary_is_refused_at_its_field(override: str, field: str) -> None:
+    """Precision rounds, SLO verdicts (percentile intervals), priorities and Celery pools need the records."""
+    from queuesim.experiment.execute import execute
+    from queuesim.experiment.precision import precision_rule
+
+    try:
+        sc = queuesim.load_scenario(_small_file(), [override])
+    except queuesim.ScenarioError as err:  # the override itself needs more than this scenario has
+        pytest.skip(str(err))
+    with pytest.raises(queuesim.ScenarioError, match=f"outputs: summary does not stream .*\\({field}\\)"):
+        queuesim.run(sc, outputs="summary")
+    # a sweep point or plan task runs with records
+    point = execute(sc, keep_records=False, outputs="summary", precision=precision_rule(sc, None, None))
+    assert point.streams is None
+
+
+def _small_file() -> Path:
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "s.yaml"
+    path.write_text(SMALL.format(outputs=""))
+    return path

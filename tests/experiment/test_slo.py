@@ -106,7 +106,7 @@ def test_check_slo_on_a_summary() -> None:
     assert not report.met and [c.path for c in report.failed] == ["rates.rejection", "rates.loss"]
     by_path = {c.path: c for c in report}
     assert by_path["rates.rejection"].clear_cut and by_path["latency.end_to_end.mean"].clear_cut
-    assert not by_path["latency.end_to_end.p99"].clear_cut  # percentiles have no interval in summary.json
+    assert not by_path["latency.end_to_end.p99"].clear_cut  # this summary gives the percentile no interval
     assert str(by_path["rates.rejection"]) == "rates.rejection = 0.2% > 0.1%: NOT met"
     assert report.to_dict()["met"] is False
     with pytest.raises(KeyError, match="did you mean 'rejection'"):
@@ -137,3 +137,44 @@ def test_every_limitable_path_exists_in_a_real_summary() -> None:
     everything = check_slo(summary, {p: 1e9 if not p.startswith(("rates", "workers")) else 1 for p in measured})
     assert everything.met
     assert not check_slo(summary, {"latency.response.p99": 1e9}).met
+
+
+def test_verdicts_come_from_the_interval() -> None:
+    """met: the whole 95% interval at or below the limit; not met: wholly above; borderline: it contains the limit."""
+    summary = {
+        "latency": {"end_to_end": {"p99": 0.1992, "p999": 0.25, "max": 0.4, "mean": 0.05}},
+        "rates": {"rejection": 0.0005, "loss": 0.0},
+        "ci95": {"latency.end_to_end.p99": [0.190, 0.209], "latency.end_to_end.mean": [0.04, 0.06],
+                 "rates.rejection": [0.0002, 0.0009], "rates.loss": [0.0, 0.0], "latency.end_to_end.p999": None},
+    }
+    report = check_slo(summary, {"latency.end_to_end.p99": "200ms", "latency.end_to_end.mean": "30ms",
+                                 "rates.rejection": "0.1%", "rates.loss": 0, "latency.end_to_end.p999": "1s",
+                                 "latency.end_to_end.max": "500ms"})
+    verdicts = {c.path: c.verdict for c in report}
+    assert verdicts == {
+        "latency.end_to_end.p99": "borderline",  # 199.2 ms against 200 ms: the estimate is under, the interval is not
+        "latency.end_to_end.mean": "not met",
+        "rates.rejection": "met",
+        "rates.loss": "met",  # nothing lost in any batch: [0, 0] is at the limit 0
+        "latency.end_to_end.p999": "borderline",  # a percentile without an interval (too few samples): unsettled
+        "latency.end_to_end.max": "met",  # a maximum has no interval: judged on its value
+    }
+    by_path = {c.path: c for c in report}
+    assert by_path["latency.end_to_end.p99"].met  # the plain comparison stays what slo.met columns hold
+    assert report.verdict == "not met" and not report.met
+    assert str(by_path["latency.end_to_end.p99"]) == "latency.end_to_end.p99 = 199.2ms ≤ 200ms: borderline (95% CI 190ms … 209ms)"
+    assert report.to_dict()["verdict"] == "not met" and report.to_dict()["checks"][0]["verdict"] == "borderline"
+    assert check_slo(summary, {"rates.rejection": "0.1%"}).verdict == "met"
+    # a percentile without an interval is at least every lower one: above the limit by p99's interval, p999 is not met
+    [p999] = check_slo(summary, {"latency.end_to_end.p999": "150ms"}).checks
+    assert p999.floor == 0.190 and p999.verdict == "not met"
+    assert check_slo({"latency": {"end_to_end": {"p99": None}}, "ci95": {}}, {"latency.end_to_end.p99": "1s"}).verdict == "not met"
+
+
+def test_the_report_judges_limits_as_the_experiments_do() -> None:
+    from queuesim.report.slo_table import check_limits
+
+    summary = {"latency": {"end_to_end": {"p99": 0.1992}}, "ci95": {"latency.end_to_end.p99": [0.19, 0.209]}}
+    [check] = check_limits(summary, {"latency.end_to_end.p99": 0.2})
+    assert check.verdict == "borderline" and check.borderline and not check.met
+    assert check.verdict == check_slo(summary, {"latency.end_to_end.p99": 0.2}).verdict

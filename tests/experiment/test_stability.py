@@ -161,7 +161,7 @@ def test_heat_maps_draw_from_the_table_alone() -> None:
     assert sum(ax.get_visible() for ax in panels.axes) == 3
 
 
-@pytest.mark.slow
+@pytest.mark.soak  # 8 points × up to 8 seeds of a storm: minutes (make soak)
 def test_retry_storm_map_shows_the_threshold_found_by_hand_and_marks_bistable_points() -> None:
     # The threshold found by hand with `queuesim sweep --vary producers.clients.rate=…` (a constant
     # rate: no spike): offered load 499/s at a base of 500/s, 1,989/s at 520/s. And a 5 s spike to

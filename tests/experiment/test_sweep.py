@@ -12,17 +12,16 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
-
 from queuesim import ScenarioError, SweepResult, parse_scenario, sweep
 from queuesim.cli import app
-from queuesim.experiment.executors import SerialExecutor
-from queuesim.scenario.study import parse_axis
+from queuesim.experiment.executors import QuietProcessPool, SerialExecutor, TaskFailed, open_executor, run_tasks
 from queuesim.experiment.grid import make_points, parse_vary, point_seed, sweep_axes
-from queuesim.experiment.executors import QuietProcessPool, TaskFailed, open_executor, run_tasks
 from queuesim.experiment.sweep_table import flatten_summary
+from queuesim.scenario.study import parse_axis
+from typer.testing import CliRunner
 
 sweep_run = importlib.import_module("queuesim.experiment.sweep")  # the module (queuesim.sweep is the function)
 runner = CliRunner()
@@ -190,7 +189,7 @@ def test_study_sections_round_trip_through_to_dict() -> None:
         """)
     again = scenario_from_dict(json.loads(json.dumps(s.to_dict())))
     assert again == s and again.cost is not None and again.cost.worker_price("fulfil") == 0.3
-    with pytest.raises(ScenarioError, match="cost.worker_per_hour.fulfill: unknown worker pool 'fulfill'"):
+    with pytest.raises(ScenarioError, match=r"cost\.worker_per_hour\.fulfill: unknown worker pool 'fulfill'"):
         small("cost: {worker_per_hour: {fulfill: 0.3}}\n")
 
 
@@ -239,8 +238,21 @@ def test_sweep_table_columns_slo_and_cost(tmp_path: Path) -> None:
     # three broker requests (publish, receive, delete) per accepted message, nothing refused here
     assert t["cost.broker_requests_per_second"].iloc[2] == pytest.approx(3 * t["queues.orders.throughput"].iloc[2])
     assert list(t["slo.met"]) == [
-        bool(p99 <= 0.06 and rej <= 0.001) for p99, rej in zip(t["latency.end_to_end.p99"], t["rates.rejection"])
+        bool(p99 <= 0.06 and rej <= 0.001) for p99, rej in zip(t["latency.end_to_end.p99"], t["rates.rejection"], strict=True)
     ]
+    # beside the plain comparison, the verdict from each interval: met only when it lies at or below the
+    # limit; a p99 without an interval (too short a run) is not met only if a lower percentile's is above it
+    for _, row in t.iterrows():
+        for path, limit in (("latency.end_to_end.p99", 0.06), ("rates.rejection", 0.001)):
+            low, high = row[f"{path}.ci95_low"], row[f"{path}.ci95_high"]
+            floor = max((row.get(f"latency.end_to_end.{p}.ci95_low", np.nan) for p in ("p50", "p90", "p95")
+                         if path.endswith("p99")), default=np.nan)
+            expected = (("not met" if floor > limit else "borderline") if low != low
+                        else "met" if high <= limit else "not met" if low > limit else "borderline")
+            assert row[f"slo.{path}.verdict"] == expected, (path, low, high, floor)
+        worst = max((row[f"slo.{p}.verdict"] for p in ("latency.end_to_end.p99", "rates.rejection")),
+                    key=["met", "borderline", "not met"].index)
+        assert row["slo.verdict"] == worst
     written = result.save(tmp_path)
     assert [p.name for p in written] == ["sweep.parquet", "sweep.csv", "sweep.json", "summaries.json", "timeseries.parquet"]
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "sweep.parquet"), t)
@@ -357,9 +369,8 @@ def test_dask_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from queuesim.experiment.dask import DaskUnavailable
 
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
-    with pytest.raises(DaskUnavailable, match=r"pip install 'queuesim-async\[dask\]'"):
-        with open_executor("dask"):
-            pass
+    with pytest.raises(DaskUnavailable, match=r"pip install 'queuesim-async\[dask\]'"), open_executor("dask"):
+        pass
 
 
 def test_importing_queuesim_does_not_import_dask() -> None:

@@ -91,6 +91,8 @@ def _concrete(pattern: str, node: Any, prefix: str = "") -> list[str]:
 
 def test_every_entry_appears_in_a_real_summary(summary: Mapping[str, Any]) -> None:
     for entry in CATALOGUE:
+        if entry.path in ("precision", "slo"):  # only a precision-driven run, a run with limits (below) has them
+            continue
         paths = _concrete(entry.path, summary)
         assert paths, f"the catalogue names {entry.path}, which no part of the run has"
         for path in paths:
@@ -119,10 +121,33 @@ def test_the_typed_structure_is_summary_json_in_file_order(summary: Mapping[str,
     _check_order(figures.Summary, summary, "summary")
 
 
+def test_a_run_with_limits_and_a_precision_rule_keeps_both_blocks_in_file_order() -> None:
+    result = run(parse_scenario(PIPELINE), slo=["latency.response.p99=1s", "rates.loss=0"], precision="50%",
+                 max_replications=3, executor=SerialExecutor())
+    s = result.summary
+    _check_order(figures.Summary, s, "summary")
+    assert list(s)[-2:] == ["precision", "slo"]
+    assert s["slo"] == result.verdicts().to_dict()  # type: ignore[union-attr]
+    assert [c["path"] for c in s["slo"]["checks"]] == ["latency.response.p99", "rates.loss"]
+
+
 def test_the_intervals_are_those_of_the_entries_marked_ci(summary: Mapping[str, Any]) -> None:
-    assert list(summary["ci95"]) == [*(f"latency.{k}.mean" for k in figures.LATENCY_KINDS),
-                                     *(s.path for s in CATALOGUE if s.ci and s.path.startswith("rates."))]
-    assert set(summary["ci95"]) == {s.path for s in CATALOGUE if s.ci}
+    # every mean and percentile of every latency kind, every rate but base_load, and per queue and
+    # per pool the figures an SLO limits (but maxima, which have no interval), in file order
+    latency = [f"latency.{k}.{s}" for k in figures.LATENCY_KINDS for s in figures.LATENCY_STATS if s != "max"]
+    rates = [s.path for s in CATALOGUE if s.ci and s.path.startswith("rates.")]
+    assert "rates.base_load" not in rates and len(rates) == 8  # short_circuited too (issue 13)
+    per_name = [f"queues.{q}.{f}" for q in ("orders", "shipping") for f in ("mean_depth", "mean_wait")]
+    per_name += [f"workers.{w}.utilization" for w in ("fulfil", "ship")]
+    assert list(summary["ci95"]) == [*rates, *latency, *per_name]
+    assert {find(p) for p in summary["ci95"]} == {s for s in CATALOGUE if s.ci}
+    assert not spec("latency.end_to_end.max").ci and not spec("queues.orders.max_depth").ci
+    # each interval contains its figure (sectioning and the log-scale batch means are centred on it)
+    for path, ci in summary["ci95"].items():
+        value = summary_value(summary, path)
+        if ci is not None and value is not None:
+            assert ci[0] <= value * (1 + 1e-12) and value <= ci[1] * (1 + 1e-12), (path, ci, value)
+    assert summary["ci_method"] == "batch_means"
 
 
 def test_percentiles_and_latency_kinds_are_defined_once() -> None:
@@ -146,7 +171,7 @@ def test_lookup_by_path_and_pattern() -> None:
     assert spec("rates.throughput").better == "higher" and not spec("rates.throughput").limit
     assert find("queues.orders") is None and find("queues..mean_wait") is None
     assert {"queuesim_version", "scenario", "source", "ci95", "ci_method", "faults", "warnings",
-            "diagnosis"} == figures.METADATA_KEYS
+            "diagnosis", "precision", "slo"} == figures.METADATA_KEYS
 
 
 def test_unknown_paths_give_a_did_you_mean() -> None:
@@ -164,7 +189,7 @@ def test_unknown_paths_give_a_did_you_mean() -> None:
     ("queues.orders.xyz", "unknown summary path 'queues.orders.xyz'; queues.<name>. takes mean_depth, max_depth, mean_wait"),
     ("messages.lost", "unknown summary path 'messages.lost' (did you mean 'rates.loss'?)"),  # a count grows with the run
     ("replications", "unknown summary path 'replications'; limits go on latency.<kind>.<stat>, rates.<rate>, "
-                     "queues.<name>.<figure> or workers.<name>.utilization"),
+                     "queues.<name>.<figure>, workers.<name>.utilization or producers.<name>.latency.<kind>.<stat>"),
 ])
 def test_only_figures_better_low_take_a_limit(path: str, message: str) -> None:
     with pytest.raises(ValueError) as info:

@@ -95,7 +95,7 @@ def test_run_report_has_every_section_and_figure(run_dir: Path, tmp_path: Path) 
     _self_contained(html)
     # the scenario's SLO is checked, with an interval beside the rate
     assert "latency.end_to_end.p99" in html and "rates.rejection" in html and "95% CI" in html
-    assert re.search(r"SLO (?:not )?met", html)
+    assert re.search(r"SLO (?:not met|met|borderline)", html)  # the verdict allows for noise: three outcomes
     for heading in ("## Scenario", "## Headline figures", "## Latency", "## Recommendation", "## Assumptions"):
         assert heading in md
 
@@ -206,8 +206,8 @@ def test_sample_reports_are_committed_for_every_example_and_small() -> None:
     missing = [name for name in examples if not (SAMPLES / name / "report.html").is_file()]
     assert not missing, f"no sample report for {missing}: see reports/samples/README.md"
     total = sum(f.stat().st_size for f in SAMPLES.rglob("*") if f.is_file())
-    # about 180 kB per example (four figures, embedded and as files): room for nine of them
-    assert total < 1_700_000, f"sample reports take {total:,} bytes"
+    # about 180 kB per example (four figures, embedded and as files): nine examples and the sweep, with room for one more
+    assert total < 1_900_000, f"sample reports take {total:,} bytes"
     for page in SAMPLES.glob("*/report.html"):
         _self_contained(page.read_text())
 

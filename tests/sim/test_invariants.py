@@ -278,3 +278,89 @@ def test_adding_a_producer_leaves_the_other_streams_unchanged() -> None:
     b = run(scenario_from_dict(more), replications=1, executor=SerialExecutor()).requests
     web_b = b[b["producer"] == "web"]
     assert np.array_equal(a["created"].to_numpy(), web_b["created"].to_numpy())
+
+
+@st.composite
+def celery_scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    """Celery workers (prefetch, ack timing, retries, limits, ETAs, crashes) on a queue that may carry priorities."""
+    broker = draw(st.sampled_from(["rabbitmq", "redis", "sqs"]))
+    q: dict[str, Any] = {"broker": broker}
+    if broker == "redis":
+        q["mode"] = "celery"
+        q["visibility_timeout"] = draw(st.sampled_from([0.05, 0.5, 3600.0]))
+    if broker == "sqs":
+        q["visibility_timeout"] = draw(st.sampled_from([0.05, 30.0]))
+    if broker == "rabbitmq" and draw(st.booleans()):
+        q["delivery_limit"] = draw(st.integers(1, 4))
+    if draw(st.booleans()):
+        q["capacity"] = draw(st.sampled_from([0, 3, 30]))
+    top = draw(st.sampled_from([None, 2])) if broker != "sqs" else None
+    if top is not None:
+        q["max_priority"] = top
+    if draw(st.booleans()):
+        q["latency"] = {"dist": "exponential", "mean": 0.002}
+    celery: dict[str, Any] = {
+        "concurrency": draw(st.integers(1, 4)),
+        "prefetch_multiplier": draw(st.integers(1, 4)),
+        "acks_late": draw(st.booleans()),
+    }
+    if draw(st.booleans()):
+        celery["time_limit"] = draw(st.sampled_from([0.03, 0.2]))
+        if draw(st.booleans()):
+            celery["soft_time_limit"] = celery["time_limit"] / 2
+    if draw(st.booleans()):
+        celery["retry"] = {"max_retries": draw(st.sampled_from([0, 2, None])), "countdown": draw(st.sampled_from([0.0, 0.05])),
+                           "backoff": draw(st.sampled_from([False, 0.01])), "jitter": draw(st.booleans())}
+    w: dict[str, Any] = {"from": "q", "count": draw(st.integers(1, 3)), "celery": celery,
+                         "service": {"dist": "exponential", "mean": draw(st.sampled_from([0.005, 0.03]))}}
+    if draw(st.booleans()):
+        w["crash"] = {"probability": draw(st.sampled_from([0.0, 0.05])), "restart": 0.05}
+        w["failure"] = {"probability": draw(st.sampled_from([0.0, 0.2]))}
+        w["poison"] = {"probability": draw(st.sampled_from([0.0, 0.05]))}
+        if draw(st.booleans()):
+            w["mtbf"] = 0.5
+        if draw(st.booleans()):
+            w["timeout"] = 0.05
+        w["idempotent"] = draw(st.booleans())
+    producers: dict[str, Any] = {
+        "urgent": {"to": "q", "rate": draw(st.sampled_from([20.0, 100.0])), **({"priority": top} if top else {}),
+                   "retry": {"attempts": draw(st.integers(1, 3)), "backoff": 0.01}},
+        "bulk": {"to": "q", "rate": draw(st.sampled_from([50.0, 300.0])),
+                 **({"countdown": draw(st.sampled_from([0.01, 0.3, 1.5]))} if draw(st.booleans()) else {})},
+    }
+    if draw(st.booleans()):
+        producers["beat"] = {"to": "q", "beat": {"every": 0.5, "tasks": 3, "beats": draw(st.integers(1, 2))}}
+    queues = {"q": q}
+    if draw(st.booleans()):  # celery worker -Q q,q2
+        queues["q2"] = {k: v for k, v in q.items() if k != "max_priority"}
+        w["from"] = ["q", "q2"]
+        producers["bulk"]["to"] = "q2"
+        if broker != "rabbitmq":
+            celery["queue_order"] = draw(st.sampled_from(["round_robin", "priority"]))
+    faults = [{"at": 1.0, "queue": draw(st.sampled_from(list(queues))), "kind": "outage", "duration": 0.2}] if draw(st.booleans()) else []
+    return {"seed": draw(st.integers(0, 2**31)), "duration": 3.0, "warmup": draw(st.sampled_from([0.0, 0.5])),
+            "producers": producers, "queues": queues, "workers": {"w": w}, "faults": faults}
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(celery_scenarios())
+def test_celery_workers_and_priorities_account_for_every_message(data: dict[str, Any]) -> None:
+    result = run(scenario_from_dict(data), executor=SerialExecutor())
+    s = result.summary
+    m = s["messages"]
+    assert m["produced"] == (m["completed"] + m["gave_up"] + m["lost"] + m["dead_lettered"] + m["expired"]
+                             + m["reneged"] + m["in_flight"])
+    for key, total in m.items():
+        assert sum(p["messages"][key] for p in s["producers"].values()) == total, key
+    for w in s["workers"].values():
+        assert 0.0 <= w["utilization"] <= 1.0 + 1e-12
+    msgs = result.messages
+    assert (msgs.loc[msgs["outcome"] == "completed", "processings"] >= 0).all()
+    assert (msgs["processings"] <= msgs["receives"]).all()
+    # a delivery starts no earlier than it was received, and a process runs one task at a time
+    d = result.deliveries
+    ran = d[d["started"].notna()]
+    assert (ran["started"] >= ran["until"] - 1e-12).all()
+    for _, rows in ran.groupby("worker"):
+        rows = rows.sort_values("started")
+        assert (rows["started"].to_numpy()[1:] >= rows["finished"].to_numpy()[:-1] - 1e-9).all()

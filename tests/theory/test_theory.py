@@ -26,6 +26,7 @@ from queuesim.theory import (
     mm1,
     mm1_sojourn_quantile,
     mmc,
+    mmc_priority,
     mmc_sojourn_cdf,
     mmc_wait_cdf,
     mmc_wait_quantile,
@@ -685,6 +686,54 @@ def test_mmc_constant_patience_limits() -> None:
         theory.mmc_constant_patience(500.0, 100.0, 4, math.inf)
     with pytest.raises(ValueError):
         theory.mmc_constant_patience(500.0, 100.0, 4, -1.0)
+
+
+# -- Cobham's non-preemptive priority M/M/c --------------------------------------------------------
+
+
+def test_mmc_priority_with_one_class_is_mmc() -> None:
+    (only,) = mmc_priority([3.2], 1.0, 4)
+    assert_metrics_close(only, mmc(3.2, 1.0, 4), rel=1e-12)
+
+
+def test_mmc_priority_single_server_matches_the_residual_work_formula() -> None:
+    # M/G/1 non-preemptive priorities: W_k = W0 / ((1 - s_{k-1})(1 - s_k)), W0 = sum lam_i E[S^2] / 2 = lam / mu^2
+    lams, mu = [0.2, 0.3, 0.25], 1.0
+    w0 = sum(lams) * 2 / mu**2 / 2
+    sigma = np.cumsum([0.0, *lams]) / mu
+    for k, got in enumerate(mmc_priority(lams, mu, 1)):
+        assert got.wait == pytest.approx(w0 / ((1 - sigma[k]) * (1 - sigma[k + 1])), rel=1e-12)
+
+
+@settings(max_examples=50)
+@given(
+    shares=st.lists(st.floats(0.01, 1.0), min_size=1, max_size=5),
+    c=st.integers(1, 40),
+    rho=st.floats(0.05, 0.97),
+)
+def test_mmc_priority_conserves_the_fcfs_mean_wait(shares: list[float], c: int, rho: float) -> None:
+    # Kleinrock's conservation law: with equal service rates, priorities only redistribute the wait
+    mu = 2.0
+    lam = rho * c * mu
+    lams = [lam * s / sum(shares) for s in shares]
+    classes = mmc_priority(lams, mu, c)
+    weighted = sum(lk * m.wait for lk, m in zip(lams, classes, strict=True)) / lam
+    assert weighted == pytest.approx(mmc(lam, mu, c).wait, rel=1e-9)
+    waits = [m.wait for m in classes]
+    assert waits == sorted(waits)  # a higher class never waits longer
+    for m in classes:
+        assert m.in_system == pytest.approx(m.throughput * m.sojourn, rel=1e-12)
+
+
+def test_mmc_priority_rejects_bad_input() -> None:
+    with pytest.raises(ValueError):
+        mmc_priority([], 1.0, 2)
+    with pytest.raises(ValueError):
+        mmc_priority([1.0, 1.5], 1.0, 2)  # rho = 1.25
+    with pytest.raises(ValueError):
+        mmc_priority([1.0, -0.5], 1.0, 2)
+
+
 # ---------------------------------------------------------------------------------------------
 # The machine-repair model (M/M/c//N) against its birth-death chain solved numerically.
 

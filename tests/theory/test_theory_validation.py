@@ -190,6 +190,38 @@ def test_littles_law_holds_per_queue(broker: str) -> None:
     assert abs(q["mean_depth"] - lam_w) <= edge
 
 
+PRIORITY = """
+    seed: {seed}
+    duration: 80s
+    warmup: 10s
+    producers:
+      urgent: {{to: jobs, rate: 100/s, priority: {high}}}
+      bulk: {{to: jobs, rate: 220/s}}
+    queues:
+      jobs: {{broker: {broker}, max_priority: {high}{extra}}}
+    workers:
+      pool: {{from: jobs, count: 4, service: {{dist: exponential, mean: 10ms}}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("broker", "high", "extra", "seed"),
+    [("rabbitmq", 2, ", prefetch: 1", 12), ("redis", 9, "", 13)],
+    ids=["rabbitmq x-max-priority", "redis priority steps"],
+)
+def test_priority_classes_match_cobham(broker: str, high: int, extra: str, seed: int) -> None:
+    # non-preemptive priority M/M/4 at rho = 0.8: each class's mean wait, from its own producer's figures
+    # (the seeds differ: with one seed both brokers would replay the same arrivals and services)
+    reps = per_replication(PRIORITY.format(broker=broker, high=high, extra=extra, seed=seed), 10)
+    urgent, bulk = theory.mmc_priority([100.0, 220.0], 100.0, 4)
+    for name, expected in (("urgent", urgent), ("bulk", bulk)):
+        lat = [r["producers"][name]["latency"] for r in reps]
+        assert_close_to_theory([x["queue_wait"]["mean"] for x in lat], expected.wait, f"{name} Wq")
+        assert_close_to_theory([x["end_to_end"]["mean"] for x in lat], expected.sojourn, f"{name} W")
+    # the pool's utilization is the whole queue's, whatever the order
+    assert_close_to_theory([r["workers"]["pool"]["utilization"] for r in reps], urgent.utilization, "rho")
+
+
 CLOSED = """
     seed: 17
     duration: {duration}

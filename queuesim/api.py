@@ -17,25 +17,35 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from queuesim.experiment.compare import Comparison
-from queuesim.experiment.compare import compare as run_comparison
-from queuesim.experiment.execute import Execution, run_experiment, summary_of
+from queuesim.errors import QueuesimError
+from queuesim.experiment.execute import Execution, Outputs, run_experiment, summary_of
 from queuesim.experiment.slo import Slo, SloReport, check_slo
 from queuesim.figures import Summary
-from queuesim.metrics import deliveries_frame, messages_frame, requests_frame, timeseries
+from queuesim.metrics.timeseries import write_csv
 from queuesim.outputs import atomic_directory
 from queuesim.records import RunRecord
 from queuesim.scenario import Scenario
 
 if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
     from matplotlib.figure import Figure
+
+    from queuesim.experiment.compare import Comparison
+    from queuesim.metrics.stream import StreamStats
+
+
+class NoRecordsError(QueuesimError):
+    """A per-row table or a plot was asked of a run made with ``outputs: summary``, which keeps no records."""
 
 
 @dataclass
 class RunResult:
-    """Everything one ``run`` produced. Tables are built on first access."""
+    """Everything one ``run`` produced. Tables are built on first access.
+
+    A run made with ``outputs="summary"`` has no ``records`` (its ``streams`` hold the streamed
+    statistics): its summary and time series are there, its per-row tables and plots are not.
+    """
 
     scenario: Scenario
     records: list[RunRecord]
@@ -44,10 +54,23 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     #: The summary when the experiment layer already built it (``run`` does); else built on first access.
     precomputed_summary: Summary | None = field(default=None, repr=False, compare=False)
-    #: The time series when the experiment layer already built it (for the diagnosis); else built on first access.
-    precomputed_timeseries: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+    #: Streamed statistics, one per replication, when the run kept no records (``outputs="summary"``).
+    streams: list[StreamStats] | None = field(default=None, repr=False, compare=False)
+    #: The time series columns the experiment layer already built (streamed runs).
+    series: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
     #: The SLO limits of the run: the scenario's ``slo:`` and any given to :func:`run`.
     slo: Slo | None = None
+
+    @property
+    def outputs(self) -> Outputs:
+        """``full`` when the records were kept, ``summary`` when only streamed statistics were."""
+        return "summary" if self.streams is not None else "full"
+
+    def _records(self, what: str) -> list[RunRecord]:
+        if self.streams is not None:
+            raise NoRecordsError(f"{what} needs the per-message records, which a run with outputs: summary does "
+                                 "not keep; run with outputs: full (the default) for them")
+        return self.records
 
     def verdicts(self) -> SloReport | None:
         """Each SLO limit checked against the summary (met / borderline / not met), None without an SLO."""
@@ -58,56 +81,83 @@ class RunResult:
         """The ``summary.json`` figures (every key is described in :mod:`queuesim.figures`)."""
         if self.precomputed_summary is not None:
             return self.precomputed_summary
-        return summary_of(self.scenario, self.records, self.seed, self.source, self.warnings)
+        return summary_of(self.scenario, self.streams or self.records, self.seed, self.source, self.warnings)
 
     @cached_property
     def requests(self) -> pd.DataFrame:
         """One row per producer request."""
-        return requests_frame(self.records)
+        from queuesim.metrics.tables import requests_frame
+
+        return requests_frame(self._records("the requests table"))
 
     @cached_property
     def messages(self) -> pd.DataFrame:
         """One row per message at each queue (``messages.parquet``)."""
-        return messages_frame(self.records)
+        from queuesim.metrics.tables import messages_frame
+
+        return messages_frame(self._records("the messages table"))
 
     @cached_property
     def deliveries(self) -> pd.DataFrame:
         """One row per waiting spell and the delivery that ended it (``deliveries.parquet``)."""
-        return deliveries_frame(self.records)
+        from queuesim.metrics.tables import deliveries_frame
+
+        return deliveries_frame(self._records("the deliveries table"))
+
+    def _series(self) -> dict[str, np.ndarray]:
+        if self.series is None:
+            if self.streams is not None:
+                from queuesim.metrics.stream import stream_timeseries
+
+                self.series = stream_timeseries(self.streams)
+            else:
+                from queuesim.metrics.timeseries import timeseries_columns
+
+                self.series = timeseries_columns(self.records)
+        return self.series
 
     @cached_property
     def timeseries(self) -> pd.DataFrame:
         """Queue depth, in-service workers, 503s and completions per time bucket."""
-        if self.precomputed_timeseries is not None:
-            return self.precomputed_timeseries
-        return timeseries(self.records)
+        import pandas as pd
+
+        return pd.DataFrame(self._series())
 
     def figures(self) -> dict[str, Figure]:
         """The run's plots as matplotlib figures, keyed by file stem."""
+        from queuesim.metrics.tables import latency_frames
         from queuesim.report import run_figures
 
-        return run_figures(self.requests, self.messages, self.timeseries, self.summary)
+        records = self._records("plots")
+        if "requests" in self.__dict__ and "messages" in self.__dict__:  # already built: the same columns
+            requests, messages = self.requests, self.messages
+        else:  # the plots read three columns of each table: do not build the whole tables for them
+            requests, messages = latency_frames(records)
+        return run_figures(requests, messages, self.timeseries, self.summary)
 
     def save(self, out_dir: str | Path, plots: bool = True) -> list[Path]:
         """Write summary.json, scenario.json (the resolved scenario, overrides applied),
-        messages.parquet, deliveries.parquet, timeseries.csv and the PNG plots.
+        messages.parquet, deliveries.parquet, timeseries.csv and the PNG plots; a run with
+        ``outputs: summary`` writes summary.json, scenario.json and timeseries.csv only.
 
         The folder is built aside and swapped in whole (:func:`queuesim.outputs.atomic_directory`):
         an interrupted save leaves the previous run's folder as it was, never a mix of two runs.
         """
         target = Path(out_dir)
         with atomic_directory(target) as out:
-            written = [out / "summary.json", out / "messages.parquet", out / "deliveries.parquet",
-                       out / "timeseries.csv", out / "scenario.json"]
+            written = [out / "summary.json", out / "scenario.json", out / "timeseries.csv"]
             written[0].write_text(json.dumps(self.summary, indent=2) + "\n")
-            written[4].write_text(json.dumps(self.scenario.to_dict(), indent=2) + "\n")
-            self.messages.to_parquet(written[1], index=False)
-            self.deliveries.to_parquet(written[2], index=False)
-            self.timeseries.to_csv(written[3], index=False, float_format="%.6g")
-            if plots:
-                from queuesim.report import save_all
+            written[1].write_text(json.dumps(self.scenario.to_dict(), indent=2) + "\n")
+            write_csv(written[2], self._series())
+            if self.streams is None:
+                from queuesim.metrics.parquet import write_deliveries, write_messages
 
-                written += save_all(self.figures(), out)
+                written += [write_messages(self.records, out / "messages.parquet"),
+                            write_deliveries(self.records, out / "deliveries.parquet")]
+                if plots:
+                    from queuesim.report import save_all
+
+                    written += save_all(self.figures(), out)
         return [target / p.relative_to(out) for p in written]
 
 
@@ -119,6 +169,7 @@ def run(
     overrides: Sequence[str] = (),
     executor: Executor | None = None,
     max_events: int | None = 0,
+    outputs: Outputs | None = None,
     slo: Slo | Mapping[str, Any] | Sequence[str] | None = None,
     precision: float | str | None = None,
     max_replications: int | None = None,
@@ -139,6 +190,10 @@ def run(
     max_events : int or None, default 0
         Refuse (``BudgetError``) a run estimated to need more simulation events than this, before
         it starts; None sizes the limit to this machine's memory (as ``queuesim run`` does), 0 sets none.
+    outputs : {'full', 'summary'}, optional
+        Default the scenario's ``outputs`` (``full``). ``summary`` streams the statistics and keeps
+        no records: memory stays flat however long the run, the summary has the same keys (its
+        percentiles within 0.5%), and the per-row tables and plots are not available.
     slo : Slo, mapping or sequence of str, optional
         Limits added to the scenario's ``slo:`` (``['latency.end_to_end.p99=500ms']``):
         :meth:`RunResult.verdicts` checks them, and ``precision`` watches their figures.
@@ -162,15 +217,19 @@ def run(
         done = run_experiment(resolved if source is None else source, seed=seed, replications=replications,
                               overrides=overrides if source is not None else (), executor=executor,
                               max_events=max_events, clock=clock, slo=slo, precision=precision,
-                              max_replications=max_replications)
+                              max_replications=max_replications, outputs=outputs)
     return _result(done)
 
 
 def _result(done: Execution) -> RunResult:
+    if done.streams is not None:
+        return RunResult(scenario=done.scenario, records=[], seed=done.seed, source=done.summary.get("source"),
+                         warnings=done.warnings, precomputed_summary=done.summary, streams=done.streams,
+                         series=done.series)
     assert done.records is not None  # run_experiment keeps them
     return RunResult(scenario=done.scenario, records=done.records, seed=done.seed,
                      source=done.summary.get("source"), warnings=done.warnings, precomputed_summary=done.summary,
-                     precomputed_timeseries=done.timeseries, slo=done.slo)
+                     series=done.series, slo=done.slo)
 
 
 @dataclass
@@ -230,6 +289,8 @@ def compare(
     progress : bool, default False
         Show one bar on stderr (a terminal only) of the simulated time of every variant.
     """
+    from queuesim.experiment.compare import compare as run_comparison
+
     return CompareResult(run_comparison(sources, seed=seed, replications=replications, overrides=overrides,
                                         executor=executor, progress=progress, slo=slo))
 

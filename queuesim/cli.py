@@ -343,6 +343,13 @@ def summary_tables(summary: Summary, limits: Mapping[str, float] | None = None,
     return out
 
 
+class OutputsChoice(StrEnum):
+    """What ``run`` keeps and writes."""
+
+    full = "full"
+    summary = "summary"
+
+
 MaxEventsOpt = Annotated[
     int | None,
     typer.Option("--max-events", min=0, show_default=False,
@@ -400,6 +407,10 @@ def run(
     replications: Annotated[int | None, typer.Option(min=1, max=MAX_REPLICATIONS, help="Override the number of replications.")] = None,
     plots: Annotated[bool, typer.Option(help="Write the PNG plots.")] = True,
     max_events: MaxEventsOpt = None,
+    outputs: Annotated[OutputsChoice | None, typer.Option(
+        "--outputs", help="full: every record (parquet, plots); summary: streamed statistics only (summary.json, "
+        "scenario.json, timeseries.csv), in memory that does not grow with the run (default: the scenario's outputs).",
+        show_default=False)] = None,
     slo: SloOpt = None,
     precision: PrecisionOpt = None,
     max_replications: MaxReplicationsOpt = None,
@@ -430,7 +441,8 @@ def run(
         _needs_slo(check, check_lenient, merge_slo(sc, slo))
         result = run_scenario(scenario, seed=seed, replications=replications, overrides=set_ or (),
                               max_events=max_events, progress=not quiet, slo=slo, precision=precision,
-                              max_replications=max_replications)
+                              max_replications=max_replications,
+                              outputs=outputs.value if outputs is not None else None)
     except ScenarioError as err:
         _fail(err)
         return

@@ -1,6 +1,8 @@
 """The event-record contract between the simulation and the metrics: codes, columns, RunRecord.
 
-The simulation appends to ``array`` buffers in the hot loop and hands them over as numpy columns.
+The simulation stores into typed column buffers in the hot loop and hands them over as numpy
+columns; or, streaming (``--outputs summary``), hands each :class:`RecordSink` a
+:class:`RecordBatch` of the rows that became final and keeps none.
 
 Four tables, every column documented here (``metrics`` turns them into DataFrames):
 
@@ -56,7 +58,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import TypedDict
+from typing import Protocol, TypedDict
 
 import numpy as np
 
@@ -137,3 +139,47 @@ class RunRecord:
     deliveries: dict[str, np.ndarray]
     rejections: dict[str, np.ndarray]
     extra: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordBatch:
+    """Rows of one run that became final since the previous batch, handed to a :class:`RecordSink`.
+
+    The four tables are views of every row written so far (index them by row number; rows not
+    named below may already be gone). ``time`` is when the batch was cut (``inf`` for the last one)
+    and ``previous`` when the one before was; every event strictly before ``time`` has happened.
+
+    Attributes
+    ----------
+    new_rejections, new_spells : ndarray
+        Rejection rows and delivery rows written since the previous batch; a delivery row's waiting
+        spell (``since``, ``until``, ``worker``, ``delivery``) is final once written.
+    finished_deliveries : ndarray
+        Delivery rows whose processing part (``started``, ``finished``, ``status``) is now final.
+    final_messages, final_requests : ndarray
+        Message and request rows that no part of the simulation refers to any more.
+    open_messages, open_since : ndarray
+        Every message waiting at ``time`` and since when (its spell has no row yet).
+    """
+
+    time: float
+    previous: float
+    final: bool
+    requests: dict[str, np.ndarray]
+    messages: dict[str, np.ndarray]
+    deliveries: dict[str, np.ndarray]
+    rejections: dict[str, np.ndarray]
+    new_rejections: np.ndarray
+    new_spells: np.ndarray
+    finished_deliveries: np.ndarray
+    final_messages: np.ndarray
+    final_requests: np.ndarray
+    open_messages: np.ndarray
+    open_since: np.ndarray
+
+
+class RecordSink(Protocol):
+    """What a streaming recorder folds its final rows into (``queuesim.metrics.stream`` implements it)."""
+
+    def fold(self, batch: RecordBatch) -> None:
+        """Take the rows of one batch; called in time order, the last time with ``final`` True."""

@@ -55,13 +55,14 @@ def _retry_factor(scenario: Scenario, queue: str, rho: float, attempts: int) -> 
     return float(sum(refused**k for k in range(attempts)))
 
 
-def estimate(scenario: Scenario, replications: int | None = None) -> Estimate:
+def estimate(scenario: Scenario, replications: int | None = None, *, streamed: bool = False) -> Estimate:
     """The expected requests, messages, events, peak memory and CPU time of a run of ``scenario``.
 
     Messages count every stage and fan-out copy (from :meth:`Scenario.arrival_rates`), retried
     attempts at overloaded bounded queues, and one more delivery per message where workers crash
     or fail; the remaining effects (redeliveries after visibility timeouts, poison cycling) are
-    not known before the run, so the estimate is a lower bound for them.
+    not known before the run, so the estimate is a lower bound for them. A ``streamed`` run
+    (``outputs: summary``) keeps no records: its memory is the interpreter's plus what is live.
     """
     reps = scenario.replications if replications is None else replications
     span = scenario.duration
@@ -80,9 +81,9 @@ def estimate(scenario: Scenario, replications: int | None = None) -> Estimate:
         messages += rate * span * _retry_factor(scenario, queue, load.get(queue, 0.0), attempts) * redelivery
     messages = max(messages, requests)
     events = messages * EVENTS_PER_MESSAGE
+    held = 0.0 if streamed else messages * reps * BYTES_PER_MESSAGE  # the parent holds every replication
     return Estimate(requests=requests * reps, messages=messages * reps, events=events * reps,
-                    memory_bytes=BASE_BYTES + messages * reps * BYTES_PER_MESSAGE,  # the parent holds every replication
-                    cpu_seconds=messages * reps / MESSAGES_PER_SECOND)
+                    memory_bytes=BASE_BYTES + held, cpu_seconds=messages * reps / MESSAGES_PER_SECOND)
 
 
 def _available_memory() -> float:
@@ -109,13 +110,15 @@ class BudgetError(QueuesimError):
     """A run whose estimated size is above the limit: refused before it starts."""
 
 
-def check_budget(scenario: Scenario, replications: int | None, max_events: int | None) -> Estimate:
+def check_budget(scenario: Scenario, replications: int | None, max_events: int | None, *,
+                 streamed: bool = False) -> Estimate:
     """The run's estimate; raise :class:`BudgetError` if it needs more than ``max_events`` (0: no limit).
 
-    ``None`` takes :func:`default_max_events`, half this machine's available memory.
+    ``None`` takes :func:`default_max_events`, half this machine's available memory; a ``streamed``
+    run's memory does not grow with its events, so only an explicit ``max_events`` limits it.
     """
-    cost = estimate(scenario, replications)
-    limit = default_max_events() if max_events is None else max_events
+    cost = estimate(scenario, replications, streamed=streamed)
+    limit = (0 if streamed else default_max_events()) if max_events is None else max_events
     if limit and cost.events > limit:
         raise BudgetError(
             f"this run needs {cost}, above the limit of {_count(limit)} events (half of this machine's "

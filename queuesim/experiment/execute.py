@@ -2,10 +2,15 @@
 
 ``execute`` is what ``queuesim.run`` (through the API), sweeps, plans, compare and every executor
 call: it runs the replications (in this process, or mapped over an executor), then builds
-``summary.json``; with a precision rule (:mod:`queuesim.experiment.precision`) it adds
-replications in rounds until the rule is satisfied or capped. ``Task`` is the picklable form that a sweep or a plan sends to a process
-pool or a Dask worker; it brings back only what its caller asked for (the summary, optionally the
-time series), since shipping the event records of every point back would cost more than running it.
+``summary.json`` once; with a precision rule (:mod:`queuesim.experiment.precision`) it adds
+replications in rounds until the rule is satisfied or capped. With ``outputs="summary"`` the
+replications stream their statistics (:mod:`queuesim.metrics.stream`) and keep no records, so
+memory does not grow with the run; what the stream cannot give as the full summary does (a
+precision rule, SLO verdicts, Celery pools, priorities, several producers, elastic pools) runs with
+records instead (:func:`queuesim.metrics.stream.stream_refusal`). ``Task`` is the picklable form
+that a sweep or a plan sends to a process pool or a Dask worker; it brings back only what its
+caller asked for (the summary, optionally the time series), since shipping the event records of
+every point back would cost more than running it.
 """
 
 from __future__ import annotations
@@ -15,18 +20,29 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-import pandas as pd
+import numpy as np
 
+from queuesim.errors import Problem, ScenarioError
 from queuesim.experiment.budget import check_budget
 from queuesim.experiment.executors import default_executor
 from queuesim.experiment.precision import PrecisionRule, precision_rule
 from queuesim.experiment.progress import Reporter, SimClock
 from queuesim.experiment.slo import Slo, check_slo, merge_slo
 from queuesim.figures import RunMeta, Summary
-from queuesim.metrics import summarize, timeseries
-from queuesim.metrics.diagnosis import diagnose, offered_ratios
+from queuesim.metrics.diagnosis import TimeSeries, diagnose, offered_ratios
+from queuesim.metrics.stream import (
+    StreamLayout,
+    StreamSink,
+    StreamStats,
+    stream_offered_ratios,
+    stream_refusal,
+    stream_timeseries,
+    summarize_streams,
+)
+from queuesim.metrics.summary import summarize
+from queuesim.metrics.timeseries import timeseries_columns
 from queuesim.records import RunRecord
 from queuesim.scenario import Scenario, load_scenario, scenario_from_dict
 from queuesim.scenario.advice import visibility_warnings
@@ -34,13 +50,21 @@ from queuesim.scenario.limits import MAX_REPLICATIONS, MAX_SEED
 from queuesim.sim import simulate
 from queuesim.version import __version__
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: What a run keeps: ``full`` every record (tables, parquet, plots), ``summary`` streamed statistics only.
+Outputs = Literal["full", "summary"]
+#: What a replication job carries: (scenario, replication, seed[, progress reporter]).
+Job = tuple[Scenario, int, int] | tuple[Scenario, int, int, Reporter | None]
+
 __all__ = [
-    "Execution", "Task", "execute", "run_task", "run_experiment", "resolve_scenario", "simulate_replication",
-    "summary_of", "scenario_warnings", "run_warnings",
+    "Outputs", "Execution", "Task", "execute", "run_task", "run_experiment", "resolve_scenario", "simulate_replication",
+    "stream_replication", "summary_of", "scenario_warnings", "run_warnings",
 ]
 
 
-def simulate_replication(args: tuple[Scenario, int, int] | tuple[Scenario, int, int, Reporter | None]) -> RunRecord:
+def simulate_replication(args: Job) -> RunRecord:
     """Simulate replication ``r`` of a scenario with ``seed``: ``args = (scenario, r, seed[, reporter])`` (picklable).
 
     A :class:`~queuesim.experiment.progress.Reporter` receives the simulated time as the run goes.
@@ -48,6 +72,15 @@ def simulate_replication(args: tuple[Scenario, int, int] | tuple[Scenario, int, 
     scenario, replication, seed = args[:3]
     reporter = args[3] if len(args) > 3 else None
     return simulate(scenario, replication, seed, progress=reporter)
+
+
+def stream_replication(args: Job) -> StreamStats:
+    """Simulate replication ``r`` streaming its statistics (``args`` as :func:`simulate_replication`'s); no records kept."""
+    scenario, replication, seed = args[:3]
+    reporter = args[3] if len(args) > 3 else None
+    sink = StreamSink(StreamLayout.of(scenario))
+    record = simulate(scenario, replication, seed, progress=reporter, sink=sink)
+    return sink.result(record.extra)
 
 
 def scenario_warnings(scenario: Scenario) -> list[str]:
@@ -77,11 +110,12 @@ def run_warnings(scenario: Scenario, summary: Summary) -> list[str]:
 
 
 def summary_of(
-    scenario: Scenario, records: Sequence[RunRecord], seed: int, source: str | None = None,
-    warnings: Sequence[str] | None = None, series: pd.DataFrame | None = None,
+    scenario: Scenario, records: Sequence[RunRecord | StreamStats], seed: int, source: str | None = None,
+    warnings: Sequence[str] | None = None, series: TimeSeries | None = None,
     limits: Mapping[str, float] | None = None, ratios: Sequence[float | None] | None = None,
 ) -> Summary:
-    """The ``summary.json`` figures of a run's records, with the run's context, warnings and diagnosis.
+    """The ``summary.json`` figures of a run's records (or streamed statistics), with the run's context,
+    warnings and diagnosis.
 
     ``series`` (the run's time series) and ``ratios`` (:func:`~queuesim.metrics.diagnosis.offered_ratios`)
     are computed here when the caller does not have them: the diagnosis reads both. ``limits``
@@ -95,7 +129,9 @@ def summary_of(
         "duration": scenario.duration,
         "warmup": scenario.warmup,
     }
-    out = summarize(records, meta)
+    streams = [r for r in records if isinstance(r, StreamStats)]
+    full = [r for r in records if isinstance(r, RunRecord)]
+    out = summarize_streams(streams, meta) if streams else summarize(full, meta)
     out["offered_load"] = scenario.offered_load()
     notes = list(scenario_warnings(scenario) if warnings is None else warnings)
     out["warnings"] = notes
@@ -107,23 +143,40 @@ def summary_of(
             "without max_receives / delivery_limit / max_deliveries retries them forever, costing a worker each time"
         )
     slo = {**(scenario.slo.limits if scenario.slo is not None else {}), **(limits or {})}
-    out["diagnosis"] = diagnose(out, timeseries(records) if series is None else series, scenario.to_dict(), slo,
-                                offered_ratios(records) if ratios is None else ratios)
+    if series is None:
+        series = stream_timeseries(streams) if streams else timeseries_columns(full)
+    if ratios is None:
+        ratios = stream_offered_ratios(streams) if streams else offered_ratios(full)
+    out["diagnosis"] = diagnose(out, series, scenario.to_dict(), slo, ratios)
     return out
 
 
 @dataclass
 class Execution:
-    """What one experiment produced: the records (when kept), the summary and the time series (when asked)."""
+    """What one experiment produced: the records (when kept) or the streamed statistics, the summary, the time series.
+
+    ``series`` holds the time series columns (averaged over replications) when kept;
+    :attr:`timeseries` is the same as a DataFrame.
+    """
 
     scenario: Scenario
     seed: int
     summary: Summary
     records: list[RunRecord] | None = None
-    timeseries: pd.DataFrame | None = None
+    series: dict[str, np.ndarray] | None = None
     warnings: list[str] = field(default_factory=list)
     #: Per replication, offered load over base load (what tells a bistable point; not in summary.json).
     offered_ratios: list[float | None] = field(default_factory=list)
+    streams: list[StreamStats] | None = None
+
+    @property
+    def timeseries(self) -> pd.DataFrame | None:
+        """The time series as a DataFrame (``timeseries.csv``), or None when not kept."""
+        if self.series is None:
+            return None
+        import pandas as pd
+
+        return pd.DataFrame(self.series)
     #: The SLO limits the run was checked against (the scenario's and any given), None without.
     slo: Slo | None = None
 
@@ -139,6 +192,7 @@ def execute(
     with_timeseries: bool = False,
     limits: Mapping[str, float] | None = None,
     clock: SimClock | None = None,
+    outputs: Outputs | None = None,
     precision: PrecisionRule | None = None,
     slo: Slo | None = None,
 ) -> Execution:
@@ -156,7 +210,7 @@ def execute(
     source : str, optional
         The scenario file, recorded in the summary.
     keep_records : bool, default True
-        Keep the event records (needed for tables, parquet files and plots).
+        Keep the event records (needed for tables, parquet files and plots); full outputs only.
     with_timeseries : bool, default False
         Also keep the bucketed time series (averaged over replications); it is computed either
         way, for the diagnosis, and kept with the records too (the run's outputs write it).
@@ -164,6 +218,9 @@ def execute(
         SLO limits beyond the scenario's own, for the diagnosis (a sweep's or a plan's ``--slo``).
     clock : SimClock, optional
         The progress bar the replications report their simulated time to.
+    outputs : {'full', 'summary'}, optional
+        Default the scenario's ``outputs``. ``summary`` streams each replication's statistics
+        and keeps no records (percentiles from a sketch, within its relative accuracy, 0.5%).
     precision : PrecisionRule, optional
         Add replications in rounds (on ``executor``) until the rule is satisfied or capped; the
         summary then has a ``precision`` block saying what was reached.
@@ -175,22 +232,32 @@ def execute(
     if reps < 1:
         raise ValueError("replications must be ≥ 1")
     warnings = scenario_warnings(scenario)
-    records: list[RunRecord] = []
+    # a precision rule, SLO verdicts and what stream_refusal names need the records' figures: such a
+    # run keeps them while it summarizes (run_experiment refuses an explicit outputs: summary for them)
+    streamed = ((outputs or scenario.outputs) == "summary" and stream_refusal(scenario) is None
+                and precision is None and merge_slo(scenario, slo) is None and not limits)
+    job = stream_replication if streamed else simulate_replication
+    results: list[RunRecord | StreamStats] = []
     while True:
         # replication r always draws from (seed, r): a later round only adds replications, the
         # ones already run are kept as they are
-        first = len(records)
+        first = len(results)
         if clock is not None and first:
             clock.more(reps - first, scenario.duration)
         reporters = [None if clock is None else clock.reporter(scenario.duration, executor) for _ in range(first, reps)]
-        jobs = [(scenario, first + i, seed, reporter) for i, reporter in enumerate(reporters)]
-        records += [simulate_replication(j) for j in jobs] if executor is None else executor.map(simulate_replication, jobs)
+        jobs: list[Job] = [(scenario, first + i, seed, reporter) for i, reporter in enumerate(reporters)]
+        results += [job(j) for j in jobs] if executor is None else executor.map(job, jobs)
         if clock is not None:  # replications that could not report as they ran (a Dask worker) count when done
             for reporter in reporters:
                 if reporter is None:
                     clock.finished(scenario.duration)
-        series, ratios = timeseries(records), offered_ratios(records)
-        summary = summary_of(scenario, records, seed, source, warnings, series, limits, ratios)
+        streams = [r for r in results if isinstance(r, StreamStats)]
+        records = [r for r in results if isinstance(r, RunRecord)]
+        if streamed:
+            series, ratios = stream_timeseries(streams), stream_offered_ratios(streams)
+        else:
+            series, ratios = timeseries_columns(records), offered_ratios(records)
+        summary = summary_of(scenario, results, seed, source, warnings, series, limits, ratios)
         more = None if precision is None else precision.next_replications(summary, slo)
         if more is None:
             break
@@ -202,14 +269,21 @@ def execute(
     checked = merge_slo(scenario, slo)
     if checked is not None:
         summary["slo"] = check_slo(summary, checked).to_dict()
-    return Execution(scenario=scenario, seed=seed, summary=summary, records=records if keep_records else None,
-                     timeseries=series if with_timeseries or keep_records else None, warnings=warnings,
-                     offered_ratios=ratios, slo=slo)
+    return Execution(scenario=scenario, seed=seed, summary=summary,
+                     records=records if keep_records and not streamed else None,
+                     series=series if with_timeseries or (keep_records and not streamed) else None, warnings=warnings,
+                     offered_ratios=ratios, streams=streams if streamed else None, slo=slo)
 
 
 @dataclass(frozen=True)
 class Task:
-    """Everything one experiment needs to run anywhere: its scenario (seed included) and what to bring back."""
+    """Everything one experiment needs to run anywhere: its scenario (seed included) and what to bring back.
+
+    A task runs as its scenario's ``outputs`` says (default ``full``, as a plain run): with
+    ``outputs: summary`` it streams where the stream gives the full summary's figures (no precision
+    rule, no SLO limits, nothing :func:`~queuesim.metrics.stream.stream_refusal` names), else it
+    runs with records.
+    """
 
     scenario: Scenario
     replications: int
@@ -220,12 +294,17 @@ class Task:
     precision: PrecisionRule | None = None
     #: ...for the figures of these limits (the scenario's and the sweep's or plan's).
     slo: Slo | None = None
+    #: None: the scenario's ``outputs``; ``summary`` streams unless the point needs its records'
+    #: figures (a precision rule, SLO limits, what :func:`queuesim.metrics.stream.stream_refusal` names).
+    outputs: Outputs | None = None
 
 
 def run_task(task: Task) -> Execution:
     """Run a task in this process (replications serially: the executor parallelises over tasks), without its records."""
-    return execute(task.scenario, task.replications, keep_records=False, with_timeseries=task.with_timeseries,
-                   limits=dict(task.limits), precision=task.precision, slo=task.slo)
+    done = execute(task.scenario, task.replications, keep_records=False, with_timeseries=task.with_timeseries,
+                   limits=dict(task.limits), outputs=task.outputs, precision=task.precision, slo=task.slo)
+    done.streams = None  # the summary and series are what the caller asked for: do not ship the sketches back
+    return done
 
 
 def resolve_scenario(
@@ -249,6 +328,7 @@ def run_experiment(
     executor: Executor | None = None,
     max_events: int | None = 0,
     clock: SimClock | None = None,
+    outputs: Outputs | None = None,
     slo: Slo | Mapping[str, Any] | Sequence[str] | None = None,
     precision: float | str | None = None,
     max_replications: int | None = None,
@@ -261,7 +341,10 @@ def run_experiment(
     ``clock`` is the progress bar its replications report to. ``slo`` adds limits to the
     scenario's (the execution carries the merged ones, and the diagnosis reads them); ``precision``
     (``'2%'``; default the scenario's ``precision:``) adds replications, up to ``max_replications``,
-    until every SLO figure (or headline figure) is that precise.
+    until every SLO figure (or headline figure) is that precise. ``outputs="summary"`` (default: the
+    scenario's ``outputs``) streams the statistics and keeps no records; its memory does not grow
+    with the run, so the memory limit does not apply to it. It refuses (ScenarioError) what the
+    stream does not give as the full summary does, naming the field.
     """
     resolved, source = resolve_scenario(scenario, overrides)
     reps = resolved.replications if replications is None else replications
@@ -273,8 +356,20 @@ def run_experiment(
     rule = precision_rule(resolved, precision, max_replications)
     if rule is not None and rule.max_replications < reps:
         raise ValueError(f"max_replications ({rule.max_replications}) is below the replications asked for ({reps})")
+    mode: Outputs = outputs or resolved.outputs
+    if mode == "summary":
+        refused = stream_refusal(resolved)
+        if refused is None and rule is not None:
+            refused = ("precision", "a precision rule (its rounds read the percentile intervals, which the full "
+                       "summary sections from the records)")
+        if refused is None and limits is not None:
+            refused = ("slo", "SLO verdicts (they read the percentile intervals, which the full summary sections "
+                       "from the records)")
+        if refused is not None:
+            raise ScenarioError([Problem(source or "<scenario>", None, "outputs", (
+                f"outputs: summary does not stream {refused[1]} ({refused[0]}) yet: run it with outputs: full"))])
     if max_events != 0:
-        check_budget(resolved, reps if rule is None else rule.max_replications, max_events)
+        check_budget(resolved, reps if rule is None else rule.max_replications, max_events, streamed=mode == "summary")
     parallel = reps > 1 or rule is not None
     context: AbstractContextManager[Executor | None] = (
         nullcontext(executor) if executor is not None or not parallel
@@ -282,4 +377,4 @@ def run_experiment(
     )
     with context as ex:
         return execute(resolved, reps, seed=seed, executor=ex, source=source, clock=clock, precision=rule, slo=limits,
-                       limits=None if limits is None else limits.limits)
+                       limits=None if limits is None else limits.limits, outputs=mode, with_timeseries=mode == "summary")

@@ -15,9 +15,7 @@ from concurrent.futures import Executor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from queuesim.experiment.execute import Execution, Task, resolve_scenario, run_task
 from queuesim.experiment.executors import default_executor, run_tasks
@@ -31,6 +29,9 @@ from queuesim.outputs import atomic_directory
 from queuesim.scenario import Scenario
 from queuesim.scenario.study import Axis
 from queuesim.version import __version__
+
+if TYPE_CHECKING:
+    import pandas as pd  # a sweep builds its table lazily: running one scenario never loads pandas
 
 __all__ = ["evaluate_point", "SweepResult", "sweep", "run_points", "run_executions"]
 
@@ -184,6 +185,8 @@ class SweepResult:
 
     def points_timeseries(self) -> pd.DataFrame:
         """Every finished point's time series in one long table, keyed by its ``point`` column."""
+        import pandas as pd
+
         frames = [ts.assign(point=p.index) for p, ts in zip(self.points, self.timeseries, strict=False) if ts is not None]
         if not frames:
             return pd.DataFrame({"point": pd.Series(dtype="int64")})

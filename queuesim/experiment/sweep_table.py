@@ -24,16 +24,18 @@ Metadata (scenario name, version, warnings) is not repeated on every row; it goe
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from queuesim.experiment.cost import run_cost
 from queuesim.experiment.grid import Point
 from queuesim.experiment.slo import Slo, check_slo
 from queuesim.figures import CI_HIGH, CI_LOW, METADATA_KEYS
 from queuesim.scenario import Scenario
+
+if TYPE_CHECKING:
+    import pandas as pd  # a sweep builds its table lazily: running one scenario never loads pandas
 
 __all__ = ["METADATA_KEYS", "CI_LOW", "CI_HIGH", "flatten_summary", "point_row", "sweep_table"]
 
@@ -91,6 +93,8 @@ def sweep_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = ()) 
     columns : sequence of str
         Columns to lead with (the varied paths), also when no row finished.
     """
+    import pandas as pd
+
     order = ["point", *columns]
     for row in rows:
         order += [k for k in row if k not in order]

@@ -51,8 +51,11 @@ class Derived:
         """Per message, ``column`` of the first of ``rows`` (in the given order) naming it; NaN if none."""
         d = self.rec.deliveries
         out = np.full(len(self.rec.messages["created"]), np.nan)
-        msgs, first = np.unique(d["message"][rows], return_index=True)
-        out[msgs] = d[column][rows[first]]
+        # the earliest position per message, by a scatter-min: linear, where np.unique sorts
+        first = np.full(out.size, rows.size, dtype=np.int64)
+        np.minimum.at(first, d["message"][rows], np.arange(rows.size, dtype=np.int64))
+        named = first < rows.size
+        out[named] = d[column][rows[first[named]]]
         return out
 
     @cached_property
@@ -70,7 +73,8 @@ class Derived:
     def service(self) -> np.ndarray:
         """Service time of every finished processing (per delivery row, NaN where none finished)."""
         d = self.rec.deliveries
-        return np.where(self.processed, d["finished"] - d["started"], np.nan)
+        times: np.ndarray = np.where(self.processed, d["finished"] - d["started"], np.nan)
+        return times
 
     def busy_of(self, pool: int) -> tuple[np.ndarray, np.ndarray]:
         """(start, end) of every stretch a worker of ``pool`` spent on a delivery, failed and crashed ones too.
@@ -152,11 +156,23 @@ def steps(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def step_max(start: np.ndarray, end: np.ndarray, lo: float, hi: float) -> int:
-    """Largest number of intervals [start, end) open at one instant of [lo, hi]."""
+    """Largest number of intervals [start, end) open at one instant of [lo, hi].
+
+    The level after each event of :func:`steps`, found without merging the events: after the
+    i-th start (sorted) it is i + 1 minus the ends at or before it (departures count first at
+    equal times); after the j-th end, the starts strictly before it minus j + 1. Two sorts and
+    two binary searches instead of a sort of both together.
+    """
     if start.size == 0:
         return 0
-    times, level = steps(start, end)
-    before = np.searchsorted(times, lo, side="right")
-    at_lo = level[before - 1] if before > 0 else 0
-    inside = (times >= lo) & (times <= hi)
-    return int(max(at_lo, level[inside].max() if inside.any() else 0))
+    s = np.sort(start)
+    e = np.sort(end[~np.isnan(end)])
+    after_start = np.arange(1, s.size + 1) - np.searchsorted(e, s, side="right")
+    after_end = np.searchsorted(s, e, side="left") - np.arange(1, e.size + 1)
+    at_lo = int(np.searchsorted(s, lo, side="right") - np.searchsorted(e, lo, side="right"))
+    peak = 0
+    for times, level in ((s, after_start), (e, after_end)):
+        inside = (times >= lo) & (times <= hi)
+        if inside.any():
+            peak = max(peak, int(level[inside].max()))
+    return max(at_lo, peak)

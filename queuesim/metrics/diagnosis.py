@@ -19,10 +19,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
-import pandas as pd
 
 from queuesim import theory
 from queuesim.figures import (
@@ -36,10 +35,13 @@ from queuesim.figures import (
 from queuesim.metrics.derive import Derived
 from queuesim.records import RunRecord
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = [
     "BUSY", "STORM_RATIO", "CALM_RATIO", "TAIL_FRACTION", "SPIKE_MARGIN", "SPIKE_SMOOTHING", "FULL",
     "FLOOR_MARGIN", "LOAD_STEP", "BROKER_CAUSES", "WORKER_CAUSES",
-    "Evidence", "RULES", "diagnose", "offered_ratios",
+    "TimeSeries", "Evidence", "RULES", "diagnose", "offered_ratios",
     "slo_floor", "bistable", "retry_storm", "back_pressure", "visibility_timeout", "broker_faults",
     "worker_faults", "faults", "load_spike", "saturation",
 ]
@@ -75,6 +77,10 @@ LOAD_STEP = 0.10
 BROKER_CAUSES = ("broker_restart", "overflow", "eviction", "no_subscriber")
 WORKER_CAUSES = ("worker_crash", "failure")
 
+#: The time series as the rules read it: ``timeseries.csv`` as a DataFrame, or its columns as arrays
+#: (:func:`queuesim.metrics.timeseries.timeseries_columns`, a streamed run's): a run needs no pandas for it.
+TimeSeries = Union[Mapping[str, Any], "pd.DataFrame"]
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -84,8 +90,8 @@ class Evidence:
     ----------
     summary : mapping
         ``summary.json`` (the :class:`queuesim.figures.Summary` structure).
-    timeseries : DataFrame, optional
-        ``timeseries.csv`` of the same run (:func:`queuesim.metrics.timeseries`).
+    timeseries : DataFrame or mapping of arrays, optional
+        ``timeseries.csv`` of the same run (:func:`queuesim.metrics.timeseries`), or its columns.
     scenario : mapping, optional
         The resolved scenario as ``Scenario.to_dict()`` gives it (durations in seconds).
     limits : mapping
@@ -95,7 +101,7 @@ class Evidence:
     """
 
     summary: Mapping[str, Any]
-    timeseries: pd.DataFrame | None = None
+    timeseries: TimeSeries | None = None
     scenario: Mapping[str, Any] | None = None
     limits: Mapping[str, float] = field(default_factory=dict)
     offered_ratios: Sequence[float | None] = ()
@@ -184,18 +190,20 @@ class _Series:
 
 def _window_series(ev: Evidence) -> _Series | None:
     ts = ev.timeseries
-    if ts is None or len(ts) < 2 or not {"time", "produced", "offered"} <= set(ts.columns):
+    if ts is None or not {"time", "produced", "offered"} <= set(ts.keys()):
         return None
-    start = ts["time"].to_numpy(dtype=float)
+    start = np.asarray(ts["time"], dtype=float)
+    if start.size < 2:
+        return None
     duration = ev.value("duration") or float(start[-1] + (start[-1] - start[-2]))
     width = np.diff(np.append(start, max(duration, float(start[-1]))))
     keep = width > 0
     if "warmup" in ts:
-        keep &= ~ts["warmup"].to_numpy(dtype=bool)
+        keep &= ~np.asarray(ts["warmup"], dtype=bool)
     if np.count_nonzero(keep) < 2:
         return None
-    return _Series(start[keep], width[keep], ts["produced"].to_numpy(dtype=float)[keep],
-                   ts["offered"].to_numpy(dtype=float)[keep])
+    return _Series(start[keep], width[keep], np.asarray(ts["produced"], dtype=float)[keep],
+                   np.asarray(ts["offered"], dtype=float)[keep])
 
 
 @dataclass(frozen=True)
@@ -495,7 +503,7 @@ RULES: tuple[Callable[[Evidence], list[Finding]], ...] = (
 
 def diagnose(
     summary: Mapping[str, Any],
-    timeseries: pd.DataFrame | None = None,
+    timeseries: TimeSeries | None = None,
     scenario: Mapping[str, Any] | None = None,
     limits: Mapping[str, float] | None = None,
     offered_ratios: Sequence[float | None] = (),
@@ -506,8 +514,8 @@ def diagnose(
     ----------
     summary : mapping
         ``summary.json`` of the run.
-    timeseries : DataFrame, optional
-        Its ``timeseries.csv``: needed to tell a lasting storm from a passing one and to find spikes.
+    timeseries : DataFrame or mapping of arrays, optional
+        Its ``timeseries.csv`` (or the columns): needed to tell a lasting storm from a passing one and to find spikes.
     scenario : mapping, optional
         The resolved scenario (``Scenario.to_dict()``): topology, timeouts and capacities.
     limits : mapping, optional

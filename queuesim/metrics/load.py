@@ -17,20 +17,32 @@ all along and still fell behind), even though utilization can never exceed 1.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
 from queuesim.metrics.derive import Derived, overlap
 
-__all__ = ["effective_load"]
+__all__ = ["effective_load", "downtime", "load_of"]
 
 
-def _downtime(d: Derived, pool: str, kind: str, lo: float, hi: float) -> float:
-    """Worker-seconds of one pool down after crashes of one kind inside [lo, hi] (``extra["downtime"]``)."""
-    logs = cast(Mapping[str, Mapping[str, list[list[float]]]], d.rec.extra.get("downtime", {}))
+def downtime(extra: Mapping[str, Any], pool: str, kind: str, lo: float, hi: float) -> float:
+    """Worker-seconds of one pool down after crashes of one kind inside [lo, hi] (a record's ``extra["downtime"]``)."""
+    logs = cast(Mapping[str, Mapping[str, list[list[float]]]], extra.get("downtime", {}))
     spans = np.asarray(logs.get(pool, {}).get(kind, []), dtype=float).reshape(-1, 2)
     return float(overlap(spans[:, 0], spans[:, 1], lo, hi).sum())
+
+
+def load_of(accepted: int, worked: int, work: float, supply: float) -> float | None:
+    """ρ_eff from its parts: messages accepted, messages a worker began, their worker-seconds, worker-seconds available.
+
+    0 for a queue that accepted nothing, None when no message was begun (or no worker time was left).
+    """
+    if accepted == 0:
+        return 0.0
+    if worked == 0 or supply <= 0:
+        return None
+    return accepted * work / (worked * supply)
 
 
 def _pools_of(d: Derived, queue: str) -> list[int]:
@@ -69,13 +81,8 @@ def effective_load(deriveds: Sequence[Derived]) -> dict[str, float | None]:
             worked += int(np.unique(dl["message"][rows]).size)
             for pi in pools:
                 work += float(overlap(*d.busy_of(pi), lo, hi).sum())
-                work += _downtime(d, rec0.pools[pi], "per_message", lo, hi)
-                lost += _downtime(d, rec0.pools[pi], "clock", lo, hi)
+                work += downtime(d.rec.extra, rec0.pools[pi], "per_message", lo, hi)
+                lost += downtime(d.rec.extra, rec0.pools[pi], "clock", lo, hi)
         supply = workers * (hi - lo) * len(deriveds) - lost  # worker-seconds not down after an mtbf crash
-        if accepted == 0:
-            out[queue] = 0.0
-        elif worked == 0 or supply <= 0:
-            out[queue] = None
-        else:
-            out[queue] = accepted * work / (worked * supply)
+        out[queue] = load_of(accepted, worked, work, supply)
     return out

@@ -16,7 +16,7 @@ from queuesim.figures import BreakerStats
 from queuesim.metrics.derive import Derived
 from queuesim.records import Delivery, Outcome
 
-__all__ = ["client_counts", "breakers", "breaker_timeline"]
+__all__ = ["client_counts", "breakers", "breaker_timeline", "timeline_of", "breaker_stats"]
 
 
 def _column(req: Mapping[str, np.ndarray], name: str, rows: np.ndarray, fill: float = np.nan) -> np.ndarray:
@@ -51,10 +51,15 @@ def client_counts(d: Derived, rin: np.ndarray) -> dict[str, int]:
     }
 
 
+def timeline_of(extra: Mapping[str, object], producer: str) -> list[tuple[float, str]]:
+    """A producer's breaker state changes as (time, state), from 0, out of a record's ``extra``; empty if it has no breaker."""
+    recorded = cast(Mapping[str, Sequence[Sequence[object]]], extra.get("breakers", {}))
+    return [(float(cast(float, t)), str(state)) for t, state in recorded.get(producer, [])]
+
+
 def breaker_timeline(d: Derived, producer: str) -> list[tuple[float, str]]:
     """A producer's breaker state changes as (time, state), from 0; empty if it has no breaker."""
-    recorded = cast(Mapping[str, Sequence[Sequence[object]]], d.rec.extra.get("breakers", {}))
-    return [(float(cast(float, t)), str(state)) for t, state in recorded.get(producer, [])]
+    return timeline_of(d.rec.extra, producer)
 
 
 def _time_in(timeline: Sequence[tuple[float, str]], state: str, lo: float, hi: float) -> float:
@@ -74,24 +79,27 @@ def breakers(deriveds: Sequence[Derived]) -> dict[str, BreakerStats]:
     out: dict[str, BreakerStats] = {}
     for name in names:
         index = rec0.producers.index(name)
-        opened = 0
-        open_s = half_s = 0.0
         short = 0
         for d in deriveds:
-            timeline = breaker_timeline(d, name)
-            opened += sum(1 for t, state in timeline if state == "open" and lo <= t <= hi)
-            open_s += _time_in(timeline, "open", lo, hi)
-            half_s += _time_in(timeline, "half_open", lo, hi)
             req = d.rec.requests
             mine = d.request_in & (req["producer"] == index)
             short += int(np.count_nonzero(req["outcome"][mine] == Outcome.SHORT_CIRCUITED))
-        reps = len(deriveds)
-        window = (hi - lo) * reps
-        out[name] = {
-            "opened": opened,
-            "time_open": open_s / reps,
-            "open_fraction": open_s / window if window else 0.0,
-            "half_open_fraction": half_s / window if window else 0.0,
-            "short_circuited": short,
-        }
+        out[name] = breaker_stats([breaker_timeline(d, name) for d in deriveds], short, lo, hi)
     return out
+
+
+def breaker_stats(timelines: Sequence[Sequence[tuple[float, str]]], short_circuited: int, lo: float,
+                  hi: float) -> BreakerStats:
+    """One breaker's figures from its timeline in each replication and the requests it refused in the window."""
+    opened = sum(1 for timeline in timelines for t, state in timeline if state == "open" and lo <= t <= hi)
+    open_s = sum(_time_in(timeline, "open", lo, hi) for timeline in timelines)
+    half_s = sum(_time_in(timeline, "half_open", lo, hi) for timeline in timelines)
+    reps = len(timelines)
+    window = (hi - lo) * reps
+    return {
+        "opened": opened,
+        "time_open": open_s / reps,
+        "open_fraction": open_s / window if window else 0.0,
+        "half_open_fraction": half_s / window if window else 0.0,
+        "short_circuited": short_circuited,
+    }

@@ -53,23 +53,32 @@ def _ratio(a: float, b: float) -> float | None:
     return float(a) / float(b) if b else None
 
 
-def latency_samples(d: Derived, select: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Latency samples of the requests/messages in the window (optionally a subset of requests)."""
+def latency_samples(d: Derived, select: np.ndarray | None = None,
+                    kinds: Sequence[str] = LATENCY_KINDS) -> dict[str, np.ndarray]:
+    """Latency samples of the requests/messages in the window (optionally a subset of requests, and of the kinds)."""
     rec = d.rec
     req, msg, dl = rec.requests, rec.messages, rec.deliveries
     rin = d.request_in if select is None else d.request_in & select
-    min_ = rin[msg["request"]]
-    din = min_[dl["message"]]
-    done = rin & (req["outcome"] == Outcome.COMPLETED)
-    root = min_ & (msg["stage"] == 0)
-    return {
-        "end_to_end": req["done"][done] - req["created"][done],
-        "queue_wait": (d.first_receive - msg["accepted"])[min_],
-        "service": d.service[din & d.processed],
-        "ack": (msg["accepted"] - msg["created"])[root],
-        # creation → response, for clients that wait for one (await_result, sync); empty otherwise
-        "response": _client_column(req, "responded", rin) - req["created"][rin],
-    }
+    min_ = rin[msg["request"]] if select is not None else d.message_in
+    out: dict[str, np.ndarray] = {}
+    for kind in kinds:
+        if kind == "end_to_end":
+            done = rin & (req["outcome"] == Outcome.COMPLETED)
+            out[kind] = req["done"][done] - req["created"][done]
+        elif kind == "queue_wait":
+            out[kind] = (d.first_receive - msg["accepted"])[min_]
+        elif kind == "service":
+            din = min_[dl["message"]] if select is not None else d.delivery_in
+            out[kind] = d.service[din & d.processed]
+        elif kind == "ack":
+            root = min_ & (msg["stage"] == 0)
+            out[kind] = (msg["accepted"] - msg["created"])[root]
+        elif kind == "response":
+            # creation → response, for clients that wait for one (await_result, sync); empty otherwise
+            out[kind] = _client_column(req, "responded", rin) - req["created"][rin]
+        else:
+            raise ValueError(f"unknown latency kind {kind!r}")
+    return out
 
 
 def _client_column(req: dict[str, np.ndarray], name: str, rows: np.ndarray) -> np.ndarray:
@@ -200,6 +209,12 @@ def _queues(deriveds: Sequence[Derived]) -> dict[str, QueueStats]:
             "reneged": reneged,
         }
     return out
+
+
+#: The rates and messages blocks from counts, shared with the streamed summary (:mod:`queuesim.metrics.stream`).
+rates_block = _rates
+messages_block = _messages
+rate_parts = _RATE_PARTS
 
 
 def _pool_events(d: Derived, pool: str, event: str) -> int:

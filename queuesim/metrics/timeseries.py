@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from queuesim.metrics.capacity import count_series, elastic_pools
 from queuesim.metrics.derive import Derived
 from queuesim.records import Outcome, RunRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TARGET_BUCKETS = 200
 _CLIENT = ("offered", "throttled", "abandoned")  # appended after the original columns
@@ -44,8 +48,57 @@ def bucket_width(duration: float, target: int = TARGET_BUCKETS) -> float:
     return 10.0 ** (exp + 1)
 
 
+def _bucket(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bucket of each time as :func:`numpy.histogram` bins it (the last bucket holds its right edge); -1 outside or NaN."""
+    at = np.searchsorted(edges, times, side="right") - 1
+    last = edges.size - 2
+    at[times == edges[-1]] = last
+    at[(at < 0) | (at > last) | np.isnan(times)] = -1
+    return at
+
+
+def bucket_counts(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``numpy.histogram(times, edges)`` counts without its sort: a binary search per time into the edges."""
+    at = _bucket(times, edges)
+    return np.bincount(at[at >= 0], minlength=edges.size - 1).astype(np.int64)
+
+
+def bucket_coverage(start: np.ndarray, end: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Per bucket, the total length of the intervals [start, end) inside it (NaN ends run to the last edge).
+
+    Linear: each interval adds its partial first and last buckets, and one bucket width to every
+    bucket between them through a difference array (no sort).
+    """
+    nb = edges.size - 1
+    out = np.zeros(nb)
+    if start.size == 0:
+        return out
+    lo, hi = edges[0], edges[-1]
+    s = np.clip(start, lo, hi)
+    e = np.clip(np.where(np.isnan(end), hi, end), lo, hi)
+    keep = e > s
+    s, e = s[keep], e[keep]
+    i = np.minimum(np.searchsorted(edges, s, side="right") - 1, nb - 1)
+    j = np.minimum(np.searchsorted(edges, e, side="right") - 1, nb - 1)
+    same = i == j
+    out += np.bincount(i[same], weights=e[same] - s[same], minlength=nb)
+    apart = ~same
+    i, j, s, e = i[apart], j[apart], s[apart], e[apart]
+    out += np.bincount(i, weights=edges[i + 1] - s, minlength=nb)
+    out += np.bincount(j, weights=e - edges[j], minlength=nb)
+    full = np.cumsum(np.bincount(i + 1, minlength=nb + 1) - np.bincount(j, minlength=nb + 1))[:nb]
+    out += full * np.diff(edges)
+    return out
+
+
 def time_average(start: np.ndarray, end: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Time-average number of open intervals [start, end) over each bucket given by ``edges``."""
+    """Time-average number of open intervals [start, end) over each bucket given by ``edges``.
+
+    Kept as main computes it (sorted starts and ends, prefix sums) rather than by
+    :func:`bucket_coverage`, which is linear but rounds differently in the last digits: the full
+    time series stays bit-identical to the one before streaming (``bucket_coverage`` serves the
+    streamed series, equal to this within rounding).
+    """
     hi = edges[-1]
     end = np.where(np.isnan(end), hi, end)
     # integral of the count from 0 to t = sum over intervals of their length clipped to [0, t]
@@ -58,8 +111,8 @@ def time_average(start: np.ndarray, end: np.ndarray, edges: np.ndarray) -> np.nd
 
 
 def _counts(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    times = times[~np.isnan(times)]
-    return np.histogram(times, bins=edges)[0].astype(float)
+    counts: np.ndarray = bucket_counts(times, edges).astype(float)
+    return counts
 
 
 def _one(d: Derived, edges: np.ndarray) -> dict[str, np.ndarray]:
@@ -121,21 +174,53 @@ def _duplicate_times(d: Derived) -> np.ndarray:
     return finished[later]
 
 
-def timeseries(records: Sequence[RunRecord], width: float | None = None) -> pd.DataFrame:
-    """Bucketed time series over [0, duration], averaged over replications."""
-    duration, warmup = records[0].duration, records[0].warmup
+def bucket_edges(duration: float, width: float | None = None) -> np.ndarray:
+    """Edges of the time-series buckets over [0, duration]: round widths, the last bucket cut at ``duration``."""
     width = width or bucket_width(duration)
     edges = np.arange(0.0, duration + width * 0.5, width)
     if edges[-1] < duration:
         edges = np.append(edges, duration)
     edges[-1] = duration
+    return edges
+
+
+def timeseries_columns(records: Sequence[RunRecord], width: float | None = None) -> dict[str, np.ndarray]:
+    """The columns of :func:`timeseries`, in its order, without building a DataFrame."""
+    duration, warmup = records[0].duration, records[0].warmup
+    edges = bucket_edges(duration, width)
     parts = [_one(Derived(r), edges) for r in records]
     with warnings.catch_warnings():  # a bucket where no replication completed a request: its p99 stays NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         cols = {k: (np.nanmean if k == "end_to_end.p99" else np.mean)([p[k] for p in parts], axis=0) for k in parts[0]}
-    df = pd.DataFrame({"time": edges[:-1], **cols})
-    df["throughput"] = df["completed"] / np.diff(edges)
-    df["warmup"] = edges[1:] <= warmup
-    elastic = [c for c in map(str, df.columns) if c.startswith("workers.") or c == "end_to_end.p99"]  # elastic pools' columns, after all
-    first = [c for c in df if c not in _CLIENT + _LATER and c not in elastic]
-    return df[first + list(_CLIENT) + list(_LATER) + elastic]  # client columns last
+    elastic = [c for c in cols if c.startswith("workers.") or c == "end_to_end.p99"]  # elastic pools' columns, after all
+    out = {"time": edges[:-1], **{k: v for k, v in cols.items() if k not in _CLIENT + _LATER and k not in elastic}}
+    out["throughput"] = cols["completed"] / np.diff(edges)
+    out["warmup"] = edges[1:] <= warmup
+    out.update({k: cols[k] for k in (*_CLIENT, *_LATER, *elastic)})  # client columns last, then the later ones, then elastic
+    return out
+
+
+def timeseries(records: Sequence[RunRecord], width: float | None = None) -> pd.DataFrame:
+    """Bucketed time series over [0, duration], averaged over replications."""
+    import pandas as pd
+
+    return pd.DataFrame(timeseries_columns(records, width))
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "True" if value else "False"
+    number = float(value)  # type: ignore[arg-type]
+    return "" if math.isnan(number) else "%.6g" % number  # noqa: UP031 (the C format pandas applies)
+
+
+def write_csv(path: Path, columns: Mapping[str, np.ndarray]) -> Path:
+    """Write columns as ``timeseries.csv``: a header, floats as ``%.6g``, booleans as True/False, NaN empty.
+
+    The same text as ``DataFrame.to_csv(index=False, float_format="%.6g")``, without pandas.
+    """
+    names = list(columns)
+    rows = zip(*(columns[n].tolist() for n in names), strict=True)
+    text = ",".join(names) + "\n" + "".join(",".join(map(_cell, row)) + "\n" for row in rows)
+    path.write_text(text)
+    return path

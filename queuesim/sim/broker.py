@@ -216,6 +216,14 @@ class Broker:
         """What this broker counted over the run."""
         return BrokerStats(self.kind, expired=self.expired)
 
+    def held(self) -> Iterable[int]:
+        """Messages this broker still stores whatever their outcome (a streaming recorder keeps their rows).
+
+        None here: at-most-once, a settled message is gone from the broker. Kinds that keep copies
+        (in flight, visible again, replayable after a restart) name them.
+        """
+        return ()
+
     # -- publishing -----------------------------------------------------------------------------
     def has_room(self) -> bool:
         """Whether a publish would be accepted now (a worker publishing downstream waits until it is)."""

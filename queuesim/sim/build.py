@@ -6,21 +6,21 @@ This is the one place where the description becomes running state (Ciw keeps its
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
 from simpy.events import Timeout
 
-from queuesim.records import Delivery, RunRecord
+from queuesim.records import Delivery, RecordSink, RunRecord
 from queuesim.scenario.load_shapes import sync_violations
 from queuesim.sim.autoscale import Capacity, wire_capacity
 from queuesim.sim.broker import Broker, BrokerContext
 from queuesim.sim.celery import CeleryPool
 from queuesim.sim.priority import priority_ready
 from queuesim.sim.producer import Producer, wire_producers
-from queuesim.sim.recorder import Recorder
+from queuesim.sim.recorder import Liveness, Recorder
 from queuesim.sim.registry import build_broker
 from queuesim.sim.rng import Streams
 from queuesim.sim.screen import screen_for
@@ -52,7 +52,7 @@ PROGRESS_STEPS = 100
 
 
 def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
-             progress: Callable[[float], None] | None = None) -> RunRecord:
+             progress: Callable[[float], None] | None = None, sink: RecordSink | None = None) -> RunRecord:
     """Run one replication of ``scenario`` to its ``duration`` and return the event records.
 
     Parameters
@@ -65,10 +65,13 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
         Overrides ``scenario.seed``.
     progress : callable, optional
         Called with the simulated time every 1/``PROGRESS_STEPS`` of the run and at its end.
+    sink : RecordSink, optional
+        Stream the records into it as they become final instead of keeping them: the returned
+        record's tables are then empty (its ``extra`` is complete). The simulation is the same.
     """
     seed = scenario.seed if seed is None else seed
     env = simpy.Environment()
-    rec = Recorder()
+    rec = Recorder(sink)
 
     restarted = {f.queue for f in scenario.faults if f.kind == "restart"}
     inline = inline_queues(scenario)
@@ -115,6 +118,8 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
     if screen is not None:
         screen.bind(producers)
 
+    if sink is not None:
+        rec.attach(env, _liveness(list(brokers.values()), producers))
     for fault in scenario.faults:
         _schedule_fault(env, brokers[fault.queue], fault.at, fault.kind, fault.length)
     for pool in pools:
@@ -153,6 +158,26 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
             **_client_extra(producers),
         },
     )
+
+
+def _liveness(brokers: list[Broker], producers: list[Producer]) -> Liveness:
+    """What the recorder asks, when streaming, before it folds a row: is anything still referring to it?"""
+
+    def open_spells() -> Iterator[tuple[int, float]]:
+        for broker in brokers:
+            yield from broker.open_spells()
+
+    def held_messages() -> Iterator[int]:
+        for broker in brokers:
+            yield from broker.held()
+        for producer in producers:
+            yield from (m for m in producer.held().values() if m >= 0)
+
+    def held_requests() -> Iterator[int]:
+        for producer in producers:
+            yield from producer.held()
+
+    return Liveness(open_spells, held_messages, held_requests)
 
 
 def _report_progress(env: simpy.Environment, duration: float, report: Callable[[float], None]) -> None:

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from simpy import Environment
@@ -182,6 +182,10 @@ class Producer:
         self.r_budget_refused = rec.requests["budget_refused"]
         self.r_hedges = rec.requests["hedges"]
         self.r_hedge_won = rec.requests["hedge_won"]
+
+    def held(self) -> Mapping[int, int]:
+        """Requests whose client still waits, each with the message it waits for (-1 between copies)."""
+        return self.live if self.live is not None else {}
 
     @property
     def watches(self) -> bool:

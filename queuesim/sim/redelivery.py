@@ -80,6 +80,10 @@ class AtLeastOnce(Broker):
     def stats(self) -> BrokerStats:
         return replace(super().stats(), dead_lettered=self.dead_lettered)
 
+    def held(self) -> Iterable[int]:
+        # copies in flight, visible again, or deleted while visible (their queued entry remains)
+        return [*super().held(), *self.hidden, *self.visible_again, *self.gone]
+
     # -- delivery -------------------------------------------------------------------------------
     def _admit(self, message: int, since: float, now: float) -> bool:
         self.visible_again.pop(message, None)

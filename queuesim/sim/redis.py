@@ -97,6 +97,10 @@ class RedisBroker(Broker):
     def stats(self) -> BrokerStats:
         return replace(super().stats(), restarts=tuple(self.restarts))
 
+    def held(self) -> Iterable[int]:
+        # restored messages, and every receive a restart could still replay
+        return [*super().held(), *self.restored, *(m for _, m in self.recent)]
+
     def durable_point(self, now: float) -> float:
         """The latest instant whose writes a restart at ``now`` keeps (recorded in ``restarts``)."""
         if self.persistence == "aof-always":
@@ -215,6 +219,9 @@ class RedisReliableBroker(RedisBroker, AtLeastOnce):
         return cls(ctx.env, ctx.index, ctx.name, q.capacity, ctx.latency(q.latency), ctx.rec,
                    Durability.from_spec(q, ctx), idle=cls._idle(q), max_deliveries=q.max_deliveries,
                    expiry=Expiry.from_spec(q))
+
+    def held(self) -> Iterable[int]:
+        return [*super().held(), *self.vanished]
 
     def _unacknowledged(self) -> int:
         return len(self.hidden)

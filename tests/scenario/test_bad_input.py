@@ -166,7 +166,7 @@ def test_control_bytes_never_reach_the_terminal() -> None:
     code, output = _cli("validate", _write("x.yaml", BASE + '"a\\x1b[31mb\\x00": 1\n'))
     assert code == 2 and "\x1b" not in output and "\x00" not in output
     assert _errors(output) == ["error x.yaml:9: a\\x1b[31mb\\x00: unknown key 'a\\x1b[31mb\\x00'; allowed keys: name, seed, duration, "
-                               "warmup, replications, producers, queues, workers, sweep, slo, precision, cost, faults, variants"]
+                               "warmup, replications, outputs, producers, queues, workers, sweep, slo, precision, cost, faults, variants"]
 
 
 def test_a_huge_key_is_not_printed_whole() -> None:
@@ -291,5 +291,5 @@ def test_fifty_thousand_unknown_keys_are_reported_in_linear_time() -> None:
     errors = _errors(output)
     assert code == 2 and len(errors) == 1_001 and errors[-1] == "error x.yaml: 49,000 more problems not shown"
     assert errors[0] == "error x.yaml:9: k0: unknown key 'k0'; allowed keys: name, seed, duration, warmup, replications, " \
-                        "producers, queues, workers, sweep, slo, precision, cost, faults, variants"
+                        "outputs, producers, queues, workers, sweep, slo, precision, cost, faults, variants"
     assert time.process_time() - started < 60

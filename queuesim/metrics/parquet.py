@@ -1,0 +1,144 @@
+"""``messages.parquet`` and ``deliveries.parquet`` written straight from the record columns, a row group at a time.
+
+The files hold the same columns, types and pandas metadata as :func:`~queuesim.metrics.tables.messages_frame`
+and :func:`~queuesim.metrics.tables.deliveries_frame` written with ``DataFrame.to_parquet``, so
+``pandas.read_parquet`` gives those frames back; but no whole DataFrame is built: each row group
+of ``ROW_GROUP`` rows is cut from the numpy columns (zero-copy where the types match), converted
+and written before the next, so the extra memory is one row group, not a second copy of the table.
+pyarrow is imported here only, when a parquet file is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from queuesim.metrics.derive import Derived
+from queuesim.records import RunRecord
+
+__all__ = ["ROW_GROUP", "write_messages", "write_deliveries"]
+
+#: Rows per row group (pyarrow's default, which ``to_parquet`` used).
+ROW_GROUP = 1 << 20
+
+Chunk = dict[str, Any]
+
+
+def _code_type(categories: Sequence[str]) -> type[np.signedinteger[Any]]:
+    """The integer type pandas picks for the codes of so many categories."""
+    n = len(categories)
+    return np.int8 if n < 2**7 else np.int16 if n < 2**15 else np.int32
+
+
+def _schema(columns: dict[str, Any]) -> Any:
+    """The arrow schema (pandas metadata included) ``to_parquet`` gives a frame of these column kinds."""
+    import pandas as pd
+    import pyarrow as pa
+
+    empty: dict[str, Any] = {}
+    for name, kind in columns.items():
+        if isinstance(kind, list):
+            empty[name] = pd.Categorical.from_codes(np.empty(0, dtype=np.int32), dtype=pd.CategoricalDtype(kind))
+        else:
+            empty[name] = np.empty(0, dtype=kind)
+    return pa.Schema.from_pandas(pd.DataFrame(empty), preserve_index=False)
+
+
+def _write(path: Path, columns: dict[str, Any], chunks: Iterator[Chunk]) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _schema(columns)
+    with pq.ParquetWriter(path, schema) as writer:
+        for chunk in chunks:
+            arrays = []
+            for field in schema:
+                kind, values = columns[field.name], chunk[field.name]
+                if isinstance(kind, list):
+                    codes = values.astype(_code_type(kind))
+                    dictionary = pa.array(kind, type=field.type.value_type)
+                    arrays.append(pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), dictionary))
+                else:
+                    arrays.append(pa.array(np.asarray(values, dtype=kind)))
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema), row_group_size=ROW_GROUP)
+    return path
+
+
+def _pool_codes(worker: np.ndarray, rec: RunRecord) -> np.ndarray:
+    codes = np.full(len(worker), -1, dtype=np.int32)
+    ok = worker >= 0
+    codes[ok] = rec.worker_pool[worker[ok]]
+    return codes
+
+
+def _slices(n: int) -> Iterator[slice]:
+    for start in range(0, max(n, 1), ROW_GROUP):
+        yield slice(start, min(n, start + ROW_GROUP))
+
+
+def write_messages(records: Sequence[RunRecord], path: Path) -> Path:
+    """Write ``messages.parquet`` (the columns of :func:`~queuesim.metrics.tables.messages_frame`)."""
+    from queuesim.metrics.tables import LOSSES, OUTCOMES
+
+    rec0 = records[0]
+    columns: dict[str, Any] = {
+        "replication": np.int32, "message": np.int64, "request": np.int64, "producer": list(rec0.producers),
+        "queue": list(rec0.queues), "stage": np.int16, "created": np.float64, "accepted": np.float64,
+        "attempts": np.int32, "first_receive": np.float64, "first_done": np.float64, "receives": np.int32,
+        "processings": np.int32, "done": np.float64, "worker": np.int32, "pool": list(rec0.pools),
+        "outcome": OUTCOMES, "reason": LOSSES, "poison": np.bool_, "in_window": np.bool_,
+    }
+
+    def chunks() -> Iterator[Chunk]:
+        for rec in records:
+            d = Derived(rec)
+            m = rec.messages
+            first_receive, first_done, in_window = d.first_receive, d.first_service, d.message_in
+            n = len(m["created"])
+            for part in _slices(n):
+                idx = np.arange(part.start, part.stop, dtype=np.int64)
+                yield {
+                    "replication": np.full(idx.size, rec.replication, dtype=np.int32), "message": idx,
+                    "request": m["request"][part], "producer": rec.requests["producer"][m["request"][part]],
+                    "queue": m["queue"][part], "stage": m["stage"][part], "created": m["created"][part],
+                    "accepted": m["accepted"][part], "attempts": m["attempts"][part],
+                    "first_receive": first_receive[part], "first_done": first_done[part],
+                    "receives": m["receives"][part], "processings": m["processings"][part], "done": m["done"][part],
+                    "worker": m["worker"][part], "pool": _pool_codes(m["worker"][part], rec),
+                    "outcome": m["outcome"][part], "reason": m["reason"][part],
+                    "poison": m["poison"][part].astype(bool), "in_window": in_window[part],
+                }
+
+    return _write(path, columns, chunks())
+
+
+def write_deliveries(records: Sequence[RunRecord], path: Path) -> Path:
+    """Write ``deliveries.parquet`` (the columns of :func:`~queuesim.metrics.tables.deliveries_frame`)."""
+    from queuesim.metrics.tables import STATUSES
+
+    rec0 = records[0]
+    columns: dict[str, Any] = {
+        "replication": np.int32, "message": np.int64, "queue": list(rec0.queues), "since": np.float64,
+        "until": np.float64, "worker": np.int32, "pool": list(rec0.pools), "started": np.float64,
+        "finished": np.float64, "overhead": np.float64, "delivery": np.int32, "status": STATUSES,
+    }
+
+    def chunks() -> Iterator[Chunk]:
+        for rec in records:
+            dl = rec.deliveries
+            for part in _slices(len(dl["since"])):
+                message = dl["message"][part]
+                yield {
+                    "replication": np.full(part.stop - part.start, rec.replication, dtype=np.int32),
+                    "message": message, "queue": rec.messages["queue"][message], "since": dl["since"][part],
+                    "until": dl["until"][part], "worker": dl["worker"][part],
+                    "pool": _pool_codes(dl["worker"][part], rec), "started": dl["started"][part],
+                    "finished": dl["finished"][part], "overhead": dl["overhead"][part], "delivery": dl["delivery"][part],
+                    "status": dl["status"][part],
+                }
+
+    return _write(path, columns, chunks())
+

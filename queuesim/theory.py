@@ -1393,18 +1393,18 @@ def mmc_constant_patience(lam: float, mu: float, c: int, tau: float) -> Abandonm
     with infinite patience would wait) a customer is served iff V ≤ τ, so (a level-crossing
     argument, as for M/M/c+G: Baccelli & Hébuterne 1981) V has, with κ = cμ, an atom on the
     states with j < c busy servers, :math:`P_j = u\,(c!/a^c)\,a^j/j!`, and the density
-    :math:`f(x) = \kappa u\,e^{-\kappa x + \lambda \min(x, 	au)}` for x > 0. With β = κ − λ,
-    :math:`E = e^{-eta	au}`, :math:`g = \int_0^	au e^{-eta x}dx`,
-    :math:`h = \int_0^	au x e^{-eta x}dx` and B = B(c, λ/μ) (:func:`erlang_b`),
+    :math:`f(x) = \kappa u\,e^{-\kappa x + \lambda \min(x, \tau)}` for x > 0. With β = κ − λ,
+    :math:`E = e^{-\beta\tau}`, :math:`g = \int_0^\tau e^{-\beta x}dx`,
+    :math:`h = \int_0^\tau x e^{-\beta x}dx` and B = B(c, λ/μ) (:func:`erlang_b`),
     normalisation gives :math:`u = 1 / (1/B - 1 + \kappa g + E)` and
 
     .. math::
 
-        P(W > 0) = u(\kappa g + E), \qquad P(	ext{Ab}) = uE, \qquad
-        E[W] = u(\kappa h + 	au E), \qquad E[W \mid 	ext{served}] = rac{u\kappa h}{1 - P(	ext{Ab})}.
+        P(W > 0) = u(\kappa g + E), \qquad P(\text{Ab}) = uE, \qquad
+        E[W] = u(\kappa h + \tau E), \qquad E[W \mid \text{served}] = \frac{u\kappa h}{1 - P(\text{Ab})}.
 
     τ = 0 is the loss system (P(Ab) = Erlang B), τ → ∞ with λ < κ is Erlang C. Stable for every λ
-    when τ is finite: in overload the terms are scaled by :math:`e^{eta	au}`.
+    when τ is finite: in overload the terms are scaled by :math:`e^{\beta\tau}`.
 
     Parameters
     ----------

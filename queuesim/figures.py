@@ -50,7 +50,7 @@ __all__ = [
     "Kind", "Better", "Style", "FigureSpec", "CATALOGUE", "METADATA_KEYS",
     "LATENCY_KINDS", "LATENCY_LABELS", "LATENCY_STATS", "PERCENTILES",
     "catalogue_of", "find", "spec", "limit_spec", "quantile", "stat_label", "latency_path", "latency_parts",
-    "summary_value", "value_or_none", "format_figure",
+    "summary_value", "value_or_none", "format_figure", "ci_paths",
     # verdicts against a limit
     "Verdict", "VERDICTS", "verdict", "percentile_floor", "worst",
 ]
@@ -569,6 +569,16 @@ LATENCY_STATS: tuple[str, ...] = tuple(s.path.rsplit(".", 1)[1] for s in CATALOG
 #: Percentile name → percent (``p999`` → 99.9), as :func:`numpy.percentile` takes it.
 PERCENTILES: dict[str, float] = {key: m.percentile for key, _, meta in _fields(LatencyStats)
                                  for m in meta if isinstance(m, FigureSpec) and m.percentile is not None}
+
+
+def ci_paths(queues: Sequence[str], pools: Sequence[str]) -> list[str]:
+    """The concrete paths of every figure the catalogue gives an interval, in summary.json's order (a queue's, then the next's)."""
+    entries = [s for s in CATALOGUE if s.ci]
+    paths = [s.path for s in entries if s.fixed]
+    for block, names in (("queues", queues), ("workers", pools)):
+        pattern = [s.path for s in entries if s.path.startswith(f"{block}.<name>.")]
+        paths += [p.replace("<name>", name) for name in names for p in pattern]
+    return paths
 
 
 def find(path: str) -> FigureSpec | None:

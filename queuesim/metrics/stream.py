@@ -30,7 +30,6 @@ from typing import Any, cast
 import numpy as np
 
 from queuesim.figures import (
-    CATALOGUE,
     LATENCY_KINDS,
     PERCENTILES,
     BreakerStats,
@@ -41,6 +40,7 @@ from queuesim.figures import (
     QueueStats,
     RunMeta,
     Summary,
+    ci_paths,
     latency_path,
     spec,
 )
@@ -548,16 +548,6 @@ def _unit_latency(lat: _Latency, stat: str, b: int | None) -> float:
     return math.nan if value is None else value
 
 
-def _ci_paths(layout: StreamLayout) -> list[str]:
-    """The concrete paths of every figure the catalogue gives an interval, in the full summary's order."""
-    entries = [s for s in CATALOGUE if s.ci]
-    paths = [s.path for s in entries if s.fixed]
-    for block, names in (("queues", layout.queues), ("workers", layout.pools)):
-        pattern = [s.path for s in entries if s.path.startswith(f"{block}.<name>.")]
-        paths += [p.replace("<name>", name) for name in names for p in pattern]
-    return paths
-
-
 def _ci(stats: Sequence[StreamStats]) -> tuple[str, dict[str, list[float] | None]]:
     """95% intervals of the figures the stream can give as the full summary does, keyed by path.
 
@@ -596,7 +586,7 @@ def _ci(stats: Sequence[StreamStats]) -> tuple[str, dict[str, list[float] | None
             for kind in LATENCY_KINDS:
                 add(latency_path(kind, "mean"), s.latency[kind].sums[b], s.latency[kind].counts[b])
     out: dict[str, list[float] | None] = {}
-    for path in _ci_paths(layout):
+    for path in ci_paths(layout.queues, layout.pools):
         if path not in parts:
             continue
         nums, dens = parts[path]

@@ -16,7 +16,6 @@ from typing import Any, cast
 import numpy as np
 
 from queuesim.figures import (
-    CATALOGUE,
     LATENCY_KINDS,
     Latency,
     Messages,
@@ -26,6 +25,7 @@ from queuesim.figures import (
     Rates,
     RunMeta,
     Summary,
+    ci_paths,
     latency_parts,
     latency_path,
     quantile,
@@ -294,16 +294,6 @@ def _batches(d: Derived) -> list[Derived]:
     return [d.section(lo, hi) for lo, hi in itertools.pairwise(edges)]
 
 
-def _ci_paths(rec: RunRecord) -> list[str]:
-    """The concrete paths of every figure the catalogue gives an interval, in file order (a queue's, then the next's)."""
-    entries = [s for s in CATALOGUE if s.ci]
-    paths = [s.path for s in entries if s.fixed]
-    for block, names in (("queues", rec.queues), ("workers", rec.pools)):
-        pattern = [s.path for s in entries if s.path.startswith(f"{block}.<name>.")]
-        paths += [p.replace("<name>", name) for name in names for p in pattern]
-    return paths
-
-
 def _ci(deriveds: Sequence[Derived], latency: Latency,
         samples: Sequence[Mapping[str, np.ndarray]]) -> tuple[str, dict[str, list[float] | None]]:
     """95% intervals of every figure the catalogue marks ``ci``, keyed by its dotted path.
@@ -352,7 +342,7 @@ def _ci(deriveds: Sequence[Derived], latency: Latency,
     by_kind = {kind: [lat[kind][~np.isnan(lat[kind])] for lat in batch_samples] for kind in LATENCY_KINDS}
 
     out: dict[str, list[float] | None] = {}
-    for path in _ci_paths(deriveds[0].rec):
+    for path in ci_paths(deriveds[0].rec.queues, deriveds[0].rec.pools):
         parsed = latency_parts(path)
         q = None if parsed is None else quantile(parsed[1])
         if parsed is not None and q is not None:

@@ -448,16 +448,9 @@ class Producer:
                 self._respond(request, message)
             else:
                 self._respond_after(latency(), request, message)
-        elif outcome == _RENEGED:
-            # the client's own patience ran out: a failed call, and it waits no more, unless a
-            # hedge copy of the same request may still answer
-            if self.hedger is not None and not self.hedger.failed(request, message):
-                return
-            if self.guarded:
-                self._call_ended(request, self.calls.pop(request, None), True, now)
-            self._end(message, now)
-        elif outcome != _GAVE_UP and self.sync:
-            # the server answered with an error (or the connection broke): the client knows at once
+        elif outcome == _RENEGED or (outcome != _GAVE_UP and self.sync):
+            # the client's own patience ran out, or (sync) the server answered with an error or the
+            # connection broke: the client knows at once that this call failed
             if self.hedger is not None and not self.hedger.failed(request, message):
                 return  # another copy may still answer
             if self.guarded:

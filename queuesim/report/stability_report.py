@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,13 +18,12 @@ __all__ = ["build_stability_report"]
 
 
 def _ratio(v: Any) -> str:
-    x = as_number(v)
-    return "—" if x is None or math.isnan(x) else f"{x:.2f}×"
+    x = as_number(v)  # None for a missing or NaN value
+    return "—" if x is None else f"{x:.2f}×"
 
 
 def _time(v: Any) -> str:
-    x = as_number(v)
-    return "—" if x is None or math.isnan(x) else fmt_duration(x)
+    return fmt_duration(as_number(v))  # an em dash for a missing or NaN value
 
 
 def _spike_lines(tbl: pd.DataFrame) -> list[str]:

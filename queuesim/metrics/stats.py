@@ -178,14 +178,22 @@ def quantile_ci(parts: Sequence[np.ndarray], q: float, estimate: float | None) -
     kept = [x for x in kept if x.size]
     if estimate is None or not math.isfinite(estimate) or len(kept) < 2:
         return None
-    sizes = np.array([x.size for x in kept], dtype=float)
-    values = np.array([np.quantile(x, q) for x in kept])
+    return sectioned_ci(np.array([x.size for x in kept], dtype=float), np.array([np.quantile(x, q) for x in kept]),
+                        estimate)
+
+
+def sectioned_ci(sizes: np.ndarray, values: np.ndarray, estimate: float) -> list[float]:
+    """The sectioning interval from each section's sample count and percentile (two or more), centred on ``estimate``.
+
+    What :func:`quantile_ci` does once it has the sections' percentiles; a streamed run
+    (:mod:`queuesim.metrics.stream`) gives them from merged sketches instead of samples.
+    """
     log = estimate > 0 and bool((values > 0).all())
     x = np.log(values) if log else values
     centre = math.log(estimate) if log else estimate
     mean = float(sizes @ x) / sizes.sum()
-    var = float(sizes @ (x - mean) ** 2) / ((len(kept) - 1) * sizes.sum())
-    half = t975(len(kept) - 1) * math.sqrt(var)
+    var = float(sizes @ (x - mean) ** 2) / ((len(values) - 1) * sizes.sum())
+    half = t975(len(values) - 1) * math.sqrt(var)
     if log:
         return [math.exp(centre - half), math.exp(centre + half)]
     return [max(0.0, centre - half), centre + half]

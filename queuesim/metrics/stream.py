@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -41,20 +41,22 @@ from queuesim.figures import (
     RunMeta,
     Summary,
     ci_paths,
+    latency_parts,
     latency_path,
+    quantile,
     spec,
 )
 from queuesim.metrics.load import downtime, load_of
 from queuesim.metrics.resilience import breaker_stats, timeline_of
 from queuesim.metrics.sketch import ALPHA, QuantileSketch
-from queuesim.metrics.stats import BATCHES, mean_ci, ratio_ci
+from queuesim.metrics.stats import BATCHES, mean_ci, quantile_sections, ratio_ci, sectioned_ci
 from queuesim.metrics.summary import messages_block, rate_parts, rates_block
 from queuesim.metrics.timeseries import bucket_counts, bucket_coverage, bucket_edges
 from queuesim.records import Delivery, Loss, Outcome, RecordBatch
 from queuesim.scenario import Scenario
 
 __all__ = ["StreamLayout", "StreamSink", "StreamStats", "summarize_streams", "stream_timeseries", "stream_offered_ratios",
-           "stream_refusal"]
+           "stream_refusal", "stream_interval_gap"]
 
 _PROCESSED = np.array([Delivery.HELD, Delivery.DONE, Delivery.STALE], dtype=np.int8)
 _COUNTS = ("produced", "accepted", "rejected", "attempts", "gave_up", "completed", "duplicates", "processed", "lost",
@@ -105,6 +107,18 @@ def stream_refusal(scenario: Scenario) -> tuple[str, str] | None:
     if len(scenario.producers) > 1:
         return ("producers", "several producers (summary.json's per-producer figures)")
     return None
+
+
+def stream_interval_gap(paths: Iterable[str], replications: int) -> str | None:
+    """The first of ``paths`` (SLO limits, a precision rule's figures) whose interval a streamed run lacks, or None.
+
+    Over several replications the stream gives every interval the full summary gives; from one
+    replication's batches it has none for the queue and pool figures (their batch means need the
+    records), so a verdict or a precision round on one of those runs with records.
+    """
+    if replications >= 2:
+        return None
+    return next((p for p in paths if p.startswith(("queues.", "workers."))), None)
 
 
 @dataclass(frozen=True)
@@ -532,29 +546,39 @@ def _describe(sketch: QuantileSketch) -> LatencyStats:
     return cast(LatencyStats, out)
 
 
-def _unit_latency(lat: _Latency, stat: str, b: int | None) -> float:
-    """A latency statistic of one unit (batch ``b``, or the whole replication when None); NaN when empty."""
-    if stat == "mean":
-        if b is None:
-            mean = lat.sketch.mean
-            return math.nan if mean is None else mean
-        return float(lat.sums[b] / lat.counts[b]) if lat.counts[b] else math.nan
-    sk = lat.sketch if b is None else (lat.batch_sketches or [])[b]
-    if sk.count == 0:
-        return math.nan
-    if stat == "max":
-        return float(sk.maximum)
-    value = sk.quantile(PERCENTILES[stat] / 100.0)
-    return math.nan if value is None else value
+def _sketch_percentile_ci(units: Sequence[QuantileSketch], q: float, estimate: float | None) -> list[float] | None:
+    """:func:`~queuesim.metrics.stats.percentile_ci` of consecutive units (batches) given as sketches.
+
+    The same sections as the full summary's (contiguous groups of batches, as many as
+    :func:`~queuesim.metrics.stats.quantile_sections` allows); a section's percentile is that of
+    its batches' merged sketch, so it is within :data:`ALPHA` of the exact one.
+    """
+    total = sum(u.count for u in units)
+    if total == 0 or estimate is None or not math.isfinite(estimate):
+        return None
+    filled = [u for u in units if u.count]
+    lowest = min(float(u.minimum) for u in filled)
+    if lowest == max(float(u.maximum) for u in filled):
+        return [lowest, lowest]
+    count = quantile_sections(total, q, len(units))
+    if count < 2:
+        return None
+    merged = [QuantileSketch.merged([units[i] for i in g], ALPHA) for g in np.array_split(np.arange(len(units)), count)]
+    kept = [m for m in merged if m.count]
+    if len(kept) < 2:
+        return None
+    values = np.array([m.quantile(q) for m in kept], dtype=float)
+    return sectioned_ci(np.array([m.count for m in kept], dtype=float), values, estimate)
 
 
-def _ci(stats: Sequence[StreamStats]) -> tuple[str, dict[str, list[float] | None]]:
+def _ci(stats: Sequence[StreamStats], latency: Mapping[str, LatencyStats]) -> tuple[str, dict[str, list[float] | None]]:
     """95% intervals of the figures the stream can give as the full summary does, keyed by path.
 
     Latency means and rates by the full summary's methods (Student-t over replications, the ratio
     estimator over one run's batches); over replications also the queue and pool figures, from
-    each replication's own. Percentiles (the full summary sections their samples) and, from one
-    run's batches, the queue and pool figures are left out: a streamed ``ci95`` has no entry for them.
+    each replication's own; percentiles sectioned over the batches of every replication, around
+    the pooled ones in ``latency``, as the full summary does with the samples. From one run's
+    batches the queue and pool figures are left out: a streamed ``ci95`` has no entry for them.
     """
     layout = stats[0].layout
     window = layout.duration - layout.warmup
@@ -587,6 +611,15 @@ def _ci(stats: Sequence[StreamStats]) -> tuple[str, dict[str, list[float] | None
                 add(latency_path(kind, "mean"), s.latency[kind].sums[b], s.latency[kind].counts[b])
     out: dict[str, list[float] | None] = {}
     for path in ci_paths(layout.queues, layout.pools):
+        parsed = latency_parts(path)
+        level = None if parsed is None else quantile(parsed[1])
+        if parsed is not None and level is not None:
+            kind, stat = parsed
+            units = [sk for s in stats for sk in (s.latency[kind].batch_sketches or [])]
+            pooled = cast(Mapping[str, float | None], latency[kind])[stat]
+            if units:
+                out[path] = _sketch_percentile_ci(units, level, pooled)
+            continue
         if path not in parts:
             continue
         nums, dens = parts[path]
@@ -710,7 +743,7 @@ def summarize_streams(stats: Sequence[StreamStats], meta: RunMeta | None = None)
     window = layout.duration - layout.warmup
     counts = {k: sum(s.counts[k] for s in stats) for k in _COUNTS}
     latency = {k: _describe(QuantileSketch.merged([s.latency[k].sketch for s in stats], ALPHA)) for k in LATENCY_KINDS}
-    method, ci = _ci(stats)
+    method, ci = _ci(stats, latency)
     queues = _queues(stats)
     base = [s.extra.get("base_load") for s in stats]
     base_load = None if any(b is None for b in base) else float(np.mean(cast(list[float], base)))

@@ -15,8 +15,9 @@ import pytest
 from queuesim import load_scenario, parse_scenario
 from queuesim.experiment.execute import execute
 from queuesim.experiment.executors import QuietProcessPool, SerialExecutor
-from queuesim.figures import PERCENTILES, latency_parts
+from queuesim.figures import PERCENTILES, latency_parts, quantile
 from queuesim.metrics.sketch import ALPHA
+from queuesim.metrics.stats import BATCHES, quantile_sections, t975
 from queuesim.metrics.stream import StreamLayout, StreamSink, stream_timeseries, summarize_streams
 from queuesim.metrics.summary import summarize
 from queuesim.metrics.timeseries import timeseries_columns
@@ -85,32 +86,58 @@ def _both(case: str) -> tuple[Any, Any, Any, Any]:
 
 
 def _not_streamed(path: str, streamed: Any) -> bool:
-    """Whether a ci95 path is one the streamed summary leaves out: a percentile or maximum, or a queue's or pool's from batches."""
+    """Whether a ci95 path is one the streamed summary leaves out: a maximum, or a queue's or pool's from batches."""
     parts = latency_parts(path)
     if parts is not None:
-        return parts[1] != "mean"
+        return quantile(parts[1]) is None and parts[1] != "mean"
     one_run = not any(k.startswith(("queues.", "workers.")) for k in streamed)
     return one_run and path.startswith(("queues.", "workers."))
 
 
-def _compare(full: Any, streamed: Any, path: str = "") -> list[str]:
+def _percentile_interval_gap(full: Any, streamed: Any, key: str, summary: Any) -> list[str]:
+    """A streamed percentile interval against the full one: the same sections, each section's percentile within ALPHA.
+
+    The centre (the pooled percentile) moves by at most ALPHA on the log scale; the half-width is t
+    times the weighted spread of the sections' log percentiles over sqrt(S - 1), and moving each of
+    them by at most ALPHA moves that spread by at most ALPHA, so the half-width by at most
+    t * ALPHA / sqrt(S - 1). Doubled: the sketch's rank and numpy's interpolation may pick neighbouring samples.
+    """
+    if full is None or streamed is None:
+        return [] if full is streamed else [f"ci95.{key}: {full} != {streamed}"]
+    kind, stat = latency_parts(key)  # type: ignore[misc]
+    q = quantile(stat)
+    assert q is not None
+    sections = quantile_sections(int(summary["latency"][kind]["count"]), q, BATCHES * int(summary["replications"]))
+    bound = 2 * ALPHA * (1 + (t975(sections - 1) / math.sqrt(sections - 1) if sections >= 2 else 0.0))
+    for a, b in zip(full, streamed, strict=True):
+        if a == b or (a > 0 and b > 0 and abs(math.log(b / a)) <= bound):
+            continue
+        return [f"ci95.{key}: {full} vs {streamed} (bound {bound:.4f} on the log scale)"]
+    return []
+
+
+def _compare(full: Any, streamed: Any, path: str = "", summary: Any = None) -> list[str]:
     """Differences beyond the stated bounds: keys and counts exact, percentiles within ALPHA, the rest to rounding."""
+    summary = full if summary is None else summary
     if isinstance(full, dict) and path == ".ci95":
-        # the stream has no percentile intervals (the full summary sections the samples), nor, from
-        # one run's batches, the queue and pool ones: those keys are absent, the others the same
+        # the stream has no interval for a maximum, nor, from one run's batches, for the queue and
+        # pool figures: those keys are absent; a percentile's is sectioned from the batch sketches
         kept = [k for k in full if k in streamed]
         missing = [k for k in full if k not in streamed]
         if kept != list(streamed) or not all(_not_streamed(k, streamed) for k in missing):
             return [f"{path}: keys {list(full)} != {list(streamed)}"]
-        full = {k: full[k] for k in kept}
+        gaps = [d for k in kept if latency_parts(k) is not None and quantile(latency_parts(k)[1]) is not None  # type: ignore[index]
+                for d in _percentile_interval_gap(full[k], streamed[k], k, summary)]
+        rest = [k for k in kept if latency_parts(k) is None or quantile(latency_parts(k)[1]) is None]  # type: ignore[index]
+        return gaps + _compare({k: full[k] for k in rest}, {k: streamed[k] for k in rest}, path + "*", summary)
     if isinstance(full, dict):
         if list(full) != list(streamed):
             return [f"{path}: keys {list(full)} != {list(streamed)}"]
-        return [d for k in full for d in _compare(full[k], streamed[k], f"{path}.{k}")]
+        return [d for k in full for d in _compare(full[k], streamed[k], f"{path}.{k}", summary)]
     if isinstance(full, list):
         if len(full) != len(streamed):
             return [f"{path}: {full} != {streamed}"]
-        return [d for i, (a, b) in enumerate(zip(full, streamed, strict=True)) for d in _compare(a, b, f"{path}[{i}]")]
+        return [d for i, (a, b) in enumerate(zip(full, streamed, strict=True)) for d in _compare(a, b, f"{path}[{i}]", summary)]
     if full is None or streamed is None or isinstance(full, str | bool) or type(full) is int:
         return [] if full == streamed and type(full) is type(streamed) else [f"{path}: {full!r} != {streamed!r}"]
     tol = ALPHA if path.rsplit(".", 1)[-1] in PERCENTILES else 1e-9

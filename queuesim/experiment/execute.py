@@ -5,9 +5,10 @@ call: it runs the replications (in this process, or mapped over an executor), th
 ``summary.json`` once; with a precision rule (:mod:`queuesim.experiment.precision`) it adds
 replications in rounds until the rule is satisfied or capped. With ``outputs="summary"`` the
 replications stream their statistics (:mod:`queuesim.metrics.stream`) and keep no records, so
-memory does not grow with the run; what the stream cannot give as the full summary does (a
-precision rule, SLO verdicts, Celery pools, priorities, several producers, elastic pools) runs with
-records instead (:func:`queuesim.metrics.stream.stream_refusal`). ``Task`` is the picklable form
+memory does not grow with the run; what the stream cannot give as the full summary does (Celery
+pools, priorities, several producers, elastic pools, a one-replication verdict on a queue or pool
+figure) runs with records instead (:func:`queuesim.metrics.stream.stream_refusal`,
+:func:`queuesim.metrics.stream.stream_interval_gap`). ``Task`` is the picklable form
 that a sweep or a plan sends to a process pool or a Dask worker; it brings back only what its
 caller asked for (the summary, optionally the time series), since shipping the event records of
 every point back would cost more than running it.
@@ -36,6 +37,7 @@ from queuesim.metrics.stream import (
     StreamLayout,
     StreamSink,
     StreamStats,
+    stream_interval_gap,
     stream_offered_ratios,
     stream_refusal,
     stream_timeseries,
@@ -59,7 +61,7 @@ Outputs = Literal["full", "summary"]
 Job = tuple[Scenario, int, int] | tuple[Scenario, int, int, Reporter | None]
 
 __all__ = [
-    "Outputs", "Execution", "Task", "execute", "run_task", "run_experiment", "resolve_scenario", "simulate_replication",
+    "Outputs", "Execution", "PointRounds", "Task", "point_outputs", "execute", "run_task", "run_experiment", "resolve_scenario", "simulate_replication",
     "stream_replication", "summary_of", "scenario_warnings", "run_warnings",
 ]
 
@@ -231,58 +233,115 @@ def execute(
     reps = scenario.replications if replications is None else replications
     if reps < 1:
         raise ValueError("replications must be ≥ 1")
-    warnings = scenario_warnings(scenario)
-    # a precision rule, SLO verdicts and what stream_refusal names need the records' figures: such a
-    # run keeps them while it summarizes (run_experiment refuses an explicit outputs: summary for them)
-    streamed = ((outputs or scenario.outputs) == "summary" and stream_refusal(scenario) is None
-                and precision is None and merge_slo(scenario, slo) is None and not limits)
-    job = stream_replication if streamed else simulate_replication
-    results: list[RunRecord | StreamStats] = []
-    while True:
+    rounds = PointRounds(scenario, seed, reps, source=source, limits=limits, outputs=outputs, precision=precision,
+                         slo=slo)
+    job = stream_replication if rounds.streamed else simulate_replication
+    while not rounds.done:
         # replication r always draws from (seed, r): a later round only adds replications, the
         # ones already run are kept as they are
-        first = len(results)
+        first = len(rounds.results)
         if clock is not None and first:
-            clock.more(reps - first, scenario.duration)
-        reporters = [None if clock is None else clock.reporter(scenario.duration, executor) for _ in range(first, reps)]
-        jobs: list[Job] = [(scenario, first + i, seed, reporter) for i, reporter in enumerate(reporters)]
-        results += [job(j) for j in jobs] if executor is None else executor.map(job, jobs)
+            clock.more(rounds.target - first, scenario.duration)
+        reporters = [None if clock is None else clock.reporter(scenario.duration, executor)
+                     for _ in range(first, rounds.target)]
+        jobs: list[Job] = [(*j, reporter) for j, reporter in zip(rounds.jobs(), reporters, strict=True)]
+        rounds.add([job(j) for j in jobs] if executor is None else list(executor.map(job, jobs)))
         if clock is not None:  # replications that could not report as they ran (a Dask worker) count when done
             for reporter in reporters:
                 if reporter is None:
                     clock.finished(scenario.duration)
-        streams = [r for r in results if isinstance(r, StreamStats)]
-        records = [r for r in results if isinstance(r, RunRecord)]
-        if streamed:
-            series, ratios = stream_timeseries(streams), stream_offered_ratios(streams)
+    return rounds.execution(keep_records=keep_records, with_timeseries=with_timeseries)
+
+
+def point_outputs(scenario: Scenario) -> Outputs:
+    """What a sweep point or plan candidate runs with: the scenario's ``outputs`` when it sets one, else ``summary``.
+
+    Their records are never written, so by default they stream wherever the stream gives the
+    full summary's figures (:class:`PointRounds`): percentiles within the sketch's 0.5%, every
+    other figure the same. A scenario that says ``outputs: full`` keeps the exact percentiles.
+    """
+    return scenario.outputs if "outputs" in scenario.model_fields_set else "summary"
+
+
+class PointRounds:
+    """One experiment's replications, run in rounds until its precision rule (if any) is satisfied.
+
+    :func:`execute` drives it with its own jobs; a sweep or a plan whose points stream drives many
+    at once, sending every point's next replications to the executor together
+    (:func:`queuesim.experiment.sweep.run_executions`), so one point's precision rounds use every
+    core. Either way replication ``r`` draws from (seed, r) only, and the summary is built from
+    the replications in order: the figures do not depend on who ran what.
+
+    A point streams (keeps no records) when ``outputs`` (default the scenario's) is ``summary``,
+    :func:`~queuesim.metrics.stream.stream_refusal` names nothing, and the stream has an interval
+    for every figure its SLO limits and precision rule watch (:func:`~queuesim.metrics.stream.stream_interval_gap`).
+    """
+
+    def __init__(self, scenario: Scenario, seed: int, replications: int, *, source: str | None = None,
+                 limits: Mapping[str, float] | None = None, outputs: Outputs | None = None,
+                 precision: PrecisionRule | None = None, slo: Slo | None = None) -> None:
+        self.scenario, self.seed, self.source = scenario, seed, source
+        self.limits, self.precision, self.slo = limits, precision, slo
+        self.target = replications
+        self.warnings = scenario_warnings(scenario)
+        checked = merge_slo(scenario, slo)
+        watched = [*(checked.limits if checked is not None else ()), *(limits or ()),
+                   *(precision.figures(slo) if precision is not None else ())]
+        self.streamed = ((outputs or scenario.outputs) == "summary" and stream_refusal(scenario) is None
+                         and stream_interval_gap(watched, replications) is None)
+        self.results: list[RunRecord | StreamStats] = []
+        self.summary: Summary | None = None
+        self.series: dict[str, np.ndarray] = {}
+        self.ratios: list[float | None] = []
+        self.done = False
+
+    def jobs(self) -> list[tuple[Scenario, int, int]]:
+        """The replications the next round runs: (scenario, replication, seed) each."""
+        return [(self.scenario, r, self.seed) for r in range(len(self.results), self.target)]
+
+    def add(self, results: Sequence[RunRecord | StreamStats]) -> None:
+        """Take a round's replications (in order), summarize all so far and decide whether another round is needed."""
+        self.results += results
+        streams = [r for r in self.results if isinstance(r, StreamStats)]
+        records = [r for r in self.results if isinstance(r, RunRecord)]
+        if self.streamed:
+            self.series, self.ratios = stream_timeseries(streams), stream_offered_ratios(streams)
         else:
-            series, ratios = timeseries_columns(records), offered_ratios(records)
-        summary = summary_of(scenario, results, seed, source, warnings, series, limits, ratios)
-        more = None if precision is None else precision.next_replications(summary, slo)
+            self.series, self.ratios = timeseries_columns(records), offered_ratios(records)
+        self.summary = summary_of(self.scenario, self.results, self.seed, self.source, self.warnings, self.series,
+                                  self.limits, self.ratios)
+        more = None if self.precision is None else self.precision.next_replications(self.summary, self.slo)
         if more is None:
-            break
-        reps = more
-    if precision is not None:
-        summary["precision"] = precision.report(summary, slo)
-    # the limits this run was checked against, with their verdicts, so that a report or a later
-    # reader of summary.json sees the same verdicts without being told the --slo limits again
-    checked = merge_slo(scenario, slo)
-    if checked is not None:
-        summary["slo"] = check_slo(summary, checked).to_dict()
-    return Execution(scenario=scenario, seed=seed, summary=summary,
-                     records=records if keep_records and not streamed else None,
-                     series=series if with_timeseries or (keep_records and not streamed) else None, warnings=warnings,
-                     offered_ratios=ratios, streams=streams if streamed else None, slo=slo)
+            self.done = True
+        else:
+            self.target = more
+
+    def execution(self, *, keep_records: bool = True, with_timeseries: bool = False) -> Execution:
+        """The finished experiment (:meth:`add` has said it is done)."""
+        summary = self.summary
+        assert self.done and summary is not None
+        if self.precision is not None:
+            summary["precision"] = self.precision.report(summary, self.slo)
+        # the limits this run was checked against, with their verdicts, so that a report or a later
+        # reader of summary.json sees the same verdicts without being told the --slo limits again
+        checked = merge_slo(self.scenario, self.slo)
+        if checked is not None:
+            summary["slo"] = check_slo(summary, checked).to_dict()
+        streams = [r for r in self.results if isinstance(r, StreamStats)]
+        records = [r for r in self.results if isinstance(r, RunRecord)]
+        return Execution(scenario=self.scenario, seed=self.seed, summary=summary,
+                         records=records if keep_records and not self.streamed else None,
+                         series=self.series if with_timeseries or (keep_records and not self.streamed) else None,
+                         warnings=self.warnings, offered_ratios=self.ratios,
+                         streams=streams if self.streamed else None, slo=self.slo)
 
 
 @dataclass(frozen=True)
 class Task:
     """Everything one experiment needs to run anywhere: its scenario (seed included) and what to bring back.
 
-    A task runs as its scenario's ``outputs`` says (default ``full``, as a plain run): with
-    ``outputs: summary`` it streams where the stream gives the full summary's figures (no precision
-    rule, no SLO limits, nothing :func:`~queuesim.metrics.stream.stream_refusal` names), else it
-    runs with records.
+    A task runs as its ``outputs`` (default its scenario's) says: with ``summary`` it streams where
+    the stream gives the full summary's figures (:class:`PointRounds`), else it runs with records.
     """
 
     scenario: Scenario
@@ -295,7 +354,7 @@ class Task:
     #: ...for the figures of these limits (the scenario's and the sweep's or plan's).
     slo: Slo | None = None
     #: None: the scenario's ``outputs``; ``summary`` streams unless the point needs its records'
-    #: figures (a precision rule, SLO limits, what :func:`queuesim.metrics.stream.stream_refusal` names).
+    #: figures (:class:`PointRounds` says when).
     outputs: Outputs | None = None
 
 
@@ -359,12 +418,12 @@ def run_experiment(
     mode: Outputs = outputs or resolved.outputs
     if mode == "summary":
         refused = stream_refusal(resolved)
-        if refused is None and rule is not None:
-            refused = ("precision", "a precision rule (its rounds read the percentile intervals, which the full "
-                       "summary sections from the records)")
-        if refused is None and limits is not None:
-            refused = ("slo", "SLO verdicts (they read the percentile intervals, which the full summary sections "
-                       "from the records)")
+        watched = [*(limits.limits if limits is not None else ()), *(rule.figures(limits) if rule is not None else ())]
+        gap = stream_interval_gap(watched, reps)
+        if refused is None and gap is not None:
+            refused = ("slo" if limits is not None and gap in limits.limits else "precision",
+                       f"the interval of {gap} from one replication (batch means of the queue and pool figures "
+                       "need the records; two or more replications stream it)")
         if refused is not None:
             raise ScenarioError([Problem(source or "<scenario>", None, "outputs", (
                 f"outputs: summary does not stream {refused[1]} ({refused[0]}) yet: run it with outputs: full"))])

@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from queuesim import theory
 from queuesim.errors import Problem, ScenarioError
 from queuesim.experiment.cost import run_cost
+from queuesim.experiment.execute import point_outputs
 from queuesim.experiment.executors import default_executor, parallelism
 from queuesim.experiment.grid import point_seed
 from queuesim.experiment.precision import PrecisionRule, precision_rule
@@ -448,7 +449,7 @@ class _Search:
             scenarios, reps, executor=self.executor, progress=self.bar,
             description=f"plan {label} {self.path}={','.join(map(str, values))}",
             names=[f"{self.path}={v}" for v in values], limits=self.slo.limits,
-            precision=self.rule, slo=self.slo,
+            precision=self.rule, slo=self.slo, outputs=point_outputs(self.target),
         )
         if interrupted:
             raise KeyboardInterrupt

@@ -17,7 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from queuesim.experiment.execute import Execution, Task, resolve_scenario, run_task
+from queuesim.experiment.execute import (
+    Execution,
+    Job,
+    Outputs,
+    PointRounds,
+    Task,
+    point_outputs,
+    resolve_scenario,
+    run_task,
+    stream_replication,
+)
 from queuesim.experiment.executors import default_executor, run_tasks
 from queuesim.experiment.grid import Point, Seeds, make_points, sweep_axes
 from queuesim.experiment.precision import PrecisionRule, precision_rule
@@ -58,6 +68,7 @@ def run_executions(
     limits: Mapping[str, float] | None = None,
     precision: PrecisionRule | None = None,
     slo: Slo | None = None,
+    outputs: Outputs | None = None,
 ) -> tuple[list[Execution | None], bool]:
     """Run several scenarios on an executor (a fresh process pool if None), without their records.
 
@@ -66,6 +77,10 @@ def run_executions(
     ``limits`` are SLO limits beyond each scenario's own, for the points' diagnosis. A shared
     :class:`~queuesim.experiment.progress.Bar` as ``progress`` is advanced by each point's replications.
     With ``precision``, each point adds replications until the rule holds for its ``slo`` figures.
+    ``outputs`` (default each scenario's) ``summary`` streams the points that can
+    (:class:`~queuesim.experiment.execute.PointRounds`); when all of them do, their replications
+    are sent to the executor one by one rather than a point at a time, so that a point's
+    precision rounds use every core.
 
     Returns
     -------
@@ -73,7 +88,14 @@ def run_executions(
         ``executions[i]`` is None for a point Ctrl-C stopped before it finished (or that failed).
     """
     extra = tuple(sorted((limits or {}).items()))
-    tasks = [Task(s, replications or s.replications, with_timeseries, extra, precision, slo) for s in scenarios]
+    tasks = [Task(s, replications or s.replications, with_timeseries, extra, precision, slo, outputs) for s in scenarios]
+    rounds = [PointRounds(t.scenario, t.scenario.seed, t.replications, limits=limits, outputs=outputs,
+                          precision=precision, slo=slo) for t in tasks]
+    if all(r.streamed for r in rounds):
+        jobs = sum(t.replications for t in tasks)
+        streamed: AbstractContextManager[Executor] = default_executor(jobs) if executor is None else nullcontext(executor)
+        with streamed as ex:
+            return _run_rounds(rounds, ex, progress, description, names, with_timeseries, errors)
     context: AbstractContextManager[Executor] = default_executor(len(tasks)) if executor is None else nullcontext(executor)
     with context as ex:
         outcome = run_tasks(
@@ -91,6 +113,52 @@ def run_executions(
     return outcome.results, outcome.interrupted
 
 
+def _run_rounds(
+    rounds: Sequence[PointRounds], executor: Executor, progress: bool | Bar, description: str,
+    names: Sequence[str] | None, with_timeseries: bool, errors: dict[int, str] | None,
+) -> tuple[list[Execution | None], bool]:
+    """Streamed points, a replication per task: each round sends every unfinished point's next replications."""
+    failed: dict[int, str] = {}
+    interrupted = False
+    shared = isinstance(progress, Bar)
+    own = progress if isinstance(progress, Bar) else Bar(description, sum(r.target for r in rounds), enabled=progress)
+    with nullcontext(own) if shared else own as bar:
+        while not interrupted:
+            pending = [(i, job) for i, r in enumerate(rounds) if not r.done and i not in failed for job in r.jobs()]
+            if not pending:
+                break
+
+            def describe(k: int, pending: Sequence[tuple[int, Job]] = pending) -> str:
+                i, job = pending[k]
+                return f"point {i}{f' ({names[i]})' if names else ''}, replication {job[1]}"
+
+            outcome = run_tasks(stream_replication, [job for _, job in pending], executor=executor, progress=bar,
+                                description=description, describe=describe,
+                                failures="raise" if errors is None else "record")
+            interrupted = outcome.interrupted
+            for k, message in outcome.errors.items():
+                failed.setdefault(pending[k][0], message)
+            for i, r in enumerate(rounds):
+                got = [res for (j, _), res in zip(pending, outcome.results, strict=True) if j == i]
+                if i in failed or r.done or not got or any(g is None for g in got):
+                    continue
+                before = r.target
+                r.add(got)
+                if not r.done:
+                    bar.grow(r.target - before)  # the precision rule asked for more
+    if errors is not None:
+        errors.update(failed)
+    done: list[Execution | None] = []
+    for i, r in enumerate(rounds):
+        if r.done and i not in failed:
+            execution = r.execution(keep_records=False, with_timeseries=with_timeseries)
+            execution.streams = None  # as run_task: the caller asked for the summary and series only
+            done.append(execution)
+        else:
+            done.append(None)
+    return done, interrupted
+
+
 def run_points(
     scenarios: Sequence[Scenario],
     replications: int | None,
@@ -102,6 +170,7 @@ def run_points(
     limits: Mapping[str, float] | None = None,
     precision: PrecisionRule | None = None,
     slo: Slo | None = None,
+    outputs: Outputs | None = None,
 ) -> tuple[list[Summary | None], bool]:
     """Summaries of several scenarios run on an executor (a fresh process pool if None).
 
@@ -112,7 +181,7 @@ def run_points(
     """
     done, interrupted = run_executions(scenarios, replications, executor=executor, progress=progress,
                                        description=description, names=names, limits=limits, precision=precision,
-                                       slo=slo)
+                                       slo=slo, outputs=outputs)
     return [None if e is None else e.summary for e in done], interrupted
 
 
@@ -280,6 +349,7 @@ def sweep(
         limits=None if limits is None else limits.limits,
         precision=rule,
         slo=limits,
+        outputs=point_outputs(scenario),
     )
     summaries = [None if e is None else e.summary for e in done]
     rows = [point_row(p, s, summary, limits) for (p, s), summary in zip(built, summaries, strict=True) if summary is not None]

@@ -97,13 +97,12 @@ def test_an_elastic_pool_is_refused_streaming_but_its_points_run_with_records() 
 
 
 @pytest.mark.parametrize(("override", "field"), [
-    ("precision=5%", "precision"),
-    ("slo={latency.end_to_end.p99: 500ms}", "slo"),
+    ("slo={workers.fulfil.utilization: 90%}", "slo"),
     ("queues.orders={broker: rabbitmq, max_priority: 5}", "queues.orders.max_priority"),
     ("workers.fulfil.celery={concurrency: 2}", "workers.fulfil.celery"),
 ])
 def test_what_the_stream_does_not_give_as_the_full_summary_is_refused_at_its_field(override: str, field: str) -> None:
-    """Precision rounds, SLO verdicts (percentile intervals), priorities and Celery pools need the records."""
+    """A verdict on a pool figure from one replication (its batch means), priorities and Celery pools need the records."""
     from queuesim.experiment.execute import execute
     from queuesim.experiment.precision import precision_rule
 
@@ -124,3 +123,22 @@ def _small_file() -> Path:
     path = Path(tempfile.mkdtemp()) / "s.yaml"
     path.write_text(SMALL.format(outputs=""))
     return path
+
+
+@pytest.mark.parametrize("override", ["precision=5%", "slo={latency.end_to_end.p99: 500ms}",
+                                      "slo={workers.fulfil.utilization: 90%}"])
+def test_precision_rounds_and_slo_verdicts_stream_when_the_stream_has_their_intervals(override: str) -> None:
+    """Percentile intervals come from the batch sketches, so precision and percentile limits stream; over two
+    replications so do the pool and queue figures. The verdicts and the rounds are those of the full path."""
+    from queuesim.experiment.execute import execute
+    from queuesim.experiment.precision import precision_rule
+
+    reps = 2 if "utilization" in override else 1
+    sc = queuesim.load_scenario(_small_file(), [override, f"replications={reps}"])
+    rule = precision_rule(sc, None, None)
+    streamed = execute(sc, outputs="summary", precision=rule)
+    full = execute(sc, precision=rule)
+    assert streamed.streams is not None and full.streams is None
+    assert streamed.summary["replications"] == full.summary["replications"]
+    if "slo" in override:
+        assert [c["verdict"] for c in streamed.summary["slo"]["checks"]] == [c["verdict"] for c in full.summary["slo"]["checks"]]

@@ -344,18 +344,25 @@ def test_a_failing_task_names_itself() -> None:
         run_tasks(_fail_at_one, range(3), executor=SerialExecutor(), progress=False, describe=lambda i: f"point {i}")
 
 
-def test_interrupted_sweep_marks_the_table_partial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = sweep_run.evaluate_point
+# Points run whole (outputs: full, evaluate_point) or, streamed by default, a replication per task
+# (stream_replication; small() has two replications): the same partial results either way.
+PER_POINT, PER_REPLICATION = ("outputs: full\n", "evaluate_point", 1), ("", "stream_replication", 2)
+
+
+@pytest.mark.parametrize(("extra", "task", "calls_per_point"), [PER_POINT, PER_REPLICATION])
+def test_interrupted_sweep_marks_the_table_partial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: str,
+                                                   task: str, calls_per_point: int) -> None:
+    real = getattr(sweep_run, task)
     calls = []
 
-    def flaky(task):
-        calls.append(task)
-        if len(calls) == 3:
+    def flaky(job):
+        calls.append(job)
+        if len(calls) == 2 * calls_per_point + 1:  # the first task of the third point
             raise KeyboardInterrupt
-        return real(task)
+        return real(job)
 
-    monkeypatch.setattr(sweep_run, "evaluate_point", flaky)
-    result = sweep(small(), ["workers.fulfil.count=3..7"], executor=SerialExecutor(), progress=False)
+    monkeypatch.setattr(sweep_run, task, flaky)
+    result = sweep(small(extra), ["workers.fulfil.count=3..7"], executor=SerialExecutor(), progress=False)
     assert result.partial and result.finished == 2 and len(result.table) == 2 and result.table.attrs["partial"] is True
     result.save(tmp_path)
     assert pd.read_parquet(tmp_path / "sweep.parquet").attrs["partial"] is True
@@ -415,17 +422,20 @@ def test_public_api_exports_sweep_and_plan() -> None:
     assert importlib.import_module("queuesim.experiment.sweep_table").flatten_summary is flatten_summary
 
 
-def test_a_failing_point_keeps_the_others_and_records_its_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("extra", "task", "calls_per_point"), [PER_POINT, PER_REPLICATION])
+def test_a_failing_point_keeps_the_others_and_records_its_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                extra: str, task: str, calls_per_point: int) -> None:
     """Regression (issue 11): one failing point discarded every finished point and wrote nothing."""
-    real = sweep_run.evaluate_point
+    real = getattr(sweep_run, task)
 
-    def overflow_at_five(task):
-        if task.scenario.workers["fulfil"].count == 5:
+    def overflow_at_five(job):
+        scenario = job.scenario if task == "evaluate_point" else job[0]
+        if scenario.workers["fulfil"].count == 5:
             raise OverflowError("attempts column overflowed")
-        return real(task)
+        return real(job)
 
-    monkeypatch.setattr(sweep_run, "evaluate_point", overflow_at_five)
-    result = sweep(small(), ["workers.fulfil.count=3..7"], executor=SerialExecutor(), progress=False)
+    monkeypatch.setattr(sweep_run, task, overflow_at_five)
+    result = sweep(small(extra), ["workers.fulfil.count=3..7"], executor=SerialExecutor(), progress=False)
     assert result.partial and result.finished == 4 and result.errors == {2: "OverflowError: attempts column overflowed"}
     assert list(result.table["workers.fulfil.count"]) == [3, 4, 5, 6, 7]
     failed = result.table.set_index("point").loc[2]
@@ -434,3 +444,20 @@ def test_a_failing_point_keeps_the_others_and_records_its_error(tmp_path: Path, 
     meta = json.loads((tmp_path / "sweep.json").read_text())
     assert meta["partial"] is True and meta["errors"] == {"2": "OverflowError: attempts column overflowed"}
     assert len(pd.read_parquet(tmp_path / "sweep.parquet")) == 5
+
+
+def test_streamed_points_with_precision_rounds_match_each_point_run_alone() -> None:
+    """A replication per task, rounds across points on a pool: each point's summary is the one execute() gives it."""
+    from queuesim.experiment.execute import execute
+    from queuesim.experiment.precision import precision_rule
+
+    base = small("precision: {target: 3%, max_replications: 12}\n")
+    rule = precision_rule(base)
+    with QuietProcessPool(2) as pool:
+        result = sweep(base, ["workers.fulfil.count=4,6"], executor=pool, progress=False)
+    axes = sweep_axes(base, ["workers.fulfil.count=4,6"])
+    for (_, scenario), summary in zip(make_points(base, axes), result.summaries, strict=True):
+        alone = execute(scenario, outputs="summary", precision=rule).summary
+        assert summary is not None and summary["replications"] == alone["replications"] > 2
+        for key in ("latency", "rates", "ci95", "precision"):
+            assert summary[key] == alone[key], key

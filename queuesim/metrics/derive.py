@@ -142,8 +142,10 @@ class _Section(Derived):
 
 def overlap(start: np.ndarray, end: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Length of each interval [start, end) inside [lo, hi]; NaN ends run to ``hi``."""
-    end = np.where(np.isnan(end), hi, end)
-    return np.asarray(np.clip(np.minimum(end, hi) - np.maximum(start, lo), 0.0, None))
+    # fmin takes hi for a NaN end; in place after the first temporary (this runs per batch of every run)
+    out = np.fmin(end, hi)
+    out -= np.maximum(start, lo)
+    return np.maximum(out, 0.0, out=out)
 
 
 def steps(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

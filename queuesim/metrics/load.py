@@ -78,7 +78,10 @@ def effective_load(deriveds: Sequence[Derived]) -> dict[str, float | None]:
             accepted += int(np.count_nonzero(d.message_in & (msg["queue"] == qi) & ~np.isnan(msg["accepted"])))
             began = dl["started"] - dl["overhead"]
             rows = np.isin(d.delivery_pool, pools) & (began >= lo) & (began < hi)
-            worked += int(np.unique(dl["message"][rows]).size)
+            # distinct messages begun, by marking ids (linear) rather than np.unique (a sort or hash)
+            begun = np.zeros(msg["created"].size, dtype=np.bool_)
+            begun[dl["message"][rows]] = True
+            worked += int(np.count_nonzero(begun))
             for pi in pools:
                 work += float(overlap(*d.busy_of(pi), lo, hi).sum())
                 work += downtime(d.rec.extra, rec0.pools[pi], "per_message", lo, hi)

@@ -145,7 +145,7 @@ def overlap(start: np.ndarray, end: np.ndarray, lo: float, hi: float) -> np.ndar
     # fmin takes hi for a NaN end; in place after the first temporary (this runs per batch of every run)
     out = np.fmin(end, hi)
     out -= np.maximum(start, lo)
-    return np.maximum(out, 0.0, out=out)
+    return np.asarray(np.maximum(out, 0.0, out=out))
 
 
 def steps(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -59,6 +59,7 @@ from queuesim.sim.recorder import Recorder
 from queuesim.sim.retry import backoff_delay
 from queuesim.sim.retry_budget import RetryBudget, build_budget
 from queuesim.sim.rng import ExponentialSampler, component_rng, stream, uniform_stream
+from queuesim.sim.timer import after
 from queuesim.sim.users import Gate, Users
 
 if TYPE_CHECKING:
@@ -209,7 +210,7 @@ class Producer:
     def _schedule_next(self) -> None:
         delay = self.interarrival()  # type: ignore[misc]
         if self.env._now + delay < self.until:
-            Timeout(self.env, delay).callbacks.append(self._arrive)
+            after(self.env, delay, self._arrive)
 
     def _arrive(self, _event: object) -> None:
         # _create inlined: this is the hot path of every constant-rate or renewal producer
@@ -223,7 +224,9 @@ class Producer:
             self._begin(request, message)
         else:
             self._attempt(message, self.base)
-        self._schedule_next()
+        delay = self.interarrival()  # type: ignore[misc]  # _schedule_next, inlined
+        if now + delay < self.until:
+            after(self.env, delay, self._arrive)
 
     def _next_from(self, source: Arrivals) -> None:
         step = next(source, None)

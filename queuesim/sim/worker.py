@@ -28,6 +28,7 @@ from simpy.events import Timeout
 from queuesim.records import NAN, Delivery, Loss, Outcome
 from queuesim.scenario.model import ServicePer
 from queuesim.sim.recorder import Recorder
+from queuesim.sim.timer import after
 from queuesim.sim.worker_faults import CRASH, DEDUPE, DONE, Faults
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ class Consumer:
                 service = sizes[message] = pool.service()
         faults = pool.faults
         if faults is None:
-            Timeout(env, service).callbacks.append(self._finished)
+            after(env, service, self._finished)
             return
         at, outcome = faults.decide(message, service)
         gen = self.gen

@@ -23,6 +23,8 @@ Rows (each at ``--messages`` requests; ratio > 1: queuesim is faster):
   10^7 messages, with full and with summary outputs (``--quick``: 10^5 and 10^6).
 * sweeps: 100 points serial against a process pool on every core (speed-up), and the time per
   point a Dask cluster adds (:mod:`bench_sweep`).
+* answers: wall seconds of README's quickstart ``plan --load 2x`` and its 45-point sweep (two
+  replications each), with the plan's recommendation and replications, on every core.
 
 Results are printed as a table and stored as JSON (``benchmarks/results/latest.json``, and the
 previous file kept as ``previous.json``) so a later change can be compared.
@@ -394,6 +396,37 @@ def bench_sweeps(repeat: int, duration: str) -> dict[str, Any]:
     return out
 
 
+PLAN = ["plan", "scenarios/quickstart.yaml", "--load", "2x", "--slo", "latency.end_to_end.p99=100ms",
+        "--slo", "rates.rejection=0.1%", "--no-progress", "-q"]
+SWEEP = ["sweep", "scenarios/quickstart.yaml", "--vary", "workers.fulfil.count=8..16",
+         "--vary", "producers.web.rate=400/s..1600/s:5", "--slo", "latency.end_to_end.p99=100ms",
+         "--slo", "rates.rejection=0.1%", "--no-progress", "-q"]
+
+
+def bench_answers(repeat: int, quick: bool) -> dict[str, Any]:
+    """What users wait for: README's quickstart ``plan --load 2x`` and its 45-point sweep (wall seconds, every core).
+
+    ``--quick`` shortens both to a 1-minute horizon (their answers then differ from README's).
+    """
+    extra = ["--set", "duration=1m", "--set", "warmup=10s"] if quick else []
+    root = HERE.parent
+    plan_t, sweep_t, answers = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            child([QUEUESIM, *PLAN, *extra, "--out", f"{tmp}/plan"], cwd=root)
+            plan_t.append(time.perf_counter() - t0)
+            plan = json.loads(Path(f"{tmp}/plan/plan.json").read_text())
+            answers.append(plan["recommended"])
+            t0 = time.perf_counter()
+            child([QUEUESIM, *SWEEP, *extra, "--out", f"{tmp}/sweep"], cwd=root)
+            sweep_t.append(time.perf_counter() - t0)
+            points = int(json.loads(Path(f"{tmp}/sweep/sweep.json").read_text())["points"])
+    return {"horizon": "1m" if quick else "scenario", "plan_seconds": summary_stats(plan_t), "recommended": answers,
+            "replications": [e["replications"] for e in plan["evaluations"]],
+            "sweep_seconds": summary_stats(sweep_t), "sweep_points": points}
+
+
 # ---------------------------------------------------------------------------------------------
 # The table.
 
@@ -442,7 +475,20 @@ def table(results: dict[str, Any]) -> str:
             d = sw["dask_ms_per_point"]
             lines.append(f"Dask adds {d['median']:.1f} ms per point ({d['min']:.1f}–{d['max']:.1f}) over the process pool "
                          f"({sw['pool_ms_per_point']['median']:.1f} ms per point for empty tasks)")
+    ans = results.get("answers")
+    if ans:
+        lines += ["", f"README's quickstart `plan --load 2x` ({ans['horizon']} horizon): {_s(ans['plan_seconds'])} wall, "
+                  f"recommends {' / '.join(sorted({_rec(r) for r in ans['recommended']}))} (replications per evaluation {ans['replications']}); "
+                  f"its {ans['sweep_points']}-point sweep: {_s(ans['sweep_seconds'])} wall"]
     return "\n".join(lines)
+
+
+def _rec(recommended: dict[str, Any] | None) -> str:
+    return "nothing" if not recommended else ", ".join(f"{k} = {v}" for k, v in recommended.items())
+
+
+def _s(s: dict[str, float]) -> str:
+    return f"{s['median']:.1f} s ({s['min']:.1f}–{s['max']:.1f})"
 
 
 def main() -> None:
@@ -453,7 +499,7 @@ def main() -> None:
                     "(default 10^5,10^6,10^7; --quick 10^5,10^6)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", default="redis,bounded,tandem,sqs", help="models, comma-separated")
-    ap.add_argument("--skip", default="", help="sections to skip: references,memory,sweeps, and summary (the --outputs summary runs: "
+    ap.add_argument("--skip", default="", help="sections to skip: references,memory,sweeps,answers, and summary (the --outputs summary runs: "
                     "to measure a tree from before they existed, e.g. PYTHONPATH=<main checkout>)")
     ap.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     args = ap.parse_args()
@@ -482,6 +528,9 @@ def main() -> None:
         if "sweeps" not in skip:
             print("sweeps", flush=True)
             results["sweeps"] = bench_sweeps(args.repeat, "10s" if args.quick else "40s")
+        if "answers" not in skip:
+            print("plan and sweep", flush=True)
+            results["answers"] = bench_answers(1 if not args.quick else args.repeat, args.quick)
     results["meta"]["load_after"] = os.getloadavg()[0]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.exists():

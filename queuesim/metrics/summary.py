@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -288,10 +288,14 @@ def _producers(deriveds: Sequence[Derived], whole: tuple[Messages, Latency] | No
     return out
 
 
-def _batches(d: Derived) -> list[Derived]:
-    """:data:`BATCHES` consecutive batches of a run's window (its requests by creation time)."""
+def _batches(d: Derived) -> Iterator[Derived]:
+    """:data:`BATCHES` consecutive batches of a run's window (its requests by creation time), made one at a time.
+
+    A section caches full-length masks of its rows: holding all ten at once was most of the summary's peak memory.
+    """
     edges = np.linspace(*d.window, BATCHES + 1)
-    return [d.section(lo, hi) for lo, hi in itertools.pairwise(edges)]
+    for lo, hi in itertools.pairwise(edges):
+        yield d.section(lo, hi)
 
 
 def _ci(deriveds: Sequence[Derived], latency: Latency,
@@ -305,11 +309,7 @@ def _ci(deriveds: Sequence[Derived], latency: Latency,
     each replication's latency samples (:func:`latency_samples`), drawn once by the caller.
     """
     method = "replications" if len(deriveds) >= 2 else "batch_means"
-    batches = [b for d in deriveds for b in _batches(d)]
-    units = list(deriveds) if method == "replications" else batches
     parts: dict[str, tuple[list[float], list[float]]] = {}
-    batch_samples = [latency_samples(b) for b in batches]  # one pass over the records each
-    unit_samples = samples if method == "replications" else batch_samples
     workers = np.bincount(deriveds[0].rec.worker_pool, minlength=len(deriveds[0].rec.pools))
     elastic = set(elastic_pools(deriveds[0].rec))
 
@@ -318,14 +318,13 @@ def _ci(deriveds: Sequence[Derived], latency: Latency,
         nums.append(float(num))
         dens.append(float(den))
 
-    for unit, lat in zip(units, unit_samples, strict=True):
+    def add_unit(unit: Derived, lat: Mapping[str, np.ndarray]) -> None:
         width = unit.window[1] - unit.window[0]
         counts = _counts(unit)
         for key, (num, den) in _RATE_PARTS.items():
             add(f"rates.{key}", counts[num], width if den is None else counts[den])
         for kind in LATENCY_KINDS:
-            values = lat[kind][~np.isnan(lat[kind])]
-            add(latency_path(kind, "mean"), values.sum(), values.size)
+            add(latency_path(kind, "mean"), lat[kind].sum(), lat[kind].size)
         for qi, name in enumerate(unit.rec.queues):
             area, waited, accepted = _queue_flow(unit, qi)
             add(f"queues.{name}.mean_depth", area, width)
@@ -339,16 +338,31 @@ def _ci(deriveds: Sequence[Derived], latency: Latency,
 
     # Percentiles are sectioned over the batches of every replication, in order: groups of whole
     # replications when there are many, batches of each when a few long ones hold enough samples.
-    by_kind = {kind: [lat[kind][~np.isnan(lat[kind])] for lat in batch_samples] for kind in LATENCY_KINDS}
-
-    out: dict[str, list[float] | None] = {}
-    for path in ci_paths(deriveds[0].rec.queues, deriveds[0].rec.pools):
+    by_kind: dict[str, list[np.ndarray]] = {kind: [] for kind in LATENCY_KINDS}
+    for d, whole in zip(deriveds, samples, strict=True):
+        if method == "replications":
+            add_unit(d, {kind: whole[kind][~np.isnan(whole[kind])] for kind in LATENCY_KINDS})
+        for batch in _batches(d):
+            lat = latency_samples(batch)  # one pass over the records each
+            kept = {kind: lat[kind][~np.isnan(lat[kind])] for kind in LATENCY_KINDS}
+            del lat
+            if method == "batch_means":
+                add_unit(batch, kept)
+            for kind in LATENCY_KINDS:
+                by_kind[kind].append(kept[kind])
+    paths = ci_paths(deriveds[0].rec.queues, deriveds[0].rec.pools)
+    percentiles: dict[str, list[float] | None] = {}
+    for path in paths:
         parsed = latency_parts(path)
         q = None if parsed is None else quantile(parsed[1])
         if parsed is not None and q is not None:
-            kind, stat = parsed
-            pooled = cast(Mapping[str, Mapping[str, float | None]], latency)[kind][stat]
-            out[path] = percentile_ci(by_kind[kind], q, pooled)
+            pooled = cast(Mapping[str, Mapping[str, float | None]], latency)[parsed[0]][parsed[1]]
+            percentiles[path] = percentile_ci(by_kind[parsed[0]], q, pooled)
+
+    out: dict[str, list[float] | None] = {}
+    for path in paths:
+        if path in percentiles:
+            out[path] = percentiles[path]
             continue
         nums, dens = parts[path]
         if method == "replications":
@@ -386,7 +400,8 @@ def summarize(records: Sequence[RunRecord], meta: RunMeta | None = None) -> Summ
     per_rep = [_counts(d) for d in deriveds]
     counts = {k: sum(c[k] for c in per_rep) for k in per_rep[0]}
     samples = [latency_samples(d) for d in deriveds]  # once per replication: each is a pass over the records
-    pooled = {k: np.concatenate([smp[k] for smp in samples]) for k in LATENCY_KINDS}
+    # one replication's samples as they are: a copy of them all was the summary's largest transient
+    pooled = {k: samples[0][k] if len(samples) == 1 else np.concatenate([smp[k] for smp in samples]) for k in LATENCY_KINDS}
     latency = cast(Latency, {k: describe(v) for k, v in pooled.items()})  # the keys are LATENCY_KINDS
     method, ci = _ci(deriveds, latency, samples)
     queues = _queues(deriveds)

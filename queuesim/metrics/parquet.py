@@ -22,7 +22,7 @@ from queuesim.records import RunRecord
 __all__ = ["ROW_GROUP", "write_messages", "write_deliveries"]
 
 #: Rows per row group (pyarrow's default, which ``to_parquet`` used).
-ROW_GROUP = 1 << 20
+ROW_GROUP = 1 << 18  # rows: a chunk of every column is ~30 MB, the writer's transient
 
 Chunk = dict[str, Any]
 

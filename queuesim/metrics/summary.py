@@ -306,7 +306,8 @@ def _ci(deriveds: Sequence[Derived], latency: Latency,
     denominator; over replications the interval is Student-t on the units' values, over one run's
     batches the ratio estimator on a log scale. A percentile is sectioned around the pooled one in
     ``latency``, its sections made of consecutive batches of the replications. ``samples`` are
-    each replication's latency samples (:func:`latency_samples`), drawn once by the caller.
+    each replication's latency samples (:func:`latency_samples`), drawn once by the caller; with
+    one replication they are not read (and may be empty).
     """
     method = "replications" if len(deriveds) >= 2 else "batch_means"
     parts: dict[str, tuple[list[float], list[float]]] = {}
@@ -339,9 +340,9 @@ def _ci(deriveds: Sequence[Derived], latency: Latency,
     # Percentiles are sectioned over the batches of every replication, in order: groups of whole
     # replications when there are many, batches of each when a few long ones hold enough samples.
     by_kind: dict[str, list[np.ndarray]] = {kind: [] for kind in LATENCY_KINDS}
-    for d, whole in zip(deriveds, samples, strict=True):
+    for i, d in enumerate(deriveds):
         if method == "replications":
-            add_unit(d, {kind: whole[kind][~np.isnan(whole[kind])] for kind in LATENCY_KINDS})
+            add_unit(d, {kind: samples[i][kind][~np.isnan(samples[i][kind])] for kind in LATENCY_KINDS})
         for batch in _batches(d):
             lat = latency_samples(batch)  # one pass over the records each
             kept = {kind: lat[kind][~np.isnan(lat[kind])] for kind in LATENCY_KINDS}
@@ -403,6 +404,9 @@ def summarize(records: Sequence[RunRecord], meta: RunMeta | None = None) -> Summ
     # one replication's samples as they are: a copy of them all was the summary's largest transient
     pooled = {k: samples[0][k] if len(samples) == 1 else np.concatenate([smp[k] for smp in samples]) for k in LATENCY_KINDS}
     latency = cast(Latency, {k: describe(v) for k, v in pooled.items()})  # the keys are LATENCY_KINDS
+    del pooled
+    if len(samples) == 1:
+        samples = []  # one run's intervals come from its batches: free these before the batches' own
     method, ci = _ci(deriveds, latency, samples)
     queues = _queues(deriveds)
     faults = cast(Sequence[Mapping[str, Any]], records[0].extra.get("faults", []))

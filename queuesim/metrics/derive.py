@@ -83,7 +83,9 @@ class Derived:
         """
         d = self.rec.deliveries
         rows = ~np.isnan(d["started"]) & (self.delivery_pool == pool)
-        return d["started"][rows] - d["overhead"][rows], d["finished"][rows]
+        began = d["started"][rows]
+        began -= d["overhead"][rows]  # in place: this runs for every batch, at the summary's peak memory
+        return began, d["finished"][rows]
 
     @cached_property
     def first_service(self) -> np.ndarray:
@@ -148,6 +150,17 @@ def overlap(start: np.ndarray, end: np.ndarray, lo: float, hi: float) -> np.ndar
     return np.asarray(np.maximum(out, 0.0, out=out))
 
 
+def overlap_sum(start: np.ndarray, end: np.ndarray, lo: float, hi: float, rows: np.ndarray | None = None) -> float:
+    """``overlap(start[rows], end[rows], lo, hi).sum()``, copying only the intervals that reach into [lo, hi].
+
+    A batch's window holds a tenth of a run's intervals; the others overlap it by 0 and are left out first.
+    """
+    inside = (start < hi) & ~(end <= lo)  # a NaN end runs to hi: kept
+    if rows is not None:
+        inside &= rows
+    return float(overlap(start[inside], end[inside], lo, hi).sum())
+
+
 def steps(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Event times and the number of intervals [start, end) open right after each (NaN ends never close)."""
     ends = end[~np.isnan(end)]
@@ -155,6 +168,9 @@ def steps(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     deltas = np.concatenate([np.ones(start.size, np.int64), -np.ones(ends.size, np.int64)])
     order = np.lexsort((deltas, times))  # at equal times a departure counts before an arrival
     return times[order], np.cumsum(deltas[order])
+
+
+_LEVEL_CHUNK = 1 << 18  # events per chunk of step_max's level arrays
 
 
 def step_max(start: np.ndarray, end: np.ndarray, lo: float, hi: float) -> int:
@@ -168,13 +184,20 @@ def step_max(start: np.ndarray, end: np.ndarray, lo: float, hi: float) -> int:
     if start.size == 0:
         return 0
     s = np.sort(start)
-    e = np.sort(end[~np.isnan(end)])
-    after_start = np.arange(1, s.size + 1) - np.searchsorted(e, s, side="right")
-    after_end = np.searchsorted(s, e, side="left") - np.arange(1, e.size + 1)
+    e = end[~np.isnan(end)]
+    e.sort()  # in place: a fresh copy already
     at_lo = int(np.searchsorted(s, lo, side="right") - np.searchsorted(e, lo, side="right"))
     peak = 0
-    for times, level in ((s, after_start), (e, after_end)):
-        inside = (times >= lo) & (times <= hi)
-        if inside.any():
-            peak = max(peak, int(level[inside].max()))
+    # the events inside [lo, hi] are a contiguous run of each sorted array; their levels are found a
+    # chunk at a time so that the index arrays stay small (this runs at the summary's peak memory)
+    for times, other, after_start in ((s, e, True), (e, s, False)):
+        first, last = int(np.searchsorted(times, lo, side="left")), int(np.searchsorted(times, hi, side="right"))
+        for a in range(first, last, _LEVEL_CHUNK):
+            b = min(last, a + _LEVEL_CHUNK)
+            rank = np.arange(a + 1, b + 1)
+            if after_start:
+                level = rank - np.searchsorted(other, times[a:b], side="right")
+            else:
+                level = np.searchsorted(other, times[a:b], side="left") - rank
+            peak = max(peak, int(level.max()))
     return max(at_lo, peak)

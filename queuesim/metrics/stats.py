@@ -150,7 +150,9 @@ def quantile_sections(samples: int, q: float, units: int) -> int:
 def sections(units: Sequence[np.ndarray], count: int) -> list[np.ndarray]:
     """``units`` (replications' or batches' samples, in order) merged into ``count`` contiguous groups of near-equal size."""
     groups = np.array_split(np.arange(len(units)), count)
-    return [np.concatenate([units[i] for i in g]) if g.size else np.empty(0) for g in groups]
+    # a group of one unit is that unit itself: no copy (one run's ten batches are ten sections)
+    return [units[g[0]] if g.size == 1 else np.concatenate([units[i] for i in g]) if g.size else np.empty(0)
+            for g in groups]
 
 
 def quantile_ci(parts: Sequence[np.ndarray], q: float, estimate: float | None) -> list[float] | None:

@@ -34,7 +34,7 @@ from queuesim.figures import (
 from queuesim.metrics import faults as fault_figures
 from queuesim.metrics import resilience
 from queuesim.metrics.capacity import capacity_log, count_figures, elastic_pools, worker_seconds
-from queuesim.metrics.derive import Derived, overlap, step_max
+from queuesim.metrics.derive import Derived, overlap, overlap_sum, step_max
 from queuesim.metrics.load import effective_load
 from queuesim.metrics.stats import (
     BATCHES,
@@ -158,7 +158,7 @@ def _queue_flow(d: Derived, qi: int) -> tuple[float, float, int]:
     msg, dl = d.rec.messages, d.rec.deliveries
     spell = d.delivery_queue == qi
     mine = spell & d.delivery_in
-    area = overlap(dl["since"][spell], dl["until"][spell], lo, hi).sum()
+    area = overlap_sum(dl["since"], dl["until"], lo, hi, rows=spell)
     waited = overlap(dl["since"][mine], dl["until"][mine], -np.inf, d.rec.duration).sum()
     accepted = int(np.count_nonzero(d.message_in & (msg["queue"] == qi) & ~np.isnan(msg["accepted"])))
     return float(area), float(waited), accepted
@@ -226,7 +226,7 @@ def _pool_events(d: Derived, pool: str, event: str) -> int:
 def _busy(d: Derived, pi: int) -> float:
     """Time the workers of pool ``pi`` spent on deliveries within the window."""
     lo, hi = d.window
-    return float(overlap(*d.busy_of(pi), lo, hi).sum())
+    return overlap_sum(*d.busy_of(pi), lo, hi)
 
 
 def _pools(deriveds: Sequence[Derived]) -> dict[str, PoolStats]:
@@ -319,13 +319,11 @@ def _ci(deriveds: Sequence[Derived], latency: Latency,
         nums.append(float(num))
         dens.append(float(den))
 
-    def add_unit(unit: Derived, lat: Mapping[str, np.ndarray]) -> None:
+    def add_flow(unit: Derived) -> None:
         width = unit.window[1] - unit.window[0]
         counts = _counts(unit)
         for key, (num, den) in _RATE_PARTS.items():
             add(f"rates.{key}", counts[num], width if den is None else counts[den])
-        for kind in LATENCY_KINDS:
-            add(latency_path(kind, "mean"), lat[kind].sum(), lat[kind].size)
         for qi, name in enumerate(unit.rec.queues):
             area, waited, accepted = _queue_flow(unit, qi)
             add(f"queues.{name}.mean_depth", area, width)
@@ -337,18 +335,28 @@ def _ci(deriveds: Sequence[Derived], latency: Latency,
             worker_time = workers[pi] * width if log is None else worker_seconds(log, *unit.window)
             add(f"workers.{name}.utilization", _busy(unit, pi), worker_time)
 
+    def add_latency(lat: Mapping[str, np.ndarray]) -> None:
+        for kind in LATENCY_KINDS:
+            add(latency_path(kind, "mean"), lat[kind].sum(), lat[kind].size)
+
+    # Two passes over each replication's batches, each made one at a time: the flows first, then
+    # the latency samples the percentiles need kept, so the flows' temporaries never meet them.
     # Percentiles are sectioned over the batches of every replication, in order: groups of whole
     # replications when there are many, batches of each when a few long ones hold enough samples.
     by_kind: dict[str, list[np.ndarray]] = {kind: [] for kind in LATENCY_KINDS}
     for i, d in enumerate(deriveds):
         if method == "replications":
-            add_unit(d, {kind: samples[i][kind][~np.isnan(samples[i][kind])] for kind in LATENCY_KINDS})
+            add_flow(d)
+            add_latency({kind: samples[i][kind][~np.isnan(samples[i][kind])] for kind in LATENCY_KINDS})
+        else:
+            for batch in _batches(d):
+                add_flow(batch)
         for batch in _batches(d):
             lat = latency_samples(batch)  # one pass over the records each
             kept = {kind: lat[kind][~np.isnan(lat[kind])] for kind in LATENCY_KINDS}
             del lat
             if method == "batch_means":
-                add_unit(batch, kept)
+                add_latency(kept)
             for kind in LATENCY_KINDS:
                 by_kind[kind].append(kept[kind])
     paths = ci_paths(deriveds[0].rec.queues, deriveds[0].rec.pools)

@@ -150,17 +150,6 @@ def overlap(start: np.ndarray, end: np.ndarray, lo: float, hi: float) -> np.ndar
     return np.asarray(np.maximum(out, 0.0, out=out))
 
 
-def overlap_sum(start: np.ndarray, end: np.ndarray, lo: float, hi: float, rows: np.ndarray | None = None) -> float:
-    """``overlap(start[rows], end[rows], lo, hi).sum()``, copying only the intervals that reach into [lo, hi].
-
-    A batch's window holds a tenth of a run's intervals; the others overlap it by 0 and are left out first.
-    """
-    inside = (start < hi) & ~(end <= lo)  # a NaN end runs to hi: kept
-    if rows is not None:
-        inside &= rows
-    return float(overlap(start[inside], end[inside], lo, hi).sum())
-
-
 def steps(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Event times and the number of intervals [start, end) open right after each (NaN ends never close)."""
     ends = end[~np.isnan(end)]

@@ -34,7 +34,7 @@ from queuesim.figures import (
 from queuesim.metrics import faults as fault_figures
 from queuesim.metrics import resilience
 from queuesim.metrics.capacity import capacity_log, count_figures, elastic_pools, worker_seconds
-from queuesim.metrics.derive import Derived, overlap, overlap_sum, step_max
+from queuesim.metrics.derive import Derived, overlap, step_max
 from queuesim.metrics.load import effective_load
 from queuesim.metrics.stats import (
     BATCHES,
@@ -158,7 +158,7 @@ def _queue_flow(d: Derived, qi: int) -> tuple[float, float, int]:
     msg, dl = d.rec.messages, d.rec.deliveries
     spell = d.delivery_queue == qi
     mine = spell & d.delivery_in
-    area = overlap_sum(dl["since"], dl["until"], lo, hi, rows=spell)
+    area = overlap(dl["since"][spell], dl["until"][spell], lo, hi).sum()
     waited = overlap(dl["since"][mine], dl["until"][mine], -np.inf, d.rec.duration).sum()
     accepted = int(np.count_nonzero(d.message_in & (msg["queue"] == qi) & ~np.isnan(msg["accepted"])))
     return float(area), float(waited), accepted
@@ -226,7 +226,7 @@ def _pool_events(d: Derived, pool: str, event: str) -> int:
 def _busy(d: Derived, pi: int) -> float:
     """Time the workers of pool ``pi`` spent on deliveries within the window."""
     lo, hi = d.window
-    return overlap_sum(*d.busy_of(pi), lo, hi)
+    return float(overlap(*d.busy_of(pi), lo, hi).sum())
 
 
 def _pools(deriveds: Sequence[Derived]) -> dict[str, PoolStats]:

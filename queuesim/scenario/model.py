@@ -698,7 +698,8 @@ class Scenario(Frozen):
     warmup: Duration = 0.0
     replications: Int = Field(1, ge=1, le=MAX_REPLICATIONS)
     # what `queuesim run` keeps: every record (parquet, plots) or streamed statistics only (summary.json,
-    # timeseries.csv), whose memory does not grow with the run; `--outputs` overrides it
+    # timeseries.csv), whose memory does not grow with the run; `--outputs` overrides it. Sweep points
+    # and plan candidates stream unless this is set (queuesim.experiment.execute.point_outputs)
     outputs: Literal["full", "summary"] = "full"
     producers: Annotated[dict[Name, Producer], Field(min_length=1, max_length=MAX_NAMES)]
     queues: Annotated[dict[Name, Queue], Field(min_length=1, max_length=MAX_NAMES)]

@@ -253,6 +253,11 @@ def execute(
     return rounds.execution(keep_records=keep_records, with_timeseries=with_timeseries)
 
 
+def watched_figures(checked: Slo | None, precision: PrecisionRule | None) -> list[str]:
+    """The figures whose intervals a run reads: its SLO's limited ones (for the verdicts) and its precision rule's."""
+    return [*(checked.limits if checked is not None else ()), *(precision.figures(checked) if precision is not None else ())]
+
+
 def point_outputs(scenario: Scenario) -> Outputs:
     """What a sweep point or plan candidate runs with: the scenario's ``outputs`` when it sets one, else ``summary``.
 
@@ -284,9 +289,8 @@ class PointRounds:
         self.limits, self.precision, self.slo = limits, precision, slo
         self.target = replications
         self.warnings = scenario_warnings(scenario)
-        checked = merge_slo(scenario, slo)
-        watched = [*(checked.limits if checked is not None else ()), *(limits or ()),
-                   *(precision.figures(slo) if precision is not None else ())]
+        self.checked = merge_slo(scenario, slo)  # the limits the summary's verdicts are checked against
+        watched = [*watched_figures(self.checked, precision), *(limits or ())]
         self.streamed = ((outputs or scenario.outputs) == "summary" and stream_refusal(scenario) is None
                          and stream_interval_gap(watched, replications) is None)
         self.results: list[RunRecord | StreamStats] = []
@@ -324,9 +328,8 @@ class PointRounds:
             summary["precision"] = self.precision.report(summary, self.slo)
         # the limits this run was checked against, with their verdicts, so that a report or a later
         # reader of summary.json sees the same verdicts without being told the --slo limits again
-        checked = merge_slo(self.scenario, self.slo)
-        if checked is not None:
-            summary["slo"] = check_slo(summary, checked).to_dict()
+        if self.checked is not None:
+            summary["slo"] = check_slo(summary, self.checked).to_dict()
         streams = [r for r in self.results if isinstance(r, StreamStats)]
         records = [r for r in self.results if isinstance(r, RunRecord)]
         return Execution(scenario=self.scenario, seed=self.seed, summary=summary,
@@ -418,8 +421,7 @@ def run_experiment(
     mode: Outputs = outputs or resolved.outputs
     if mode == "summary":
         refused = stream_refusal(resolved)
-        watched = [*(limits.limits if limits is not None else ()), *(rule.figures(limits) if rule is not None else ())]
-        gap = stream_interval_gap(watched, reps)
+        gap = stream_interval_gap(watched_figures(limits, rule), reps)
         if refused is None and gap is not None:
             refused = ("slo" if limits is not None and gap in limits.limits else "precision",
                        f"the interval of {gap} from one replication (batch means of the queue and pool figures "

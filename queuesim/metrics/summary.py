@@ -359,19 +359,15 @@ def _ci(deriveds: Sequence[Derived], latency: Latency,
                 add_latency(kept)
             for kind in LATENCY_KINDS:
                 by_kind[kind].append(kept[kind])
-    paths = ci_paths(deriveds[0].rec.queues, deriveds[0].rec.pools)
-    percentiles: dict[str, list[float] | None] = {}
-    for path in paths:
+
+    out: dict[str, list[float] | None] = {}
+    for path in ci_paths(deriveds[0].rec.queues, deriveds[0].rec.pools):
         parsed = latency_parts(path)
         q = None if parsed is None else quantile(parsed[1])
         if parsed is not None and q is not None:
-            pooled = cast(Mapping[str, Mapping[str, float | None]], latency)[parsed[0]][parsed[1]]
-            percentiles[path] = percentile_ci(by_kind[parsed[0]], q, pooled)
-
-    out: dict[str, list[float] | None] = {}
-    for path in paths:
-        if path in percentiles:
-            out[path] = percentiles[path]
+            kind, stat = parsed
+            pooled = cast(Mapping[str, Mapping[str, float | None]], latency)[kind][stat]
+            out[path] = percentile_ci(by_kind[kind], q, pooled)
             continue
         nums, dens = parts[path]
         if method == "replications":

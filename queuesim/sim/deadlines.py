@@ -25,7 +25,9 @@ from collections.abc import Callable
 from functools import partial
 
 from simpy import Environment
-from simpy.events import NORMAL, Event
+from simpy.events import NORMAL
+
+from queuesim.sim.timer import Tick
 
 Entry = tuple[float, int, int, int]  # (time, SimPy event id, key, token)
 Key = tuple[float, int]  # (time, event id): the order SimPy runs events in
@@ -99,13 +101,9 @@ class Deadlines:
 
     def _arm(self, entry: Entry) -> None:
         when, eid = entry[0], entry[1]
-        env = self.env
-        event = Event(env)
-        event._ok = True  # a triggered event, as a Timeout is from its creation
-        event._value = None
-        event.callbacks.append(partial(self._fire, when, eid))
         self._armed.add((when, eid))
-        heapq.heappush(env._queue, (when, NORMAL, eid, event))
+        # at the entry's own time and event id (taken when it was added), not after(): the order of ties stays the entry's
+        heapq.heappush(self.env._queue, (when, NORMAL, eid, Tick(partial(self._fire, when, eid))))  # type: ignore[misc]
 
     def _fire(self, when: float, eid: int, _event: object) -> None:
         self._armed.discard((when, eid))

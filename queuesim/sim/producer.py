@@ -224,9 +224,7 @@ class Producer:
             self._begin(request, message)
         else:
             self._attempt(message, self.base)
-        delay = self.interarrival()  # type: ignore[misc]  # _schedule_next, inlined
-        if now + delay < self.until:
-            after(self.env, delay, self._arrive)
+        self._schedule_next()
 
     def _next_from(self, source: Arrivals) -> None:
         step = next(source, None)

@@ -86,8 +86,6 @@ class RedisBroker(Broker):
         self.persistence = d.persistence
         self.snapshot_every = d.snapshot_every
         self.maxmemory = d.maxmemory
-        if d.maxmemory is None:  # nothing to check on each publish: the base class's, without this one's call
-            self.publish = super().publish  # type: ignore[method-assign]
         self.policy = d.policy
         self.track = d.track and d.persistence in ("aof-everysec", "rdb")
         self.recent: deque[tuple[float, int]] = deque()  # (receive time, message), newest last

@@ -18,6 +18,7 @@ from queuesim.scenario.load_shapes import sync_violations
 from queuesim.sim.autoscale import Capacity, wire_capacity
 from queuesim.sim.broker import Broker, BrokerContext
 from queuesim.sim.celery import CeleryPool
+from queuesim.sim.kernel import Engine
 from queuesim.sim.priority import priority_ready
 from queuesim.sim.producer import Producer, wire_producers
 from queuesim.sim.recorder import Liveness, Recorder
@@ -70,7 +71,7 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
         record's tables are then empty (its ``extra`` is complete). The simulation is the same.
     """
     seed = scenario.seed if seed is None else seed
-    env = simpy.Environment()
+    env = Engine()
     rec = Recorder(sink)
 
     restarted = {f.queue for f in scenario.faults if f.kind == "restart"}

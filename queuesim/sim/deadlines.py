@@ -25,9 +25,8 @@ from collections.abc import Callable
 from functools import partial
 
 from simpy import Environment
-from simpy.events import NORMAL
 
-from queuesim.sim.timer import Tick
+from queuesim.sim.kernel import at
 
 Entry = tuple[float, int, int, int]  # (time, SimPy event id, key, token)
 Key = tuple[float, int]  # (time, event id): the order SimPy runs events in
@@ -103,9 +102,9 @@ class Deadlines:
         when, eid = entry[0], entry[1]
         self._armed.add((when, eid))
         # at the entry's own time and event id (taken when it was added), not after(): the order of ties stays the entry's
-        heapq.heappush(self.env._queue, (when, NORMAL, eid, Tick(partial(self._fire, when, eid))))  # type: ignore[misc]
+        at(self.env, when, eid, partial(self._fire, when, eid))
 
-    def _fire(self, when: float, eid: int, _event: object) -> None:
+    def _fire(self, when: float, eid: int) -> None:
         self._armed.discard((when, eid))
         fired = (when, eid)
         self._firing = True

@@ -54,12 +54,12 @@ from queuesim.sim import arrivals
 from queuesim.sim.breaker import Breaker
 from queuesim.sim.broker import Broker
 from queuesim.sim.hedge import Hedger
+from queuesim.sim.kernel import after
 from queuesim.sim.ratelimit import TokenBucket
 from queuesim.sim.recorder import Recorder
 from queuesim.sim.retry import backoff_delay
 from queuesim.sim.retry_budget import RetryBudget, build_budget
 from queuesim.sim.rng import ExponentialSampler, component_rng, stream, uniform_stream
-from queuesim.sim.timer import after
 from queuesim.sim.users import Gate, Users
 
 if TYPE_CHECKING:
@@ -212,7 +212,7 @@ class Producer:
         if self.env._now + delay < self.until:
             after(self.env, delay, self._arrive)
 
-    def _arrive(self, _event: object) -> None:
+    def _arrive(self) -> None:
         # _create inlined: this is the hot path of every constant-rate or renewal producer
         rec = self.rec
         now = self.env._now

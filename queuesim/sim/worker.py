@@ -27,8 +27,8 @@ from simpy.events import Timeout
 
 from queuesim.records import NAN, Delivery, Loss, Outcome
 from queuesim.scenario.model import ServicePer
+from queuesim.sim.kernel import after
 from queuesim.sim.recorder import Recorder
-from queuesim.sim.timer import after
 from queuesim.sim.worker_faults import CRASH, DEDUPE, DONE, Faults
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ class Consumer:
         if gen != self.gen:
             return  # this worker crashed meanwhile: that processing never ends
         if outcome == DONE:
-            self._finished(None)
+            self._finished()
         elif outcome == DEDUPE:
             self._deduplicated()
         elif outcome == CRASH:
@@ -114,7 +114,7 @@ class Consumer:
             self._failed(Loss.FAILURE)
 
     # -- success --------------------------------------------------------------------------------
-    def _finished(self, _event: object) -> None:
+    def _finished(self) -> None:
         pool = self.pool
         now = pool.env._now
         pool.d_finished[self.row] = now

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 import simpy
+from queuesim.sim.kernel import Engine
 from queuesim.records import Delivery
 from queuesim.scenario.model import QueueBase, ServicePer
 from queuesim.sim.broker import Broker, BrokerContext
@@ -24,7 +25,7 @@ class Harness:
     """One environment and recorder; brokers from specs, pools on them, publishes at given times."""
 
     def __init__(self) -> None:
-        self.env = simpy.Environment()
+        self.env = Engine()
         self.rec = Recorder()
         self.queues = 0
         self.workers = 0

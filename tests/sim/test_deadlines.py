@@ -6,6 +6,7 @@ import random
 
 import pytest
 import simpy
+from queuesim.sim.kernel import Engine
 from queuesim.sim.deadlines import Deadlines
 from simpy.events import Timeout
 
@@ -16,7 +17,7 @@ def _schedule(use_deadlines: bool, ordered: bool, seed: int) -> list[tuple[float
     Times are multiples of 0.25 so that many events tie; the log is (time, what) in the order run.
     """
     rnd = random.Random(seed)
-    env = simpy.Environment()
+    env = Engine()
     log: list[tuple[float, str]] = []
     dead: set[int] = set()
     deadlines = Deadlines(env, lambda k, _t: k not in dead, lambda k, _t: log.append((env.now, f"due {k}")),
@@ -53,7 +54,7 @@ def test_deadlines_fire_exactly_as_one_timeout_per_entry(ordered: bool, seed: in
 def test_only_the_earliest_live_deadline_has_an_event() -> None:
     # 1,000 receives 1 ms apart, each acknowledged 0.5 ms later, with a 30 s timeout: SimPy's
     # queue never holds more than the one armed event (plus the producer's next step)
-    env = simpy.Environment()
+    env = Engine()
     dead: set[int] = set()
     due: list[int] = []
     deadlines = Deadlines(env, lambda k, _t: k not in dead, lambda k, _t: due.append(k))

@@ -7,6 +7,7 @@ from typing import Literal
 
 import pytest
 import simpy
+from queuesim.sim.kernel import Engine
 from queuesim.errors import QueuesimError
 from queuesim.scenario.model import QueueBase, RabbitQueue, RedisQueue, SqsQueue
 from queuesim.sim.broker import Broker, BrokerContext
@@ -38,7 +39,7 @@ def variants(spec: type[QueueBase]) -> list[QueueBase]:
 
 
 def context(name: str = "jobs") -> BrokerContext:
-    return BrokerContext(simpy.Environment(), Recorder(), 0, name, Streams(0, 0, f"queue:{name}"))
+    return BrokerContext(Engine(), Recorder(), 0, name, Streams(0, 0, f"queue:{name}"))
 
 
 def test_the_schema_has_the_queue_specs_this_file_expects() -> None:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Self
 
 import pytest
 import simpy
+from queuesim.sim.kernel import Engine
 from queuesim.records import Delivery, Loss, Outcome
 from queuesim.scenario.model import RedisQueue, SqsQueue, WorkerPool
 from queuesim.sim import simulate
@@ -39,7 +40,7 @@ def pool_spec(**fields: object) -> WorkerPool:
 
 
 def context() -> PoolContext:
-    return PoolContext(simpy.Environment(), Recorder(), Streams(0, 0, "workers:pool"))
+    return PoolContext(Engine(), Recorder(), Streams(0, 0, "workers:pool"))
 
 
 def test_a_pool_without_faults_gets_none_the_fast_path() -> None:

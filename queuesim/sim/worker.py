@@ -20,14 +20,14 @@ from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from heapq import heappush
 from typing import TYPE_CHECKING
 
 from simpy import Environment
-from simpy.events import Timeout
+from simpy.events import NORMAL, Timeout
 
 from queuesim.records import NAN, Delivery, Loss, Outcome
 from queuesim.scenario.model import ServicePer
-from queuesim.sim.kernel import after
 from queuesim.sim.recorder import Recorder
 from queuesim.sim.worker_faults import CRASH, DEDUPE, DONE, Faults
 
@@ -95,7 +95,7 @@ class Consumer:
                 service = sizes[message] = pool.service()
         faults = pool.faults
         if faults is None:
-            after(env, service, self._finished)
+            heappush(env._queue, (env._now + service, NORMAL, next(env._eid), self._finished))  # type: ignore[misc]  # kernel.after, inlined
             return
         at, outcome = faults.decide(message, service)
         gen = self.gen
@@ -117,9 +117,20 @@ class Consumer:
     def _finished(self) -> None:
         pool = self.pool
         now = pool.env._now
-        pool.d_finished[self.row] = now
+        row = self.row
+        pool.d_finished[row] = now
         if pool.downstream is None:
-            self._acknowledge(now)
+            # _acknowledge and _next, inlined: this runs once per message at every last stage
+            message = self.message
+            pool.d_status[row] = pool.upstream.ack(message, self.receipt)
+            pool.m_processings[message] += 1
+            pool.rec.settle(message, _COMPLETED, now, self.wid)
+            pool.completed += 1
+            self.message = -1
+            if self.retiring or self.buffer:
+                self._free()
+            else:
+                pool.upstream.take(self)
         else:
             self.pending = pool.fanout
             pool.d_status[self.row] = _HELD
@@ -169,6 +180,10 @@ class Consumer:
     def _next(self) -> None:
         """Free again: start the next prefetched delivery, then hand the credit back to the broker."""
         self.message = -1
+        self._free()
+
+    def _free(self) -> None:
+        """The message in hand is done: stop if retiring, else the next prefetched delivery and a credit back."""
         if self.retiring:  # being stopped: it finishes what it holds, takes nothing new
             capacity = self.pool.capacity
             assert capacity is not None

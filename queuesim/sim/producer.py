@@ -230,7 +230,7 @@ class Producer:
             self._refused(message, 1, self.base)
         delay = self.interarrival()  # type: ignore[misc]
         if now + delay < self.until:
-            heappush(env._queue, (now + delay, NORMAL, next(env._eid), self._arrive_plain))  # kernel.after, inlined
+            heappush(env._queue, (now + delay, NORMAL, next(env._eid), self._arrive_plain))  # type: ignore[misc]  # kernel.after, inlined
 
     def _arrive(self) -> None:
         # _create inlined: this is the hot path of every constant-rate or renewal producer

@@ -382,6 +382,14 @@ class Broker:
             return True
         return False
 
+    def admits_plainly(self) -> bool:
+        """Whether :meth:`_admit` admits every message and changes nothing (a lane then skips the call)."""
+        return type(self)._admit is Broker._admit
+
+    def acks_plainly(self) -> bool:
+        """Whether :meth:`ack` always answers done and changes nothing (a lane then skips the call)."""
+        return type(self).ack is Broker.ack
+
     def _admit(self, message: int, since: float, now: float) -> bool:
         """May this receive be delivered? (At-least-once brokers dead-letter here.)"""
         return True

@@ -19,6 +19,7 @@ from queuesim.sim.autoscale import Capacity, wire_capacity
 from queuesim.sim.broker import Broker, BrokerContext
 from queuesim.sim.celery import CeleryPool
 from queuesim.sim.kernel import Engine
+from queuesim.sim.lane import lane_for
 from queuesim.sim.priority import priority_ready
 from queuesim.sim.producer import Producer, wire_producers
 from queuesim.sim.recorder import Liveness, Recorder
@@ -53,7 +54,8 @@ PROGRESS_STEPS = 100
 
 
 def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
-             progress: Callable[[float], None] | None = None, sink: RecordSink | None = None) -> RunRecord:
+             progress: Callable[[float], None] | None = None, sink: RecordSink | None = None,
+             lanes: bool = True) -> RunRecord:
     """Run one replication of ``scenario`` to its ``duration`` and return the event records.
 
     Parameters
@@ -69,6 +71,9 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
     sink : RecordSink, optional
         Stream the records into it as they become final instead of keeping them: the returned
         record's tables are then empty (its ``extra`` is complete). The simulation is the same.
+    lanes : bool, default True
+        Use the short path (:mod:`queuesim.sim.lane`) where a queue's path is the plain one; the
+        records are the same without it (False: for the tests that check so).
     """
     seed = scenario.seed if seed is None else seed
     env = Engine()
@@ -116,6 +121,15 @@ def simulate(scenario: Scenario, replication: int = 0, seed: int | None = None,
         pools.append(plain)
 
     producers: list[Producer] = wire_producers(env, scenario, brokers, rec, seed, replication)
+    if lanes:
+        readers: dict[str, list[object]] = {name: [] for name in brokers}
+        for w, pool in zip(scenario.workers.values(), pools, strict=True):
+            for qname in w.reads:
+                readers[qname].append(pool)
+        for qname, broker in brokers.items():
+            lane = lane_for(broker, readers[qname])
+            if lane is not None:
+                lane.install()
     if screen is not None:
         screen.bind(producers)
 

@@ -224,7 +224,7 @@ class Producer:
         rec = self.rec
         env = self.env
         now = env._now
-        message = rec.new_message(rec.new_request(self.index, now), self.target.index, 0, now)
+        message = rec.new_root(self.index, self.target.index, now)
         self.m_attempts[message] = 1
         if not self.target.publish(message):
             self._refused(message, 1, self.base)

@@ -397,6 +397,29 @@ class Recorder:
         self._r_created[rid] = now
         return rid
 
+    def new_root(self, producer: int, queue: int, now: float) -> int:
+        """A new request and its first message, in one call: :meth:`new_request`, then :meth:`new_message` at stage 0."""
+        requests = self._requests
+        rid = requests.n
+        if rid == requests.capacity:
+            requests.grow()
+            if rid == self.bookkeeping.capacity:
+                self.bookkeeping.grow()
+        requests.n = rid + 1
+        self._r_producer[rid] = producer
+        self._r_created[rid] = now
+        messages = self._messages
+        mid = messages.n
+        if mid == messages.capacity:
+            messages.grow()
+        messages.n = mid + 1
+        self._m_request[mid] = rid
+        self._m_queue[mid] = queue
+        self._m_stage[mid] = 0
+        self._m_created[mid] = now
+        self._open[rid] += 1
+        return mid
+
     # -- messages -------------------------------------------------------------------------------
     def new_message(self, request: int, queue: int, stage: int, now: float) -> int:
         table = self._messages

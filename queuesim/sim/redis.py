@@ -171,6 +171,9 @@ class RedisListBroker(RedisBroker):
             self.log_receive(message, now)
         return True
 
+    def admits_plainly(self) -> bool:
+        return not self.track  # nothing to log for a restart to replay
+
     def _lose_unpersisted(self, now: float) -> None:
         t_d = self.durable_point(now)
         if t_d >= now:

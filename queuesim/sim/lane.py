@@ -1,0 +1,191 @@
+"""The short path of a queue read by one plain pool: publish, deliver and start in one call.
+
+A message crosses four layers on its way to a worker: the broker's ``publish``, its ``_arrive``
+and ``_deliver``, then the worker's ``start``; a free worker asks again through ``take`` and
+``_deliver``. Each layer checks for what it handles (an outage, a full queue, expired or deleted
+entries, a blocked publisher, prefetch buffers, faults, overhead, a screen), and in most scenarios
+none of them happens to most messages. A :class:`Lane` installs, on one broker instance, a
+``publish`` and a ``take`` that do what those layers do when there is nothing to handle, and hand
+every other case to the broker's own methods: the same record writes in the same order, the same
+draws and the same SimPy event ids, so a run is bit for bit the run without lanes
+(``tests/sim/test_lane.py`` compares every record column). It cuts about a third of the engine's
+time per message.
+
+A lane is installed only where the whole path is the plain one (:func:`lane_for`): the broker
+kind keeps the base class's publish, arrival, delivery and take (its ``_admit`` and ``ack`` are
+still called: SQS hides the message, a tracked Redis list logs it), no broker latency, ttl or
+priorities, one credit per worker, and exactly one pool reading the queue, without faults,
+overhead, screen or autoscaling. What can change during a run (an outage, a deleted entry, a
+blocked publisher) is checked at each call and sends that call down the general path.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from functools import partial
+from heapq import heappush
+
+from simpy.events import NORMAL
+
+from queuesim.records import Delivery, Outcome
+from queuesim.sim.broker import Broker
+from queuesim.sim.worker import Consumer, Pool
+
+__all__ = ["Lane", "lane_for"]
+
+_IN_SERVICE, _DONE, _COMPLETED = int(Delivery.IN_SERVICE), int(Delivery.DONE), int(Outcome.COMPLETED)  # hot path: plain ints
+
+
+class Lane:
+    """The fused publish, delivery, finish and take of one broker and the one plain pool reading it."""
+
+    def __init__(self, broker: Broker, pool: Pool) -> None:
+        self.broker = broker
+        self.pool = pool
+        env = broker.env
+        self._env, self._queue, self._eid = env, env._queue, env._eid
+        # the general path, for every call the lane does not handle itself
+        self._publish = broker.publish
+        self._take = broker.take
+        self._deliver_general = broker._deliver
+        # the kind's hooks, None where they do nothing (the base class's, or an untracked Redis list's)
+        self._admit = None if broker.admits_plainly() else broker._admit
+        self._ack = None if broker.acks_plainly() else broker.ack
+        rec = broker.rec
+        self._rec = rec
+        self._settle = rec.settle
+        self._deliveries = rec.deliveries
+        d = rec.deliveries.cols
+        self._d_message, self._d_since, self._d_until, self._d_worker = d["message"], d["since"], d["until"], d["worker"]
+        self._d_status, self._d_delivery, self._d_started, self._d_finished = (
+            d["status"], d["delivery"], d["started"], d["finished"])
+        self._accepted = rec.messages["accepted"]
+        self._receives = rec.messages["receives"]
+        self._processings = rec.messages["processings"]
+        self._service = pool.service
+        self._sizes = pool.sizes
+        # what a worker's service end calls: the lane's finish at a last stage; a worker publishing
+        # downstream finishes through its own (back pressure, fan-out)
+        first = pool.workers[0].wid if pool.workers else 0
+        self._first = first
+        self._ends: list[Callable[[], None]] = [
+            partial(self._finish, w) if pool.downstream is None else w._finished for w in pool.workers]
+
+    def install(self) -> None:
+        """Put the lane's publish and take on the broker instance: every publisher and worker then calls them."""
+        self.broker.publish = self.publish  # type: ignore[method-assign]
+        self.broker.take = self.take  # type: ignore[method-assign,assignment]
+
+    def publish(self, message: int) -> bool:
+        """:meth:`Broker.publish` with its arrival inlined; a down or full broker answers through its own."""
+        b = self.broker
+        if b.down or b.waiting >= b.capacity:
+            return self._publish(message)
+        now = self._env._now
+        b.waiting += 1
+        self._accepted[message] = now
+        idle = b.idle
+        if idle:
+            consumer = idle.popleft()
+            if not self._deliver(consumer, message, now):  # type: ignore[arg-type]
+                idle.appendleft(consumer)  # it was dead-lettered instead: the credit stays free
+        else:
+            b.ready.append((message, now))
+        return True
+
+    def take(self, consumer: Consumer) -> None:
+        """:meth:`Broker.take` for a free worker of the pool; a down broker answers through its own."""
+        b = self.broker
+        if b.down or b.space_waiters:
+            self._take(consumer)
+            return
+        ready = b.ready
+        while ready:
+            message, since = ready.popleft()
+            if self._deliver(consumer, message, since):
+                return
+        b.idle.append(consumer)
+
+    def _deliver(self, consumer: Consumer, message: int, since: float) -> bool:
+        """:meth:`Broker._deliver` and :meth:`Consumer.start`, for a free worker and a message with nothing to skip."""
+        b = self.broker
+        if b.gone or b.space_waiters or consumer.message >= 0:
+            return self._deliver_general(consumer, message, since)
+        b.waiting -= 1
+        now = self._env._now
+        admit = self._admit
+        if admit is not None and not admit(message, since, now):
+            return False
+        # Recorder.spell
+        table = self._deliveries
+        row = table.n
+        if row == table.capacity:
+            table.grow()
+        table.n = row + 1
+        self._d_message[row] = message
+        self._d_since[row] = since
+        self._d_until[row] = now
+        self._d_worker[row] = consumer.wid
+        self._d_status[row] = _IN_SERVICE
+        receipt = self._receives[message] + 1
+        self._receives[message] = receipt
+        self._d_delivery[row] = receipt
+        # Consumer.start of a free plain worker
+        consumer.message = message
+        consumer.row = row
+        consumer.receipt = receipt
+        self._d_started[row] = now
+        sizes = self._sizes
+        if sizes is None:
+            service = self._service()
+        else:
+            service = sizes[message]
+            if service != service:  # NaN: the first processing of this message at this pool
+                service = sizes[message] = self._service()
+        end = self._ends[consumer.wid - self._first]
+        heappush(self._queue, (now + service, NORMAL, next(self._eid), end))  # type: ignore[misc]  # kernel.after
+        return True
+
+    def _finish(self, consumer: Consumer) -> None:
+        """:meth:`Consumer._finished` of a last-stage worker, with the broker's ack and take inlined."""
+        now = self._env._now
+        row = consumer.row
+        message = consumer.message
+        self._d_finished[row] = now
+        ack = self._ack
+        self._d_status[row] = _DONE if ack is None else ack(message, consumer.receipt)
+        self._processings[message] += 1
+        self._settle(message, _COMPLETED, now, consumer.wid)
+        self.pool.completed += 1
+        consumer.message = -1
+        b = self.broker
+        if b.down or b.space_waiters or consumer.buffer or consumer.retiring:
+            consumer._free()
+            return
+        ready = b.ready
+        while ready:
+            m, since = ready.popleft()
+            if self._deliver(consumer, m, since):
+                return
+        b.idle.append(consumer)
+
+
+def lane_for(broker: Broker, readers: Sequence[object]) -> Lane | None:
+    """A lane for ``broker`` if its whole path is the plain one (see the module); ``readers``: every pool reading it."""
+    kind = type(broker)
+    if not (len(readers) == 1 and type(readers[0]) is Pool):
+        return None
+    pool = readers[0]
+    assert isinstance(pool, Pool)
+    plain_broker = (
+        getattr(broker.publish, "__func__", None) is Broker.publish
+        and kind._arrive is Broker._arrive and kind._deliver is Broker._deliver and kind.take is Broker.take
+        and kind._make_room is Broker._make_room
+        and broker.latency is None and broker.ttl is None and broker.prefetch == 1 and type(broker.ready) is deque
+    )
+    plain_pool = (
+        pool.upstream is broker and pool.faults is None and pool.overhead is None and pool.screen is None
+        and pool.capacity is None and all(type(w) is Consumer for w in pool.workers)
+    )
+    return Lane(broker, pool) if plain_broker and plain_pool else None

@@ -42,6 +42,8 @@ class Estimate:
     cpu_seconds: float
 
     def __str__(self) -> str:
+        if not math.isfinite(self.events):  # a rate or period at the edge of floating point
+            return "more events than can be counted (more than 10^308)"
         return (f"about {_count(self.requests)} requests, {_count(self.messages)} messages, "
                 f"{_count(self.events)} events, {_bytes(self.memory_bytes)} peak memory, "
                 f"{format_duration(round(self.cpu_seconds, 1 if self.cpu_seconds < 60 else -1))} of CPU")
@@ -120,10 +122,11 @@ def check_budget(scenario: Scenario, replications: int | None, max_events: int |
     cost = estimate(scenario, replications, streamed=streamed)
     limit = (0 if streamed else default_max_events()) if max_events is None else max_events
     if limit and cost.events > limit:
+        more = (f", or pass --max-events {int(cost.events * 1.1)} (0 for no limit) if the machine can take it"
+                if math.isfinite(cost.events) else "")  # an unbounded estimate (a period of 1e-320 s) has no such flag
         raise BudgetError(
             f"this run needs {cost}, above the limit of {_count(limit)} events (half of this machine's "
-            "available memory). Shorten `duration`, lower `replications` or the rate, or pass "
-            f"--max-events {int(cost.events * 1.1)} (0 for no limit) if the machine can take it"
+            f"available memory). Shorten `duration`, lower `replications` or the rate{more}"
         )
     return cost
 

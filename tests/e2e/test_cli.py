@@ -198,6 +198,18 @@ def test_a_run_too_big_for_the_machine_is_refused_before_it_starts(tmp_path: Pat
     assert res.exit_code == 2  # an explicit limit is a limit too
 
 
+def test_a_run_whose_estimate_overflows_is_refused_cleanly(tmp_path: Path) -> None:
+    """Regression (found by the fuzz test): a beat every 1e-320 minutes made the estimate infinite and the refusal a traceback."""
+    (tmp_path / "inf.yaml").write_text(
+        "duration: 1h\nproducers: {beat: {to: q, batch: {every: 1e-320m, size: 1}}}\nqueues: {q: {broker: redis}}\n"
+        "workers: {w: {from: q, count: 4, service: 1ms}}\n")
+    res = runner.invoke(app, ["validate", str(tmp_path / "inf.yaml")])
+    assert res.exit_code == 0 and "more events than can be counted" in res.output, res.output
+    res = runner.invoke(app, ["run", str(tmp_path / "inf.yaml"), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "more events than can be counted" in " ".join(res.output.split()), res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+
+
 def test_the_estimate_counts_stages_fanout_and_replications() -> None:
     from queuesim import parse_scenario
     from queuesim.experiment.budget import EVENTS_PER_MESSAGE, estimate

@@ -356,7 +356,7 @@ class StreamSink:
             self.q_int["dead_lettered"] += np.bincount(q[dead], minlength=nq)
             self.q_int["expired"] += np.bincount(q[inside & (status == Delivery.EXPIRED) | expired_dlq], minlength=nq)
             self.q_int["reneged"] += np.bincount(q[inside & (status == Delivery.RENEGED)], minlength=nq)
-            for qi in np.unique(q):
+            for qi in np.flatnonzero(np.bincount(q, minlength=nq)).tolist():  # the queues present, without np.unique's hash
                 mine = q == qi
                 self.depth_int[qi] += bucket_coverage(since[mine], until[mine], edges)
             first = inside & (dl["worker"][rows] >= 0) & (dl["delivery"][rows] == 1)
@@ -400,12 +400,12 @@ class StreamSink:
             self.completed += np.bincount(pool[service & (pool >= 0)], minlength=npool)
             ran = ~np.isnan(started) & (pool >= 0)
             self.busy += np.bincount(pool[ran], weights=_overlap(began[ran], finished[ran], lo, hi), minlength=npool)
-            for pi in np.unique(pool[ran]):
+            for pi in np.flatnonzero(np.bincount(pool[ran], minlength=npool)).tolist():
                 mine = ran & (pool == pi)
                 self.busy_int[pi] += bucket_coverage(began[mine], finished[mine], edges)
             worked = m[(pool >= 0) & (began >= lo) & (began < hi)]
-            if worked.size:
-                self._worked = np.union1d(self._worked, worked)
+            if worked.size:  # only ever tested for membership: repeats are harmless, and no sort is needed
+                self._worked = np.concatenate([self._worked, worked])
             self._duplicates(m[processed], finished[processed])
 
         # messages

@@ -90,10 +90,15 @@ class SqsBroker(AtLeastOnce):
                    stale_receipts=q.receipt_rule, expiry=Expiry.from_spec(q))
 
     def ack(self, message: int, receipt: int) -> int:
-        if self.duplicate_probability and not self.down and self.hidden.get(message) == receipt:
-            assert self.uniform is not None
-            if self.uniform() < self.duplicate_probability:
-                return _DONE  # the client saw success; the surviving copy reappears after the timeout
+        hidden = self.hidden
+        if not self.down and hidden.get(message) == receipt:  # the delete of the copy in flight: nearly every call
+            if self.duplicate_probability:
+                assert self.uniform is not None
+                if self.uniform() < self.duplicate_probability:
+                    return _DONE  # the client saw success; the surviving copy reappears after the timeout
+            del hidden[message]  # AtLeastOnce.ack's own case, without the call
+            self._released(message)
+            return _DONE
         status = super().ack(message, receipt)
         if status == _STALE and self.stale_deletes and not self.down:
             return self._delete_with_older_receipt(message)

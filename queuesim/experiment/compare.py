@@ -61,7 +61,7 @@ COLUMNS = [
 ]
 
 
-def _variant_scenarios(path: str) -> dict[str, Scenario]:
+def variant_scenarios(path: str) -> dict[str, Scenario]:
     """The variants of one scenario file, each validated before anything runs."""
     base = load_scenario(path)
     if not base.variants:
@@ -169,7 +169,7 @@ def compare(
     """
     variants: dict[str, Scenario | str] = {}
     if len(sources) == 1 and not isinstance(sources[0], Scenario):
-        variants.update(_variant_scenarios(os.fspath(sources[0])))
+        variants.update(variant_scenarios(os.fspath(sources[0])))
     if not variants:
         stems = [src.name if isinstance(src, Scenario) else Path(src).stem for src in sources]
         for src, stem in zip(sources, stems, strict=True):

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 from queuesim import load_scenario
 from queuesim.experiment.compare import variant_scenarios
 from queuesim.records import RunRecord

@@ -92,7 +92,7 @@ def test_a_lane_records_exactly_what_the_general_path_records(case: str, monkeyp
     assert _run(data, monkeypatch) == lanes
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     seed=st.integers(0, 2**31 - 1),
     broker=st.sampled_from([{"broker": "redis"}, {"broker": "sqs", "visibility_timeout": "600ms"}]),

@@ -57,9 +57,8 @@ class Lane:
         rec = broker.rec
         self._rec = rec
         self._settle = rec.settle
-        self._deliveries = rec.deliveries
+        self._spell = rec.spell
         d = rec.deliveries.cols
-        self._d_message, self._d_since, self._d_until, self._d_worker = d["message"], d["since"], d["until"], d["worker"]
         self._d_status, self._d_delivery, self._d_started, self._d_finished = (
             d["status"], d["delivery"], d["started"], d["finished"])
         self._accepted = rec.messages["accepted"]
@@ -118,17 +117,7 @@ class Lane:
         admit = self._admit
         if admit is not None and not admit(message, since, now):
             return False
-        # Recorder.spell
-        table = self._deliveries
-        row = table.n
-        if row == table.capacity:
-            table.grow()
-        table.n = row + 1
-        self._d_message[row] = message
-        self._d_since[row] = since
-        self._d_until[row] = now
-        self._d_worker[row] = consumer.wid
-        self._d_status[row] = _IN_SERVICE
+        row = self._spell(message, since, now, consumer.wid, _IN_SERVICE)
         receipt = self._receives[message] + 1
         self._receives[message] = receipt
         self._d_delivery[row] = receipt
@@ -175,16 +164,10 @@ class Lane:
         self._settle(message, _COMPLETED, now, consumer.wid)
         self.pool.completed += 1
         consumer.message = -1
-        b = self.broker
-        if b.down or b.space_waiters or consumer.buffer or consumer.retiring:
+        if consumer.buffer or consumer.retiring:
             consumer._free()
             return
-        ready = b.ready
-        while ready:
-            m, since = ready.popleft()
-            if self._deliver(consumer, m, since):
-                return
-        b.idle.append(consumer)
+        self.take(consumer)  # Consumer._free's own last step, without its call
 
 
 def lane_for(broker: Broker, readers: Sequence[object]) -> Lane | None:

@@ -233,17 +233,7 @@ class Producer:
             heappush(env._queue, (now + delay, NORMAL, next(env._eid), self._arrive_plain))  # type: ignore[misc]  # kernel.after, inlined
 
     def _arrive(self) -> None:
-        # _create inlined: this is the hot path of every constant-rate or renewal producer
-        rec = self.rec
-        now = self.env._now
-        request = rec.new_request(self.index, now)
-        message = rec.new_message(request, self.target.index, 0, now)
-        if self.live is not None:
-            self._track(request, message, now)
-        if self.guarded:
-            self._begin(request, message)
-        else:
-            self._attempt(message, self.base)
+        self._create(self.env._now)
         self._schedule_next()
 
     def _next_from(self, source: Arrivals) -> None:
@@ -260,9 +250,8 @@ class Producer:
         self._next_from(source)
 
     def _create(self, now: float) -> None:
-        rec = self.rec
-        request = rec.new_request(self.index, now)
-        message = rec.new_message(request, self.target.index, 0, now)
+        message = self.rec.new_root(self.index, self.target.index, now)
+        request = self.m_request[message]
         if self.live is not None:
             self._track(request, message, now)
         if self.guarded:

@@ -384,21 +384,12 @@ class Recorder:
             table.on_grow = folding.due
 
     # -- requests -------------------------------------------------------------------------------
-    def new_request(self, producer: int, now: float) -> int:
-        # next_row inlined, for the requests and their bookkeeping together: once per request
-        table = self._requests
-        rid = table.n
-        if rid == table.capacity:
-            table.grow()
-            if rid == self.bookkeeping.capacity:
-                self.bookkeeping.grow()
-        table.n = rid + 1
-        self._r_producer[rid] = producer
-        self._r_created[rid] = now
-        return rid
-
     def new_root(self, producer: int, queue: int, now: float) -> int:
-        """A new request and its first message, in one call: :meth:`new_request`, then :meth:`new_message` at stage 0."""
+        """A new request and its first (stage-0) message, in one call (once per request); returns the message.
+
+        The request's row is ``messages["request"][message]``.
+        """
+        # next_row inlined, for the requests and their bookkeeping together
         requests = self._requests
         rid = requests.n
         if rid == requests.capacity:

@@ -57,7 +57,7 @@ class Harness:
     def _publisher(self, broker: Broker) -> Callable[[object], None]:
         def publish(_event: object) -> None:
             now = self.env.now
-            message = self.rec.new_message(self.rec.new_request(0, now), broker.index, 0, now)
+            message = self.rec.new_root(0, broker.index, now)
             self.rec.messages["attempts"][message] = 1
             broker.publish(message)
 

@@ -80,7 +80,7 @@ def test_crash_and_failure_take_turns_on_one_stream() -> None:
 
 def test_precedence_poison_before_crash_before_failure_then_the_timeout_bound() -> None:
     rec = Recorder()
-    message = rec.new_message(rec.new_request(0, 0.0), 0, 0, 0.0)  # its first receive: poison is drawn
+    message = rec.new_root(0, 0, 0.0)  # its first receive: poison is drawn
     crash_draws: list[float] = []
 
     def crash_uniform() -> float:

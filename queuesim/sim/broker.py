@@ -205,7 +205,6 @@ class Broker:
         self._receives = rec.messages["receives"]
         self._d_status = rec.deliveries["status"]
         self._d_delivery = rec.deliveries["delivery"]
-        self._plain_arrival = type(self)._arrive is Broker._arrive
 
     @classmethod
     def from_spec(cls, spec: QueueBase, ctx: BrokerContext) -> Self:
@@ -245,17 +244,10 @@ class Broker:
         now = self.env._now
         self.waiting += 1
         self._accepted[message] = now
-        if self.latency is not None:
-            self._send(message, now, self.latency())
-        elif self._plain_arrival:  # _arrive inlined, once per publish (the broker is up: checked above)
-            if self.idle:
-                consumer = self.idle.popleft()
-                if not self._deliver(consumer, message, now):
-                    self.idle.appendleft(consumer)
-            else:
-                self.ready.append((message, now))
-        else:
+        if self.latency is None:
             self._arrive(message, now)
+        else:
+            self._send(message, now, self.latency())
         return True
 
     def _send(self, message: int, now: float, delay: float) -> None:

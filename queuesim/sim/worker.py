@@ -20,14 +20,14 @@ from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from heapq import heappush
 from typing import TYPE_CHECKING
 
 from simpy import Environment
-from simpy.events import NORMAL, Timeout
+from simpy.events import Timeout
 
 from queuesim.records import NAN, Delivery, Loss, Outcome
 from queuesim.scenario.model import ServicePer
+from queuesim.sim.kernel import after
 from queuesim.sim.recorder import Recorder
 from queuesim.sim.worker_faults import CRASH, DEDUPE, DONE, Faults
 
@@ -95,7 +95,7 @@ class Consumer:
                 service = sizes[message] = pool.service()
         faults = pool.faults
         if faults is None:
-            heappush(env._queue, (env._now + service, NORMAL, next(env._eid), self._finished))  # type: ignore[misc]  # kernel.after, inlined
+            after(env, service, self._finished)
             return
         at, outcome = faults.decide(message, service)
         gen = self.gen
@@ -117,20 +117,9 @@ class Consumer:
     def _finished(self) -> None:
         pool = self.pool
         now = pool.env._now
-        row = self.row
-        pool.d_finished[row] = now
+        pool.d_finished[self.row] = now
         if pool.downstream is None:
-            # _acknowledge and _next, inlined: this runs once per message at every last stage
-            message = self.message
-            pool.d_status[row] = pool.upstream.ack(message, self.receipt)
-            pool.m_processings[message] += 1
-            pool.rec.settle(message, _COMPLETED, now, self.wid)
-            pool.completed += 1
-            self.message = -1
-            if self.retiring or self.buffer:
-                self._free()
-            else:
-                pool.upstream.take(self)
+            self._acknowledge(now)
         else:
             self.pending = pool.fanout
             pool.d_status[self.row] = _HELD

@@ -46,6 +46,11 @@ CASES: dict[str, tuple[dict[str, Any], int]] = {  # scenario, lanes it must inst
         {"at": 100, "queue": "q", "kind": "restart", "downtime": 15},
         {"at": 250, "queue": "q", "kind": "outage", "duration": 20}]), 1),
     "reneging": (_scenario({"broker": "redis"}, producer={"rate": 11.5, "patience": {"dist": "exponential", "mean": 0.5}}), 1),
+    # the client waits for each result and retries a timed-out one: the recorder tells it of every
+    # settled message, so the lane settles through Recorder.settle rather than its own copy
+    "awaited-results": (_scenario({"broker": "redis"}, producer={
+        "rate": 11.5, "await_result": True, "result_latency": {"dist": "exponential", "mean": 0.002},
+        "timeout": "600ms", "retry": {"attempts": 3, "backoff": "50ms", "on_timeout": True}}), 1),
     "sqs-redeliveries": (_scenario({"broker": "sqs", "visibility_timeout": "400ms", "max_receives": 3}), 1),
     "sqs-duplicates": (_scenario({"broker": "sqs", "duplicate_probability": 0.05, "visibility_timeout": "2s"}), 1),
     "constant-ties": (_scenario({"broker": "redis", "capacity": 3},

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 
 from simpy import Environment
@@ -38,8 +38,9 @@ class Deadlines:
     Parameters
     ----------
     env : simpy.Environment
-    live : callable
-        ``live(key, token)``: whether an entry still matters (a dead one never comes back to life).
+    live : callable or mapping
+        ``live(key, token)``: whether an entry still matters (a dead one never comes back to life);
+        or a mapping, where an entry is live while ``live.get(key) == token``.
     due : callable
         ``due(key, token)``: called at the entry's time, if it is still live then.
     ordered : bool, default True
@@ -47,10 +48,16 @@ class Deadlines:
         entry. False keeps them in a heap (random deadlines, such as a client's patience).
     """
 
-    def __init__(self, env: Environment, live: Callable[[int, int], bool], due: Callable[[int, int], None], *,
-                 ordered: bool = True) -> None:
+    def __init__(self, env: Environment, live: Callable[[int, int], bool] | Mapping[int, int],
+                 due: Callable[[int, int], None], *, ordered: bool = True) -> None:
         self.env = env
-        self._live = live
+        # a mapping: an entry is live while it maps its key to its token (a dict lookup, not a call per entry)
+        self._tokens: Mapping[int, int] | None = None
+        if isinstance(live, Mapping):
+            tokens = self._tokens = live
+            self._live: Callable[[int, int], bool] = lambda key, token: tokens.get(key) == token
+        else:
+            self._live = live
         self._due = due
         self._ordered = ordered
         self._deque: deque[Entry] = deque()
@@ -79,6 +86,15 @@ class Deadlines:
         live = self._live
         if self._ordered:
             q = self._deque
+            tokens = self._tokens
+            if tokens is not None:
+                token_of = tokens.get
+                while q:
+                    head = q[0]
+                    if token_of(head[2]) == head[3]:
+                        return head
+                    q.popleft()
+                return None
             while q:
                 head = q[0]
                 if live(head[2], head[3]):

@@ -74,8 +74,9 @@ class AtLeastOnce(Broker):
         self.hidden: dict[int, int] = {}  # received, not acknowledged: message -> latest receipt
         self.visible_again: dict[int, float] = {}  # returned, waiting again: message -> since
         self.dead_lettered = 0
+        self._releases = type(self)._released is not Broker._released  # a kind that acts on a release (FIFO groups)
         # (message, receipt) of every receive, due ``redeliver_after`` later; live while still hidden
-        self.redeliveries = Deadlines(env, self._still_hidden, self._expire)
+        self.redeliveries = Deadlines(env, self.hidden, self._expire)  # live while still hidden under that receipt
 
     def stats(self) -> BrokerStats:
         return replace(super().stats(), dead_lettered=self.dead_lettered)
@@ -86,7 +87,8 @@ class AtLeastOnce(Broker):
 
     # -- delivery -------------------------------------------------------------------------------
     def _admit(self, message: int, since: float, now: float) -> bool:
-        self.visible_again.pop(message, None)
+        if self.visible_again:  # nearly always empty: no pop call then
+            self.visible_again.pop(message, None)
         receipt = self._receives[message] + 1
         if self.limit is not None and receipt > self.limit:
             self.rec.spell(message, since, now, -1, Delivery.DEAD_LETTERED)
@@ -98,9 +100,6 @@ class AtLeastOnce(Broker):
         if self.redeliver_after is not None:
             self.redeliveries.add(now + self.redeliver_after, message, receipt)
         return True
-
-    def _still_hidden(self, message: int, receipt: int) -> bool:
-        return self.hidden.get(message) == receipt
 
     def _expire(self, message: int, receipt: int) -> None:
         """Nothing acknowledged receive ``receipt`` in time: the message is visible again."""

@@ -97,7 +97,8 @@ class SqsBroker(AtLeastOnce):
                 if self.uniform() < self.duplicate_probability:
                     return _DONE  # the client saw success; the surviving copy reappears after the timeout
             del hidden[message]  # AtLeastOnce.ack's own case, without the call
-            self._released(message)
+            if self._releases:
+                self._released(message)
             return _DONE
         status = super().ack(message, receipt)
         if status == _STALE and self.stale_deletes and not self.down:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
+from itertools import chain, repeat
 from typing import Protocol
 
 import numpy as np
@@ -44,9 +45,13 @@ def component_rng(seed: int, replication: int, stream: str) -> np.random.Generat
 
 
 def batched(draw: Callable[[int], np.ndarray], batch: int = BATCH) -> Iterator[float]:
-    """An endless iterator of floats drawn ``batch`` at a time (Python floats: cheaper to use in the loop)."""
-    while True:
-        yield from draw(batch).tolist()
+    """An endless iterator of floats drawn ``batch`` at a time (Python floats: cheaper to use in the loop).
+
+    A chain over lists, not a generator: its ``__next__`` steps a list iterator in C, and Python
+    code runs once per batch rather than a generator frame resumed per draw (two draws a message).
+    """
+    lists: Iterator[list[float]] = map(lambda n: draw(n).tolist(), repeat(batch))
+    return chain.from_iterable(lists)
 
 
 def stream(dist: Sampler, rng: np.random.Generator, batch: int = BATCH) -> Callable[[], float]:

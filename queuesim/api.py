@@ -125,15 +125,16 @@ class RunResult:
 
     def figures(self) -> dict[str, Figure]:
         """The run's plots as matplotlib figures, keyed by file stem."""
-        from queuesim.metrics.tables import latency_frames
-        from queuesim.report import run_figures
+        from queuesim.report import run_figures, run_figures_from
 
         records = self._records("plots")
         if "requests" in self.__dict__ and "messages" in self.__dict__:  # already built: the same columns
-            requests, messages = self.requests, self.messages
-        else:  # the plots read three columns of each table: do not build the whole tables for them
-            requests, messages = latency_frames(records)
-        return run_figures(requests, messages, self.timeseries, self.summary)
+            return run_figures(self.requests, self.messages, self._series(), self.summary)
+        # the plots read two latency samples: no tables (and no pandas) for them
+        from queuesim.metrics.summary import pooled_samples
+
+        samples = pooled_samples(records, ("end_to_end", "queue_wait"))
+        return run_figures_from(samples["end_to_end"], samples["queue_wait"], self._series(), self.summary)
 
     def save(self, out_dir: str | Path, plots: bool = True) -> list[Path]:
         """Write summary.json, scenario.json (the resolved scenario, overrides applied),

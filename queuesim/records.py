@@ -112,6 +112,12 @@ class Loss(IntEnum):
     NO_SUBSCRIBER = 6  # pub/sub: no worker was free when it was published
 
 
+#: Category names of the tables' ``outcome``, ``status`` and ``reason`` columns (the enums above, lower case).
+OUTCOMES = [o.name.lower() for o in Outcome]
+STATUSES = [s.name.lower() for s in Delivery]
+LOSSES = [r.name.lower() for r in Loss]
+
+
 class RestartPoint(TypedDict):
     """One broker restart: when it happened and the latest instant whose writes it kept (-inf: none)."""
 

@@ -1,6 +1,6 @@
 """``messages.parquet`` and ``deliveries.parquet`` written straight from the record columns, a row group at a time.
 
-The files hold the same columns, types and pandas metadata as :func:`~queuesim.metrics.tables.messages_frame`
+The files hold the same columns and types as :func:`~queuesim.metrics.tables.messages_frame`
 and :func:`~queuesim.metrics.tables.deliveries_frame` written with ``DataFrame.to_parquet``, so
 ``pandas.read_parquet`` gives those frames back; but no whole DataFrame is built: each row group
 of ``ROW_GROUP`` rows is cut from the numpy columns (zero-copy where the types match), converted
@@ -34,17 +34,49 @@ def _code_type(categories: Sequence[str]) -> type[np.signedinteger[Any]]:
 
 
 def _schema(columns: dict[str, Any]) -> Any:
-    """The arrow schema (pandas metadata included) ``to_parquet`` gives a frame of these column kinds."""
-    import pandas as pd
+    """The arrow schema of these column kinds: a list is a categorical's categories (a dictionary column).
+
+    Built by pyarrow alone, without the pandas metadata ``to_parquet`` adds: ``pandas.read_parquet``
+    gives the same frame back without it (dictionary columns come back categorical), and a run
+    writing its files does not import pandas.
+    """
     import pyarrow as pa
 
-    empty: dict[str, Any] = {}
+    fields = []
     for name, kind in columns.items():
         if isinstance(kind, list):
-            empty[name] = pd.Categorical.from_codes(np.empty(0, dtype=np.int32), dtype=pd.CategoricalDtype(kind))
+            fields.append(pa.field(name, pa.dictionary(pa.from_numpy_dtype(_code_type(kind)), pa.large_string())))
         else:
-            empty[name] = np.empty(0, dtype=kind)
-    return pa.Schema.from_pandas(pd.DataFrame(empty), preserve_index=False)
+            fields.append(pa.field(name, pa.from_numpy_dtype(np.dtype(kind))))
+    return pa.schema(fields)
+
+
+def _array(values: np.ndarray, dtype: Any, valid: np.ndarray | None = None) -> Any:
+    """An arrow array over a numpy column's own buffer (a bool column packed to bits).
+
+    Built from buffers rather than with ``pyarrow.array``, whose first call imports pandas (0.2 s
+    of a run that never needs it); ``valid`` False marks a null.
+    """
+    import pyarrow as pa
+
+    data = np.ascontiguousarray(values, dtype=dtype)
+    kind = pa.from_numpy_dtype(data.dtype)
+    if data.dtype == np.bool_:
+        data = np.packbits(data, bitorder="little")
+    if valid is None or valid.all():
+        return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(data)])
+    mask = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(kind, len(values), [mask, pa.py_buffer(data)], null_count=int(valid.size - valid.sum()))
+
+
+def _strings(names: Sequence[str]) -> Any:
+    """A large_string arrow array of ``names`` (a categorical's categories), from its buffers."""
+    import pyarrow as pa
+
+    encoded = [n.encode() for n in names]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(e) for e in encoded])
+    return pa.Array.from_buffers(pa.large_string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
 
 
 def _write(path: Path, columns: dict[str, Any], chunks: Iterator[Chunk]) -> Path:
@@ -52,20 +84,20 @@ def _write(path: Path, columns: dict[str, Any], chunks: Iterator[Chunk]) -> Path
     import pyarrow.parquet as pq
 
     schema = _schema(columns)
+    categories = {name: _strings(kind) for name, kind in columns.items() if isinstance(kind, list)}
     # dictionary pages for the categorical columns only: tried on every float column, pyarrow builds
     # a dictionary of ~every value before giving up, which tripled the write time for a bigger file
-    categorical = [name for name, kind in columns.items() if isinstance(kind, list)]
-    with pq.ParquetWriter(path, schema, use_dictionary=categorical) as writer:
+    with pq.ParquetWriter(path, schema, use_dictionary=list(categories)) as writer:
         for chunk in chunks:
             arrays = []
             for field in schema:
                 kind, values = columns[field.name], chunk[field.name]
                 if isinstance(kind, list):
-                    codes = values.astype(_code_type(kind))
-                    dictionary = pa.array(kind, type=field.type.value_type)
-                    arrays.append(pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), dictionary))
+                    valid = values >= 0  # a -1 code is a null (a message no worker took has no pool)
+                    codes = _array(np.where(valid, values, 0), _code_type(kind), valid)
+                    arrays.append(pa.DictionaryArray.from_arrays(codes, categories[field.name]))
                 else:
-                    arrays.append(pa.array(np.asarray(values, dtype=kind)))
+                    arrays.append(_array(values, kind))
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema), row_group_size=ROW_GROUP)
     return path
 
@@ -84,7 +116,7 @@ def _slices(n: int) -> Iterator[slice]:
 
 def write_messages(records: Sequence[RunRecord], path: Path) -> Path:
     """Write ``messages.parquet`` (the columns of :func:`~queuesim.metrics.tables.messages_frame`)."""
-    from queuesim.metrics.tables import LOSSES, OUTCOMES
+    from queuesim.records import LOSSES, OUTCOMES
 
     rec0 = records[0]
     columns: dict[str, Any] = {
@@ -120,7 +152,7 @@ def write_messages(records: Sequence[RunRecord], path: Path) -> Path:
 
 def write_deliveries(records: Sequence[RunRecord], path: Path) -> Path:
     """Write ``deliveries.parquet`` (the columns of :func:`~queuesim.metrics.tables.deliveries_frame`)."""
-    from queuesim.metrics.tables import STATUSES
+    from queuesim.records import STATUSES
 
     rec0 = records[0]
     columns: dict[str, Any] = {

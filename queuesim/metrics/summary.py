@@ -81,6 +81,12 @@ def latency_samples(d: Derived, select: np.ndarray | None = None,
     return out
 
 
+def pooled_samples(records: Sequence[RunRecord], kinds: Sequence[str] = LATENCY_KINDS) -> dict[str, np.ndarray]:
+    """The latency samples of every replication's window, pooled (as the summary's percentiles pool them)."""
+    per_rep = [latency_samples(Derived(r), kinds=kinds) for r in records]
+    return {k: per_rep[0][k] if len(per_rep) == 1 else np.concatenate([s[k] for s in per_rep]) for k in kinds}
+
+
 def _client_column(req: dict[str, np.ndarray], name: str, rows: np.ndarray) -> np.ndarray:
     """A client-side request column (queuesim.sim.producer) on ``rows``; all NaN for records without it."""
     col = req.get(name)

@@ -44,11 +44,7 @@ import numpy as np
 import pandas as pd
 
 from queuesim.metrics.derive import Derived
-from queuesim.records import Delivery, Loss, Outcome, RunRecord
-
-OUTCOMES = [o.name.lower() for o in Outcome]
-STATUSES = [s.name.lower() for s in Delivery]
-LOSSES = [r.name.lower() for r in Loss]
+from queuesim.records import LOSSES, OUTCOMES, STATUSES, RunRecord
 
 
 def _cat(codes: np.ndarray, names: Sequence[str]) -> pd.Categorical[str]:

@@ -1,7 +1,8 @@
 """Matplotlib figures of one run: latency CDF and histograms, queue depth, and flow rates over time.
 
 Every function takes the metrics tables (:func:`queuesim.metrics.requests_frame`,
-:func:`~queuesim.metrics.messages_frame`, :func:`~queuesim.metrics.timeseries`) and returns a
+:func:`~queuesim.metrics.messages_frame`, :func:`~queuesim.metrics.timeseries`, or the time
+series' columns as arrays; the ``*_from`` functions the latency samples themselves) and returns a
 :class:`matplotlib.figure.Figure` built directly, never through pyplot, so figures can be made in
 threads or worker processes without a display and nothing global needs closing.
 
@@ -16,10 +17,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
-import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -28,6 +28,12 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 # time units and the duration format are the figure catalogue's; report.plots keeps their names
 from queuesim.figures import PERCENTILES, SECONDS, TimeUnit, time_unit
 from queuesim.figures import display_duration as format_duration
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: The time series a figure reads: ``RunResult.timeseries`` (a frame) or its columns as arrays.
+Series: TypeAlias = "pd.DataFrame | Mapping[str, np.ndarray]"
 
 FIGSIZE = (8.0, 4.5)  # inches
 DPI = 100
@@ -86,20 +92,26 @@ def _log_x(ax: Axes) -> None:
 # ----------------------------------------------------------------------------- latency samples
 
 
+def _col(ts: Series, name: str, dtype: type = float) -> np.ndarray:
+    """One time-series column as an array, from a frame or a mapping alike."""
+    return np.asarray(ts[name], dtype=dtype)
+
+
 def _end_to_end(requests: pd.DataFrame) -> np.ndarray:
     """End-to-end latencies (s) of the completed requests in the window."""
     completed = (requests["outcome"] == "completed").to_numpy(dtype=bool)
     keep = requests["in_window"].to_numpy(dtype=bool) & completed
-    x: np.ndarray = requests["end_to_end"].to_numpy(dtype=float)[keep]
-    finite: np.ndarray = x[np.isfinite(x)]
-    return finite
+    return _finite(requests["end_to_end"].to_numpy(dtype=float)[keep])
 
 
 def _queue_wait(messages: pd.DataFrame) -> np.ndarray:
     """Queue waits (first receive - accepted, s) of the window's messages that were received."""
     keep = messages["in_window"].to_numpy(dtype=bool)
     first = messages["first_receive"].to_numpy(dtype=float)[keep]
-    x: np.ndarray = first - messages["accepted"].to_numpy(dtype=float)[keep]
+    return _finite(first - messages["accepted"].to_numpy(dtype=float)[keep])
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
     finite: np.ndarray = x[np.isfinite(x)]
     return finite
 
@@ -202,8 +214,14 @@ def latency_cdf(requests: pd.DataFrame, messages: pd.DataFrame,
         near the 0.1th percentile of the positive values, the curves jump at that floor by the
         share of values at or below it, and the share of zeros is given in the legend.
     """
-    e2e = np.sort(_end_to_end(requests))
-    wait = np.sort(_queue_wait(messages))
+    return latency_cdf_from(_end_to_end(requests), _queue_wait(messages), summary)
+
+
+def latency_cdf_from(end_to_end: np.ndarray, queue_wait: np.ndarray,
+                     summary: Mapping[str, Any] | None = None) -> Figure:
+    """:func:`latency_cdf` of the samples themselves (s; the window's completed requests and received messages)."""
+    e2e = np.sort(_finite(end_to_end))
+    wait = np.sort(_finite(queue_wait))
     fig, (ax,) = _figure()
     fig.suptitle("Latency distribution (measurement window)")
     ax.set_title("Empirical CDF", fontsize=10)
@@ -315,8 +333,13 @@ def latency_histogram(requests: pd.DataFrame, messages: pd.DataFrame) -> Figure:
     axis the bins cover up to the 99.9th percentile (the share beyond is noted in the legend); when
     the spread is wide the axis and bins are logarithmic and exact zeros are noted instead.
     """
-    e2e = np.sort(_end_to_end(requests))
-    wait = np.sort(_queue_wait(messages))
+    return latency_histogram_from(_end_to_end(requests), _queue_wait(messages))
+
+
+def latency_histogram_from(end_to_end: np.ndarray, queue_wait: np.ndarray) -> Figure:
+    """:func:`latency_histogram` of the samples themselves (s)."""
+    e2e = np.sort(_finite(end_to_end))
+    wait = np.sort(_finite(queue_wait))
     fig, axes = _figure(1, 2)
     fig.suptitle("Latency histograms (measurement window)")
     top = max((_percentile(s, 99.0) for s in (e2e, wait) if s.size), default=None)
@@ -339,31 +362,31 @@ def latency_histogram(requests: pd.DataFrame, messages: pd.DataFrame) -> Figure:
 # ----------------------------------------------------------------------------- time series
 
 
-def _edges(ts: pd.DataFrame) -> np.ndarray:
+def _edges(ts: Series) -> np.ndarray:
     """Bucket edges (s): the bucket starts plus the end of the last bucket."""
-    t = ts["time"].to_numpy(dtype=float)
+    t = _col(ts, "time", float)
     if t.size == 1:
         return np.array([t[0], t[0] + 1.0])
     last = t[-1] - t[-2]
     if "completed" in ts and "throughput" in ts:  # the last bucket may be cut short by the duration
-        c, r = float(ts["completed"].iloc[-1]), float(ts["throughput"].iloc[-1])
+        c, r = float(_col(ts, "completed")[-1]), float(_col(ts, "throughput")[-1])
         if c > 0 and r > 0:
             last = c / r
     return np.append(t, t[-1] + last)
 
 
-def _shade_warmup(ax: Axes, ts: pd.DataFrame, edges: np.ndarray, unit: TimeUnit) -> None:
+def _shade_warmup(ax: Axes, ts: Series, edges: np.ndarray, unit: TimeUnit) -> None:
     """Grey band over the warm-up buckets, labelled 'warm-up' in the legend (never over the data)."""
     if "warmup" not in ts:
         return
-    warm = ts["warmup"].to_numpy(dtype=bool)
+    warm = _col(ts, "warmup", bool)
     if warm.any():
         end = edges[np.flatnonzero(warm)[-1] + 1]
         ax.axvspan(unit(edges[0]), unit(end), color=WARMUP_COLOR, zorder=0, lw=0, label="warm-up")
 
 
-def _columns(ts: pd.DataFrame, prefix: str) -> list[str]:
-    return [c for c in ts.columns if c.startswith(prefix)]
+def _columns(ts: Series, prefix: str) -> list[str]:
+    return [c for c in map(str, ts) if c.startswith(prefix)]  # a frame iterates its column names
 
 
 FAULT_COLORS = {"restart": "tab:red", "outage": "tab:orange"}
@@ -384,7 +407,7 @@ def _mark_faults(ax: Axes, faults: Sequence[Mapping[str, Any]], unit: TimeUnit, 
             ax.axvline(unit(start), color=color, lw=1.2, ls=":", zorder=0.5, label=text)
 
 
-def _time_axes(ts: pd.DataFrame, nrows: int, title: str,
+def _time_axes(ts: Series, nrows: int, title: str,
                faults: Sequence[Mapping[str, Any]] = ()) -> tuple[Figure, np.ndarray, np.ndarray, TimeUnit]:
     """Stacked axes sharing a time axis, warm-up shaded, broker faults marked; also the bucket
     edges (s) and the unit."""
@@ -403,7 +426,7 @@ def _time_axes(ts: pd.DataFrame, nrows: int, title: str,
     return fig, axes, edges, unit
 
 
-def queue_depth(timeseries: pd.DataFrame, summary: Mapping[str, Any] | None = None) -> Figure:
+def queue_depth(timeseries: Series, summary: Mapping[str, Any] | None = None) -> Figure:
     """Messages waiting per queue (top) and busy workers per pool (bottom) over time.
 
     Values are time averages over each bucket (and over replications). With ``summary`` each
@@ -424,7 +447,7 @@ def queue_depth(timeseries: pd.DataFrame, summary: Mapping[str, Any] | None = No
     for ax, prefix in ((top, "depth."), (bottom, "in_service.")):
         cols = _columns(timeseries, prefix)
         for i, col in enumerate(cols):
-            ax.stairs(timeseries[col].to_numpy(dtype=float), x, baseline=None, lw=1.4,
+            ax.stairs(_col(timeseries, col, float), x, baseline=None, lw=1.4,
                       color=f"C{i}", label=col[len(prefix):])
         if not cols:
             ax.text(0.5, 0.5, "none", transform=ax.transAxes, ha="center", color="0.35")
@@ -452,7 +475,7 @@ FAILURES = (("rejected", "503 rejections/s", "tab:red"), ("gave_up", "gave up/s"
             ("duplicates", "duplicate processings/s", "tab:orange"), ("abandoned", "abandoned/s", "tab:pink"))
 
 
-def flow(timeseries: pd.DataFrame, summary: Mapping[str, Any] | None = None) -> Figure:
+def flow(timeseries: Series, summary: Mapping[str, Any] | None = None) -> Figure:
     """Throughput against the offered load (top) and what went wrong, per second (bottom), over time.
 
     Top: completed requests per second, every publish attempt per second (``offered``: first
@@ -475,14 +498,14 @@ def flow(timeseries: pd.DataFrame, summary: Mapping[str, Any] | None = None) -> 
         return fig
     x = unit(edges)
     width = np.diff(edges)
-    throughput = timeseries["throughput"].to_numpy(dtype=float)
+    throughput = _col(timeseries, "throughput", float)
     top.stairs(throughput, x, baseline=None, lw=1.6, color="tab:green", zorder=3,
                label="completed/s" if np.any(throughput > 0) else "completed/s (none)")
     if "offered" in timeseries:
-        top.stairs(timeseries["offered"].to_numpy(dtype=float) / width, x, baseline=None, lw=1.2,
+        top.stairs(_col(timeseries, "offered", float) / width, x, baseline=None, lw=1.2,
                    ls="--", color="0.15", label="offered: publish attempts/s", zorder=2)
     if "produced" in timeseries:
-        top.stairs(timeseries["produced"].to_numpy(dtype=float) / width, x, baseline=None, lw=1.0,
+        top.stairs(_col(timeseries, "produced", float) / width, x, baseline=None, lw=1.0,
                    ls=":", color="0.45", label="new requests/s", zorder=2)
     top.set_ylim(bottom=0.0)
     drawn = []
@@ -490,13 +513,13 @@ def flow(timeseries: pd.DataFrame, summary: Mapping[str, Any] | None = None) -> 
         if col not in timeseries:
             continue
         drawn.append(label.removesuffix("/s"))
-        rate = timeseries[col].to_numpy(dtype=float) / width
+        rate = _col(timeseries, col, float) / width
         if np.any(rate > 0):
             bottom.stairs(rate, x, baseline=None, lw=1.5, color=color, label=label, zorder=3)
         else:
             bottom.stairs(rate, x, baseline=None, lw=0.8, ls=(0, (4, 3)), color=color, alpha=0.6,
                           label=f"{label} (none)", zorder=2)
-    any_failure = any(np.any(timeseries[c].to_numpy(dtype=float) > 0) for c, _, _ in FAILURES if c in timeseries)
+    any_failure = any(np.any(_col(timeseries, c, float) > 0) for c, _, _ in FAILURES if c in timeseries)
     bottom.set_ylim(bottom=0.0, top=None if any_failure else 1.0)
     if not any_failure:
         # name what was looked at: an older time series has no duplicates column to be zero
@@ -510,7 +533,7 @@ def flow(timeseries: pd.DataFrame, summary: Mapping[str, Any] | None = None) -> 
 # ----------------------------------------------------------------------------- a run's figures
 
 
-def capacity(timeseries: pd.DataFrame, summary: Mapping[str, Any] | None = None) -> Figure:
+def capacity(timeseries: Series, summary: Mapping[str, Any] | None = None) -> Figure:
     """Elastic pools over time: workers provisioned beside busy ones (top), queue depth (middle) and
     the p99 end-to-end latency of the requests completed in each bucket (bottom)."""
     fig, (top, middle, bottom), edges, unit = _time_axes(timeseries, 3, "Capacity over time",
@@ -527,15 +550,15 @@ def capacity(timeseries: pd.DataFrame, summary: Mapping[str, Any] | None = None)
     x = unit(edges)
     for i, col in enumerate(_columns(timeseries, "workers.")):
         pool = col[len("workers."):]
-        top.stairs(timeseries[col].to_numpy(dtype=float), x, baseline=None, lw=1.4, color=f"C{i}", label=pool)
+        top.stairs(_col(timeseries, col, float), x, baseline=None, lw=1.4, color=f"C{i}", label=pool)
         busy = f"in_service.{pool}"
         if busy in timeseries:
-            top.stairs(timeseries[busy].to_numpy(dtype=float), x, baseline=None, lw=1.0, ls="--", color=f"C{i}")
+            top.stairs(_col(timeseries, busy, float), x, baseline=None, lw=1.0, ls="--", color=f"C{i}")
     for i, col in enumerate(_columns(timeseries, "depth.")):
-        middle.stairs(timeseries[col].to_numpy(dtype=float), x, baseline=None, lw=1.4, color=f"C{i}",
+        middle.stairs(_col(timeseries, col, float), x, baseline=None, lw=1.4, color=f"C{i}",
                       label=col[len("depth."):])
     if "end_to_end.p99" in timeseries:
-        p99 = timeseries["end_to_end.p99"].to_numpy(dtype=float)
+        p99 = _col(timeseries, "end_to_end.p99", float)
         shown = time_unit(float(np.nanmax(p99)) if np.isfinite(p99).any() else None)
         bottom.stairs(shown(p99), x, baseline=None, lw=1.4, color="tab:red")
         bottom.set_ylabel(f"p99 ({shown.name})")
@@ -546,13 +569,19 @@ def capacity(timeseries: pd.DataFrame, summary: Mapping[str, Any] | None = None)
     return fig
 
 
-def run_figures(requests: pd.DataFrame, messages: pd.DataFrame, timeseries: pd.DataFrame,
+def run_figures(requests: pd.DataFrame, messages: pd.DataFrame, timeseries: Series,
                 summary: Mapping[str, Any] | None = None) -> dict[str, Figure]:
     """The figures of a run keyed by file stem: ``latency_cdf``, ``latency_hist``, ``queue_depth``
     and ``flow``, and ``capacity`` when a pool's count changes over the run."""
+    return run_figures_from(_end_to_end(requests), _queue_wait(messages), timeseries, summary)
+
+
+def run_figures_from(end_to_end: np.ndarray, queue_wait: np.ndarray, timeseries: Series,
+                     summary: Mapping[str, Any] | None = None) -> dict[str, Figure]:
+    """:func:`run_figures` from the latency samples (s) and the time series' columns: no tables, and no pandas."""
     figures = {
-        "latency_cdf": latency_cdf(requests, messages, summary),
-        "latency_hist": latency_histogram(requests, messages),
+        "latency_cdf": latency_cdf_from(end_to_end, queue_wait, summary),
+        "latency_hist": latency_histogram_from(end_to_end, queue_wait),
         "queue_depth": queue_depth(timeseries, summary),
         "flow": flow(timeseries, summary),
     }

@@ -298,7 +298,7 @@ def test_save_all_writes_valid_nonblank_pngs(run, tmp_path):
 
 def test_public_api():
     assert set(report.__all__) == {
-        "latency_cdf", "latency_histogram", "queue_depth", "flow", "run_figures", "save_all",
+        "latency_cdf", "latency_histogram", "queue_depth", "flow", "run_figures", "run_figures_from", "save_all",
         "time_unit", "format_duration", "TimeUnit", "STEMS",
         "build_report", "write_report", "load_input", "Report", "ReportError",
     }

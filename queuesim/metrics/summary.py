@@ -300,6 +300,9 @@ def _batches(d: Derived) -> Iterator[Derived]:
     A section caches full-length masks of its rows: holding all ten at once was most of the summary's peak memory.
     """
     edges = np.linspace(*d.window, BATCHES + 1)
+    # every section reads which queue and pool each delivery row is at, and the run's own figures
+    # read them after: computed once here, they are shared (Derived.section) instead of made ten times
+    _ = d.delivery_queue, d.delivery_pool
     for lo, hi in itertools.pairwise(edges):
         yield d.section(lo, hi)
 

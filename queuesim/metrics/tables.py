@@ -139,20 +139,3 @@ def deliveries_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
             "status": _cat(dl["status"], STATUSES),
         }, copy=False))
     return _concat(frames)
-
-
-def latency_frames(records: Sequence[RunRecord]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The columns of :func:`requests_frame` and :func:`messages_frame` the run's latency plots read, only.
-
-    ``outcome``, ``in_window`` and ``end_to_end`` per request; ``in_window``, ``accepted`` and
-    ``first_receive`` per message: a fraction of the whole tables, which a run that only plots
-    does not need to build.
-    """
-    requests, messages = [], []
-    for rec in records:
-        r, m, d = rec.requests, rec.messages, Derived(rec)
-        requests.append(pd.DataFrame({"outcome": _cat(r["outcome"], OUTCOMES), "in_window": d.request_in,
-                                      "end_to_end": r["done"] - r["created"]}, copy=False))
-        messages.append(pd.DataFrame({"in_window": d.message_in, "accepted": m["accepted"],
-                                      "first_receive": d.first_receive}, copy=False))
-    return _concat(requests), _concat(messages)

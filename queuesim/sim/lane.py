@@ -167,7 +167,8 @@ class Lane:
             request = self._m_request[message]
             stage = self._m_stage[message] + 1
             while consumer.pending:
-                if not down.has_room():
+                # Broker.has_room's common case first, without its call
+                if (down.down or down.waiting >= down.capacity) and not down.has_room():
                     consumer._publish_children()  # it waits for room, then acknowledges and takes on its own
                     return
                 child = rec.new_message(request, down.index, stage, now)

@@ -83,8 +83,12 @@ def latency_samples(d: Derived, select: np.ndarray | None = None,
 
 def pooled_samples(records: Sequence[RunRecord], kinds: Sequence[str] = LATENCY_KINDS) -> dict[str, np.ndarray]:
     """The latency samples of every replication's window, pooled (as the summary's percentiles pool them)."""
-    per_rep = [latency_samples(Derived(r), kinds=kinds) for r in records]
-    return {k: per_rep[0][k] if len(per_rep) == 1 else np.concatenate([s[k] for s in per_rep]) for k in kinds}
+    return _pool([latency_samples(Derived(r), kinds=kinds) for r in records], kinds)
+
+
+def _pool(samples: Sequence[Mapping[str, np.ndarray]], kinds: Sequence[str]) -> dict[str, np.ndarray]:
+    """Each kind's samples of every replication, concatenated; one replication's as they are (no copy)."""
+    return {k: samples[0][k] if len(samples) == 1 else np.concatenate([s[k] for s in samples]) for k in kinds}
 
 
 def _client_column(req: dict[str, np.ndarray], name: str, rows: np.ndarray) -> np.ndarray:
@@ -415,7 +419,7 @@ def summarize(records: Sequence[RunRecord], meta: RunMeta | None = None) -> Summ
     counts = {k: sum(c[k] for c in per_rep) for k in per_rep[0]}
     samples = [latency_samples(d) for d in deriveds]  # once per replication: each is a pass over the records
     # one replication's samples as they are: a copy of them all was the summary's largest transient
-    pooled = {k: samples[0][k] if len(samples) == 1 else np.concatenate([smp[k] for smp in samples]) for k in LATENCY_KINDS}
+    pooled = _pool(samples, LATENCY_KINDS)
     latency = cast(Latency, {k: describe(v) for k, v in pooled.items()})  # the keys are LATENCY_KINDS
     del pooled
     if len(samples) == 1:

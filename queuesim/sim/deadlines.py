@@ -59,7 +59,7 @@ class Deadlines:
         else:
             self._live = live
         self._due = due
-        self._ordered = ordered
+        self.ordered = ordered  # a lane (queuesim.sim.lane) appends such entries itself, as add() does
         self._deque: deque[Entry] = deque()
         self._heap: list[Entry] = []
         self._armed: set[Key] = set()  # keys of the events in SimPy's queue (one, or a few with a heap)
@@ -72,7 +72,7 @@ class Deadlines:
         """A deadline at ``when`` (absolute time, ≥ now) for ``(key, token)``."""
         env = self.env
         entry = (when, next(env._eid), key, token)
-        if self._ordered:
+        if self.ordered:
             self._deque.append(entry)
             if not self._armed and not self._firing:
                 self._arm_head()
@@ -84,7 +84,7 @@ class Deadlines:
     def _head(self) -> Entry | None:
         """The earliest live entry, dropping the dead ones before it."""
         live = self._live
-        if self._ordered:
+        if self.ordered:
             q = self._deque
             tokens = self._tokens
             if tokens is not None:
@@ -129,7 +129,7 @@ class Deadlines:
                 head = self._head()
                 if head is None or (head[0], head[1]) > fired:
                     break
-                if self._ordered:
+                if self.ordered:
                     self._deque.popleft()
                 else:
                     heapq.heappop(self._heap)

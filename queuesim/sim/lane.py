@@ -31,6 +31,7 @@ from simpy.events import NORMAL
 
 from queuesim.records import Delivery, Outcome
 from queuesim.sim.broker import Broker
+from queuesim.sim.redelivery import AtLeastOnce
 from queuesim.sim.worker import Consumer, Pool
 
 __all__ = ["Lane", "lane_for"]
@@ -54,6 +55,18 @@ class Lane:
         # the kind's hooks, None where they do nothing (the base class's, or an untracked Redis list's)
         self._admit = None if broker.admits_plainly() else broker._admit
         self._ack = None if broker.acks_plainly() else broker.ack
+        # an at-least-once kind (SQS standard): the lane hides a receive and deletes its copy itself in
+        # the common case (AtLeastOnce._admit, then Deadlines.add's ordered case; SqsBroker.ack's first case)
+        self._hidden: dict[int, int] | None = None
+        self._deletes = False
+        if isinstance(broker, AtLeastOnce):
+            if broker.hides_plainly():
+                self._hidden = broker.hidden
+                self._again, self._limit, self._redeliver = broker.visible_again, broker.limit, broker.redeliver_after
+                deadlines = self._deadlines = broker.redeliveries
+                self._due, self._armed = deadlines._deque, deadlines._armed
+            self._deletes = broker.deletes_plainly()
+            self._hides = broker.hidden
         rec = broker.rec
         self._rec = rec
         self._settle = rec.settle
@@ -121,9 +134,18 @@ class Lane:
             return self._deliver_general(consumer, message, since)
         b.waiting -= 1
         now = self._env._now
+        receipt = self._receives[message] + 1
         admit = self._admit
-        if admit is not None and not admit(message, since, now):
-            return False
+        if admit is not None:
+            hidden = self._hidden
+            if hidden is not None and not self._again and (self._limit is None or receipt <= self._limit):
+                hidden[message] = receipt  # AtLeastOnce._admit
+                if self._redeliver is not None:  # Deadlines.add(now + redeliver_after, message, receipt)
+                    self._due.append((now + self._redeliver, next(self._eid), message, receipt))
+                    if not self._armed and not self._deadlines._firing:
+                        self._deadlines._arm_head()
+            elif not admit(message, since, now):
+                return False
         table = self._deliveries  # Recorder.spell(message, since, now, consumer.wid, IN_SERVICE)
         row = table.n
         if row == table.capacity:
@@ -134,7 +156,6 @@ class Lane:
         self._d_until[row] = now
         self._d_worker[row] = consumer.wid
         self._d_status[row] = _IN_SERVICE
-        receipt = self._receives[message] + 1
         self._receives[message] = receipt
         self._d_delivery[row] = receipt
         # Consumer.start of a free plain worker
@@ -176,7 +197,13 @@ class Lane:
                 down.publish(child)
                 consumer.pending -= 1
         ack = self._ack
-        self._d_status[row] = _DONE if ack is None else ack(message, consumer.receipt)
+        if ack is None:
+            self._d_status[row] = _DONE
+        elif self._deletes and not self.broker.down and self._hides.get(message) == consumer.receipt:
+            del self._hides[message]  # the ack's common case: the delete of the copy in flight
+            self._d_status[row] = _DONE
+        else:
+            self._d_status[row] = ack(message, consumer.receipt)
         self._processings[message] += 1
         if self._plain_settle:  # Recorder.settle(message, COMPLETED, now, consumer.wid)
             m_outcome = self._m_outcome

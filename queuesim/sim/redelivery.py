@@ -85,6 +85,17 @@ class AtLeastOnce(Broker):
         # copies in flight, visible again, or deleted while visible (their queued entry remains)
         return [*super().held(), *self.hidden, *self.visible_again, *self.gone]
 
+    # -- what a lane may do itself (queuesim.sim.lane) ------------------------------------------
+    def hides_plainly(self) -> bool:
+        """Whether :meth:`_admit` is this class's own, with in-order deadlines: a lane may then hide a
+        receive itself while nothing is visible again and the receive limit is not reached."""
+        return type(self)._admit is AtLeastOnce._admit and self.redeliveries.ordered
+
+    def deletes_plainly(self) -> bool:
+        """Whether an ack holding the latest receipt of a hidden copy, broker up, only deletes it
+        (done): a lane may then do that itself, and call :meth:`ack` for every other case."""
+        return type(self).ack is AtLeastOnce.ack and not self._releases
+
     # -- delivery -------------------------------------------------------------------------------
     def _admit(self, message: int, since: float, now: float) -> bool:
         if self.visible_again:  # nearly always empty: no pop call then

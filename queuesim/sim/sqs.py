@@ -89,6 +89,9 @@ class SqsBroker(AtLeastOnce):
                    duplicate_probability=q.duplicate_probability, uniform=ctx.streams.uniform("duplicates"),
                    stale_receipts=q.receipt_rule, expiry=Expiry.from_spec(q))
 
+    def deletes_plainly(self) -> bool:
+        return type(self).ack is SqsBroker.ack and not self.duplicate_probability and not self._releases
+
     def ack(self, message: int, receipt: int) -> int:
         hidden = self.hidden
         if not self.down and hidden.get(message) == receipt:  # the delete of the copy in flight: nearly every call

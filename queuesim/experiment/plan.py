@@ -690,8 +690,9 @@ def plan(
             if saturation:
                 bar.update(stage="saturation")
                 bar.expect(reps)
+                # streamed as the candidates are, so that its replications run on every core at once
                 summaries, interrupted = run_points([_overloaded(scenario, rho)], reps, executor=ex, progress=bar,
-                                                    description="plan saturation")
+                                                    description="plan saturation", outputs=point_outputs(scenario))
                 if interrupted:
                     raise KeyboardInterrupt
                 assert summaries[0] is not None

@@ -267,3 +267,20 @@ def test_a_candidate_whose_interval_straddles_the_limit_is_borderline_not_recomm
     assert data["verdict"] == "met"
     assert {e["verdict"] for e in data["evaluations"] if e["value"] == 4} == {"borderline"}
     assert all(e["precision"]["settle"] and e["precision"]["capped"] for e in data["evaluations"] if e["value"] == 4)
+
+
+def test_the_saturation_run_streams_like_the_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its replications then go to the executor one by one (every core), not as one point run on one core."""
+    import queuesim.experiment.plan as plan_module
+
+    seen: list[tuple[str, object]] = []
+    real = plan_module.run_points
+
+    def spy(*args: object, **kw: object) -> object:
+        seen.append((str(kw.get("description")), kw.get("outputs")))
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(plan_module, "run_points", spy)
+    plan(parse_scenario(MM1K), load="2x", search="queues.jobs.capacity", executor=SerialExecutor(), progress=False, confirm=False)
+    outputs = {d.split(" ")[1]: o for d, o in seen}
+    assert outputs["saturation"] == "summary" and outputs["search"] == "summary"

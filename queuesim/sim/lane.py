@@ -66,7 +66,7 @@ class Lane:
                 deadlines = self._deadlines = broker.redeliveries
                 self._due, self._armed = deadlines._deque, deadlines._armed
             self._deletes = broker.deletes_plainly()
-            self._hides = broker.hidden
+            self._copies = broker.hidden  # what the ack's common case deletes from (the same dict as _hidden)
         rec = broker.rec
         self._rec = rec
         self._settle = rec.settle
@@ -199,8 +199,8 @@ class Lane:
         ack = self._ack
         if ack is None:
             self._d_status[row] = _DONE
-        elif self._deletes and not self.broker.down and self._hides.get(message) == consumer.receipt:
-            del self._hides[message]  # the ack's common case: the delete of the copy in flight
+        elif self._deletes and not self.broker.down and self._copies.get(message) == consumer.receipt:
+            del self._copies[message]  # the ack's common case: the delete of the copy in flight
             self._d_status[row] = _DONE
         else:
             self._d_status[row] = ack(message, consumer.receipt)

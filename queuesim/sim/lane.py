@@ -57,16 +57,13 @@ class Lane:
         self._ack = None if broker.acks_plainly() else broker.ack
         # an at-least-once kind (SQS standard): the lane hides a receive and deletes its copy itself in
         # the common case (AtLeastOnce._admit, then Deadlines.add's ordered case; SqsBroker.ack's first case)
-        self._hidden: dict[int, int] | None = None
-        self._deletes = False
+        self._hides = self._deletes = False
         if isinstance(broker, AtLeastOnce):
-            if broker.hides_plainly():
-                self._hidden = broker.hidden
-                self._again, self._limit, self._redeliver = broker.visible_again, broker.limit, broker.redeliver_after
-                deadlines = self._deadlines = broker.redeliveries
-                self._due, self._armed = deadlines._deque, deadlines._armed
-            self._deletes = broker.deletes_plainly()
-            self._copies = broker.hidden  # what the ack's common case deletes from (the same dict as _hidden)
+            self._copies = broker.hidden  # its copies in flight: message -> latest receipt
+            self._hides, self._deletes = broker.hides_plainly(), broker.deletes_plainly()
+            self._again, self._limit, self._redeliver = broker.visible_again, broker.limit, broker.redeliver_after
+            deadlines = self._deadlines = broker.redeliveries
+            self._due, self._armed = deadlines._deque, deadlines._armed
         rec = broker.rec
         self._rec = rec
         self._settle = rec.settle
@@ -137,9 +134,8 @@ class Lane:
         receipt = self._receives[message] + 1
         admit = self._admit
         if admit is not None:
-            hidden = self._hidden
-            if hidden is not None and not self._again and (self._limit is None or receipt <= self._limit):
-                hidden[message] = receipt  # AtLeastOnce._admit
+            if self._hides and not self._again and (self._limit is None or receipt <= self._limit):
+                self._copies[message] = receipt  # AtLeastOnce._admit
                 if self._redeliver is not None:  # Deadlines.add(now + redeliver_after, message, receipt)
                     self._due.append((now + self._redeliver, next(self._eid), message, receipt))
                     if not self._armed and not self._deadlines._firing:

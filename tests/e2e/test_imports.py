@@ -35,3 +35,29 @@ def test_a_default_run_writes_every_output_without_pandas(tmp_path: Path) -> Non
     assert done.stdout.strip() == "[]", done.stdout
     assert {p.name for p in out.iterdir()} >= {"summary.json", "messages.parquet", "deliveries.parquet",
                                                "timeseries.csv", "latency_cdf.png", "flow.png"}
+
+
+CONSOLE_PROBE = """
+import gc, sys
+import queuesim
+assert gc.isenabled() and gc.get_freeze_count() == 0  # a library import leaves the collector alone
+from queuesim.console import main
+sys.argv = ["queuesim", "run", sys.argv[1], "--out", sys.argv[2], "--quiet", "--outputs", "summary"]
+try:
+    main()
+except SystemExit as exit:
+    assert not exit.code, exit.code
+print(gc.isenabled(), gc.get_freeze_count())
+"""
+
+
+def test_the_command_freezes_its_imports_and_runs_with_the_collector_on(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-c", CONSOLE_PROBE, str(path), str(out)],
+                          capture_output=True, text=True, check=True)
+    enabled, frozen = done.stdout.split()
+    assert enabled == "True"
+    assert int(frozen) > 10_000  # typer, rich, pydantic, numpy and the scenario model, out of every collection
+    assert (out / "summary.json").is_file()

@@ -110,17 +110,43 @@ class QuantileSketch:
         """Add a batch of values; NaNs are left out (as the summary leaves out unfinished samples)."""
         x = np.asarray(values, dtype=float)
         x = x[~np.isnan(x)]
+        if x.size:
+            self._add_keyed(x, *self._keyed(x))
+
+    def add_grouped(self, values: np.ndarray, groups: np.ndarray, parts: list[QuantileSketch]) -> None:
+        """Add NaN-free ``values`` here and each ``values[i]`` to ``parts[groups[i]]`` too (same ``alpha``).
+
+        The same buckets as :meth:`add` on this sketch and on each part's share, with the bucket
+        keys (a logarithm per value) computed once for the whole batch rather than once more per part.
+        """
+        x = np.asarray(values, dtype=float)
         if x.size == 0:
             return
+        keys, pos, neg = self._keyed(x)
+        self._add_keyed(x, keys, pos, neg)
+        present = np.flatnonzero(np.bincount(groups))  # the groups present, without np.unique's sort
+        if present.size == 1:  # most batches of rows fall in one group: its share is the whole batch
+            parts[int(present[0])]._add_keyed(x, keys, pos, neg)
+            return
+        for g in present.tolist():
+            mine = groups == g
+            parts[g]._add_keyed(x[mine], keys[mine], pos[mine], neg[mine])
+
+    def _keyed(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(key of |x|, x > 0, x < 0) per value of NaN-free ``x``; a zero's key is meaningless."""
+        pos, neg = x > 0, x < 0
+        magnitude = np.abs(x)
+        magnitude[~(pos | neg)] = 1.0  # zeros are counted apart: keep log() off them
+        return self._keys(magnitude), pos, neg
+
+    def _add_keyed(self, x: np.ndarray, keys: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> None:
         self.count += int(x.size)
         self.total += float(x.sum())
         self.minimum = min(self.minimum, float(x.min()))
         self.maximum = max(self.maximum, float(x.max()))
-        pos = x > 0
-        neg = x < 0
-        self.positive.add_keys(self._keys(x[pos]))
+        self.positive.add_keys(keys[pos])
         if neg.any():
-            self.negative.add_keys(self._keys(-x[neg]))
+            self.negative.add_keys(keys[neg])
         self.zeros += int(x.size - np.count_nonzero(pos) - np.count_nonzero(neg))
 
     def merge(self, other: QuantileSketch) -> None:

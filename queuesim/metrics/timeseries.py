@@ -63,6 +63,15 @@ def bucket_counts(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.bincount(at[at >= 0], minlength=edges.size - 1).astype(np.int64)
 
 
+def bucket_counts_by(times: np.ndarray, labels: np.ndarray, n: int, edges: np.ndarray) -> np.ndarray:
+    """Row ``k`` is ``bucket_counts(times[labels == k], edges)``, for labels ``0 … n−1``: one search for every label."""
+    at = _bucket(times, edges)
+    nb = edges.size - 1
+    label = labels.astype(np.int64)
+    keep = (at >= 0) & (label >= 0) & (label < n)
+    return np.bincount(label[keep] * nb + at[keep], minlength=n * nb).astype(np.int64).reshape(n, nb)
+
+
 def bucket_coverage(start: np.ndarray, end: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Per bucket, the total length of the intervals [start, end) inside it (NaN ends run to the last edge).
 

@@ -270,10 +270,12 @@ class _Folding:
         new = {name: np.arange(self.seen[name], getattr(rec, name).n, dtype=np.int64) for name in self.seen}
         messages = np.concatenate([self.live_messages, new["messages"]])
         requests = np.concatenate([self.live_requests, new["requests"]])
-        for what, refs, alive in (("delivery", dl["message"][new["deliveries"]], messages),
-                                  ("rejection", rej["message"][new["rejections"]], messages),
-                                  ("message", msg["request"][new["messages"]], requests)):
-            stale = refs[~np.isin(refs, alive)]
+        for what, refs, first_new, alive in (
+                ("delivery", dl["message"][self.seen["deliveries"]:], self.seen["messages"], self.live_messages),
+                ("rejection", rej["message"][self.seen["rejections"]:], self.seen["messages"], self.live_messages),
+                ("message", msg["request"][self.seen["messages"]:], self.seen["requests"], self.live_requests)):
+            older = refs[refs < first_new]  # a reference to a new row is always to a live one
+            stale = older[~np.isin(older, alive)] if older.size else older
             if stale.size:
                 raise FoldError(f"a new {what} names row {int(stale[0])}, already folded into the streamed statistics")
         deliveries = np.concatenate([self.open_deliveries, new["deliveries"]])

@@ -50,6 +50,23 @@ def test_the_sketch_of_the_parts_is_the_sketch_of_the_whole_bit_for_bit(data: li
     assert math.isclose(QuantileSketch.merged(parts).total, float(x.sum()), rel_tol=1e-12, abs_tol=1e-12)
 
 
+signed = st.lists(st.one_of(st.just(0.0), st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)),
+                  min_size=1, max_size=300)
+
+
+@settings(max_examples=200, deadline=None)
+@given(signed, st.lists(st.integers(min_value=0, max_value=3), min_size=300, max_size=300))
+def test_a_grouped_add_fills_each_part_as_adding_its_share_would(data: list[float], labels: list[int]) -> None:
+    x, groups = np.asarray(data), np.asarray(labels[:len(data)])
+    whole, parts = QuantileSketch(), [QuantileSketch() for _ in range(4)]
+    whole.add_grouped(x, groups, parts)
+    assert whole.state() == _sketch(x).state() and whole.total == _sketch(x).total
+    for g, part in enumerate(parts):
+        alone = _sketch(x[groups == g])
+        assert part.state() == alone.state()
+        assert (part.total, part.minimum, part.maximum) == (alone.total, alone.minimum, alone.maximum)
+
+
 def test_count_mean_and_extremes_are_exact() -> None:
     x = np.random.default_rng(3).lognormal(-4, 1.5, 20_000)
     s = _sketch(np.concatenate([x, [np.nan]]))  # NaN: an unfinished sample, left out
